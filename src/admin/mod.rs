@@ -1,0 +1,67 @@
+//! The admin API on `server.admin_listen`: health, and session management.
+//! Every call except `GET /healthz` needs `Authorization: Bearer <token>`.
+
+mod sessions;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::gateway::Gateway;
+use crate::response::{self, detail_body, ProxyBody};
+
+/// Largest JSON body the admin API reads.
+const MAX_BODY: usize = 64 * 1024;
+
+pub async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Response<ProxyBody> {
+    let path = request.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = request.method().clone();
+    if segments == ["healthz"] {
+        return match method {
+            Method::GET | Method::HEAD => {
+                response::json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
+            }
+            _ => method_not_allowed(&method),
+        };
+    }
+    if !authorized(gateway, &request) {
+        let mut response = error(StatusCode::UNAUTHORIZED, "Invalid or missing admin token.");
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    match (method.clone(), segments.as_slice()) {
+        (Method::POST, ["sessions"]) => sessions::create(gateway, request).await,
+        (Method::GET, ["sessions", id]) => sessions::show(gateway, id).await,
+        (Method::DELETE, ["sessions", id]) => sessions::revoke(gateway, id).await,
+        (Method::DELETE, ["users", username, "sessions"]) => {
+            sessions::revoke_user(gateway, username).await
+        }
+        (_, ["sessions"] | ["sessions", _] | ["users", _, "sessions"]) => {
+            method_not_allowed(&method)
+        }
+        _ => error(StatusCode::NOT_FOUND, "Not found."),
+    }
+}
+
+fn authorized(gateway: &Gateway, request: &Request<Incoming>) -> bool {
+    let runtime = gateway.runtime();
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .is_some_and(|token| runtime.admin.token.verify(token))
+}
+
+fn error(status: StatusCode, detail: &str) -> Response<ProxyBody> {
+    response::json(status, detail_body(detail))
+}
+
+fn method_not_allowed(method: &Method) -> Response<ProxyBody> {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("Method \"{method}\" not allowed."),
+    )
+}

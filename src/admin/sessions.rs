@@ -1,0 +1,215 @@
+//! Session management calls: create, show, revoke one, revoke all of a user.
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::{Deserialize, Serialize};
+
+use super::{error, MAX_BODY};
+use crate::gateway::Gateway;
+use crate::response::{self, ProxyBody};
+use crate::session::record::unsafe_value_reason;
+use crate::session::{NewSession, Session, SessionId, SessionStore, StoreError};
+
+/// `POST /sessions` body. Only `username` is required.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateSession {
+    username: String,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    permissions: Vec<String>,
+    #[serde(default)]
+    staff: bool,
+    #[serde(default)]
+    superuser: bool,
+    /// humantime duration; default `[session] ttl`.
+    #[serde(default)]
+    ttl: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Created<'a> {
+    session_id: &'a str,
+    expires_at: String,
+}
+
+/// A session as the admin API shows it.
+#[derive(Serialize)]
+struct SessionView<'a> {
+    username: &'a str,
+    user_id: Option<&'a str>,
+    groups: &'a [String],
+    permissions: &'a [String],
+    staff: bool,
+    superuser: bool,
+    created_at: String,
+    expires_at: String,
+}
+
+impl<'a> From<&'a Session> for SessionView<'a> {
+    fn from(s: &'a Session) -> SessionView<'a> {
+        SessionView {
+            username: &s.username,
+            user_id: s.user_id.as_deref(),
+            groups: &s.groups,
+            permissions: &s.permissions,
+            staff: s.staff,
+            superuser: s.superuser,
+            created_at: rfc3339(s.created_at),
+            expires_at: rfc3339(s.expires_at),
+        }
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn json_of(status: StatusCode, value: &impl Serialize) -> Response<ProxyBody> {
+    // Invariant: these view structs hold only strings, bools and lists.
+    response::json(
+        status,
+        Bytes::from(serde_json::to_vec(value).expect("serialise admin view")),
+    )
+}
+
+fn store_error(e: StoreError) -> Response<ProxyBody> {
+    tracing::error!(error = %e, "admin call: session store failed");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Session store unavailable.",
+    )
+}
+
+pub async fn create(gateway: &Gateway, request: Request<Incoming>) -> Response<ProxyBody> {
+    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("Request body must be at most {MAX_BODY} bytes."),
+            )
+        }
+    };
+    let input: CreateSession = match serde_json::from_slice(&body) {
+        Ok(input) => input,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("Invalid JSON: {e}.")),
+    };
+    if let Some(problem) = validate(&input) {
+        return error(StatusCode::BAD_REQUEST, &problem);
+    }
+    let runtime = gateway.runtime();
+    let ttl = match &input.ttl {
+        None => runtime.session.ttl,
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(ttl) if ttl > Duration::ZERO => ttl,
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("Invalid ttl {text:?}: expected a positive duration such as \"30m\" or \"14d\"."),
+                )
+            }
+        },
+    };
+    let new = NewSession {
+        username: input.username,
+        user_id: input.user_id,
+        groups: input.groups,
+        permissions: input.permissions,
+        staff: input.staff,
+        superuser: input.superuser,
+        csrf_secret: None,
+    };
+    match gateway.store().create(new, ttl).await {
+        Ok((id, session)) => {
+            tracing::info!(username = %session.username, "session created via admin API");
+            json_of(
+                StatusCode::CREATED,
+                &Created {
+                    session_id: id.as_str(),
+                    expires_at: rfc3339(session.expires_at),
+                },
+            )
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+fn validate(input: &CreateSession) -> Option<String> {
+    if let Some(why) = unsafe_value_reason(&input.username, false) {
+        return Some(format!("Invalid username: it {why}."));
+    }
+    if let Some(why) = input
+        .user_id
+        .as_deref()
+        .and_then(|id| unsafe_value_reason(id, false))
+    {
+        return Some(format!("Invalid user_id: it {why}."));
+    }
+    for (what, items) in [("group", &input.groups), ("permission", &input.permissions)] {
+        for item in items {
+            if let Some(why) = unsafe_value_reason(item, true) {
+                return Some(format!("Invalid {what} {item:?}: it {why}."));
+            }
+        }
+    }
+    None
+}
+
+pub async fn show(gateway: &Gateway, id: &str) -> Response<ProxyBody> {
+    let Some(id) = SessionId::parse(id) else {
+        return error(StatusCode::NOT_FOUND, "Not found.");
+    };
+    match gateway.store().get(&id).await {
+        Ok(Some(session)) => json_of(StatusCode::OK, &SessionView::from(&*session)),
+        Ok(None) => error(StatusCode::NOT_FOUND, "Not found."),
+        Err(e) => store_error(e),
+    }
+}
+
+pub async fn revoke(gateway: &Gateway, id: &str) -> Response<ProxyBody> {
+    let Some(id) = SessionId::parse(id) else {
+        return error(StatusCode::NOT_FOUND, "Not found.");
+    };
+    match gateway.store().remove(&id).await {
+        Ok(true) => {
+            let mut response = response::json(StatusCode::NO_CONTENT, Bytes::new());
+            response.headers_mut().remove(http::header::CONTENT_TYPE);
+            response
+        }
+        Ok(false) => error(StatusCode::NOT_FOUND, "Not found."),
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Serialize)]
+struct Revoked {
+    revoked: usize,
+}
+
+pub async fn revoke_user(gateway: &Gateway, username: &str) -> Response<ProxyBody> {
+    let username: Cow<str> = match percent_encoding::percent_decode_str(username).decode_utf8() {
+        Ok(name) => name,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Invalid username: not UTF-8 once decoded.",
+            )
+        }
+    };
+    match gateway.store().remove_user(&username).await {
+        Ok(revoked) => {
+            tracing::info!(username = %username, revoked, "sessions revoked via admin API");
+            json_of(StatusCode::OK, &Revoked { revoked })
+        }
+        Err(e) => store_error(e),
+    }
+}

@@ -1,0 +1,489 @@
+//! Validation: turns the raw TOML structs into the runtime snapshot,
+//! collecting every problem (with its place in the file) instead of
+//! stopping at the first.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::str::FromStr;
+use std::time::Duration;
+
+use http::uri::{Scheme, Uri};
+use http::{HeaderName, Method};
+use toml::Spanned;
+
+use super::raw::{RawConfig, RawIdentity, RawRoute};
+use super::runtime::*;
+use super::ConfigError;
+use crate::routes::{Access, ModelPermissions, Pattern, Requirements, Route, RouteTable};
+use crate::session::record::unsafe_value_reason;
+
+/// Headers the gateway or HTTP itself owns; none may be an identity header.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "cookie",
+    "set-cookie",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+];
+
+struct Problems<'s> {
+    source: &'s str,
+    errors: Vec<ConfigError>,
+}
+
+impl Problems<'_> {
+    fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let location = Some(line_column(self.source, span.start));
+        self.errors.push(ConfigError {
+            location,
+            message: message.into(),
+        });
+    }
+
+    fn anywhere(&mut self, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            location: None,
+            message: message.into(),
+        });
+    }
+}
+
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+pub fn compile(source: &str) -> Result<Runtime, Vec<ConfigError>> {
+    let mut problems = Problems {
+        source,
+        errors: Vec::new(),
+    };
+    let raw: RawConfig = match toml::from_str(source) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let location = e.span().map(|s| line_column(source, s.start));
+            return Err(vec![ConfigError {
+                location,
+                message: e.message().trim_end().to_string(),
+            }]);
+        }
+    };
+
+    let server = ServerSettings {
+        listen: socket_addr(&mut problems, &raw.server.listen, "server.listen"),
+        admin_listen: socket_addr(
+            &mut problems,
+            &raw.server.admin_listen,
+            "server.admin_listen",
+        ),
+        header_read_timeout: duration(
+            &mut problems,
+            raw.server.header_read_timeout.as_ref(),
+            "10s",
+        ),
+        shutdown_timeout: duration(&mut problems, raw.server.shutdown_timeout.as_ref(), "30s"),
+    };
+    if server.listen == server.admin_listen && server.listen.port() != 0 {
+        problems.at(
+            raw.server.admin_listen.span(),
+            "server.admin_listen must differ from server.listen",
+        );
+    }
+
+    let upstream = upstream(&mut problems, &raw);
+    let session = SessionSettings {
+        store: match raw
+            .session
+            .store
+            .as_ref()
+            .map(|s| (s.get_ref().as_str(), s.span()))
+        {
+            None | Some(("memory", _)) => StoreKind::Memory,
+            Some((other, span)) => {
+                problems.at(
+                    span,
+                    format!("unknown session store {other:?}; expected \"memory\""),
+                );
+                StoreKind::Memory
+            }
+        },
+        cookie_name: cookie_name(&mut problems, raw.session.cookie_name.as_ref()),
+        ttl: duration(&mut problems, raw.session.ttl.as_ref(), "14d"),
+    };
+    let admin = AdminSettings {
+        token: admin_token(&mut problems, &raw),
+    };
+    let identity = identity(&mut problems, &raw.identity);
+
+    let default_access = match &raw.default_access {
+        None => Access::Deny,
+        Some(value) => access(&mut problems, value),
+    };
+    let routes = routes(&mut problems, &raw.routes);
+
+    if !problems.errors.is_empty() {
+        return Err(problems.errors);
+    }
+    Ok(Runtime {
+        server,
+        upstream: upstream.expect("upstream is Some when there are no errors"),
+        session,
+        admin,
+        identity,
+        routes: RouteTable::new(routes, default_access),
+    })
+}
+
+fn socket_addr(problems: &mut Problems, value: &Spanned<String>, key: &str) -> SocketAddr {
+    value.get_ref().parse().unwrap_or_else(|_| {
+        problems.at(
+            value.span(),
+            format!(
+                "{key} = {:?} is not an IP address and port (e.g. \"127.0.0.1:8080\")",
+                value.get_ref()
+            ),
+        );
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    })
+}
+
+fn duration(problems: &mut Problems, value: Option<&Spanned<String>>, default: &str) -> Duration {
+    let Some(value) = value else {
+        // Invariant: every default passed here is a valid humantime literal.
+        return humantime::parse_duration(default).expect("valid default duration");
+    };
+    match humantime::parse_duration(value.get_ref()) {
+        Ok(d) if d > Duration::ZERO => d,
+        Ok(_) => {
+            problems.at(value.span(), "duration must be greater than zero");
+            Duration::from_secs(1)
+        }
+        Err(e) => {
+            problems.at(
+                value.span(),
+                format!(
+                    "{:?} is not a duration ({e}); write e.g. \"500ms\", \"30s\", \"14d\"",
+                    value.get_ref()
+                ),
+            );
+            Duration::from_secs(1)
+        }
+    }
+}
+
+fn upstream(problems: &mut Problems, raw: &RawConfig) -> Option<UpstreamSettings> {
+    let url = &raw.upstream.url;
+    let connect_timeout = duration(problems, raw.upstream.connect_timeout.as_ref(), "2s");
+    let timeout = duration(problems, raw.upstream.timeout.as_ref(), "30s");
+    let parsed = match url.get_ref().parse::<Uri>() {
+        Ok(uri) => uri,
+        Err(e) => {
+            problems.at(
+                url.span(),
+                format!("upstream.url {:?} is not a URL: {e}", url.get_ref()),
+            );
+            return None;
+        }
+    };
+    if parsed.scheme() != Some(&Scheme::HTTP) {
+        problems.at(
+            url.span(),
+            "upstream.url must start with http:// (https upstreams come with TLS support)",
+        );
+        return None;
+    }
+    let Some(authority) = parsed.authority().cloned() else {
+        problems.at(
+            url.span(),
+            "upstream.url needs a host, e.g. http://127.0.0.1:8000",
+        );
+        return None;
+    };
+    if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() {
+        problems.at(
+            url.span(),
+            "upstream.url must not have a path or query: requests are forwarded with their own canonical path",
+        );
+        return None;
+    }
+    Some(UpstreamSettings {
+        scheme: Scheme::HTTP,
+        authority,
+        connect_timeout,
+        timeout,
+    })
+}
+
+fn cookie_name(problems: &mut Problems, value: Option<&Spanned<String>>) -> String {
+    let Some(value) = value else {
+        return "sessionid".to_string();
+    };
+    let name = value.get_ref();
+    let is_token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !is_token {
+        problems.at(
+            value.span(),
+            format!("session.cookie_name {name:?} is not a valid cookie name"),
+        );
+    }
+    name.clone()
+}
+
+fn admin_token(problems: &mut Problems, raw: &RawConfig) -> AdminToken {
+    match (&raw.admin.token, &raw.admin.token_env) {
+        (Some(token), None) if !token.get_ref().is_empty() => AdminToken::new(token.get_ref()),
+        (Some(token), None) => {
+            problems.at(token.span(), "admin.token must not be empty");
+            AdminToken::new("")
+        }
+        (None, Some(var)) => match std::env::var(var.get_ref()) {
+            Ok(token) if !token.is_empty() => AdminToken::new(&token),
+            _ => {
+                problems.at(
+                    var.span(),
+                    format!(
+                        "admin.token_env names {:?}, which is not set or is empty",
+                        var.get_ref()
+                    ),
+                );
+                AdminToken::new("")
+            }
+        },
+        (Some(_), Some(var)) => {
+            problems.at(var.span(), "set admin.token or admin.token_env, not both");
+            AdminToken::new("")
+        }
+        (None, None) => {
+            problems.anywhere("[admin] needs token or token_env");
+            AdminToken::new("")
+        }
+    }
+}
+
+fn header_name(
+    problems: &mut Problems,
+    value: Option<&Spanned<String>>,
+    default: &'static str,
+) -> HeaderName {
+    let Some(value) = value else {
+        return HeaderName::from_static(default);
+    };
+    match HeaderName::from_str(value.get_ref()) {
+        Ok(name) if RESERVED_HEADERS.contains(&name.as_str()) => {
+            problems.at(
+                value.span(),
+                format!(
+                    "{:?} is owned by HTTP or the gateway; pick another header name",
+                    value.get_ref()
+                ),
+            );
+            name
+        }
+        Ok(name) => name,
+        Err(_) => {
+            problems.at(
+                value.span(),
+                format!("{:?} is not a valid header name", value.get_ref()),
+            );
+            HeaderName::from_static(default)
+        }
+    }
+}
+
+fn identity(problems: &mut Problems, raw: &RawIdentity) -> IdentityHeaders {
+    let identity = IdentityHeaders {
+        user: header_name(problems, raw.user.as_ref(), "x-remote-user"),
+        groups: header_name(problems, raw.groups.as_ref(), "x-remote-groups"),
+        permissions: header_name(problems, raw.permissions.as_ref(), "x-remote-permissions"),
+        extra_strip: raw
+            .strip
+            .iter()
+            .map(|name| header_name(problems, Some(name), "x-remote-user"))
+            .collect(),
+    };
+    if identity.user == identity.groups
+        || identity.user == identity.permissions
+        || identity.groups == identity.permissions
+    {
+        problems
+            .anywhere("[identity] user, groups and permissions must be three different headers");
+    }
+    identity
+}
+
+fn access(problems: &mut Problems, value: &Spanned<String>) -> Access {
+    value.get_ref().parse().unwrap_or_else(|_| {
+        problems.at(
+            value.span(),
+            format!(
+                "unknown access level {:?}; expected one of {}",
+                value.get_ref(),
+                Access::NAMES
+            ),
+        );
+        Access::Deny
+    })
+}
+
+fn names(problems: &mut Problems, values: &[Spanned<String>], what: &str) -> Vec<Box<str>> {
+    values
+        .iter()
+        .map(|value| {
+            if let Some(why) = unsafe_value_reason(value.get_ref(), true) {
+                problems.at(value.span(), format!("{what} {:?} {why}", value.get_ref()));
+            }
+            value.get_ref().as_str().into()
+        })
+        .collect()
+}
+
+fn model_permissions(problems: &mut Problems, value: &Spanned<String>) -> Option<ModelPermissions> {
+    let text = value.get_ref();
+    let valid_part = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    match text.split_once('.') {
+        Some((app, model)) if valid_part(app) && valid_part(model) => Some(ModelPermissions {
+            add: format!("{app}.add_{model}").into(),
+            change: format!("{app}.change_{model}").into(),
+            delete: format!("{app}.delete_{model}").into(),
+        }),
+        _ => {
+            problems.at(
+                value.span(),
+                format!("model {text:?} must be \"app_label.model_name\" in lower case, as in Django's permission codenames (e.g. \"lifeapp.life\")"),
+            );
+            None
+        }
+    }
+}
+
+fn methods(problems: &mut Problems, value: &Spanned<Vec<String>>) -> Option<Box<[Method]>> {
+    let mut out = Vec::new();
+    for text in value.get_ref() {
+        match Method::from_bytes(text.as_bytes()) {
+            Ok(m) if text.bytes().all(|b| !b.is_ascii_lowercase()) => out.push(m),
+            _ => problems.at(
+                value.span(),
+                format!(
+                    "{text:?} is not an HTTP method; methods are case-sensitive (e.g. \"GET\")"
+                ),
+            ),
+        }
+    }
+    if out.is_empty() {
+        problems.at(
+            value.span(),
+            "methods must list at least one method (leave it out to match every method)",
+        );
+    }
+    Some(out.into_boxed_slice())
+}
+
+fn routes(problems: &mut Problems, raw: &[RawRoute]) -> Vec<Route> {
+    let mut compiled: Vec<(Route, Range<usize>)> = Vec::with_capacity(raw.len());
+    for (i, route) in raw.iter().enumerate() {
+        let name: Box<str> = match &route.name {
+            Some(name) if name.get_ref().trim().is_empty() => {
+                problems.at(name.span(), "route name must not be empty");
+                format!("routes[{i}]").into()
+            }
+            Some(name) => name.get_ref().as_str().into(),
+            None => format!("routes[{i}]").into(),
+        };
+        if let Some(first) = compiled.iter().find(|(r, _)| r.name == name) {
+            let (line, _) = line_column(problems.source, first.1.start);
+            problems.at(
+                route.path.span(),
+                format!("route name {name:?} is already used by the route on line {line}"),
+            );
+        }
+        let pattern = match Pattern::parse(route.path.get_ref()) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.at(route.path.span(), format!("route {name:?}: {e}"));
+                continue;
+            }
+        };
+        let access = access(problems, &route.access);
+        let requirements = Requirements {
+            all_permissions: names(problems, &route.permissions, "permission"),
+            any_permissions: names(problems, &route.any_permissions, "permission"),
+            any_groups: names(problems, &route.groups, "group"),
+            model: route
+                .model
+                .as_ref()
+                .and_then(|m| model_permissions(problems, m)),
+        };
+        if matches!(access, Access::Anonymous | Access::Deny) && !requirements.is_empty() {
+            problems.at(
+                route.access.span(),
+                format!(
+                    "route {name:?}: permissions, any_permissions, groups and model have no effect with access = \"{}\"",
+                    access.as_str()
+                ),
+            );
+        }
+        let methods = route.methods.as_ref().and_then(|m| methods(problems, m));
+        let route_compiled = Route {
+            name,
+            pattern,
+            methods,
+            access,
+            requirements,
+        };
+        if let Some((earlier, _)) = compiled.iter().find(|(r, _)| shadows(r, &route_compiled)) {
+            problems.at(
+                route.path.span(),
+                format!(
+                    "route {:?} can never match: every request it covers is already matched by the earlier route {:?} ({})",
+                    route_compiled.name,
+                    earlier.name,
+                    earlier.pattern.as_str()
+                ),
+            );
+        }
+        compiled.push((route_compiled, route.path.span()));
+    }
+    compiled.into_iter().map(|(route, _)| route).collect()
+}
+
+/// True when `earlier` matches every request `later` could match.
+fn shadows(earlier: &Route, later: &Route) -> bool {
+    let methods_covered = match (&earlier.methods, &later.methods) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(mine), Some(theirs)) => theirs.iter().all(|m| mine.contains(m)),
+    };
+    methods_covered && earlier.pattern.covers(&later.pattern)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_column_counts_from_one() {
+        let s = "a\nbc\nd";
+        assert_eq!(line_column(s, 0), (1, 1));
+        assert_eq!(line_column(s, 3), (2, 2));
+        assert_eq!(line_column(s, 5), (3, 1));
+    }
+}

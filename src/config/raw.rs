@@ -1,0 +1,119 @@
+//! The configuration file exactly as written: serde structs that mirror the
+//! TOML, reject unknown keys, and keep source spans so `compile` can point at
+//! the line a problem is on. Nothing here is validated beyond its TOML type.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole `portcullis.toml` file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// What happens to a request no `[[routes]]` entry matches: an access
+    /// level (see `RawRoute::access`). Deny unless set here, explicitly.
+    pub default_access: Option<Spanned<String>>,
+    /// Listener addresses.
+    pub server: RawServer,
+    /// The one backend every allowed request is forwarded to.
+    pub upstream: RawUpstream,
+    /// Where sessions live and how the session cookie is read.
+    #[serde(default)]
+    pub session: RawSession,
+    /// The admin API (session management, health) on `server.admin_listen`.
+    pub admin: RawAdmin,
+    /// Names of the identity headers injected for authenticated requests.
+    #[serde(default)]
+    pub identity: RawIdentity,
+    /// Access rules, evaluated in file order; the first match decides.
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// `host:port` the proxy listens on; clients talk to this.
+    pub listen: Spanned<String>,
+    /// `host:port` of the admin API. Keep it on loopback or a private network.
+    pub admin_listen: Spanned<String>,
+    /// Longest time a client may take to send the request head (default "10s").
+    pub header_read_timeout: Option<Spanned<String>>,
+    /// How long in-flight requests may run after SIGTERM/SIGINT (default "30s").
+    pub shutdown_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    /// Base URL of the backend, `http://host:port`, without a path.
+    pub url: Spanned<String>,
+    /// Longest time to establish a TCP connection to the upstream (default "2s").
+    pub connect_timeout: Option<Spanned<String>>,
+    /// Longest time from sending the request until the upstream's response
+    /// headers arrive (default "30s"); past it the client gets a 504.
+    pub timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSession {
+    /// Session store: "memory" (this process only).
+    pub store: Option<Spanned<String>>,
+    /// Name of the cookie carrying the session id (default Django's "sessionid").
+    pub cookie_name: Option<Spanned<String>>,
+    /// Lifetime of a session created without an explicit ttl (default "14d",
+    /// Django's SESSION_COOKIE_AGE).
+    pub ttl: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Bearer token every admin call except `/healthz` must present.
+    pub token: Option<Spanned<String>>,
+    /// Name of an environment variable holding the token, instead of `token`.
+    pub token_env: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentity {
+    /// Header carrying the username (default "X-Remote-User").
+    pub user: Option<Spanned<String>>,
+    /// Header carrying the user's groups, comma-separated (default "X-Remote-Groups").
+    pub groups: Option<Spanned<String>>,
+    /// Header carrying `app_label.codename` permissions, comma-separated
+    /// (default "X-Remote-Permissions").
+    pub permissions: Option<Spanned<String>>,
+    /// More header names to strip from every client request, on top of the
+    /// three above and the well-known identity headers of other proxies.
+    #[serde(default)]
+    pub strip: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// Name shown in logs and in `X-Portcullis-Route`-style diagnostics
+    /// (default `routes[N]`).
+    pub name: Option<Spanned<String>>,
+    /// Path pattern: literal segments, `*` (one segment), `{name}` (one named
+    /// segment), and `**` as the last segment (any number, including none).
+    pub path: Spanned<String>,
+    /// Only these methods match this route (default: every method).
+    pub methods: Option<Spanned<Vec<String>>>,
+    /// anonymous | authenticated | authenticated_or_read_only | staff | superuser | deny
+    pub access: Spanned<String>,
+    /// Permissions the user must all hold (`app_label.codename`).
+    #[serde(default)]
+    pub permissions: Vec<Spanned<String>>,
+    /// Permissions of which the user must hold at least one.
+    #[serde(default)]
+    pub any_permissions: Vec<Spanned<String>>,
+    /// Groups of which the user must be in at least one.
+    #[serde(default)]
+    pub groups: Vec<Spanned<String>>,
+    /// `app_label.model`: DjangoModelPermissions for the request method
+    /// (POST add_, PUT/PATCH change_, DELETE delete_).
+    pub model: Option<Spanned<String>>,
+}

@@ -1,0 +1,90 @@
+//! The compiled configuration snapshot every request reads: validated,
+//! typed, immutable. A reload builds a new one and swaps it in whole.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+use http::HeaderName;
+use subtle::ConstantTimeEq;
+
+use crate::routes::RouteTable;
+
+#[derive(Debug)]
+pub struct Runtime {
+    pub server: ServerSettings,
+    pub upstream: UpstreamSettings,
+    pub session: SessionSettings,
+    pub admin: AdminSettings,
+    pub identity: IdentityHeaders,
+    pub routes: RouteTable,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub header_read_timeout: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Memory,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub store: StoreKind,
+    pub cookie_name: String,
+    pub ttl: Duration,
+}
+
+#[derive(Debug)]
+pub struct AdminSettings {
+    pub token: AdminToken,
+}
+
+/// The admin bearer token. Compared in constant time; never printed.
+pub struct AdminToken(Box<[u8]>);
+
+impl AdminToken {
+    pub fn new(token: &str) -> AdminToken {
+        AdminToken(token.as_bytes().into())
+    }
+
+    /// Constant-time for equal lengths; the length itself is not secret.
+    pub fn verify(&self, presented: &[u8]) -> bool {
+        self.0.ct_eq(presented).into()
+    }
+
+    pub fn is_default(&self) -> bool {
+        &*self.0 == b"change-me"
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+/// The identity headers the gateway owns: stripped from every client
+/// request, then set from the session for authenticated ones.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    pub user: HeaderName,
+    pub groups: HeaderName,
+    pub permissions: HeaderName,
+    /// Extra names from `[identity] strip`.
+    pub extra_strip: Vec<HeaderName>,
+}

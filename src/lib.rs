@@ -1,0 +1,20 @@
+//! portcullis: an access gateway. A reverse proxy that canonicalises the
+//! path, picks the first matching route, looks the session cookie up, checks
+//! the route's rules, and forwards with trusted identity headers, or answers
+//! 403 itself with the body Django REST Framework would give.
+//!
+//! The request pipeline (`pipeline`) is the map of the system; the rest
+//! feeds it (`config`, `session`, `routes`) or watches it (`admin`).
+
+pub mod admin;
+pub mod config;
+pub mod echo;
+pub mod gateway;
+pub mod pipeline;
+pub mod response;
+pub mod routes;
+pub mod server;
+pub mod session;
+
+pub use gateway::Gateway;
+pub use server::{serve, serve_admin};

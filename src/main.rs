@@ -1,0 +1,271 @@
+//! The `portcullis` command: `serve`, `check` and `demo`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use portcullis::config::{self, Runtime};
+use portcullis::echo::EchoUpstream;
+use portcullis::session::NewSession;
+use portcullis::Gateway;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The example configuration shipped in `config/portcullis.toml`; `demo`
+/// uses it when no `--config` is given, so it works from any directory.
+const SHIPPED_CONFIG: &str = include_str!("../config/portcullis.toml");
+
+#[derive(Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "An access gateway that answers 403s the way Django REST Framework does"
+)]
+struct Cli {
+    /// Log format: "text" or "json" (also PORTCULLIS_LOG_FORMAT). Filter with RUST_LOG.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        #[arg(long, short, env = "PORTCULLIS_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validate a config file: prints "config OK" or every problem, exits 0 or 1.
+    Check {
+        #[arg(long, short, env = "PORTCULLIS_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run the gateway in front of a built-in echo upstream, with two demo
+    /// sessions, and print curl commands to try.
+    Demo {
+        /// Config to use (default: the shipped config/portcullis.toml).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Check { config } => return check(&config),
+        Command::Serve { config } => load(&config).and_then(|runtime| run(serve(runtime))),
+        Command::Demo { config } => {
+            let runtime = match &config {
+                Some(path) => load(path),
+                None => config::parse(SHIPPED_CONFIG, "config/portcullis.toml (built in)")
+                    .map_err(anyhow::Error::from),
+            };
+            runtime.and_then(|runtime| run(demo(runtime)))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("portcullis: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    match config::load(path) {
+        Ok(_) => {
+            println!("config OK");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            println!("{errors}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Runtime> {
+    config::load(path).map_err(anyhow::Error::from)
+}
+
+fn run(future: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(future)
+}
+
+/// Both listeners, bound before anything is served so a busy port is an
+/// error at startup rather than later.
+struct Listeners {
+    proxy: TcpListener,
+    admin: TcpListener,
+}
+
+async fn bind(runtime: &Runtime) -> anyhow::Result<Listeners> {
+    let bind = |addr: SocketAddr, what: &'static str| async move {
+        TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the {what} listener on {addr}"))
+    };
+    Ok(Listeners {
+        proxy: bind(runtime.server.listen, "proxy").await?,
+        admin: bind(runtime.server.admin_listen, "admin").await?,
+    })
+}
+
+async fn serve(runtime: Runtime) -> anyhow::Result<()> {
+    if runtime.admin.token.is_default() {
+        tracing::warn!("admin.token is the example value \"change-me\"; set a secret before exposing the admin listener");
+    }
+    let listeners = bind(&runtime).await?;
+    let gateway = Arc::new(Gateway::new(runtime));
+    announce(&listeners)?;
+    run_until_signal(listeners, gateway).await
+}
+
+fn announce(listeners: &Listeners) -> anyhow::Result<()> {
+    tracing::info!(
+        proxy = %listeners.proxy.local_addr()?,
+        admin = %listeners.admin.local_addr()?,
+        "portcullis listening"
+    );
+    Ok(())
+}
+
+async fn run_until_signal(listeners: Listeners, gateway: Arc<Gateway>) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let proxy = tokio::spawn(portcullis::serve(
+        listeners.proxy,
+        Arc::clone(&gateway),
+        stopped(stop_rx.clone()),
+    ));
+    let admin = tokio::spawn(portcullis::serve_admin(
+        listeners.admin,
+        gateway,
+        stopped(stop_rx),
+    ));
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new connections, draining in-flight requests");
+    let _ = stop_tx.send(true);
+    let _ = tokio::join!(proxy, admin);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn demo(mut runtime: Runtime) -> anyhow::Result<()> {
+    let echo = EchoUpstream::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .context("starting the demo echo upstream")?;
+    runtime.upstream.authority = echo.addr.to_string().parse().context("echo address")?;
+    let listeners = bind(&runtime).await?;
+    let proxy = listeners.proxy.local_addr()?;
+    let admin = listeners.admin.local_addr()?;
+    let gateway = Arc::new(Gateway::new(runtime));
+    let ttl = std::time::Duration::from_secs(8 * 3600);
+    let (alice, _) = gateway
+        .store()
+        .create(
+            NewSession {
+                username: "alice".into(),
+                groups: vec!["readers".into()],
+                permissions: vec!["lifeapp.change_life".into()],
+                ..NewSession::default()
+            },
+            ttl,
+        )
+        .await?;
+    let (root, _) = gateway
+        .store()
+        .create(
+            NewSession {
+                username: "root".into(),
+                staff: true,
+                superuser: true,
+                ..NewSession::default()
+            },
+            ttl,
+        )
+        .await?;
+    println!(
+        "portcullis demo\n\
+         \x20 gateway   http://{proxy}\n\
+         \x20 admin API http://{admin}\n\
+         \x20 upstream  http://{echo} (built-in echo server: answers with what it received)\n\
+         \n\
+         Demo sessions: alice (authenticated, not staff) and root (staff, superuser).\n\
+         Try:\n\
+         \x20 curl -i http://{proxy}/public/hello\n\
+         \x20     -> 200, forwarded: the route is anonymous\n\
+         \x20 curl -i http://{proxy}/life/1/\n\
+         \x20     -> 403 {{\"detail\":\"Authentication credentials were not provided.\"}}\n\
+         \x20 curl -i -b sessionid={alice} http://{proxy}/life/1/\n\
+         \x20     -> 200, the echo shows x-remote-user: alice\n\
+         \x20 curl -i -b sessionid={alice} http://{proxy}/admin/\n\
+         \x20     -> 403 {{\"detail\":\"You do not have permission to perform this action.\"}}\n\
+         \x20 curl -i -b sessionid={root} http://{proxy}/admin/\n\
+         \x20     -> 200, forwarded\n\
+         \x20 curl -i -X POST -H 'Authorization: Bearer change-me' -d '{{\"username\":\"bob\"}}' http://{admin}/sessions\n\
+         \x20     -> 201 with a new session id\n\
+         Stop with Ctrl-C.",
+        alice = alice.as_str(),
+        root = root.as_str(),
+        echo = echo.addr,
+    );
+    run_until_signal(listeners, gateway).await
+}

@@ -1,0 +1,72 @@
+//! Stage 8: one structured access-log line per request, with the decision
+//! and its reason code. Session ids and cookie values are never logged.
+
+use std::time::{Duration, Instant};
+
+use http::{Method, Request, StatusCode};
+
+use super::denial::Denial;
+
+/// What the access log line will say, filled in as the stages run.
+pub struct AccessLog<'r> {
+    method: Method,
+    path: Option<String>,
+    route: Option<&'r str>,
+    reason: Option<&'static str>,
+    upstream_started: Option<Instant>,
+    upstream_latency: Option<Duration>,
+    started: Instant,
+}
+
+impl<'r> AccessLog<'r> {
+    pub fn start<B>(request: &Request<B>) -> AccessLog<'r> {
+        AccessLog {
+            method: request.method().clone(),
+            path: None,
+            route: None,
+            reason: None,
+            upstream_started: None,
+            upstream_latency: None,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn path(&mut self, canonical: &str) {
+        self.path = Some(canonical.to_string());
+    }
+
+    pub fn route(&mut self, name: &'r str) {
+        self.route = Some(name);
+    }
+
+    pub fn denied(&mut self, denial: &Denial) {
+        self.reason = Some(denial.reason.as_str());
+    }
+
+    pub fn forwarding(&mut self) {
+        self.upstream_started = Some(Instant::now());
+    }
+
+    pub fn upstream_done(&mut self) {
+        self.upstream_latency = self.upstream_started.map(|t| t.elapsed());
+    }
+
+    pub fn finish(self, status: StatusCode) {
+        let decision = match (self.reason, self.upstream_started) {
+            (None, _) => "forward",
+            (Some(_), Some(_)) => "upstream_error",
+            (Some(_), None) => "deny",
+        };
+        tracing::info!(
+            target: "portcullis::access",
+            method = %self.method,
+            path = self.path.as_deref().unwrap_or("-"),
+            route = self.route.unwrap_or("-"),
+            decision,
+            reason = self.reason.unwrap_or("-"),
+            status = status.as_u16(),
+            upstream_ms = self.upstream_latency.map(|d| d.as_secs_f64() * 1000.0),
+            total_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+        );
+    }
+}

@@ -1,0 +1,49 @@
+//! Every response the gateway writes itself: `{"detail": ...}` JSON bodies
+//! in DRF's compact form, with the reason code header on denials.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use serde::Serialize;
+
+use crate::pipeline::denial::Denial;
+
+/// Body of any response leaving the gateway: streamed from the upstream, or
+/// written here.
+pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+
+/// Response header carrying the machine reason code of a synthetic answer.
+pub const REASON_HEADER: &str = "x-portcullis-reason";
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    detail: &'a str,
+}
+
+/// `{"detail":"..."}` exactly as DRF's JSONRenderer writes it (compact).
+pub fn detail_body(detail: &str) -> Bytes {
+    // Invariant: serialising a struct of one &str cannot fail.
+    Bytes::from(serde_json::to_vec(&Detail { detail }).expect("serialise detail"))
+}
+
+/// A JSON response with the given status and pre-serialised body.
+pub fn json(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
+    let mut response = Response::new(Either::Right(Full::new(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The gateway's own answer for a denial.
+pub fn denial(denial: &Denial) -> Response<ProxyBody> {
+    let mut response = json(denial.status, detail_body(&denial.detail));
+    response.headers_mut().insert(
+        REASON_HEADER,
+        HeaderValue::from_static(denial.reason.as_str()),
+    );
+    response
+}

@@ -1,0 +1,151 @@
+//! Compiled access rules: what a `[[routes]]` entry means once validated,
+//! and the table that finds the route deciding a request.
+
+pub mod matcher;
+pub mod pattern;
+
+use std::str::FromStr;
+
+use http::Method;
+
+use matcher::Matcher;
+pub use pattern::Pattern;
+
+/// DRF-style access levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// AllowAny: no session needed.
+    Anonymous,
+    /// IsAuthenticated.
+    Authenticated,
+    /// IsAuthenticatedOrReadOnly: GET, HEAD, OPTIONS open to everyone.
+    AuthenticatedOrReadOnly,
+    /// IsAdminUser: the session's user is staff.
+    Staff,
+    /// The session's user is a superuser.
+    Superuser,
+    /// Nobody.
+    Deny,
+}
+
+impl Access {
+    pub const NAMES: &'static str =
+        "anonymous, authenticated, authenticated_or_read_only, staff, superuser, deny";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Anonymous => "anonymous",
+            Access::Authenticated => "authenticated",
+            Access::AuthenticatedOrReadOnly => "authenticated_or_read_only",
+            Access::Staff => "staff",
+            Access::Superuser => "superuser",
+            Access::Deny => "deny",
+        }
+    }
+}
+
+impl FromStr for Access {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Access, ()> {
+        Ok(match s {
+            "anonymous" => Access::Anonymous,
+            "authenticated" => Access::Authenticated,
+            "authenticated_or_read_only" => Access::AuthenticatedOrReadOnly,
+            "staff" => Access::Staff,
+            "superuser" => Access::Superuser,
+            "deny" => Access::Deny,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// The permissions DjangoModelPermissions asks for, per method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelPermissions {
+    /// `app_label.add_model`, for POST.
+    pub add: Box<str>,
+    /// `app_label.change_model`, for PUT and PATCH.
+    pub change: Box<str>,
+    /// `app_label.delete_model`, for DELETE.
+    pub delete: Box<str>,
+}
+
+/// What a user must have beyond the access level. Empty means nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requirements {
+    pub all_permissions: Vec<Box<str>>,
+    pub any_permissions: Vec<Box<str>>,
+    pub any_groups: Vec<Box<str>>,
+    pub model: Option<ModelPermissions>,
+}
+
+impl Requirements {
+    pub fn is_empty(&self) -> bool {
+        self.all_permissions.is_empty()
+            && self.any_permissions.is_empty()
+            && self.any_groups.is_empty()
+            && self.model.is_none()
+    }
+}
+
+/// One compiled `[[routes]]` entry.
+#[derive(Debug)]
+pub struct Route {
+    pub name: Box<str>,
+    pub pattern: Pattern,
+    pub methods: Option<Box<[Method]>>,
+    pub access: Access,
+    pub requirements: Requirements,
+}
+
+/// Every route in file order, plus what applies when none matches.
+#[derive(Debug)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+    matcher: Matcher,
+    /// Applies when no route matches; `None` means deny (`no_route`).
+    fallback: Option<Route>,
+}
+
+/// Which rule decides a request.
+#[derive(Debug, Clone, Copy)]
+pub enum Selected<'a> {
+    Route(&'a Route),
+    /// No route matched and `default_access` allows something.
+    Fallback(&'a Route),
+    /// No route matched: denied.
+    NoRoute,
+}
+
+impl RouteTable {
+    pub fn new(routes: Vec<Route>, default_access: Access) -> RouteTable {
+        let matcher = Matcher::new(routes.iter().map(|r| (&r.pattern, r.methods.as_deref())));
+        let fallback = (default_access != Access::Deny).then(|| Route {
+            name: "default".into(),
+            // Invariant: "/**" is a valid pattern literal.
+            pattern: Pattern::parse("/**").expect("static pattern"),
+            methods: None,
+            access: default_access,
+            requirements: Requirements::default(),
+        });
+        RouteTable {
+            routes,
+            matcher,
+            fallback,
+        }
+    }
+
+    pub fn select(&self, method: &Method, canonical_path: &str) -> Selected<'_> {
+        match self.matcher.find(method, canonical_path) {
+            Some(index) => Selected::Route(&self.routes[index as usize]),
+            None => match &self.fallback {
+                Some(route) => Selected::Fallback(route),
+                None => Selected::NoRoute,
+            },
+        }
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+}

@@ -1,0 +1,95 @@
+//! Session stores: where the gateway looks up who a session cookie belongs
+//! to. `SessionStore` is the contract every backend (memory now; Redis and
+//! Django's database later) fulfils; `Store` picks one at startup without a
+//! boxed future per lookup on the hot path.
+
+pub mod id;
+pub mod memory;
+pub mod record;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+pub use id::SessionId;
+pub use memory::MemoryStore;
+pub use record::{NewSession, Session};
+
+/// A store could not answer. Protected routes fail closed on this (503).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+    #[error("session store timed out")]
+    Timeout,
+}
+
+/// The operations the pipeline and the admin API need from a session store.
+pub trait SessionStore: Send + Sync {
+    /// The live session for `id`; `None` when unknown or expired.
+    fn get(
+        &self,
+        id: &SessionId,
+    ) -> impl Future<Output = Result<Option<Arc<Session>>, StoreError>> + Send;
+
+    /// Stores `session` under `id`, replacing nothing (ids are fresh).
+    fn insert(
+        &self,
+        id: SessionId,
+        session: Session,
+    ) -> impl Future<Output = Result<Arc<Session>, StoreError>> + Send;
+
+    /// Revokes one session; `false` when there was none.
+    fn remove(&self, id: &SessionId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Revokes every session of `username`; returns how many there were.
+    fn remove_user(&self, username: &str)
+        -> impl Future<Output = Result<usize, StoreError>> + Send;
+}
+
+/// The store chosen by `[session] store`.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Memory(MemoryStore),
+}
+
+impl Store {
+    /// Makes a session with a brand-new id that expires after `ttl`.
+    pub async fn create(
+        &self,
+        new: NewSession,
+        ttl: Duration,
+    ) -> Result<(SessionId, Arc<Session>), StoreError> {
+        let now = SystemTime::now();
+        let session = Session::new(new, now, now + ttl);
+        let id = SessionId::generate();
+        let session = self.insert(id, session).await?;
+        Ok((id, session))
+    }
+}
+
+impl SessionStore for Store {
+    async fn get(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
+        match self {
+            Store::Memory(store) => store.get(id).await,
+        }
+    }
+
+    async fn insert(&self, id: SessionId, session: Session) -> Result<Arc<Session>, StoreError> {
+        match self {
+            Store::Memory(store) => store.insert(id, session).await,
+        }
+    }
+
+    async fn remove(&self, id: &SessionId) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(store) => store.remove(id).await,
+        }
+    }
+
+    async fn remove_user(&self, username: &str) -> Result<usize, StoreError> {
+        match self {
+            Store::Memory(store) => store.remove_user(username).await,
+        }
+    }
+}

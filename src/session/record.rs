@@ -1,0 +1,148 @@
+//! The session record: who the user is and what they may do, plus the
+//! identity header values derived from it once, when the record is made.
+
+use std::time::SystemTime;
+
+use http::HeaderValue;
+
+/// What a new session is made from (admin API, and later login).
+#[derive(Debug, Clone, Default)]
+pub struct NewSession {
+    pub username: String,
+    pub user_id: Option<String>,
+    pub groups: Vec<String>,
+    pub permissions: Vec<String>,
+    pub staff: bool,
+    pub superuser: bool,
+    pub csrf_secret: Option<String>,
+}
+
+/// A stored session. Immutable once made; shared as `Arc<Session>`.
+#[derive(Debug)]
+pub struct Session {
+    pub username: String,
+    pub user_id: Option<String>,
+    pub groups: Vec<String>,
+    pub permissions: Vec<String>,
+    pub staff: bool,
+    pub superuser: bool,
+    pub created_at: SystemTime,
+    pub expires_at: SystemTime,
+    /// Django's CSRF secret, when the CSRF token lives in the session.
+    pub csrf_secret: Option<String>,
+    identity: IdentityValues,
+}
+
+/// Header values for the identity headers, or `None` where the stored value
+/// is not safe to put in a header (SECURITY_CASES B17): then it is never sent.
+#[derive(Debug, Clone)]
+pub struct IdentityValues {
+    pub user: Option<HeaderValue>,
+    pub groups: Option<HeaderValue>,
+    pub permissions: Option<HeaderValue>,
+}
+
+impl Session {
+    pub fn new(new: NewSession, created_at: SystemTime, expires_at: SystemTime) -> Session {
+        let identity = IdentityValues {
+            user: safe_header_value(&new.username),
+            groups: joined_header_value(&new.groups),
+            permissions: joined_header_value(&new.permissions),
+        };
+        Session {
+            username: new.username,
+            user_id: new.user_id,
+            groups: new.groups,
+            permissions: new.permissions,
+            staff: new.staff,
+            superuser: new.superuser,
+            created_at,
+            expires_at,
+            csrf_secret: new.csrf_secret,
+            identity,
+        }
+    }
+
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        self.expires_at <= now
+    }
+
+    /// Django's `has_perm`: superusers have every permission.
+    pub fn has_permission(&self, permission: &str) -> bool {
+        self.superuser || self.permissions.iter().any(|p| p == permission)
+    }
+
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+
+    pub fn identity(&self) -> &IdentityValues {
+        &self.identity
+    }
+}
+
+/// Why a name cannot be stored in a session: it could not be sent as a
+/// header value, or (for list items) would be ambiguous once comma-joined.
+pub fn unsafe_value_reason(value: &str, list_item: bool) -> Option<&'static str> {
+    if value.is_empty() {
+        return Some("must not be empty");
+    }
+    if value.chars().any(|c| c.is_control()) {
+        return Some("must not contain control characters");
+    }
+    if value.trim() != value {
+        return Some("must not start or end with whitespace");
+    }
+    if list_item && value.contains(',') {
+        return Some("must not contain ','");
+    }
+    None
+}
+
+fn safe_header_value(value: &str) -> Option<HeaderValue> {
+    if unsafe_value_reason(value, false).is_some() {
+        return None;
+    }
+    HeaderValue::from_bytes(value.as_bytes()).ok()
+}
+
+fn joined_header_value(items: &[String]) -> Option<HeaderValue> {
+    if items.iter().any(|i| unsafe_value_reason(i, true).is_some()) {
+        return None;
+    }
+    HeaderValue::from_bytes(items.join(",").as_bytes()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(username: &str, groups: &[&str]) -> Session {
+        let now = SystemTime::now();
+        Session::new(
+            NewSession {
+                username: username.into(),
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                ..NewSession::default()
+            },
+            now,
+            now,
+        )
+    }
+
+    #[test]
+    fn header_injection_values_are_never_emitted() {
+        let s = session("bob\r\nX-Admin: 1", &["a"]);
+        assert!(s.identity().user.is_none());
+        let s = session("bob", &["a,b"]);
+        assert!(s.identity().groups.is_none());
+        let s = session("zoë", &["staff", "ops"]);
+        assert_eq!(
+            s.identity().user.as_ref().unwrap().as_bytes(),
+            "zoë".as_bytes()
+        );
+        assert_eq!(s.identity().groups.as_ref().unwrap(), "staff,ops");
+        let s = session("bob", &[]);
+        assert_eq!(s.identity().groups.as_ref().unwrap(), "");
+    }
+}
