@@ -74,10 +74,15 @@ pub fn compile(source: &str) -> Result<Runtime, Vec<ConfigError>> {
         Ok(raw) => raw,
         Err(e) => {
             let location = e.span().map(|s| line_column(source, s.start));
-            return Err(vec![ConfigError {
-                location,
-                message: e.message().trim_end().to_string(),
-            }]);
+            let mut message = e.message().trim_end().to_string();
+            if message.contains("unknown field `default_access`") {
+                // A classic TOML trap: a top-level key written below a
+                // [table] header belongs to that table.
+                message.push_str(
+                    "; default_access is a top-level key: put it above the first [table]",
+                );
+            }
+            return Err(vec![ConfigError { location, message }]);
         }
     };
 

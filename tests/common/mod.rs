@@ -1,0 +1,283 @@
+//! Test harness: a real gateway (proxy + admin listeners on 127.0.0.1:0), a
+//! real echo upstream that records what reached it, a real HTTP client, and
+//! a raw-TCP client for requests no client library would send.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use portcullis::echo::{EchoUpstream, Seen};
+use portcullis::Gateway;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// Upper bound for any single exchange in a test, so a bug hangs nothing.
+const EXCHANGE_LIMIT: Duration = Duration::from_secs(20);
+
+/// A gateway in front of an echo upstream. Everything stops on drop.
+pub struct Harness {
+    pub proxy: SocketAddr,
+    pub admin: SocketAddr,
+    pub upstream: EchoUpstream,
+    pub gateway: Arc<Gateway>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    _stop: oneshot::Sender<()>,
+}
+
+/// The config every test starts from; `tail` adds routes and sections.
+pub fn config(upstream_url: &str, tail: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+
+[upstream]
+url = "{upstream_url}"
+connect_timeout = "2s"
+timeout = "10s"
+
+[admin]
+token = "{ADMIN_TOKEN}"
+
+{tail}
+"#
+    )
+}
+
+impl Harness {
+    /// A gateway with the base config plus `tail` (routes and so on).
+    pub async fn start(tail: &str) -> Harness {
+        Harness::with_config(|upstream| config(upstream, tail)).await
+    }
+
+    /// A gateway whose whole config text is built from the upstream URL.
+    pub async fn with_config(make: impl FnOnce(&str) -> String) -> Harness {
+        let upstream = EchoUpstream::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("start echo upstream");
+        let text = make(&upstream.url());
+        let runtime =
+            portcullis::config::parse(&text, "test config").unwrap_or_else(|e| panic!("{e}"));
+        let proxy_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = proxy_listener.local_addr().unwrap();
+        let admin = admin_listener.local_addr().unwrap();
+        let gateway = Arc::new(Gateway::new(runtime));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (stop_proxy, stop_admin) = {
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                let _ = stopped.await;
+                let _ = tx.send(true);
+            });
+            (rx.clone(), rx)
+        };
+        let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        tokio::spawn(portcullis::serve(
+            proxy_listener,
+            Arc::clone(&gateway),
+            wait(stop_proxy),
+        ));
+        tokio::spawn(portcullis::serve_admin(
+            admin_listener,
+            Arc::clone(&gateway),
+            wait(stop_admin),
+        ));
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Harness {
+            proxy,
+            admin,
+            upstream,
+            gateway,
+            client,
+            _stop: stop,
+        }
+    }
+
+    /// Sends a request to the proxy listener.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        let url = format!("http://{}{}", self.proxy, path);
+        self.send_to(method, &url, headers, body).await
+    }
+
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.send("GET", path, headers, "").await
+    }
+
+    async fn send_to(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        let mut request = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        let response = tokio::time::timeout(EXCHANGE_LIMIT, self.client.request(request))
+            .await
+            .expect("exchange timed out")
+            .expect("request failed");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("read body").to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// Sends a request to the admin listener.
+    pub async fn admin(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> Reply {
+        let url = format!("http://{}{}", self.admin, path);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        self.send_to(method, &url, &headers, body).await
+    }
+
+    /// Creates a session through the admin API; returns its id.
+    pub async fn session(&self, json: &str) -> String {
+        let reply = self
+            .admin("POST", "/sessions", Some(ADMIN_TOKEN), json)
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+        reply.json()["session_id"].as_str().unwrap().to_string()
+    }
+
+    /// A cookie header value carrying session `id`.
+    pub fn cookie(id: &str) -> String {
+        format!("sessionid={id}")
+    }
+
+    /// Everything the upstream has received so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.upstream.seen()
+    }
+
+    /// Sends raw bytes to the proxy and reads the whole answer (the request
+    /// should carry `Connection: close`, or the gateway closes it).
+    pub async fn raw(&self, bytes: &[u8]) -> RawReply {
+        raw_exchange(self.proxy, bytes).await
+    }
+}
+
+/// A response read with the HTTP client.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        self.headers
+            .get("x-portcullis-reason")
+            .map(|v| v.to_str().unwrap())
+    }
+
+    /// The echo upstream's record of the forwarded request.
+    pub fn echoed(&self) -> Value {
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "not forwarded: {}",
+            self.text()
+        );
+        self.json()
+    }
+
+    /// Asserts a synthetic denial with this status, reason and exact body.
+    pub fn assert_denied(&self, status: u16, reason: &str, body: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text());
+        assert_eq!(self.reason(), Some(reason), "body: {}", self.text());
+        assert_eq!(self.text(), body);
+        assert_eq!(self.headers["content-type"], "application/json");
+    }
+}
+
+/// A response read from a raw socket.
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> RawReply {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(bytes).await.unwrap();
+        let mut all = Vec::new();
+        // A reset after the answer is fine: keep what arrived.
+        let _ = stream.read_to_end(&mut all).await;
+        all
+    };
+    let all = tokio::time::timeout(EXCHANGE_LIMIT, exchange)
+        .await
+        .expect("raw exchange timed out");
+    let text = String::from_utf8_lossy(&all).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    RawReply {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+/// Names of JSON array pairs `[name, value]` as the echo reports headers.
+pub fn echoed_header<'a>(echo: &'a Value, name: &str) -> Vec<&'a str> {
+    echo["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|pair| pair[0] == name)
+        .map(|pair| pair[1].as_str().unwrap())
+        .collect()
+}
+
+pub const NOT_AUTHENTICATED: &str = r#"{"detail":"Authentication credentials were not provided."}"#;
+pub const PERMISSION_DENIED: &str =
+    r#"{"detail":"You do not have permission to perform this action."}"#;
+pub const MALFORMED_PATH: &str = r#"{"detail":"Malformed request path."}"#;
