@@ -139,6 +139,8 @@ pub fn compile(source: &str) -> Result<Runtime, Vec<ConfigError>> {
     let routes = routes(&mut problems, &raw.routes);
 
     if !problems.errors.is_empty() {
+        // Report in file order; problems without a place come first.
+        problems.errors.sort_by_key(|e| e.location);
         return Err(problems.errors);
     }
     Ok(Runtime {
@@ -393,7 +395,7 @@ fn methods(problems: &mut Problems, value: &Spanned<Vec<String>>) -> Option<Box<
             ),
         }
     }
-    if out.is_empty() {
+    if value.get_ref().is_empty() {
         problems.at(
             value.span(),
             "methods must list at least one method (leave it out to match every method)",

@@ -1,0 +1,320 @@
+//! The `portcullis` binary itself: `check` on good and bad configs, `serve`
+//! answering and stopping cleanly on SIGTERM, and `demo` working as the
+//! README says.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+
+fn check(text: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portcullis.toml");
+    std::fs::write(&path, text).unwrap();
+    check_file(&path)
+}
+
+fn check_file(path: &Path) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+admin_listen = "127.0.0.1:9901"
+[upstream]
+url = "http://127.0.0.1:8000"
+[admin]
+token = "t"
+"#;
+
+#[test]
+fn the_shipped_config_is_ok() {
+    let (code, out) = check_file(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/portcullis.toml"
+    )));
+    assert_eq!((code, out.trim()), (0, "config OK"));
+}
+
+#[test]
+fn a_minimal_config_is_ok() {
+    assert_eq!(check(GOOD), (0, "config OK\n".to_string()));
+}
+
+#[test]
+fn every_problem_is_reported_with_its_line() {
+    let text = r#"[server]
+listen = "localhost"
+admin_listen = "127.0.0.1:9901"
+[upstream]
+url = "http://127.0.0.1:8000/api"
+timeout = "soon"
+[session]
+ttl = "0s"
+[admin]
+token = "t"
+[[routes]]
+name = "api"
+path = "/api/**"
+access = "anonymous"
+[[routes]]
+name = "api-admin"
+path = "/api/admin/**"
+access = "staff"
+[[routes]]
+path = "/x/**/y"
+access = "authenticated"
+[[routes]]
+path = "/z"
+access = "everyone"
+[[routes]]
+path = "/m"
+access = "authenticated"
+model = "LifeApp.Life"
+methods = ["get"]
+[[routes]]
+path = "/p/**"
+access = "anonymous"
+permissions = ["a.b"]
+"#;
+    let (code, out) = check(text);
+    assert_eq!(code, 1, "{out}");
+    let expected = [
+        (":2:10:", "server.listen"),
+        (":5:7:", "must not have a path"),
+        (":6:11:", "is not a duration"),
+        (":8:7:", "greater than zero"),
+        (":17:8:", "route \"api-admin\" can never match"),
+        (":20:8:", "'**' may only be the last segment"),
+        (":24:10:", "unknown access level \"everyone\""),
+        (":28:9:", "lower case"),
+        (":29:11:", "methods are case-sensitive"),
+        (":32:10:", "have no effect with access = \"anonymous\""),
+    ];
+    for (place, message) in expected {
+        assert!(
+            out.lines()
+                .any(|l| l.contains(place) && l.contains(message)),
+            "missing {place} {message} in:\n{out}"
+        );
+    }
+    assert_eq!(out.lines().count(), expected.len(), "{out}");
+}
+
+#[test]
+fn unknown_keys_are_errors_with_a_place() {
+    let (code, out) = check(&GOOD.replace("token = \"t\"", "token = \"t\"\ntokn = \"x\""));
+    assert_eq!(code, 1);
+    assert!(out.contains(":9:1: unknown field `tokn`"), "{out}");
+}
+
+#[test]
+fn a_top_level_key_below_a_table_gets_a_hint() {
+    let (code, out) = check(&format!("{GOOD}default_access = \"deny\"\n"));
+    assert_eq!(code, 1);
+    assert!(out.contains("put it above the first [table]"), "{out}");
+}
+
+#[test]
+fn toml_syntax_errors_are_reported() {
+    let (code, out) = check("[server\nlisten = 1");
+    assert_eq!(code, 1);
+    assert!(out.contains(":1:"), "{out}");
+}
+
+#[test]
+fn a_missing_file_is_an_error() {
+    let (code, out) = check_file(Path::new("/nonexistent/portcullis.toml"));
+    assert_eq!(code, 1);
+    assert!(out.contains("cannot read the file"), "{out}");
+}
+
+#[test]
+fn admin_token_can_come_from_the_environment() {
+    let text = GOOD.replace(
+        "token = \"t\"",
+        "token_env = \"PORTCULLIS_TEST_TOKEN_ABSENT\"",
+    );
+    let (code, out) = check(&text);
+    assert_eq!(code, 1);
+    assert!(out.contains("PORTCULLIS_TEST_TOKEN_ABSENT"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, text.replace("_ABSENT", "_SET")).unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .env("PORTCULLIS_TEST_TOKEN_SET", "s3cret")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Kills the child when dropped, so a failing test leaves no process behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads lines from `reader` until one contains `needle` (bounded in time by
+/// the child's own output; the process is killed on drop if it stalls).
+fn read_until(reader: &mut impl BufRead, needle: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        let done = line.contains(needle);
+        lines.push(line);
+        if done {
+            return lines;
+        }
+    }
+    panic!("never saw {needle:?}; got {lines:?}");
+}
+
+fn http_get(addr: &str, path: &str, cookie: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{cookie}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn port_zero_config() -> tempfile::NamedTempFile {
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/portcullis.toml"
+    ))
+    .unwrap();
+    let text = shipped
+        .replace("127.0.0.1:8080", "127.0.0.1:0")
+        .replace("127.0.0.1:9901", "127.0.0.1:0");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    file
+}
+
+#[test]
+fn demo_works_as_the_readme_says() {
+    let config = port_zero_config();
+    let child = Command::new(BIN)
+        .args(["demo", "--config"])
+        .arg(config.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let mut out = BufReader::new(running.0.stdout.take().unwrap());
+    let text = read_until(&mut out, "Stop with").concat();
+    let gateway = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("gateway   http://"))
+        .unwrap()
+        .to_string();
+    let alice = text
+        .split("sessionid=")
+        .nth(1)
+        .map(|rest| &rest[..32])
+        .unwrap()
+        .to_string();
+
+    let public = http_get(&gateway, "/public/hello", None);
+    assert!(public.starts_with("HTTP/1.1 200"), "{public}");
+    let anonymous = http_get(&gateway, "/life/1/", None);
+    assert!(anonymous.starts_with("HTTP/1.1 403"), "{anonymous}");
+    assert!(anonymous.ends_with(r#"{"detail":"Authentication credentials were not provided."}"#));
+    let cookie = format!("sessionid={alice}");
+    let life = http_get(&gateway, "/life/1/", Some(&cookie));
+    assert!(life.contains(r#"["x-remote-user","alice"]"#), "{life}");
+    let admin = http_get(&gateway, "/admin/", Some(&cookie));
+    assert!(
+        admin.ends_with(r#"{"detail":"You do not have permission to perform this action."}"#),
+        "{admin}"
+    );
+}
+
+#[test]
+fn serve_answers_then_stops_cleanly_on_sigterm() {
+    let config = port_zero_config();
+    let child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(config.path())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let mut err = BufReader::new(running.0.stderr.take().unwrap());
+    let lines = read_until(&mut err, "portcullis listening").concat();
+    let field = |name: &str| {
+        let start = lines.find(&format!("{name}=")).unwrap() + name.len() + 1;
+        lines[start..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_matches('"')
+            .to_string()
+    };
+    let admin = field("admin");
+    let proxy = field("proxy");
+    assert!(http_get(&admin, "/healthz", None).starts_with("HTTP/1.1 200"));
+    // The shipped upstream (127.0.0.1:8000) is not running here: the
+    // gateway must answer for it.
+    let reply = http_get(&proxy, "/public/x", None);
+    assert!(
+        reply.contains("upstream_unavailable") || reply.contains("upstream_timeout"),
+        "{reply}"
+    );
+
+    let pid = running.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}
