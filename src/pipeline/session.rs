@@ -42,19 +42,34 @@ pub async fn lookup(store: &Store, cookie_name: &str, headers: &HeaderMap) -> Se
 }
 
 /// The value of cookie `name`, looking through every `Cookie` header (HTTP/2
-/// sends one per cookie). When a name repeats, the last one wins, as in
-/// Django (`SimpleCookie` keeps the last). Non-UTF-8 headers are skipped.
+/// sends one per cookie), parsed exactly as Django's
+/// `django.http.cookie.parse_cookie` does: split on `;`, split each chunk at
+/// its first `=` (a chunk without one is a value with an empty name), strip
+/// whitespace, and let the last occurrence of a name win. Matching Django's
+/// parser, rather than a generic RFC 6265 one, means the gateway and a Django
+/// backend always agree on which cookie a request carries; it is also the
+/// cheapest parse on the hot path (no allocation). Non-UTF-8 headers are
+/// skipped. Surrounding double quotes are removed, as Python's unquote does
+/// for values without escapes.
 pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     let mut found = None;
     for value in headers.get_all(header::COOKIE) {
         let Ok(text) = value.to_str() else { continue };
-        for cookie in cookie::Cookie::split_parse(text).flatten() {
-            if cookie.name() == name {
-                found = cookie.value_raw();
+        for chunk in text.split(';') {
+            let (key, val) = chunk.split_once('=').unwrap_or(("", chunk));
+            if key.trim() == name {
+                found = Some(unquote(val.trim()));
             }
         }
     }
     found
+}
+
+fn unquote(value: &str) -> &str {
+    match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        Some(inner) if !inner.contains(['"', '\\']) => inner,
+        _ => value,
+    }
 }
 
 #[cfg(test)]
@@ -84,6 +99,21 @@ mod tests {
         assert_eq!(cookie_value(&h, "sessionid"), Some("second"));
         let h = headers(&["sessionid=first", "sessionid=second"]);
         assert_eq!(cookie_value(&h, "sessionid"), Some("second"));
+    }
+
+    #[test]
+    fn parses_like_djangos_parse_cookie() {
+        // Cases from Django's tests/requests_tests/tests.py (test_parse_cookie).
+        let h = headers(&["  sessionid = abc ; x=1"]);
+        assert_eq!(cookie_value(&h, "sessionid"), Some("abc"));
+        let h = headers(&["sessionid=\"abc\""]);
+        assert_eq!(cookie_value(&h, "sessionid"), Some("abc"));
+        let h = headers(&["token=a=b=c"]);
+        assert_eq!(cookie_value(&h, "token"), Some("a=b=c"));
+        let h = headers(&["novalue; sessionid=ok"]);
+        assert_eq!(cookie_value(&h, ""), Some("novalue"));
+        let h = headers(&["sessionid="]);
+        assert_eq!(cookie_value(&h, "sessionid"), Some(""));
     }
 
     #[test]
