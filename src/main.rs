@@ -47,15 +47,9 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway.
-    Serve {
-        #[arg(long, short, env = "PORTCULLIS_CONFIG")]
-        config: PathBuf,
-    },
+    Serve(ConfigPath),
     /// Validate a config file: prints "config OK" or every problem, exits 0 or 1.
-    Check {
-        #[arg(long, short, env = "PORTCULLIS_CONFIG")]
-        config: PathBuf,
-    },
+    Check(ConfigPath),
     /// Run the gateway in front of a built-in echo upstream, with two demo
     /// sessions, and print curl commands to try.
     Demo {
@@ -65,12 +59,42 @@ enum Command {
     },
 }
 
+/// The config file, as `FILE`, `--config FILE` or `PORTCULLIS_CONFIG`.
+#[derive(clap::Args)]
+struct ConfigPath {
+    /// Config file.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Config file (same as FILE).
+    #[arg(
+        long = "config",
+        short = 'c',
+        env = "PORTCULLIS_CONFIG",
+        value_name = "FILE"
+    )]
+    flag: Option<PathBuf>,
+}
+
+impl ConfigPath {
+    fn path(self) -> anyhow::Result<PathBuf> {
+        self.file
+            .or(self.flag)
+            .context("no config file: pass FILE, --config FILE, or set PORTCULLIS_CONFIG")
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Check { config } => return check(&config),
-        Command::Serve { config } => load(&config).and_then(|runtime| run(serve(runtime))),
+        Command::Check(config) => match config.path() {
+            Ok(path) => return check(&path),
+            Err(error) => Err(error),
+        },
+        Command::Serve(config) => config
+            .path()
+            .and_then(|path| load(&path))
+            .and_then(|runtime| run(serve(runtime))),
         Command::Demo { config } => {
             let runtime = match &config {
                 Some(path) => load(path),

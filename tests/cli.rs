@@ -48,6 +48,26 @@ fn the_shipped_config_is_ok() {
 }
 
 #[test]
+fn the_config_can_be_a_plain_argument() {
+    let out = Command::new(BIN)
+        .args([
+            "check",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/portcullis.toml"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "config OK");
+    let none = Command::new(BIN)
+        .arg("check")
+        .env_remove("PORTCULLIS_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no config file"));
+}
+
+#[test]
 fn a_minimal_config_is_ok() {
     assert_eq!(check(GOOD), (0, "config OK\n".to_string()));
 }
