@@ -67,9 +67,7 @@ async fn create_then_show_a_session() {
     let expires = created["expires_at"].as_str().unwrap();
     assert!(humantime::parse_rfc3339(expires).is_ok(), "{expires}");
 
-    let shown = h
-        .admin("GET", &format!("/sessions/{id}"), Some(ADMIN_TOKEN), "")
-        .await;
+    let shown = h.show_session(&id).await;
     assert_eq!(shown.status, 200);
     let record = shown.json();
     assert_eq!(record["username"], "alice");
@@ -89,10 +87,7 @@ async fn create_then_show_a_session() {
 async fn the_default_ttl_comes_from_the_config() {
     let h = Harness::start("[session]\nttl = \"2h\"\n").await;
     let id = h.session(r#"{"username":"alice"}"#).await;
-    let record = h
-        .admin("GET", &format!("/sessions/{id}"), Some(ADMIN_TOKEN), "")
-        .await
-        .json();
+    let record = h.show_session(&id).await.json();
     let created = humantime::parse_rfc3339(record["created_at"].as_str().unwrap()).unwrap();
     let expires = humantime::parse_rfc3339(record["expires_at"].as_str().unwrap()).unwrap();
     let ttl = expires.duration_since(created).unwrap().as_secs();
@@ -103,14 +98,10 @@ async fn the_default_ttl_comes_from_the_config() {
 async fn unknown_sessions_are_404() {
     let h = Harness::start("").await;
     for id in ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "not-an-id"] {
-        let reply = h
-            .admin("GET", &format!("/sessions/{id}"), Some(ADMIN_TOKEN), "")
-            .await;
+        let reply = h.show_session(&id).await;
         assert_eq!(reply.status, 404);
         assert_eq!(reply.text(), r#"{"detail":"Not found."}"#);
-        let reply = h
-            .admin("DELETE", &format!("/sessions/{id}"), Some(ADMIN_TOKEN), "")
-            .await;
+        let reply = h.delete_session(&id).await;
         assert_eq!(reply.status, 404);
     }
 }
@@ -119,14 +110,10 @@ async fn unknown_sessions_are_404() {
 async fn delete_a_session() {
     let h = Harness::start("").await;
     let id = h.session(r#"{"username":"alice"}"#).await;
-    let reply = h
-        .admin("DELETE", &format!("/sessions/{id}"), Some(ADMIN_TOKEN), "")
-        .await;
+    let reply = h.delete_session(&id).await;
     assert_eq!(reply.status, 204);
     assert!(reply.body.is_empty());
-    let again = h
-        .admin("GET", &format!("/sessions/{id}"), Some(ADMIN_TOKEN), "")
-        .await;
+    let again = h.show_session(&id).await;
     assert_eq!(again.status, 404);
 }
 
@@ -147,9 +134,7 @@ async fn revoke_every_session_of_a_user() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), r#"{"revoked":2}"#);
     for (id, status) in [(a1, 404), (a2, 404), (b, 200)] {
-        let shown = h
-            .admin("GET", &format!("/sessions/{id}"), Some(ADMIN_TOKEN), "")
-            .await;
+        let shown = h.show_session(&id).await;
         assert_eq!(shown.status, status);
     }
     let none = h

@@ -352,9 +352,7 @@ async fn expired_sessions_are_anonymous() {
     h.get("/life/1/", &[("cookie", &Harness::cookie(&id))])
         .await
         .assert_denied(403, "not_authenticated", NOT_AUTHENTICATED);
-    let shown = h
-        .admin("GET", &format!("/sessions/{id}"), Some(ADMIN_TOKEN), "")
-        .await;
+    let shown = h.show_session(&id).await;
     assert_eq!(shown.status, 404);
 }
 
@@ -364,9 +362,7 @@ async fn revoked_sessions_are_anonymous() {
     let id = h.session(r#"{"username":"alice"}"#).await;
     let cookie = Harness::cookie(&id);
     assert_eq!(h.get("/life/1/", &[("cookie", &cookie)]).await.status, 200);
-    let deleted = h
-        .admin("DELETE", &format!("/sessions/{id}"), Some(ADMIN_TOKEN), "")
-        .await;
+    let deleted = h.delete_session(&id).await;
     assert_eq!(deleted.status, 204);
     h.get("/life/1/", &[("cookie", &cookie)])
         .await

@@ -171,6 +171,18 @@ impl Harness {
         reply.json()["session_id"].as_str().unwrap().to_string()
     }
 
+    /// `GET /sessions/{id}` with the admin token.
+    pub async fn show_session(&self, id: &str) -> Reply {
+        self.admin("GET", &format!("/sessions/{id}"), Some(ADMIN_TOKEN), "")
+            .await
+    }
+
+    /// `DELETE /sessions/{id}` with the admin token.
+    pub async fn delete_session(&self, id: &str) -> Reply {
+        self.admin("DELETE", &format!("/sessions/{id}"), Some(ADMIN_TOKEN), "")
+            .await
+    }
+
     /// A cookie header value carrying session `id`.
     pub fn cookie(id: &str) -> String {
         format!("sessionid={id}")
