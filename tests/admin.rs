@@ -67,7 +67,7 @@ async fn create_then_show_a_session() {
     let expires = created["expires_at"].as_str().unwrap();
     assert!(humantime::parse_rfc3339(expires).is_ok(), "{expires}");
 
-    let shown = h.show_session(&id).await;
+    let shown = h.show_session(id).await;
     assert_eq!(shown.status, 200);
     let record = shown.json();
     assert_eq!(record["username"], "alice");
@@ -98,10 +98,10 @@ async fn the_default_ttl_comes_from_the_config() {
 async fn unknown_sessions_are_404() {
     let h = Harness::start("").await;
     for id in ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "not-an-id"] {
-        let reply = h.show_session(&id).await;
+        let reply = h.show_session(id).await;
         assert_eq!(reply.status, 404);
         assert_eq!(reply.text(), r#"{"detail":"Not found."}"#);
-        let reply = h.delete_session(&id).await;
+        let reply = h.delete_session(id).await;
         assert_eq!(reply.status, 404);
     }
 }
