@@ -160,6 +160,11 @@ async fn bad_input_gets_a_400_saying_what_is_wrong() {
         ),
         (r#"{"username":"a","ttl":"soon"}"#, "Invalid ttl \"soon\""),
         (r#"{"username":"a","ttl":"0s"}"#, "Invalid ttl \"0s\""),
+        (
+            r#"{"username":"a","ttl":"10000y"}"#,
+            "Invalid ttl \"10000y\"",
+        ),
+        (r#"{"username":"a","ttl":"400000000000y"}"#, "Invalid ttl"),
     ];
     for (body, expected) in cases {
         let reply = h.admin("POST", "/sessions", Some(ADMIN_TOKEN), body).await;

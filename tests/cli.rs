@@ -133,6 +133,26 @@ permissions = ["a.b"]
 }
 
 #[test]
+fn more_problems_check_reports() {
+    let text = GOOD
+        .replace(
+            "admin_listen = \"127.0.0.1:9901\"",
+            "admin_listen = \"127.0.0.1:9901\"\ntrusted_proxies = [\"10.0.0.0/8\", \"lb.internal\"]",
+        )
+        .replace("[admin]", "[session]\nttl = \"1000y\"\n[admin]")
+        + "[[routes]]\npath = \"/export?format=csv\"\naccess = \"deny\"\n";
+    let (code, out) = check(&text);
+    assert_eq!(code, 1);
+    for message in [
+        "\"lb.internal\" is not an IP address or CIDR range",
+        "session.ttl must be at most 100 years",
+        "can never match: a request path cannot contain '?'",
+    ] {
+        assert!(out.contains(message), "missing {message:?} in:\n{out}");
+    }
+}
+
+#[test]
 fn unknown_keys_are_errors_with_a_place() {
     let (code, out) = check(&GOOD.replace("token = \"t\"", "token = \"t\"\ntokn = \"x\""));
     assert_eq!(code, 1);

@@ -28,6 +28,8 @@ const SPOOFS: &[(&str, &str)] = &[
     ("X-Original-URL", "/admin"),
     ("X-Rewrite-URL", "/admin"),
     ("X-HTTP-Method-Override", "DELETE"),
+    ("X_Remote_User", "admin"),
+    ("x_forwarded_user", "admin"),
 ];
 
 fn assert_no_spoofs(echo: &serde_json::Value) {
@@ -140,6 +142,8 @@ async fn header_injection_through_session_values_is_refused_at_creation() {
         r#"{"username":"bob","groups":["a,b"]}"#,
         r#"{"username":"bob","permissions":["x\u0000y"]}"#,
         r#"{"username":""}"#,
+        r#"{"username":"zo\u00eb"}"#,
+        r#"{"username":"bob\u200b"}"#,
     ] {
         let reply = h.admin("POST", "/sessions", Some(ADMIN_TOKEN), body).await;
         assert_eq!(reply.status, 400, "{body}: {}", reply.text());

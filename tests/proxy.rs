@@ -37,27 +37,58 @@ async fn forwards_method_target_body_and_host() {
     assert_eq!(echoed_header(&echo, "content-type"), ["text/plain"]);
 }
 
+const CLIENT_FORWARDING_CLAIMS: &[(&str, &str)] = &[
+    ("host", "app.example"),
+    ("x-forwarded-for", "203.0.113.7"),
+    ("x-forwarded-host", "evil.example"),
+    ("x-forwarded-proto", "https"),
+    ("forwarded", "for=203.0.113.7;proto=https"),
+    ("x-real-ip", "203.0.113.7"),
+    ("x-forwarded-port", "443"),
+];
+
 #[tokio::test]
-async fn x_forwarded_headers() {
+async fn forwarding_headers_from_clients_are_replaced() {
     let h = Harness::start(OPEN).await;
-    let echo = h
-        .get(
-            "/",
-            &[
-                ("host", "app.example"),
-                ("x-forwarded-for", "203.0.113.7"),
-                ("x-forwarded-host", "evil.example"),
-                ("x-forwarded-proto", "https"),
-            ],
+    let echo = h.get("/", CLIENT_FORWARDING_CLAIMS).await.echoed();
+    assert_eq!(echoed_header(&echo, "x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(echoed_header(&echo, "x-forwarded-host"), ["app.example"]);
+    assert_eq!(echoed_header(&echo, "x-forwarded-proto"), ["http"]);
+    for dropped in ["forwarded", "x-real-ip", "x-forwarded-port"] {
+        assert!(
+            echoed_header(&echo, dropped).is_empty(),
+            "{dropped} was forwarded"
+        );
+    }
+}
+
+#[tokio::test]
+async fn forwarding_headers_from_trusted_proxies_are_kept_and_appended_to() {
+    let h = Harness::with_config(|upstream| {
+        config(upstream, OPEN).replace(
+            "admin_listen = \"127.0.0.1:0\"",
+            "admin_listen = \"127.0.0.1:0\"\ntrusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\"]",
         )
-        .await
-        .echoed();
+    })
+    .await;
+    let echo = h.get("/", CLIENT_FORWARDING_CLAIMS).await.echoed();
     assert_eq!(
         echoed_header(&echo, "x-forwarded-for"),
         ["203.0.113.7, 127.0.0.1"]
     );
-    assert_eq!(echoed_header(&echo, "x-forwarded-host"), ["app.example"]);
-    assert_eq!(echoed_header(&echo, "x-forwarded-proto"), ["http"]);
+    assert_eq!(echoed_header(&echo, "x-forwarded-host"), ["evil.example"]);
+    assert_eq!(echoed_header(&echo, "x-forwarded-proto"), ["https"]);
+    assert_eq!(echoed_header(&echo, "x-real-ip"), ["203.0.113.7"]);
+}
+
+#[tokio::test]
+async fn lower_case_methods_are_forwarded_upper_cased() {
+    let h = Harness::start(OPEN).await;
+    let reply = h
+        .raw(b"delete /x HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(h.seen()[0].method, "DELETE");
 }
 
 #[tokio::test]
@@ -163,6 +194,11 @@ access = "authenticated"
     assert_eq!(response.status(), 200);
     let seen = &h.seen()[0];
     assert_eq!(seen.target, "/h2?x=1");
+    // One Cookie header upstream, as an HTTP/1.1 server expects.
+    assert_eq!(
+        seen.header_values("cookie"),
+        [format!("theme=dark; sessionid={id}").as_str()]
+    );
     assert_eq!(seen.header_values("x-remote-user"), ["alice"]);
     assert_eq!(seen.header_values("host"), [h.proxy.to_string().as_str()]);
 }

@@ -23,6 +23,12 @@ path = "/docs/**"
 access = "staff"
 
 [[routes]]
+name = "life-delete"
+path = "/life/**"
+methods = ["DELETE"]
+access = "superuser"
+
+[[routes]]
 name = "life"
 path = "/life/**"
 access = "authenticated"
@@ -144,6 +150,16 @@ async fn model_permissions_follow_the_method() {
         "permission_denied",
         PERMISSION_DENIED,
     );
+    // A lower-case method is the same method: it cannot skip the
+    // superuser-only DELETE rule (it would otherwise reach "life" and 405).
+    let raw = format!(
+        "delete /life/1/ HTTP/1.1\r\nHost: gw.test\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    );
+    let reply = h.raw(raw.as_bytes()).await;
+    assert_eq!(reply.status, 403, "{reply:?}");
+    assert!(reply
+        .head
+        .contains("x-portcullis-reason: permission_denied"));
     h.send("PURGE", "/life/1/", &c, "").await.assert_denied(
         405,
         "method_not_allowed",

@@ -13,7 +13,7 @@ use super::{error, MAX_BODY};
 use crate::gateway::Gateway;
 use crate::response::{self, ProxyBody};
 use crate::session::record::unsafe_value_reason;
-use crate::session::{NewSession, Session, SessionId, SessionStore, StoreError};
+use crate::session::{NewSession, Session, SessionId, SessionStore, StoreError, MAX_SESSION_TTL};
 
 /// `POST /sessions` body. Only `username` is required.
 #[derive(Debug, Deserialize)]
@@ -110,11 +110,13 @@ pub async fn create(gateway: &Gateway, request: Request<Incoming>) -> Response<P
     let ttl = match &input.ttl {
         None => runtime.session.ttl,
         Some(text) => match humantime::parse_duration(text) {
-            Ok(ttl) if ttl > Duration::ZERO => ttl,
+            Ok(ttl) if ttl > Duration::ZERO && ttl <= MAX_SESSION_TTL => ttl,
             _ => {
                 return error(
                     StatusCode::BAD_REQUEST,
-                    &format!("Invalid ttl {text:?}: expected a positive duration such as \"30m\" or \"14d\"."),
+                    &format!(
+                        "Invalid ttl {text:?}: expected a positive duration of at most 100 years, such as \"30m\" or \"14d\"."
+                    ),
                 )
             }
         },

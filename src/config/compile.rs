@@ -16,6 +16,7 @@ use super::runtime::*;
 use super::ConfigError;
 use crate::routes::{Access, ModelPermissions, Pattern, Requirements, Route, RouteTable};
 use crate::session::record::unsafe_value_reason;
+use crate::session::MAX_SESSION_TTL;
 
 /// Headers the gateway or HTTP itself owns; none may be an identity header.
 const RESERVED_HEADERS: &[&str] = &[
@@ -99,6 +100,12 @@ pub fn compile(source: &str) -> Result<Runtime, Vec<ConfigError>> {
             "10s",
         ),
         shutdown_timeout: duration(&mut problems, raw.server.shutdown_timeout.as_ref(), "30s"),
+        trusted_proxies: raw
+            .server
+            .trusted_proxies
+            .iter()
+            .filter_map(|entry| ip_range(&mut problems, entry))
+            .collect(),
     };
     if server.listen == server.admin_listen && server.listen.port() != 0 {
         problems.at(
@@ -125,7 +132,7 @@ pub fn compile(source: &str) -> Result<Runtime, Vec<ConfigError>> {
             }
         },
         cookie_name: cookie_name(&mut problems, raw.session.cookie_name.as_ref()),
-        ttl: duration(&mut problems, raw.session.ttl.as_ref(), "14d"),
+        ttl: session_ttl(&mut problems, raw.session.ttl.as_ref()),
     };
     let admin = AdminSettings {
         token: admin_token(&mut problems, &raw),
@@ -164,6 +171,32 @@ fn socket_addr(problems: &mut Problems, value: &Spanned<String>, key: &str) -> S
         );
         SocketAddr::from(([127, 0, 0, 1], 0))
     })
+}
+
+/// `10.0.0.0/8`, `::1/128`, or a single address.
+fn ip_range(problems: &mut Problems, entry: &Spanned<String>) -> Option<ipnet::IpNet> {
+    let text = entry.get_ref();
+    let parsed = text
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+    match parsed {
+        Ok(net) => Some(net.trunc()),
+        Err(_) => {
+            problems.at(
+                entry.span(),
+                format!("{text:?} is not an IP address or CIDR range (e.g. \"10.0.0.0/8\")"),
+            );
+            None
+        }
+    }
+}
+
+fn session_ttl(problems: &mut Problems, value: Option<&Spanned<String>>) -> Duration {
+    let ttl = duration(problems, value, "14d");
+    if let (Some(value), true) = (value, ttl > MAX_SESSION_TTL) {
+        problems.at(value.span(), "session.ttl must be at most 100 years");
+    }
+    ttl
 }
 
 fn duration(problems: &mut Problems, value: Option<&Spanned<String>>, default: &str) -> Duration {

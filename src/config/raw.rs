@@ -40,6 +40,11 @@ pub struct RawServer {
     pub header_read_timeout: Option<Spanned<String>>,
     /// How long in-flight requests may run after SIGTERM/SIGINT (default "30s").
     pub shutdown_timeout: Option<Spanned<String>>,
+    /// Addresses or CIDR ranges of proxies in front of the gateway (load
+    /// balancers) whose X-Forwarded-*, Forwarded and X-Real-IP headers are
+    /// believed. From anyone else those headers are replaced or dropped.
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

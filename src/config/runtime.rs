@@ -2,7 +2,7 @@
 //! typed, immutable. A reload builds a new one and swaps it in whole.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
@@ -27,6 +27,15 @@ pub struct ServerSettings {
     pub admin_listen: SocketAddr,
     pub header_read_timeout: Duration,
     pub shutdown_timeout: Duration,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl ServerSettings {
+    /// True when `peer` is a configured proxy whose forwarding headers count.
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.trusted_proxies.iter().any(|net| net.contains(&peer))
+    }
 }
 
 #[derive(Debug, Clone)]

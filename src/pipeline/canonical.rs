@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 
-use http::{header, HeaderMap, Request};
+use http::{header, HeaderMap, Method, Request};
 
 use super::denial::Denial;
 
@@ -183,6 +183,21 @@ fn check_utf8(run: &mut Vec<u8>) -> Result<(), BadPath> {
     }
 }
 
+/// Upper-cases a method sent with lower-case letters (`delete`), so the
+/// routes see the method Django, Werkzeug and most frameworks will act on
+/// (they upper-case it before dispatching), and the upstream receives that
+/// same canonical method. Without this, `delete` would skip a route limited to
+/// `methods = ["DELETE"]` and still be handled as DELETE upstream.
+pub fn canonicalize_method<B>(request: &mut Request<B>) {
+    let method = request.method().as_str();
+    if method.bytes().any(|b| b.is_ascii_lowercase()) {
+        // Upper-casing ASCII letters keeps a valid token valid.
+        if let Ok(upper) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
+            *request.method_mut() = upper;
+        }
+    }
+}
+
 /// The request's canonical path and the Host it was addressed to.
 #[derive(Debug)]
 pub struct Target<'a> {
@@ -307,6 +322,26 @@ mod tests {
         for (raw, why) in cases {
             assert_eq!(canonicalize(raw), Err(why), "{raw:?}");
         }
+    }
+
+    #[test]
+    fn methods_are_upper_cased() {
+        for (sent, seen) in [
+            ("delete", "DELETE"),
+            ("Get", "GET"),
+            ("PURGE", "PURGE"),
+            ("m-search", "M-SEARCH"),
+        ] {
+            let mut request = Request::builder()
+                .method(Method::from_bytes(sent.as_bytes()).unwrap())
+                .body(())
+                .unwrap();
+            canonicalize_method(&mut request);
+            assert_eq!(request.method().as_str(), seen);
+        }
+        let mut request = Request::builder().method("delete").body(()).unwrap();
+        canonicalize_method(&mut request);
+        assert_eq!(request.method(), Method::DELETE);
     }
 
     #[test]

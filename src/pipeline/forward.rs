@@ -25,6 +25,15 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
+/// Forwarding headers only a trusted proxy in front of us may set; from
+/// anyone else they are dropped, so the upstream never takes a client's word
+/// for its own address, scheme or port (SECURITY_CASES B14).
+const PROXY_ONLY: [HeaderName; 3] = [
+    header::FORWARDED,
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("x-forwarded-port"),
+];
+
 /// The pooled HTTP client to the upstream.
 #[derive(Clone, Debug)]
 pub struct Upstream {
@@ -119,20 +128,24 @@ fn build_uri(
 }
 
 /// Rewrites headers for the upstream: hop-by-hop removed, Host kept (taken
-/// from the HTTP/2 authority when there is no Host header), X-Forwarded-For
-/// appended to, X-Forwarded-Proto and X-Forwarded-Host set.
+/// from the HTTP/2 authority when there is no Host header), HTTP/2 cookie
+/// fields joined into one header, and the X-Forwarded-* set: from a trusted
+/// proxy, X-Forwarded-For is appended to and its X-Forwarded-Proto/Host are
+/// kept; from anyone else, they are replaced by what this hop saw.
 pub fn prepare_headers(
     request: &mut Request<Incoming>,
     host: Option<HeaderValue>,
     peer: SocketAddr,
+    from_trusted_proxy: bool,
     scheme: &'static str,
 ) {
     *request.version_mut() = Version::HTTP_11;
     let headers = request.headers_mut();
     hop_by_hop::strip(headers);
+    join_cookie_fields(headers);
 
-    let peer_ip = peer.ip().to_string();
-    let forwarded_for = match joined(headers, &X_FORWARDED_FOR) {
+    let peer_ip = peer.ip().to_canonical().to_string();
+    let forwarded_for = match joined(headers, &X_FORWARDED_FOR).filter(|_| from_trusted_proxy) {
         Some(earlier) => format!("{earlier}, {peer_ip}"),
         None => peer_ip,
     };
@@ -140,15 +153,46 @@ pub fn prepare_headers(
     if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
         headers.insert(X_FORWARDED_FOR, value);
     }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));
-    match host {
-        Some(host) => {
-            headers.insert(X_FORWARDED_HOST, host.clone());
-            headers.insert(header::HOST, host);
+    if !from_trusted_proxy {
+        for name in &PROXY_ONLY {
+            headers.remove(name);
         }
-        None => {
-            headers.remove(X_FORWARDED_HOST);
+    }
+    if !(from_trusted_proxy && headers.contains_key(&X_FORWARDED_PROTO)) {
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));
+    }
+    if !(from_trusted_proxy && headers.contains_key(&X_FORWARDED_HOST)) {
+        match &host {
+            Some(host) => {
+                headers.insert(X_FORWARDED_HOST, host.clone());
+            }
+            None => {
+                headers.remove(X_FORWARDED_HOST);
+            }
         }
+    }
+    if let Some(host) = host {
+        headers.insert(header::HOST, host);
+    }
+}
+
+/// HTTP/2 clients send one `cookie` field per cookie (RFC 9113 §8.2.3);
+/// an HTTP/1.1 upstream must get them as one header joined with "; ".
+/// Forwarded as several lines, WSGI/ASGI servers would join them with ","
+/// and Django could read a different session cookie than the gateway did.
+fn join_cookie_fields(headers: &mut http::HeaderMap) {
+    let mut fields = headers.get_all(header::COOKIE).iter();
+    let (Some(first), Some(_)) = (fields.next(), fields.next()) else {
+        return;
+    };
+    let mut joined = BytesMut::from(first.as_bytes());
+    for field in headers.get_all(header::COOKIE).iter().skip(1) {
+        joined.extend_from_slice(b"; ");
+        joined.extend_from_slice(field.as_bytes());
+    }
+    // Invariant: joining valid header values with "; " is a valid value.
+    if let Ok(value) = HeaderValue::from_maybe_shared(joined.freeze()) {
+        headers.insert(header::COOKIE, value);
     }
 }
 

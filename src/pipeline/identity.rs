@@ -46,6 +46,7 @@ const OVERRIDES: [HeaderName; 8] = [
 /// Removes every header a client could use to claim an identity or to
 /// change what the upstream believes was requested.
 pub fn strip_client_claims(headers: &mut HeaderMap, identity: &IdentityHeaders) {
+    strip_underscored(headers);
     for name in [&identity.user, &identity.groups, &identity.permissions]
         .into_iter()
         .chain(&identity.extra_strip)
@@ -54,6 +55,24 @@ pub fn strip_client_claims(headers: &mut HeaderMap, identity: &IdentityHeaders) 
     {
         // `remove` drops every value stored under the name; names are
         // case-insensitive and already lower-cased by the parser.
+        headers.remove(name);
+    }
+}
+
+/// Drops every header whose name contains `_`, as nginx does by default
+/// (`underscores_in_headers off`). CGI-style servers (WSGI, ASGI: Django,
+/// Flask, uvicorn) map `-` and `_` to the same `HTTP_X_REMOTE_USER` key, so
+/// `X_Remote_User: admin` would otherwise arrive as our identity header.
+fn strip_underscored(headers: &mut HeaderMap) {
+    if !headers.keys().any(|name| name.as_str().contains('_')) {
+        return;
+    }
+    let underscored: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().contains('_'))
+        .cloned()
+        .collect();
+    for name in underscored {
         headers.remove(name);
     }
 }
@@ -105,6 +124,8 @@ mod tests {
             ("x-forwarded-user", "root"),
             ("x-original-url", "/admin"),
             ("x-http-method-override", "DELETE"),
+            ("x_user", "mallory3"),
+            ("x_forwarded_user", "root"),
             ("accept", "*/*"),
         ] {
             h.append(

@@ -2,7 +2,7 @@
 //! in this order. Each stage either lets the request continue or returns a
 //! `Denial` the gateway answers with itself. Start reading here.
 //!
-//! 1. `canonical`  one canonical path (or 400); the same path is matched and forwarded
+//! 1. `canonical`  one canonical method and path (or 400); the same ones are matched and forwarded
 //! 2. `route`      first matching `[[routes]]` entry in file order; none = deny
 //! 3. `session`    session cookie → id format check → store lookup
 //! 4. `authorize`  access level, groups, permissions, model permissions
@@ -38,12 +38,13 @@ use session::SessionState;
 /// Runs one request through the pipeline and always produces a response.
 pub async fn handle(
     gateway: &Gateway,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<ProxyBody> {
     // The request keeps this snapshot to the end, even if a reload swaps
     // in a new one meanwhile.
     let runtime = gateway.runtime();
+    canonical::canonicalize_method(&mut request);
     let mut log = AccessLog::start(&request);
     let response = match run(gateway, &runtime, request, peer, &mut log).await {
         Ok(response) => response,
@@ -78,7 +79,8 @@ async fn run<'r>(
     let uri = forward::upstream_uri(&runtime.upstream, &target.path, request.uri())?;
     let host = target.host.and_then(|h| HeaderValue::from_str(h).ok());
     *request.uri_mut() = uri;
-    forward::prepare_headers(&mut request, host, peer, "http");
+    let from_trusted_proxy = runtime.server.is_trusted_proxy(peer.ip());
+    forward::prepare_headers(&mut request, host, peer, from_trusted_proxy, "http");
     identity::strip_client_claims(request.headers_mut(), &runtime.identity);
     if let SessionState::Authenticated(user) = &session {
         identity::inject(request.headers_mut(), &runtime.identity, user);

@@ -68,6 +68,9 @@ impl Pattern {
                 p if p.contains(['*', '{', '}']) => {
                     return err(format!("in {source:?}: {p:?} mixes text and wildcards; use '*', '**' or '{{name}}' as a whole segment"))
                 }
+                p if p.contains(['?', '<', '>', '`']) => {
+                    return err(format!("in {source:?}: segment {p:?} can never match: a request path cannot contain '?', '<', '>' or '`' (the query string never takes part in matching)"))
+                }
                 "." | ".." => {
                     return err(format!("in {source:?}: dot segments never reach matching (requests are canonicalised first)"))
                 }

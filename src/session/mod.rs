@@ -15,6 +15,10 @@ pub use id::SessionId;
 pub use memory::MemoryStore;
 pub use record::{NewSession, Session};
 
+/// The longest a session may live: far beyond any sane setting, and well
+/// inside what timestamps can represent.
+pub const MAX_SESSION_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// A store could not answer. Protected routes fail closed on this (503).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
