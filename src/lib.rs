@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod csrf;
 pub mod echo;
 pub mod gateway;
 pub mod pipeline;
