@@ -44,6 +44,7 @@ fn table(n: usize) -> RouteTable {
             methods: None,
             access,
             requirements: Requirements::default(),
+            csrf_exempt: false,
         });
     }
     routes.push(Route {
@@ -52,6 +53,7 @@ fn table(n: usize) -> RouteTable {
         methods: None,
         access: Access::Authenticated,
         requirements: Requirements::default(),
+        csrf_exempt: false,
     });
     RouteTable::new(routes, Access::Deny)
 }

@@ -8,8 +8,14 @@ use serde_json::Value;
 /// The vectors: the shared fixture when this checkout sits beside it (the
 /// source of truth), else the copy kept in tests/fixtures/.
 fn vectors() -> Value {
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/django_csrf_vectors.json");
-    let vendored = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/django_csrf_vectors.json");
+    let shared = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/django_csrf_vectors.json"
+    );
+    let vendored = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/django_csrf_vectors.json"
+    );
     let text = std::fs::read_to_string(shared)
         .or_else(|_| std::fs::read_to_string(vendored))
         .expect("django_csrf_vectors.json");
@@ -27,12 +33,19 @@ fn every_masked_vector() {
     let masked = v["masked"].as_array().unwrap();
     assert!(!masked.is_empty());
     for case in masked {
-        let (secret, token) = (case["secret"].as_str().unwrap(), case["token"].as_str().unwrap());
+        let (secret, token) = (
+            case["secret"].as_str().unwrap(),
+            case["token"].as_str().unwrap(),
+        );
         // Some vectors omit the mask: it is always the token's first half.
         let mask = case["mask"].as_str().unwrap_or(&token[..32]);
         assert_eq!(&token[..32], mask);
         let parsed = Secret::from_token(secret).unwrap();
-        assert_eq!(parsed.mask_with_str(mask).as_deref(), Some(token), "mask {secret}");
+        assert_eq!(
+            parsed.mask_with_str(mask).as_deref(),
+            Some(token),
+            "mask {secret}"
+        );
         assert_eq!(Secret::from_token(token).unwrap(), parsed, "unmask {token}");
         assert!(parsed.matches(token), "{token} must match {secret}");
         assert!(parsed.matches(secret));
@@ -47,7 +60,11 @@ fn every_mismatch_vector() {
     for case in v["mismatch"].as_array().unwrap() {
         let secret = Secret::from_token(case["secret"].as_str().unwrap()).unwrap();
         let token = case["token"].as_str().unwrap();
-        assert_eq!(secret.matches(token), case["matches"].as_bool().unwrap(), "{token}");
+        assert_eq!(
+            secret.matches(token),
+            case["matches"].as_bool().unwrap(),
+            "{token}"
+        );
     }
 }
 
@@ -71,7 +88,8 @@ fn two_masked_forms_of_one_secret_match_each_other() {
 }
 
 fn alphabet_string(len: usize) -> impl Strategy<Value = String> {
-    proptest::collection::vec(0..62usize, len).prop_map(|ix| ix.into_iter().map(|i| ALPHABET[i] as char).collect())
+    proptest::collection::vec(0..62usize, len)
+        .prop_map(|ix| ix.into_iter().map(|i| ALPHABET[i] as char).collect())
 }
 
 proptest! {

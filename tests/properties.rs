@@ -192,5 +192,6 @@ fn route(name: &str, pattern: &str, access: Access) -> Route {
         methods: None,
         access,
         requirements: Requirements::default(),
+        csrf_exempt: false,
     }
 }

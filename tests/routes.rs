@@ -136,7 +136,7 @@ async fn model_permissions_follow_the_method() {
         .session(r#"{"username":"carol","permissions":["lifeapp.change_life"]}"#)
         .await;
     let cookie = Harness::cookie(&changer);
-    let c = [("cookie", cookie.as_str())];
+    let c = [("cookie", cookie.as_str()), CSRF_HEADER];
     assert_eq!(h.send("GET", "/life/1/", &c, "").await.status, 200);
     assert_eq!(h.send("PUT", "/life/1/", &c, "{}").await.status, 200);
     assert_eq!(h.send("PATCH", "/life/1/", &c, "{}").await.status, 200);
@@ -153,7 +153,7 @@ async fn model_permissions_follow_the_method() {
     // A lower-case method is the same method: it cannot skip the
     // superuser-only DELETE rule (it would otherwise reach "life" and 405).
     let raw = format!(
-        "delete /life/1/ HTTP/1.1\r\nHost: gw.test\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        "delete /life/1/ HTTP/1.1\r\nHost: gw.test\r\nCookie: {cookie}\r\nX-CSRFToken: {CSRF_SECRET}\r\nConnection: close\r\n\r\n"
     );
     let reply = h.raw(raw.as_bytes()).await;
     assert_eq!(reply.status, 403, "{reply:?}");
@@ -167,7 +167,7 @@ async fn model_permissions_follow_the_method() {
     );
     let root = Harness::cookie(&h.session(r#"{"username":"root","superuser":true}"#).await);
     assert_eq!(
-        h.send("DELETE", "/life/1/", &[("cookie", &root)], "")
+        h.send("DELETE", "/life/1/", &[("cookie", &root), CSRF_HEADER], "")
             .await
             .status,
         200
@@ -187,7 +187,7 @@ async fn authenticated_or_read_only() {
     );
     let id = Harness::cookie(&h.session(r#"{"username":"alice"}"#).await);
     assert_eq!(
-        h.send("POST", "/feed/", &[("cookie", &id)], "x")
+        h.send("POST", "/feed/", &[("cookie", &id), CSRF_HEADER], "x")
             .await
             .status,
         200
@@ -296,9 +296,14 @@ async fn first_match_in_file_order_with_methods() {
     );
     let staff = Harness::cookie(&h.session(r#"{"username":"s","staff":true}"#).await);
     assert_eq!(
-        h.send("POST", "/docs/intro", &[("cookie", &staff)], "x")
-            .await
-            .status,
+        h.send(
+            "POST",
+            "/docs/intro",
+            &[("cookie", &staff), CSRF_HEADER],
+            "x"
+        )
+        .await
+        .status,
         200
     );
 }

@@ -11,7 +11,7 @@ use http::uri::{Scheme, Uri};
 use http::{HeaderName, Method};
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawIdentity, RawRoute};
+use super::raw::{RawConfig, RawCsrf, RawIdentity, RawRoute};
 use super::runtime::*;
 use super::ConfigError;
 use crate::routes::{Access, ModelPermissions, Pattern, Requirements, Route, RouteTable};
@@ -106,6 +106,7 @@ pub fn compile(source: &str) -> Result<Runtime, Vec<ConfigError>> {
             .iter()
             .filter_map(|entry| ip_range(&mut problems, entry))
             .collect(),
+        internal_prefix: internal_prefix(&mut problems, raw.server.internal_prefix.as_ref()),
     };
     if server.listen == server.admin_listen && server.listen.port() != 0 {
         problems.at(
@@ -131,13 +132,17 @@ pub fn compile(source: &str) -> Result<Runtime, Vec<ConfigError>> {
                 StoreKind::Memory
             }
         },
-        cookie_name: cookie_name(&mut problems, raw.session.cookie_name.as_ref()),
+        cookie_name: cookie_name(&mut problems, raw.session.cookie_name.as_ref(), "sessionid"),
         ttl: session_ttl(&mut problems, raw.session.ttl.as_ref()),
     };
     let admin = AdminSettings {
         token: admin_token(&mut problems, &raw),
     };
     let identity = identity(&mut problems, &raw.identity);
+    let csrf = csrf(&mut problems, &raw.csrf);
+    if csrf.cookie_name == session.cookie_name {
+        problems.anywhere("csrf.cookie_name and session.cookie_name must differ");
+    }
 
     let default_access = match &raw.default_access {
         None => Access::Deny,
@@ -156,6 +161,7 @@ pub fn compile(source: &str) -> Result<Runtime, Vec<ConfigError>> {
         session,
         admin,
         identity,
+        csrf,
         routes: RouteTable::new(routes, default_access),
     })
 }
@@ -266,9 +272,9 @@ fn upstream(problems: &mut Problems, raw: &RawConfig) -> Option<UpstreamSettings
     })
 }
 
-fn cookie_name(problems: &mut Problems, value: Option<&Spanned<String>>) -> String {
+fn cookie_name(problems: &mut Problems, value: Option<&Spanned<String>>, default: &str) -> String {
     let Some(value) = value else {
-        return "sessionid".to_string();
+        return default.to_string();
     };
     let name = value.get_ref();
     let is_token = !name.is_empty()
@@ -276,10 +282,7 @@ fn cookie_name(problems: &mut Problems, value: Option<&Spanned<String>>) -> Stri
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if !is_token {
-        problems.at(
-            value.span(),
-            format!("session.cookie_name {name:?} is not a valid cookie name"),
-        );
+        problems.at(value.span(), format!("{name:?} is not a valid cookie name"));
     }
     name.clone()
 }
@@ -343,6 +346,140 @@ fn header_name(
             HeaderName::from_static(default)
         }
     }
+}
+
+fn internal_prefix(problems: &mut Problems, value: Option<&Spanned<String>>) -> String {
+    let Some(value) = value else {
+        return "/_portcullis".to_string();
+    };
+    let prefix = value.get_ref();
+    let canonical = crate::pipeline::canonical::canonicalize(prefix).ok();
+    if prefix.len() < 2 || prefix.ends_with('/') || canonical.as_deref() != Some(prefix.as_str()) {
+        problems.at(
+            value.span(),
+            format!("server.internal_prefix {prefix:?} must be a canonical path like \"/_portcullis\", without a trailing slash"),
+        );
+    }
+    prefix.clone()
+}
+
+fn csrf(problems: &mut Problems, raw: &RawCsrf) -> CsrfSettings {
+    let header_name = header_name(problems, raw.header_name.as_ref(), "x-csrftoken");
+    if header_name.as_str().contains('_') {
+        problems.at(
+            raw.header_name.as_ref().map_or(0..0, |h| h.span()),
+            "csrf.header_name must not contain '_' (such headers are dropped, as nginx does)",
+        );
+    }
+    let trusted_origins = {
+        let entries: Vec<String> = raw
+            .trusted_origins
+            .iter()
+            .map(|o| o.get_ref().clone())
+            .collect();
+        match crate::csrf::origin::TrustedOrigins::parse(&entries) {
+            Ok(trusted) => trusted,
+            Err(message) => {
+                let span = raw.trusted_origins.first().map_or(0..0, |o| o.span());
+                problems.at(span, format!("csrf.trusted_origins: {message}"));
+                Default::default()
+            }
+        }
+    };
+    let enforce = match raw
+        .enforce
+        .as_ref()
+        .map(|e| (e.get_ref().as_str(), e.span()))
+    {
+        None | Some(("authenticated", _)) => CsrfEnforce::Authenticated,
+        Some(("always", _)) => CsrfEnforce::Always,
+        Some((other, span)) => {
+            problems.at(
+                span,
+                format!("csrf.enforce {other:?}: expected \"authenticated\" or \"always\""),
+            );
+            CsrfEnforce::Authenticated
+        }
+    };
+    let cookie_samesite = match raw
+        .cookie_samesite
+        .as_ref()
+        .map(|s| (s.get_ref().as_str(), s.span()))
+    {
+        None | Some(("Lax", _)) => cookie::SameSite::Lax,
+        Some(("Strict", _)) => cookie::SameSite::Strict,
+        Some(("None", _)) => cookie::SameSite::None,
+        Some((other, span)) => {
+            problems.at(
+                span,
+                format!("csrf.cookie_samesite {other:?}: expected \"Lax\", \"Strict\" or \"None\""),
+            );
+            cookie::SameSite::Lax
+        }
+    };
+    let cookie_domain = raw.cookie_domain.as_ref().map(|domain| {
+        let text = domain.get_ref();
+        let valid = !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        if !valid {
+            problems.at(
+                domain.span(),
+                format!("csrf.cookie_domain {text:?} is not a domain name"),
+            );
+        }
+        text.clone()
+    });
+    let form_body_limit = match &raw.form_body_limit {
+        None => 2_621_440,
+        Some(limit) if *limit.get_ref() >= 1024 && *limit.get_ref() <= 64 * 1024 * 1024 => {
+            *limit.get_ref() as usize
+        }
+        Some(limit) => {
+            problems.at(
+                limit.span(),
+                "csrf.form_body_limit must be between 1024 and 67108864 bytes",
+            );
+            2_621_440
+        }
+    };
+    CsrfSettings {
+        cookie_name: cookie_name(problems, raw.cookie_name.as_ref(), "csrftoken"),
+        header_label: django_header_label(header_name.as_str()),
+        header_name,
+        trusted_origins,
+        enforce,
+        cookie_domain,
+        cookie_secure: raw.cookie_secure.unwrap_or(false),
+        cookie_samesite,
+        legacy_messages: raw.legacy_messages.unwrap_or(false),
+        websocket_origin_check: raw.websocket_origin_check.unwrap_or(true),
+        form_body_limit,
+    }
+}
+
+/// How Django names a header in CSRF messages: `HttpHeaders.parse_header_name`
+/// (Python's `str.title()`), quoted by `repr`: "X-CSRFToken" → "'X-Csrftoken'".
+fn django_header_label(name: &str) -> String {
+    let mut label = String::with_capacity(name.len() + 2);
+    label.push('\'');
+    let mut previous_cased = false;
+    for c in name.chars() {
+        if c.is_ascii_alphabetic() {
+            label.push(if previous_cased {
+                c.to_ascii_lowercase()
+            } else {
+                c.to_ascii_uppercase()
+            });
+            previous_cased = true;
+        } else {
+            label.push(c);
+            previous_cased = false;
+        }
+    }
+    label.push('\'');
+    label
 }
 
 fn identity(problems: &mut Problems, raw: &RawIdentity) -> IdentityHeaders {
@@ -488,6 +625,7 @@ fn routes(problems: &mut Problems, raw: &[RawRoute]) -> Vec<Route> {
             methods,
             access,
             requirements,
+            csrf_exempt: route.csrf == Some(false),
         };
         if let Some((earlier, _)) = compiled.iter().find(|(r, _)| shadows(r, &route_compiled)) {
             problems.at(
@@ -518,6 +656,13 @@ fn shadows(earlier: &Route, later: &Route) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_labels_like_django() {
+        assert_eq!(django_header_label("x-csrftoken"), "'X-Csrftoken'");
+        assert_eq!(django_header_label("x-xsrf-token"), "'X-Xsrf-Token'");
+        assert_eq!(django_header_label("x-csrf2token"), "'X-Csrf2Token'");
+    }
 
     #[test]
     fn line_column_counts_from_one() {

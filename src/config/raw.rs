@@ -24,6 +24,9 @@ pub struct RawConfig {
     /// Names of the identity headers injected for authenticated requests.
     #[serde(default)]
     pub identity: RawIdentity,
+    /// Django-compatible CSRF protection.
+    #[serde(default)]
+    pub csrf: RawCsrf,
     /// Access rules, evaluated in file order; the first match decides.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
@@ -45,6 +48,9 @@ pub struct RawServer {
     /// believed. From anyone else those headers are replaced or dropped.
     #[serde(default)]
     pub trusted_proxies: Vec<Spanned<String>>,
+    /// Path prefix of the gateway's own endpoints (`<prefix>/csrf`), answered
+    /// by the gateway and never forwarded (default "/_portcullis").
+    pub internal_prefix: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +102,41 @@ pub struct RawIdentity {
     pub strip: Vec<Spanned<String>>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCsrf {
+    /// Cookie holding the CSRF secret (default Django's "csrftoken").
+    pub cookie_name: Option<Spanned<String>>,
+    /// Header carrying the submitted token (default Django's "X-CSRFToken").
+    pub header_name: Option<Spanned<String>>,
+    /// Origins trusted for unsafe requests besides this request's own, as
+    /// Django's CSRF_TRUSTED_ORIGINS: "https://app.example.com" or
+    /// "https://*.example.com" (same scheme only).
+    #[serde(default)]
+    pub trusted_origins: Vec<Spanned<String>>,
+    /// "authenticated" (DRF: only requests with a valid session are checked,
+    /// on every route; default) or "always" (Django's middleware: every
+    /// unsafe request).
+    pub enforce: Option<Spanned<String>>,
+    /// Domain attribute of the csrftoken cookie (CSRF_COOKIE_DOMAIN); also
+    /// what an HTTPS Referer may match. Default: host-only cookie.
+    pub cookie_domain: Option<Spanned<String>>,
+    /// Always mark the csrftoken cookie Secure (it is Secure on HTTPS anyway).
+    pub cookie_secure: Option<bool>,
+    /// SameSite attribute of the csrftoken cookie: "Lax" (default), "Strict", "None".
+    pub cookie_samesite: Option<Spanned<String>>,
+    /// Use the single pre-Django-4.0 message "CSRF token missing or
+    /// incorrect." for every token problem (the seed document's wording).
+    pub legacy_messages: Option<bool>,
+    /// Refuse WebSocket upgrades whose Origin fails the Origin rule
+    /// (cross-site WebSocket hijacking); default true.
+    pub websocket_origin_check: Option<bool>,
+    /// Most bytes read from the start of a form POST body to find the
+    /// `csrfmiddlewaretoken` field (default 2621440, Django's
+    /// DATA_UPLOAD_MAX_MEMORY_SIZE). The body is forwarded whole either way.
+    pub form_body_limit: Option<Spanned<u64>>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
@@ -121,4 +162,7 @@ pub struct RawRoute {
     /// `app_label.model`: DjangoModelPermissions for the request method
     /// (POST add_, PUT/PATCH change_, DELETE delete_).
     pub model: Option<Spanned<String>>,
+    /// `false` exempts this route from the CSRF check (e.g. webhooks that
+    /// authenticate by signature), like Django's `@csrf_exempt`.
+    pub csrf: Option<bool>,
 }

@@ -18,6 +18,7 @@ pub struct Runtime {
     pub session: SessionSettings,
     pub admin: AdminSettings,
     pub identity: IdentityHeaders,
+    pub csrf: CsrfSettings,
     pub routes: RouteTable,
 }
 
@@ -28,6 +29,8 @@ pub struct ServerSettings {
     pub header_read_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Prefix of the gateway's own endpoints, e.g. "/_portcullis".
+    pub internal_prefix: String,
 }
 
 impl ServerSettings {
@@ -96,4 +99,29 @@ pub struct IdentityHeaders {
     pub permissions: HeaderName,
     /// Extra names from `[identity] strip`.
     pub extra_strip: Vec<HeaderName>,
+}
+
+/// Who is CSRF-checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsrfEnforce {
+    /// DRF's SessionAuthentication: requests with a valid session, on every route.
+    Authenticated,
+    /// Django's CsrfViewMiddleware: every unsafe request.
+    Always,
+}
+
+#[derive(Debug, Clone)]
+pub struct CsrfSettings {
+    pub cookie_name: String,
+    pub header_name: HeaderName,
+    /// The header as Django names it in messages: `'X-Csrftoken'`.
+    pub header_label: String,
+    pub trusted_origins: crate::csrf::origin::TrustedOrigins,
+    pub enforce: CsrfEnforce,
+    pub cookie_domain: Option<String>,
+    pub cookie_secure: bool,
+    pub cookie_samesite: cookie::SameSite,
+    pub legacy_messages: bool,
+    pub websocket_origin_check: bool,
+    pub form_body_limit: usize,
 }

@@ -3,5 +3,7 @@
 //! and the `csrftoken` cookie the gateway hands out (`cookie`). The pipeline
 //! stage that applies them in Django's order is `pipeline::csrf`.
 
+pub mod cookie;
+pub mod form;
 pub mod origin;
 pub mod token;

@@ -24,7 +24,9 @@ pub fn urlsplit(url: &str) -> Result<Split<'_>, Unparseable> {
     let (scheme, rest) = match url.split_once(':') {
         Some((scheme, rest))
             if scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
         {
             (scheme.to_ascii_lowercase(), rest)
         }
@@ -81,16 +83,22 @@ impl TrustedOrigins {
             }
             if entry.contains('*') {
                 let Some(rest) = split.netloc.strip_prefix('*') else {
-                    return Err(format!("{entry:?}: '*' may only start the host, as in \"https://*.example.com\""));
+                    return Err(format!(
+                        "{entry:?}: '*' may only start the host, as in \"https://*.example.com\""
+                    ));
                 };
                 if rest.contains('*') {
                     return Err(format!("{entry:?}: only one '*' is allowed"));
                 }
-                trusted.subdomains.push((split.scheme.clone(), rest.to_string()));
+                trusted
+                    .subdomains
+                    .push((split.scheme.clone(), rest.to_string()));
             } else {
                 trusted.exact.push(entry.clone());
             }
-            trusted.hosts.push(split.netloc.trim_start_matches('*').to_string());
+            trusted
+                .hosts
+                .push(split.netloc.trim_start_matches('*').to_string());
         }
         Ok(trusted)
     }
@@ -98,10 +106,19 @@ impl TrustedOrigins {
 
 /// `_origin_verified`: the Origin equals this request's `scheme://Host`, or
 /// a trusted origin exactly, or matches a same-scheme wildcard entry.
-pub fn origin_verified(origin: &str, secure: bool, host: Option<&str>, trusted: &TrustedOrigins) -> bool {
+pub fn origin_verified(
+    origin: &str,
+    secure: bool,
+    host: Option<&str>,
+    trusted: &TrustedOrigins,
+) -> bool {
     if let Some(host) = host {
         let scheme = if secure { "https" } else { "http" };
-        if origin.strip_prefix(scheme).and_then(|rest| rest.strip_prefix("://")) == Some(host) {
+        if origin
+            .strip_prefix(scheme)
+            .and_then(|rest| rest.strip_prefix("://"))
+            == Some(host)
+        {
             return true;
         }
     }
@@ -130,7 +147,11 @@ pub enum RefererProblem {
 /// `_check_referer`, run only on HTTPS requests without an Origin.
 /// `good_host` is the CSRF cookie domain (with `:port` when not 80/443) or,
 /// when none is set, this request's Host.
-pub fn check_referer(referer: Option<&str>, trusted: &TrustedOrigins, good_host: Option<&str>) -> Result<(), RefererProblem> {
+pub fn check_referer(
+    referer: Option<&str>,
+    trusted: &TrustedOrigins,
+    good_host: Option<&str>,
+) -> Result<(), RefererProblem> {
     let referer = referer.ok_or(RefererProblem::Missing)?;
     let split = urlsplit(referer).map_err(|_| RefererProblem::Malformed)?;
     if split.scheme.is_empty() || split.netloc.is_empty() {
@@ -139,7 +160,11 @@ pub fn check_referer(referer: Option<&str>, trusted: &TrustedOrigins, good_host:
     if split.scheme != "https" {
         return Err(RefererProblem::Insecure);
     }
-    if trusted.hosts.iter().any(|host| is_same_domain(split.netloc, host)) {
+    if trusted
+        .hosts
+        .iter()
+        .any(|host| is_same_domain(split.netloc, host))
+    {
         return Ok(());
     }
     match good_host {
@@ -170,7 +195,10 @@ mod tests {
 
     #[test]
     fn urlsplit_like_python() {
-        assert_eq!(urlsplit("https://a.example.com:8443/x?y#z").unwrap().netloc, "a.example.com:8443");
+        assert_eq!(
+            urlsplit("https://a.example.com:8443/x?y#z").unwrap().netloc,
+            "a.example.com:8443"
+        );
         assert_eq!(urlsplit("HTTPS://A.example.com").unwrap().scheme, "https");
         let null = urlsplit("null").unwrap();
         assert_eq!((null.scheme.as_str(), null.netloc), ("", ""));
@@ -193,17 +221,57 @@ mod tests {
     #[test]
     fn origin_rules() {
         let none = trusted(&[]);
-        assert!(origin_verified("http://gw.test", false, Some("gw.test"), &none));
-        assert!(!origin_verified("https://gw.test", false, Some("gw.test"), &none));
-        assert!(!origin_verified("http://gw.test", true, Some("gw.test"), &none));
+        assert!(origin_verified(
+            "http://gw.test",
+            false,
+            Some("gw.test"),
+            &none
+        ));
+        assert!(!origin_verified(
+            "https://gw.test",
+            false,
+            Some("gw.test"),
+            &none
+        ));
+        assert!(!origin_verified(
+            "http://gw.test",
+            true,
+            Some("gw.test"),
+            &none
+        ));
         assert!(!origin_verified("null", false, Some("gw.test"), &none));
         assert!(!origin_verified("https://[", true, Some("gw.test"), &none));
         let t = trusted(&["https://app.example.com", "https://*.corp.example"]);
-        assert!(origin_verified("https://app.example.com", false, Some("gw.test"), &t));
-        assert!(origin_verified("https://x.corp.example", false, Some("gw.test"), &t));
-        assert!(origin_verified("https://corp.example", false, Some("gw.test"), &t));
-        assert!(!origin_verified("http://x.corp.example", false, Some("gw.test"), &t));
-        assert!(!origin_verified("https://x.corp.example.evil", false, Some("gw.test"), &t));
+        assert!(origin_verified(
+            "https://app.example.com",
+            false,
+            Some("gw.test"),
+            &t
+        ));
+        assert!(origin_verified(
+            "https://x.corp.example",
+            false,
+            Some("gw.test"),
+            &t
+        ));
+        assert!(origin_verified(
+            "https://corp.example",
+            false,
+            Some("gw.test"),
+            &t
+        ));
+        assert!(!origin_verified(
+            "http://x.corp.example",
+            false,
+            Some("gw.test"),
+            &t
+        ));
+        assert!(!origin_verified(
+            "https://x.corp.example.evil",
+            false,
+            Some("gw.test"),
+            &t
+        ));
     }
 
     #[test]
@@ -212,11 +280,26 @@ mod tests {
         use RefererProblem::*;
         assert_eq!(check_referer(None, &t, Some("gw.test")), Err(Missing));
         assert_eq!(check_referer(Some(""), &t, Some("gw.test")), Err(Malformed));
-        assert_eq!(check_referer(Some("gw.test/x"), &t, Some("gw.test")), Err(Malformed));
-        assert_eq!(check_referer(Some("https://["), &t, Some("gw.test")), Err(Malformed));
-        assert_eq!(check_referer(Some("http://gw.test/"), &t, Some("gw.test")), Err(Insecure));
-        assert_eq!(check_referer(Some("https://gw.test/page"), &t, Some("gw.test")), Ok(()));
-        assert_eq!(check_referer(Some("https://a.corp.example/"), &t, Some("gw.test")), Ok(()));
+        assert_eq!(
+            check_referer(Some("gw.test/x"), &t, Some("gw.test")),
+            Err(Malformed)
+        );
+        assert_eq!(
+            check_referer(Some("https://["), &t, Some("gw.test")),
+            Err(Malformed)
+        );
+        assert_eq!(
+            check_referer(Some("http://gw.test/"), &t, Some("gw.test")),
+            Err(Insecure)
+        );
+        assert_eq!(
+            check_referer(Some("https://gw.test/page"), &t, Some("gw.test")),
+            Ok(())
+        );
+        assert_eq!(
+            check_referer(Some("https://a.corp.example/"), &t, Some("gw.test")),
+            Ok(())
+        );
         assert_eq!(
             check_referer(Some("HTTPS://evil.test/x?"), &t, Some("gw.test")),
             Err(Untrusted("https://evil.test/x".into()))

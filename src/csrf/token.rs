@@ -57,7 +57,11 @@ fn random_string() -> [u8; SECRET_LENGTH] {
 /// Length counts characters, as Python's `len` does; pass header values
 /// Latin-1 decoded (see `latin1`), as WSGI hands them to Django.
 pub fn check_format(token: &str) -> Result<(), FormatError> {
-    let length = if token.is_ascii() { token.len() } else { token.chars().count() };
+    let length = if token.is_ascii() {
+        token.len()
+    } else {
+        token.chars().count()
+    };
     if length != SECRET_LENGTH && length != TOKEN_LENGTH {
         return Err(FormatError::IncorrectLength);
     }
@@ -176,10 +180,19 @@ mod tests {
     #[test]
     fn format_checks_length_before_characters() {
         assert_eq!(check_format("!!!"), Err(FormatError::IncorrectLength));
-        assert_eq!(check_format(&"!".repeat(32)), Err(FormatError::InvalidCharacters));
+        assert_eq!(
+            check_format(&"!".repeat(32)),
+            Err(FormatError::InvalidCharacters)
+        );
         // Python counts characters, not bytes.
-        assert_eq!(check_format(&"é".repeat(16)), Err(FormatError::IncorrectLength));
-        assert_eq!(check_format(&"é".repeat(32)), Err(FormatError::InvalidCharacters));
+        assert_eq!(
+            check_format(&"é".repeat(16)),
+            Err(FormatError::IncorrectLength)
+        );
+        assert_eq!(
+            check_format(&"é".repeat(32)),
+            Err(FormatError::InvalidCharacters)
+        );
         assert_eq!(check_format(&"a".repeat(64)), Ok(()));
     }
 

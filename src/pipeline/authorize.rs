@@ -83,6 +83,7 @@ mod tests {
             methods: None,
             access,
             requirements,
+            csrf_exempt: false,
         }
     }
 

@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 
-use http::{header, HeaderMap, Method, Request};
+use http::{header, HeaderMap, Method};
 
 use super::denial::Denial;
 
@@ -188,12 +188,12 @@ fn check_utf8(run: &mut Vec<u8>) -> Result<(), BadPath> {
 /// (they upper-case it before dispatching), and the upstream receives that
 /// same canonical method. Without this, `delete` would skip a route limited to
 /// `methods = ["DELETE"]` and still be handled as DELETE upstream.
-pub fn canonicalize_method<B>(request: &mut Request<B>) {
-    let method = request.method().as_str();
+pub fn canonicalize_method(parts: &mut http::request::Parts) {
+    let method = parts.method.as_str();
     if method.bytes().any(|b| b.is_ascii_lowercase()) {
         // Upper-casing ASCII letters keeps a valid token valid.
         if let Ok(upper) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
-            *request.method_mut() = upper;
+            parts.method = upper;
         }
     }
 }
@@ -208,13 +208,16 @@ pub struct Target<'a> {
 
 /// Canonicalises the request target, and refuses a request whose Host is
 /// duplicated or disagrees with an absolute-form authority (SECURITY B15, A10).
-pub fn canonical_target<B>(req: &Request<B>) -> Result<Target<'_>, Denial> {
-    let host = request_host(req.headers(), req.uri())?;
+pub fn canonical_target<'a>(
+    headers: &'a HeaderMap,
+    uri: &'a http::Uri,
+) -> Result<Target<'a>, Denial> {
+    let host = request_host(headers, uri)?;
     // A raw '#' never reaches us: the `http` crate drops a fragment while
     // parsing the target, and we forward only the path we matched, so the
     // upstream can never see the dropped part either. An encoded %23 is ours
     // to refuse.
-    let path = canonicalize(req.uri().path()).map_err(|_| Denial::bad_path())?;
+    let path = canonicalize(uri.path()).map_err(|_| Denial::bad_path())?;
     Ok(Target { path, host })
 }
 
@@ -238,6 +241,7 @@ fn request_host<'a>(headers: &'a HeaderMap, uri: &'a http::Uri) -> Result<Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::Request;
 
     fn ok(raw: &str) -> String {
         canonicalize(raw)
@@ -332,16 +336,21 @@ mod tests {
             ("PURGE", "PURGE"),
             ("m-search", "M-SEARCH"),
         ] {
-            let mut request = Request::builder()
+            let (mut parts, ()) = Request::builder()
                 .method(Method::from_bytes(sent.as_bytes()).unwrap())
                 .body(())
-                .unwrap();
-            canonicalize_method(&mut request);
-            assert_eq!(request.method().as_str(), seen);
+                .unwrap()
+                .into_parts();
+            canonicalize_method(&mut parts);
+            assert_eq!(parts.method.as_str(), seen);
         }
-        let mut request = Request::builder().method("delete").body(()).unwrap();
-        canonicalize_method(&mut request);
-        assert_eq!(request.method(), Method::DELETE);
+        let (mut parts, ()) = Request::builder()
+            .method("delete")
+            .body(())
+            .unwrap()
+            .into_parts();
+        canonicalize_method(&mut parts);
+        assert_eq!(parts.method, Method::DELETE);
     }
 
     #[test]

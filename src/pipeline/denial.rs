@@ -21,6 +21,18 @@ pub enum Reason {
     SessionStoreUnavailable,
     UpstreamUnavailable,
     UpstreamTimeout,
+    BadBody,
+    NotFound,
+    CsrfBadOrigin,
+    CsrfNoReferer,
+    CsrfMalformedReferer,
+    CsrfInsecureReferer,
+    CsrfBadReferer,
+    CsrfCookieMissing,
+    CsrfCookieMalformed,
+    CsrfTokenMissing,
+    CsrfTokenMalformed,
+    CsrfTokenIncorrect,
 }
 
 impl Reason {
@@ -36,6 +48,18 @@ impl Reason {
             Reason::SessionStoreUnavailable => "session_store_unavailable",
             Reason::UpstreamUnavailable => "upstream_unavailable",
             Reason::UpstreamTimeout => "upstream_timeout",
+            Reason::BadBody => "bad_body",
+            Reason::NotFound => "not_found",
+            Reason::CsrfBadOrigin => "csrf_bad_origin",
+            Reason::CsrfNoReferer => "csrf_no_referer",
+            Reason::CsrfMalformedReferer => "csrf_malformed_referer",
+            Reason::CsrfInsecureReferer => "csrf_insecure_referer",
+            Reason::CsrfBadReferer => "csrf_bad_referer",
+            Reason::CsrfCookieMissing => "csrf_cookie_missing",
+            Reason::CsrfCookieMalformed => "csrf_cookie_malformed",
+            Reason::CsrfTokenMissing => "csrf_token_missing",
+            Reason::CsrfTokenMalformed => "csrf_token_malformed",
+            Reason::CsrfTokenIncorrect => "csrf_token_incorrect",
         }
     }
 }
@@ -129,6 +153,29 @@ impl Denial {
             Reason::UpstreamUnavailable,
             "Upstream unavailable.",
         )
+    }
+
+    /// DRF's `SessionAuthentication.enforce_csrf`: `CSRF Failed: <Django's reason>`.
+    pub fn csrf_failed(reason: Reason, django_reason: String) -> Denial {
+        Denial {
+            status: StatusCode::FORBIDDEN,
+            reason,
+            detail: Cow::Owned(format!("CSRF Failed: {django_reason}")),
+        }
+    }
+
+    /// The client's body could not be read (it went away, or broke framing).
+    pub const fn bad_body() -> Denial {
+        Denial::new(
+            StatusCode::BAD_REQUEST,
+            Reason::BadBody,
+            "Malformed request body.",
+        )
+    }
+
+    /// DRF's `NotFound.default_detail`.
+    pub const fn not_found() -> Denial {
+        Denial::new(StatusCode::NOT_FOUND, Reason::NotFound, "Not found.")
     }
 
     pub const fn upstream_timeout() -> Denial {

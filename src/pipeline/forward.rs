@@ -11,11 +11,11 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use http::{Request, Response, Version};
 use http_body_util::Either;
-use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use super::body::ForwardBody;
 use super::denial::Denial;
 use super::hop_by_hop;
 use crate::config::runtime::UpstreamSettings;
@@ -37,7 +37,7 @@ const PROXY_ONLY: [HeaderName; 3] = [
 /// The pooled HTTP client to the upstream.
 #[derive(Clone, Debug)]
 pub struct Upstream {
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, ForwardBody>,
 }
 
 impl Upstream {
@@ -59,7 +59,7 @@ impl Upstream {
     /// response head. The response body is streamed back as it arrives.
     pub async fn send(
         &self,
-        request: Request<Incoming>,
+        request: Request<ForwardBody>,
         timeout: Duration,
     ) -> Result<Response<ProxyBody>, Denial> {
         let response = match tokio::time::timeout(timeout, self.client.request(request)).await {
@@ -133,14 +133,14 @@ fn build_uri(
 /// proxy, X-Forwarded-For is appended to and its X-Forwarded-Proto/Host are
 /// kept; from anyone else, they are replaced by what this hop saw.
 pub fn prepare_headers(
-    request: &mut Request<Incoming>,
+    request: &mut http::request::Parts,
     host: Option<HeaderValue>,
     peer: SocketAddr,
     from_trusted_proxy: bool,
     scheme: &'static str,
 ) {
-    *request.version_mut() = Version::HTTP_11;
-    let headers = request.headers_mut();
+    request.version = Version::HTTP_11;
+    let headers = &mut request.headers;
     hop_by_hop::strip(headers);
     join_cookie_fields(headers);
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use http::{Method, Request, StatusCode};
+use http::{Method, StatusCode};
 
 use super::denial::Denial;
 
@@ -19,9 +19,9 @@ pub struct AccessLog<'r> {
 }
 
 impl<'r> AccessLog<'r> {
-    pub fn start<B>(request: &Request<B>) -> AccessLog<'r> {
+    pub fn start(request: &http::request::Parts) -> AccessLog<'r> {
         AccessLog {
-            method: request.method().clone(),
+            method: request.method.clone(),
             path: None,
             route: None,
             reason: None,

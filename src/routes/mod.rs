@@ -96,6 +96,8 @@ pub struct Route {
     pub methods: Option<Box<[Method]>>,
     pub access: Access,
     pub requirements: Requirements,
+    /// `csrf = false`: never CSRF-checked (Django's `@csrf_exempt`).
+    pub csrf_exempt: bool,
 }
 
 /// Every route in file order, plus what applies when none matches.
@@ -127,6 +129,7 @@ impl RouteTable {
             methods: None,
             access: default_access,
             requirements: Requirements::default(),
+            csrf_exempt: false,
         });
         RouteTable {
             routes,

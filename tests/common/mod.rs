@@ -22,6 +22,11 @@ use tokio::sync::oneshot;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
+/// A well-formed CSRF secret for tests that are not about CSRF.
+pub const CSRF_SECRET: &str = "abcdefghijklmnopqrstuvwxyzABCDEF";
+/// The header that makes an unsafe request with `Harness::cookie` pass CSRF.
+pub const CSRF_HEADER: (&str, &str) = ("x-csrftoken", CSRF_SECRET);
+
 /// Upper bound for any single exchange in a test, so a bug hangs nothing.
 const EXCHANGE_LIMIT: Duration = Duration::from_secs(20);
 
@@ -183,9 +188,11 @@ impl Harness {
             .await
     }
 
-    /// A cookie header value carrying session `id`.
+    /// A cookie header value carrying session `id` and the csrftoken
+    /// `CSRF_SECRET`, so unsafe requests pass CSRF when they also send
+    /// `CSRF_HEADER`.
     pub fn cookie(id: &str) -> String {
-        format!("sessionid={id}")
+        format!("sessionid={id}; csrftoken={CSRF_SECRET}")
     }
 
     /// Everything the upstream has received so far.

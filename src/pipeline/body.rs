@@ -1,0 +1,98 @@
+//! The request body on its way upstream: streamed as it arrives, except
+//! that a stage may first read (peek at) its start, which is then sent ahead
+//! of the rest. Nothing is lost or reordered; the rest is never buffered.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+#[derive(Debug)]
+pub struct ForwardBody {
+    /// Bytes already read from the client, to be sent first.
+    prefix: Option<Bytes>,
+    /// What the client has not sent yet; `None` once it has all been read.
+    rest: Option<Incoming>,
+}
+
+impl ForwardBody {
+    pub fn new(body: Incoming) -> ForwardBody {
+        ForwardBody {
+            prefix: None,
+            rest: Some(body),
+        }
+    }
+
+    /// Reads up to about `limit` bytes from the start of the body (whole
+    /// frames, so possibly a little more) and keeps them to be forwarded
+    /// first. Returns them, and whether they are the whole body. Call once.
+    pub async fn peek(&mut self, limit: usize) -> Result<(Bytes, bool), hyper::Error> {
+        let Some(rest) = self.rest.as_mut() else {
+            return Ok((self.prefix.clone().unwrap_or_default(), true));
+        };
+        let mut buffer = BytesMut::new();
+        let mut complete = false;
+        while buffer.len() < limit {
+            match rest.frame().await {
+                None => {
+                    complete = true;
+                    break;
+                }
+                Some(frame) => {
+                    // Request trailers are not forwarded (hop-by-hop TE).
+                    if let Ok(data) = frame?.into_data() {
+                        buffer.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
+        if complete || rest.is_end_stream() {
+            complete = true;
+            self.rest = None;
+        }
+        let bytes = buffer.freeze();
+        self.prefix = Some(bytes.clone());
+        Ok((bytes, complete))
+    }
+}
+
+impl Body for ForwardBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        if let Some(prefix) = self.prefix.take() {
+            if !prefix.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(prefix))));
+            }
+        }
+        match self.rest.as_mut() {
+            Some(rest) => Pin::new(rest).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.as_ref().is_none_or(Bytes::is_empty)
+            && self.rest.as_ref().is_none_or(Incoming::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let prefix = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
+        let mut hint = match &self.rest {
+            Some(rest) => rest.size_hint(),
+            None => SizeHint::with_exact(0),
+        };
+        hint.set_lower(hint.lower() + prefix);
+        if let Some(upper) = hint.upper() {
+            hint.set_upper(upper + prefix);
+        }
+        hint
+    }
+}

@@ -1,0 +1,317 @@
+//! Stage 4: Django's CSRF check, in Django's order (`CsrfViewMiddleware.
+//! process_view` and `_check_token`), with DRF's `CSRF Failed: ` prefix:
+//!
+//! 1. unsafe method only (everything but GET, HEAD, OPTIONS, TRACE);
+//! 2. an `Origin` must be this request's `scheme://Host` or trusted;
+//!    without one, an HTTPS request's `Referer` must be trusted;
+//! 3. the csrftoken cookie must be well-formed and present;
+//! 4. the token — the POST form field `csrfmiddlewaretoken` when present,
+//!    else the X-CSRFToken header — must be well-formed and match.
+//!
+//! Who is checked: with `enforce = "authenticated"` (DRF), requests carrying
+//! a valid session, on every route; with `"always"` (Django), everyone.
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::request::Parts;
+use http::Method;
+
+use super::body::ForwardBody;
+use super::denial::{Denial, Reason};
+use super::session::SessionState;
+use crate::config::runtime::{CsrfEnforce, CsrfSettings};
+use crate::csrf::form;
+use crate::csrf::origin::{self, RefererProblem};
+use crate::csrf::token::{check_format, latin1, FormatError, Secret};
+use crate::routes::Route;
+
+/// The state of the request's csrftoken cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieState {
+    Absent,
+    Malformed(FormatError),
+    Valid(Secret),
+}
+
+/// Reads the csrftoken cookie like Django's `_get_secret` (a 64-char cookie
+/// from Django < 4.1 is unmasked).
+pub fn cookie_state(headers: &HeaderMap, settings: &CsrfSettings) -> CookieState {
+    match super::session::cookie_value(headers, &settings.cookie_name) {
+        None => CookieState::Absent,
+        Some(value) => match Secret::from_token(value) {
+            Ok(secret) => CookieState::Valid(secret),
+            Err(problem) => CookieState::Malformed(problem),
+        },
+    }
+}
+
+/// RFC 9110 safe methods, which Django never CSRF-checks. Unknown methods
+/// are unsafe.
+pub fn is_safe(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// Whether this request counts as HTTPS for the CSRF rules: TLS on our
+/// listener, or `X-Forwarded-Proto: https` from a trusted proxy (its first
+/// value, as Django's SECURE_PROXY_SSL_HEADER reads it).
+pub fn is_https(headers: &HeaderMap, tls: bool, from_trusted_proxy: bool) -> bool {
+    tls || (from_trusted_proxy
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https")))
+}
+
+/// Whether the response should set a fresh csrftoken cookie: the cookie is
+/// malformed (Django replaces it on any response), or absent on a safe
+/// request (the gateway hands one out so clients can start).
+pub fn needs_new_cookie(method: &Method, cookie: &CookieState) -> bool {
+    match cookie {
+        CookieState::Malformed(_) => true,
+        CookieState::Absent => is_safe(method),
+        CookieState::Valid(_) => false,
+    }
+}
+
+/// Everything the check reads about the request besides its parts and body.
+pub struct Request<'a> {
+    pub route: &'a Route,
+    pub session: &'a SessionState,
+    pub https: bool,
+    pub host: Option<&'a str>,
+    pub cookie: CookieState,
+}
+
+/// Runs the check; `Ok` lets the request continue.
+pub async fn check(
+    settings: &CsrfSettings,
+    parts: &Parts,
+    body: &mut ForwardBody,
+    request: Request<'_>,
+) -> Result<(), Denial> {
+    if request.route.csrf_exempt {
+        return Ok(());
+    }
+    let enforced = match settings.enforce {
+        CsrfEnforce::Always => true,
+        CsrfEnforce::Authenticated => matches!(request.session, SessionState::Authenticated(_)),
+    };
+    if !enforced {
+        return Ok(());
+    }
+    let origin = parts
+        .headers
+        .get(header::ORIGIN)
+        .map(|v| latin1(v.as_bytes()));
+    if is_safe(&parts.method) {
+        // A WebSocket handshake is a GET, but a cross-site page can open one
+        // with the user's cookies: hold it to the Origin rule.
+        if settings.websocket_origin_check && is_websocket_upgrade(&parts.headers) {
+            if let Some(origin) = &origin {
+                verify_origin(settings, origin, &request)?;
+            }
+        }
+        return Ok(());
+    }
+
+    match &origin {
+        Some(origin) => verify_origin(settings, origin, &request)?,
+        None if request.https => check_referer(settings, parts, &request)?,
+        None => {}
+    }
+
+    let secret = match request.cookie {
+        CookieState::Valid(secret) => secret,
+        CookieState::Absent => {
+            return Err(failed(
+                Reason::CsrfCookieMissing,
+                "CSRF cookie not set.".into(),
+            ))
+        }
+        CookieState::Malformed(problem) => {
+            let message = if settings.legacy_messages {
+                LEGACY_TOKEN_MESSAGE.to_string()
+            } else {
+                format!("CSRF cookie {}.", problem.phrase())
+            };
+            return Err(failed(Reason::CsrfCookieMalformed, message));
+        }
+    };
+
+    let (token, source) = match form_token(settings, parts, body).await? {
+        Some(token) => (token, "POST".to_string()),
+        None => {
+            let Some(token) = header_token(&parts.headers, settings) else {
+                let message = legacy_or(settings, "CSRF token missing.".to_string());
+                return Err(failed(Reason::CsrfTokenMissing, message));
+            };
+            (token, format!("the {} HTTP header", settings.header_label))
+        }
+    };
+    if let Err(problem) = check_format(&token) {
+        let message = legacy_or(
+            settings,
+            format!("CSRF token from {source} {}.", problem.phrase()),
+        );
+        return Err(failed(Reason::CsrfTokenMalformed, message));
+    }
+    if !secret.matches(&token) {
+        let message = legacy_or(settings, format!("CSRF token from {source} incorrect."));
+        return Err(failed(Reason::CsrfTokenIncorrect, message));
+    }
+    Ok(())
+}
+
+/// Django before 4.0 said this for every token problem (the seed document's text).
+const LEGACY_TOKEN_MESSAGE: &str = "CSRF token missing or incorrect.";
+
+fn legacy_or(settings: &CsrfSettings, message: String) -> String {
+    if settings.legacy_messages {
+        LEGACY_TOKEN_MESSAGE.to_string()
+    } else {
+        message
+    }
+}
+
+fn failed(reason: Reason, message: String) -> Denial {
+    Denial::csrf_failed(reason, message)
+}
+
+fn verify_origin(
+    settings: &CsrfSettings,
+    origin: &str,
+    request: &Request<'_>,
+) -> Result<(), Denial> {
+    if origin::origin_verified(
+        origin,
+        request.https,
+        request.host,
+        &settings.trusted_origins,
+    ) {
+        return Ok(());
+    }
+    Err(failed(
+        Reason::CsrfBadOrigin,
+        format!("Origin checking failed - {origin} does not match any trusted origins."),
+    ))
+}
+
+fn check_referer(
+    settings: &CsrfSettings,
+    parts: &Parts,
+    request: &Request<'_>,
+) -> Result<(), Denial> {
+    let referer = parts
+        .headers
+        .get(header::REFERER)
+        .map(|v| latin1(v.as_bytes()));
+    // The cookie domain (with the port unless 80/443), else this Host.
+    let good_host = match &settings.cookie_domain {
+        Some(domain) => {
+            let port = request
+                .host
+                .and_then(|h| h.rsplit_once(':'))
+                .map(|(_, p)| p)
+                .unwrap_or("443");
+            Some(if port == "443" || port == "80" {
+                domain.clone()
+            } else {
+                format!("{domain}:{port}")
+            })
+        }
+        None => request.host.map(str::to_string),
+    };
+    origin::check_referer(
+        referer.as_deref(),
+        &settings.trusted_origins,
+        good_host.as_deref(),
+    )
+    .map_err(|problem| {
+        let (reason, message) = match problem {
+            RefererProblem::Missing => (
+                Reason::CsrfNoReferer,
+                "Referer checking failed - no Referer.".to_string(),
+            ),
+            RefererProblem::Malformed => (
+                Reason::CsrfMalformedReferer,
+                "Referer checking failed - Referer is malformed.".to_string(),
+            ),
+            RefererProblem::Insecure => (
+                Reason::CsrfInsecureReferer,
+                "Referer checking failed - Referer is insecure while host is secure.".to_string(),
+            ),
+            RefererProblem::Untrusted(url) => (
+                Reason::CsrfBadReferer,
+                format!("Referer checking failed - {url} does not match any trusted origins."),
+            ),
+        };
+        failed(reason, message)
+    })
+}
+
+/// The form field token of a POST form body (Django reads `request.POST`
+/// only for POST), or `None` when absent or empty (then the header counts).
+async fn form_token(
+    settings: &CsrfSettings,
+    parts: &Parts,
+    body: &mut ForwardBody,
+) -> Result<Option<String>, Denial> {
+    if parts.method != Method::POST {
+        return Ok(None);
+    }
+    let Some(kind) = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(form::form_kind)
+    else {
+        return Ok(None);
+    };
+    let (start, complete) = body.peek(settings.form_body_limit).await.map_err(|error| {
+        tracing::debug!(%error, "reading the form body failed");
+        Denial::bad_body()
+    })?;
+    Ok(form::token_field(kind, &start, complete).filter(|token| !token.is_empty()))
+}
+
+/// The header token. Repeated headers are joined with ",", as a WSGI server
+/// joins them for Django, so two copies (even equal ones) are refused as
+/// malformed (SECURITY_CASES B16).
+fn header_token(headers: &HeaderMap, settings: &CsrfSettings) -> Option<String> {
+    let mut values = headers.get_all(&settings.header_name).iter();
+    let first = values.next()?;
+    let mut token = latin1(first.as_bytes()).into_owned();
+    for value in values {
+        token.push(',');
+        token.push_str(&latin1(value.as_bytes()));
+    }
+    Some(token)
+}
+
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::UPGRADE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|protocol| protocol.trim().eq_ignore_ascii_case("websocket"))
+}
+
+/// The `Set-Cookie` for a new csrftoken, unless the upstream already set one.
+pub fn add_cookie_unless_set(
+    headers: &mut HeaderMap,
+    settings: &CsrfSettings,
+    cookie: HeaderValue,
+) {
+    let prefix = format!("{}=", settings.cookie_name);
+    let already = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(prefix.as_bytes()));
+    if !already {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+}
