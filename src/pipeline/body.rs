@@ -85,14 +85,31 @@ impl Body for ForwardBody {
 
     fn size_hint(&self) -> SizeHint {
         let prefix = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
-        let mut hint = match &self.rest {
+        let rest = match &self.rest {
             Some(rest) => rest.size_hint(),
             None => SizeHint::with_exact(0),
         };
-        hint.set_lower(hint.lower() + prefix);
-        if let Some(upper) = hint.upper() {
+        // Upper first: `set_lower` asserts lower <= upper.
+        let mut hint = SizeHint::new();
+        if let Some(upper) = rest.upper() {
             hint.set_upper(upper + prefix);
         }
+        hint.set_lower(rest.lower() + prefix);
         hint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_hint_of_a_replayed_prefix_alone() {
+        let body = ForwardBody {
+            prefix: Some(Bytes::from_static(b"hello")),
+            rest: None,
+        };
+        assert_eq!(body.size_hint().exact(), Some(5));
+        assert!(!body.is_end_stream());
     }
 }

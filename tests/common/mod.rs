@@ -259,13 +259,25 @@ pub struct RawReply {
     pub body: String,
 }
 
+/// Sends `bytes` and reads one response: its head, then `Content-Length`
+/// bytes of body (or everything until the connection closes, without one).
 pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> RawReply {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         stream.write_all(bytes).await.unwrap();
         let mut all = Vec::new();
-        // A reset after the answer is fine: keep what arrived.
-        let _ = stream.read_to_end(&mut all).await;
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            // A reset after the answer is fine: keep what arrived.
+            let n = stream.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&chunk[..n]);
+            if response_complete(&all) {
+                break;
+            }
+        }
         all
     };
     let all = tokio::time::timeout(EXCHANGE_LIMIT, exchange)
@@ -283,6 +295,18 @@ pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> RawReply {
         head: head.to_string(),
         body: body.to_string(),
     }
+}
+
+fn response_complete(bytes: &[u8]) -> bool {
+    let Some(head_end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&bytes[..head_end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    length.is_some_and(|length| bytes.len() >= head_end + 4 + length)
 }
 
 /// Names of JSON array pairs `[name, value]` as the echo reports headers.
