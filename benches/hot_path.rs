@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the per-request work that involves no I/O: route
 //! matching (10/100/1,000 routes), path canonicalisation, cookie parsing,
-//! session lookup in a memory store of 10^6 sessions, and the whole
+//! CSRF mask/unmask/compare, session lookup in a memory store of 10^6
+//! sessions, and the whole
 //! decision for one request. Run: `cargo bench --bench hot_path`.
 
 use std::future::Future;
@@ -11,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use http::{HeaderMap, HeaderValue, Method};
+use portcullis::csrf::token::Secret;
 use portcullis::pipeline::authorize::authorize;
 use portcullis::pipeline::canonical::canonicalize;
 use portcullis::pipeline::session::{cookie_value, SessionState};
@@ -116,6 +118,20 @@ fn cookie_parsing(c: &mut Criterion) {
     });
 }
 
+fn csrf_tokens(c: &mut Criterion) {
+    let secret = Secret::generate();
+    let masked = secret.mask();
+    let mut group = c.benchmark_group("csrf");
+    group.bench_function("mask", |b| b.iter(|| black_box(&secret).mask().len()));
+    group.bench_function("unmask_and_compare", |b| {
+        b.iter(|| black_box(&secret).matches(black_box(&masked)))
+    });
+    group.bench_function("compare_bare_secret", |b| {
+        b.iter(|| black_box(&secret).matches(black_box(secret.as_str())))
+    });
+    group.finish();
+}
+
 fn session_store(count: usize) -> (Store, Vec<SessionId>) {
     let store = MemoryStore::new();
     let now = SystemTime::now();
@@ -175,6 +191,6 @@ fn lookup_and_decision(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = route_matching, canonical_path, cookie_parsing, lookup_and_decision
+    targets = route_matching, canonical_path, cookie_parsing, csrf_tokens, lookup_and_decision
 }
 criterion_main!(benches);

@@ -153,6 +153,30 @@ fn more_problems_check_reports() {
 }
 
 #[test]
+fn csrf_settings_are_checked() {
+    let text = format!(
+        "{GOOD}[csrf]\nenforce = \"sometimes\"\ntrusted_origins = [\"app.example.com\"]\ncookie_samesite = \"lax\"\n\
+         header_name = \"X_CSRF\"\ncookie_domain = \"exa mple.com\"\nform_body_limit = 10\n"
+    );
+    let (code, out) = check(&text);
+    assert_eq!(code, 1);
+    for message in [
+        "csrf.enforce \"sometimes\"",
+        "must start with a scheme",
+        "csrf.cookie_samesite \"lax\"",
+        "csrf.header_name must not contain '_'",
+        "csrf.cookie_domain \"exa mple.com\" is not a domain name",
+        "csrf.form_body_limit must be between",
+    ] {
+        assert!(out.contains(message), "missing {message:?} in:\n{out}");
+    }
+    let good = format!(
+        "{GOOD}[csrf]\nenforce = \"always\"\ntrusted_origins = [\"https://*.example.com\"]\ncookie_samesite = \"Strict\"\n"
+    );
+    assert_eq!(check(&good).0, 0);
+}
+
+#[test]
 fn unknown_keys_are_errors_with_a_place() {
     let (code, out) = check(&GOOD.replace("token = \"t\"", "token = \"t\"\ntokn = \"x\""));
     assert_eq!(code, 1);

@@ -39,9 +39,21 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Each byte's position in `ALPHABET` (0 for bytes outside it), computed
+/// at compile time so unmasking does no searching.
+const INDEX: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        table[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
 fn index(c: u8) -> usize {
     // Callers have passed `check_format`, so every char is in the alphabet.
-    ALPHABET.iter().position(|&a| a == c).unwrap_or(0)
+    INDEX[c as usize] as usize
 }
 
 fn random_string() -> [u8; SECRET_LENGTH] {
