@@ -681,11 +681,12 @@ async fn form_field_token_multipart_body_reaches_upstream_intact() {
 }
 
 #[tokio::test]
-async fn large_form_body_is_forwarded_whole_after_the_token_is_read() {
+async fn large_multipart_body_is_forwarded_whole_after_the_token_is_read() {
     let h = harness_with("[csrf]\nform_body_limit = 4096").await;
     let cookies = signed_in(&h).await;
     let body = format!(
-        "csrfmiddlewaretoken={CSRF_SECRET}&blob={}",
+        "--B\r\nContent-Disposition: form-data; name=\"csrfmiddlewaretoken\"\r\n\r\n{CSRF_SECRET}\r\n\
+         --B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\r\n{}\r\n--B--\r\n",
         "z".repeat(3 * 1024 * 1024)
     );
     let reply = h
@@ -694,13 +695,158 @@ async fn large_form_body_is_forwarded_whole_after_the_token_is_read() {
             "/life/",
             &[
                 ("cookie", &cookies),
-                ("content-type", "application/x-www-form-urlencoded"),
+                ("content-type", "multipart/form-data; boundary=B"),
             ],
             &body,
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.json()["body_len"], body.len());
+}
+
+#[tokio::test]
+async fn urlencoded_body_over_the_limit_is_djangos_400() {
+    let h = harness_with("[csrf]\nform_body_limit = 4096").await;
+    let cookies = signed_in(&h).await;
+    let body = format!(
+        "csrfmiddlewaretoken={CSRF_SECRET}&blob={}",
+        "z".repeat(8192)
+    );
+    h.send(
+        "POST",
+        "/life/",
+        &[
+            ("cookie", &cookies),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        &body,
+    )
+    .await
+    .assert_denied(
+        400,
+        "form_too_large",
+        r#"{"detail":"Request body too large."}"#,
+    );
+    assert!(h.seen().is_empty());
+}
+
+#[tokio::test]
+async fn invalid_multipart_boundary_is_djangos_400() {
+    let h = harness().await;
+    let cookies = signed_in(&h).await;
+    let boundary = format!("multipart/form-data; boundary={}", "-".repeat(300));
+    h.send(
+        "POST",
+        "/life/",
+        &[
+            ("cookie", &cookies),
+            ("content-type", &boundary),
+            CSRF_HEADER,
+        ],
+        "x",
+    )
+    .await
+    .assert_denied(400, "bad_body", r#"{"detail":"Malformed request body."}"#);
+}
+
+#[tokio::test]
+async fn chunked_form_bodies_are_an_empty_form_as_under_wsgi() {
+    let h = harness().await;
+    let cookies = signed_in(&h).await;
+    // A valid field token in a body without Content-Length does not count:
+    // the (wrong) header decides, as in Django under WSGI.
+    let body = format!("csrfmiddlewaretoken={CSRF_SECRET}");
+    let wrong = Secret::generate();
+    let request = format!(
+        "POST /life/ HTTP/1.1\r\nHost: gw.test\r\nCookie: {cookies}\r\nX-CSRFToken: {}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+         {:x}\r\n{body}\r\n0\r\n\r\n",
+        wrong.as_str(),
+        body.len()
+    );
+    let reply = h.raw(request.as_bytes()).await;
+    assert_eq!(reply.status, 403, "{reply:?}");
+    assert!(
+        reply
+            .head
+            .contains("x-portcullis-reason: csrf_token_incorrect"),
+        "{}",
+        reply.head
+    );
+}
+
+#[tokio::test]
+async fn duplicate_origins_are_one_origin_that_matches_nothing() {
+    let h = harness().await;
+    let cookies = signed_in(&h).await;
+    h.send(
+        "POST",
+        "/life/",
+        &[("host", "gw.test"), ("origin", "http://gw.test"), ("origin", "http://evil.example"), ("cookie", &cookies), CSRF_HEADER],
+        "",
+    )
+    .await
+    .assert_denied(
+        403,
+        "csrf_bad_origin",
+        &detail("Origin checking failed - http://gw.test,http://evil.example does not match any trusted origins."),
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_host_is_nobodys_origin() {
+    let h = harness().await;
+    let cookies = signed_in(&h).await;
+    let reply = h
+        .send(
+            "POST",
+            "/life/",
+            &[
+                ("host", "my_host"),
+                ("origin", "http://my_host"),
+                ("cookie", &cookies),
+                CSRF_HEADER,
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(reply.reason(), Some("csrf_bad_origin"));
+}
+
+#[tokio::test]
+async fn x_forwarded_proto_is_compared_exactly() {
+    let h = https_harness("").await;
+    let cookies = signed_in(&h).await;
+    // "HTTPS" is not "https" for Django: the request stays plain HTTP.
+    let reply = h
+        .send(
+            "POST",
+            "/life/",
+            &[
+                ("host", "gw.test"),
+                ("x-forwarded-proto", "HTTPS"),
+                ("origin", "http://gw.test"),
+                ("cookie", &cookies),
+                CSRF_HEADER,
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+#[tokio::test]
+async fn a_non_ascii_cookie_does_not_hide_the_others() {
+    let h = harness().await;
+    let id = h.session(r#"{"username":"alice"}"#).await;
+    let request = format!(
+        "POST /life/ HTTP/1.1\r\nHost: gw.test\r\nCookie: x=\u{e9}; sessionid={id}; csrftoken={CSRF_SECRET}\r\n\
+         X-CSRFToken: {CSRF_SECRET}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    // Sent as Latin-1 bytes (é = 0xE9), as a browser may.
+    let bytes: Vec<u8> = request.chars().map(|c| c as u8).collect();
+    let reply = h.raw(&bytes).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
 }
 
 #[tokio::test]

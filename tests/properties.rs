@@ -75,7 +75,8 @@ proptest! {
         }
         let _ = cookie_value(&headers, "sessionid");
         headers.append("cookie", HeaderValue::from_str(&format!("sessionid={value}")).unwrap());
-        prop_assert_eq!(cookie_value(&headers, "sessionid"), Some(value.as_str()));
+        let found = cookie_value(&headers, "sessionid");
+        prop_assert_eq!(found.as_deref(), Some(value.as_str()));
     }
 
     /// With `/admin/**` (staff) listed before a catch-all anonymous rule, no

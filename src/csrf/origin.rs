@@ -3,46 +3,155 @@
 //! Django's `is_same_domain` reproduced closely enough that the same header
 //! passes or fails here as it would in Django.
 
-/// `scheme` and `netloc` as Python's `urllib.parse.urlsplit` finds them.
+/// A URL split as Python's `urllib.parse.urlsplit` splits it (Python 3.11+,
+/// which Django 5.2 runs on).
 #[derive(Debug, PartialEq, Eq)]
-pub struct Split<'a> {
+pub struct Split {
     /// Lower-cased; empty when the URL has no valid scheme.
     pub scheme: String,
     /// As written (case kept); empty when there is no `//authority`.
-    pub netloc: &'a str,
+    pub netloc: String,
+    pub path: String,
+    pub query: String,
+    pub fragment: String,
 }
 
-/// `urlsplit` raises ValueError here: an unbalanced '[' or ']' in the netloc.
+/// `urlsplit` raised ValueError ("Invalid IPv6 URL" and friends).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Unparseable;
 
-/// Python's `urlsplit`, reduced to what the CSRF checks read.
-pub fn urlsplit(url: &str) -> Result<Split<'_>, Unparseable> {
-    // WHATWG-style cleaning urlsplit does: strip leading C0 controls and
-    // spaces. (Tabs and newlines inside cannot occur in a header value.)
-    let url = url.trim_start_matches(|c: char| c <= ' ');
-    let (scheme, rest) = match url.split_once(':') {
-        Some((scheme, rest))
-            if scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
-        {
-            (scheme.to_ascii_lowercase(), rest)
+/// Python's `urlsplit`.
+pub fn urlsplit(url: &str) -> Result<Split, Unparseable> {
+    // Leading C0 controls and spaces are stripped; tab, CR and LF are
+    // removed everywhere (WHATWG rules Python adopted).
+    let mut url: String = url
+        .trim_start_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\r' | '\n'))
+        .collect();
+    let mut scheme = String::new();
+    if let Some(colon) = url.find(':') {
+        let candidate = &url[..colon];
+        let valid = colon > 0
+            && candidate.starts_with(|c: char| c.is_ascii_alphabetic())
+            && candidate
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        if valid {
+            scheme = candidate.to_ascii_lowercase();
+            url = url[colon + 1..].to_string();
         }
-        _ => (String::new(), url),
-    };
-    let netloc = match rest.strip_prefix("//") {
-        Some(after) => {
-            let end = after.find(['/', '?', '#']).unwrap_or(after.len());
-            &after[..end]
+    }
+    let mut netloc = String::new();
+    if let Some(after) = url.strip_prefix("//") {
+        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        netloc = after[..end].to_string();
+        url = after[end..].to_string();
+        if netloc.contains('[') != netloc.contains(']') {
+            return Err(Unparseable);
         }
-        None => "",
+        if netloc.contains('[') {
+            check_bracketed_netloc(&netloc)?;
+        }
+    }
+    let (rest, fragment) = match url.split_once('#') {
+        Some((rest, fragment)) => (rest.to_string(), fragment.to_string()),
+        None => (url, String::new()),
     };
-    if netloc.contains('[') != netloc.contains(']') {
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path.to_string(), query.to_string()),
+        None => (rest, String::new()),
+    };
+    Ok(Split {
+        scheme,
+        netloc,
+        path,
+        query,
+        fragment,
+    })
+}
+
+/// Python's `_check_bracketed_netloc`: `[...]` must be the whole host and
+/// hold an IPv6 address (or an IPvFuture `v1.x`), optionally with `:port`.
+fn check_bracketed_netloc(netloc: &str) -> Result<(), Unparseable> {
+    let host_and_port = netloc.rsplit_once('@').map_or(netloc, |(_, h)| h);
+    let Some((before, bracketed)) = host_and_port.split_once('[') else {
+        return Ok(());
+    };
+    if !before.is_empty() {
         return Err(Unparseable);
     }
-    Ok(Split { scheme, netloc })
+    let (host, port) = bracketed.split_once(']').unwrap_or((bracketed, ""));
+    if !port.is_empty() && !port.starts_with(':') {
+        return Err(Unparseable);
+    }
+    if let Some(future) = host.strip_prefix('v') {
+        let (version, rest) = future.split_once('.').ok_or(Unparseable)?;
+        let valid = !version.is_empty()
+            && version.chars().all(|c| c.is_ascii_hexdigit())
+            && !rest.is_empty();
+        return if valid { Ok(()) } else { Err(Unparseable) };
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(_)) => Ok(()),
+        _ => Err(Unparseable),
+    }
+}
+
+impl Split {
+    /// `SplitResult.geturl()` (`urlunsplit`).
+    pub fn geturl(&self) -> String {
+        let mut url = String::new();
+        if !self.scheme.is_empty() {
+            url.push_str(&self.scheme);
+            url.push(':');
+        }
+        if !self.netloc.is_empty() {
+            url.push_str("//");
+            url.push_str(&self.netloc);
+            if !self.path.is_empty() && !self.path.starts_with('/') {
+                url.push('/');
+            }
+        }
+        url.push_str(&self.path);
+        if !self.query.is_empty() {
+            url.push('?');
+            url.push_str(&self.query);
+        }
+        if !self.fragment.is_empty() {
+            url.push('#');
+            url.push_str(&self.fragment);
+        }
+        url
+    }
+}
+
+/// Django's `get_host()` validation (`host_validation_re`): a domain of
+/// `a-z0-9.-` or a bracketed IPv6 literal, with an optional port. An
+/// invalid Host is DisallowedHost: it is nobody's own origin.
+pub fn is_valid_host(host: &str) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port))
+            if !name.ends_with(':') && (name.starts_with('[') == name.ends_with(']')) =>
+        {
+            (name, Some(port))
+        }
+        _ => (host, None),
+    };
+    if port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return false;
+    }
+    if let Some(inner) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        // [a-f0-9]*:[a-f0-9.:]+
+        return inner.contains(':')
+            && inner
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+    }
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 /// Django's `is_same_domain`: `pattern` (lower-cased) equals `host`, or is
@@ -112,7 +221,7 @@ pub fn origin_verified(
     host: Option<&str>,
     trusted: &TrustedOrigins,
 ) -> bool {
-    if let Some(host) = host {
+    if let Some(host) = host.filter(|h| is_valid_host(h)) {
         let scheme = if secure { "https" } else { "http" };
         if origin
             .strip_prefix(scheme)
@@ -131,7 +240,7 @@ pub fn origin_verified(
     trusted
         .subdomains
         .iter()
-        .any(|(scheme, pattern)| *scheme == split.scheme && is_same_domain(split.netloc, pattern))
+        .any(|(scheme, pattern)| *scheme == split.scheme && is_same_domain(&split.netloc, pattern))
 }
 
 /// Why `_check_referer` refused; the Django reason text comes from `message`.
@@ -146,7 +255,7 @@ pub enum RefererProblem {
 
 /// `_check_referer`, run only on HTTPS requests without an Origin.
 /// `good_host` is the CSRF cookie domain (with `:port` when not 80/443) or,
-/// when none is set, this request's Host.
+/// when none is set, this request's Host if valid (else nothing matches).
 pub fn check_referer(
     referer: Option<&str>,
     trusted: &TrustedOrigins,
@@ -163,26 +272,14 @@ pub fn check_referer(
     if trusted
         .hosts
         .iter()
-        .any(|host| is_same_domain(split.netloc, host))
+        .any(|host| is_same_domain(&split.netloc, host))
     {
         return Ok(());
     }
     match good_host {
-        Some(good) if is_same_domain(split.netloc, good) => Ok(()),
-        _ => Err(RefererProblem::Untrusted(geturl(referer, &split))),
+        Some(good) if is_same_domain(&split.netloc, good) => Ok(()),
+        _ => Err(RefererProblem::Untrusted(split.geturl())),
     }
-}
-
-/// `SplitResult.geturl()`: the scheme lower-cased, the rest as written
-/// (minus the empty '?' or '#' Python drops).
-fn geturl(referer: &str, split: &Split<'_>) -> String {
-    let trimmed = referer.trim_start_matches(|c: char| c <= ' ');
-    let rest = &trimmed[split.scheme.len()..];
-    let mut url = format!("{}{}", split.scheme, rest);
-    while url.ends_with('?') || url.ends_with('#') {
-        url.pop();
-    }
-    url
 }
 
 #[cfg(test)]
@@ -201,10 +298,47 @@ mod tests {
         );
         assert_eq!(urlsplit("HTTPS://A.example.com").unwrap().scheme, "https");
         let null = urlsplit("null").unwrap();
-        assert_eq!((null.scheme.as_str(), null.netloc), ("", ""));
+        assert_eq!((null.scheme.as_str(), null.netloc.as_str()), ("", ""));
         assert_eq!(urlsplit("https://["), Err(Unparseable));
         assert_eq!(urlsplit("https://a]"), Err(Unparseable));
         assert!(urlsplit("https://[::1]:8000").is_ok());
+        assert!(urlsplit("https://[v1.fe]/").is_ok());
+        for bad in [
+            "https://[x].corp.example",
+            "https://a[::1]",
+            "https://[::1]x",
+            "https://[127.0.0.1]",
+        ] {
+            assert_eq!(urlsplit(bad), Err(Unparseable), "{bad}");
+        }
+        assert_eq!(
+            urlsplit("https://a.co\trp.example").unwrap().netloc,
+            "a.corp.example"
+        );
+        assert_eq!(urlsplit("ht\ttps://gw.test/").unwrap().scheme, "https");
+    }
+
+    #[test]
+    fn geturl_like_python() {
+        for (url, expected) in [
+            ("https://evil.test/a?b?", "https://evil.test/a?b?"),
+            ("https://evil.test/x?#frag", "https://evil.test/x#frag"),
+            ("https://evil.test/x##", "https://evil.test/x##"),
+            ("HTTPS://evil.test/x?", "https://evil.test/x"),
+            ("https://evil.test", "https://evil.test"),
+        ] {
+            assert_eq!(urlsplit(url).unwrap().geturl(), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn hosts_like_djangos_get_host() {
+        for good in ["gw.test", "gw.test:8080", "[::1]:8000", "[::1]", "GW.Test"] {
+            assert!(is_valid_host(good), "{good}");
+        }
+        for bad in ["my_host", "gw.test:", "gw.test:x", "a b", "", "[::1"] {
+            assert!(!is_valid_host(bad), "{bad}");
+        }
     }
 
     #[test]
@@ -240,6 +374,12 @@ mod tests {
             &none
         ));
         assert!(!origin_verified("null", false, Some("gw.test"), &none));
+        assert!(!origin_verified(
+            "http://my_host",
+            false,
+            Some("my_host"),
+            &none
+        ));
         assert!(!origin_verified("https://[", true, Some("gw.test"), &none));
         let t = trusted(&["https://app.example.com", "https://*.corp.example"]);
         assert!(origin_verified(

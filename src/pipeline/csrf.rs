@@ -37,7 +37,7 @@ pub enum CookieState {
 pub fn cookie_state(headers: &HeaderMap, settings: &CsrfSettings) -> CookieState {
     match super::session::cookie_value(headers, &settings.cookie_name) {
         None => CookieState::Absent,
-        Some(value) => match Secret::from_token(value) {
+        Some(value) => match Secret::from_token(&value) {
             Ok(secret) => CookieState::Valid(secret),
             Err(problem) => CookieState::Malformed(problem),
         },
@@ -62,7 +62,8 @@ pub fn is_https(headers: &HeaderMap, tls: bool, from_trusted_proxy: bool) -> boo
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
-            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https")))
+            // Compared exactly, as Django compares SECURE_PROXY_SSL_HEADER.
+            .is_some_and(|proto| proto.trim() == "https"))
 }
 
 /// Whether the response should set a fresh csrftoken cookie: the cookie is
@@ -102,10 +103,9 @@ pub async fn check(
     if !enforced {
         return Ok(());
     }
-    let origin = parts
-        .headers
-        .get(header::ORIGIN)
-        .map(|v| latin1(v.as_bytes()));
+    // Repeated headers reach Django joined with ",": two Origins are one
+    // origin that matches nothing.
+    let origin = joined_header(&parts.headers, header::ORIGIN);
     if is_safe(&parts.method) {
         // A WebSocket handshake is a GET, but a cross-site page can open one
         // with the user's cookies: hold it to the Origin rule.
@@ -222,7 +222,12 @@ fn check_referer(
                 format!("{domain}:{port}")
             })
         }
-        None => request.host.map(str::to_string),
+        // Django's get_host(): an invalid Host is DisallowedHost, which
+        // no Referer matches.
+        None => request
+            .host
+            .filter(|h| origin::is_valid_host(h))
+            .map(str::to_string),
     };
     origin::check_referer(
         referer.as_deref(),
@@ -262,14 +267,34 @@ async fn form_token(
     if parts.method != Method::POST {
         return Ok(None);
     }
-    let Some(kind) = parts
+    // Django under WSGI reads CONTENT_LENGTH bytes: without a length (a
+    // chunked body) or with 0 it sees an empty form.
+    let length = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    if length == 0 {
+        return Ok(None);
+    }
+    let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(form::form_kind)
-    else {
-        return Ok(None);
+        .unwrap_or("");
+    let kind = match form::form_kind(content_type) {
+        Ok(Some(kind)) => kind,
+        Ok(None) => return Ok(None),
+        // Django's MultiPartParserError: 400.
+        Err(form::InvalidBoundary) => return Err(Denial::bad_body()),
     };
+    // Django refuses a urlencoded body over DATA_UPLOAD_MAX_MEMORY_SIZE
+    // (RequestDataTooBig, 400); multipart files stream, so only the start
+    // of such a body is searched (fields after the limit are not seen).
+    if kind == form::FormKind::UrlEncoded && length > settings.form_body_limit as u64 {
+        return Err(Denial::form_too_large());
+    }
     let (start, complete) = body.peek(settings.form_body_limit).await.map_err(|error| {
         tracing::debug!(%error, "reading the form body failed");
         Denial::bad_body()
@@ -281,14 +306,20 @@ async fn form_token(
 /// joins them for Django, so two copies (even equal ones) are refused as
 /// malformed (SECURITY_CASES B16).
 fn header_token(headers: &HeaderMap, settings: &CsrfSettings) -> Option<String> {
-    let mut values = headers.get_all(&settings.header_name).iter();
+    joined_header(headers, &settings.header_name)
+}
+
+/// Every value of a header, Latin-1 decoded and joined with "," as a WSGI
+/// server hands repeated headers to Django.
+fn joined_header(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> {
+    let mut values = headers.get_all(name).iter();
     let first = values.next()?;
-    let mut token = latin1(first.as_bytes()).into_owned();
+    let mut joined = latin1(first.as_bytes()).into_owned();
     for value in values {
-        token.push(',');
-        token.push_str(&latin1(value.as_bytes()));
+        joined.push(',');
+        joined.push_str(&latin1(value.as_bytes()));
     }
-    Some(token)
+    Some(joined)
 }
 
 fn is_websocket_upgrade(headers: &HeaderMap) -> bool {

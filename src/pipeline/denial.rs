@@ -22,6 +22,7 @@ pub enum Reason {
     UpstreamUnavailable,
     UpstreamTimeout,
     BadBody,
+    FormTooLarge,
     NotFound,
     CsrfBadOrigin,
     CsrfNoReferer,
@@ -49,6 +50,7 @@ impl Reason {
             Reason::UpstreamUnavailable => "upstream_unavailable",
             Reason::UpstreamTimeout => "upstream_timeout",
             Reason::BadBody => "bad_body",
+            Reason::FormTooLarge => "form_too_large",
             Reason::NotFound => "not_found",
             Reason::CsrfBadOrigin => "csrf_bad_origin",
             Reason::CsrfNoReferer => "csrf_no_referer",
@@ -170,6 +172,16 @@ impl Denial {
             StatusCode::BAD_REQUEST,
             Reason::BadBody,
             "Malformed request body.",
+        )
+    }
+
+    /// A urlencoded form over `csrf.form_body_limit`: Django's
+    /// RequestDataTooBig is a 400.
+    pub const fn form_too_large() -> Denial {
+        Denial::new(
+            StatusCode::BAD_REQUEST,
+            Reason::FormTooLarge,
+            "Request body too large.",
         )
     }
 
