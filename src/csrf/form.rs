@@ -127,7 +127,12 @@ fn field_value(part: &[u8]) -> Option<String> {
     let mut base64 = false;
     for line in window[..header_end].split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some((header, value, params)) = header_line(line) else {
+        let Some(HeaderLine {
+            name: header,
+            value,
+            params,
+        }) = header_line(line)
+        else {
             continue;
         };
         match header.as_str() {
@@ -163,7 +168,16 @@ fn field_value(part: &[u8]) -> Option<String> {
 /// before the first ';', lower-cased and split at its first ':' (the name is
 /// not trimmed, so "Content-Disposition :" is some other header), and the
 /// parameters. `None` for a line Django skips.
-fn header_line(line: &[u8]) -> Option<(String, String, Vec<(String, String)>)> {
+/// One parsed part-header line.
+struct HeaderLine {
+    /// Lower-cased, not trimmed.
+    name: String,
+    value: String,
+    /// Parameter names lower-cased, values unquoted.
+    params: Vec<(String, String)>,
+}
+
+fn header_line(line: &[u8]) -> Option<HeaderLine> {
     if line.len() > MAX_HEADER_LINE {
         return None;
     }
@@ -196,7 +210,11 @@ fn header_line(line: &[u8]) -> Option<(String, String, Vec<(String, String)>)> {
             Some((name, value))
         })
         .collect();
-    Some((name.to_string(), value.to_string(), params))
+    Some(HeaderLine {
+        name: name.to_string(),
+        value: value.to_string(),
+        params,
+    })
 }
 
 /// `_parseparam`: split at ';' outside double quotes, each piece trimmed.

@@ -73,12 +73,11 @@ pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cow<'h, st
 }
 
 fn last_in<'t>(text: &'t str, name: &str) -> Option<&'t str> {
-    text.split(';')
-        .filter_map(|chunk| {
-            let (key, val) = chunk.split_once('=').unwrap_or(("", chunk));
-            (key.trim() == name).then(|| val.trim())
-        })
-        .last()
+    // The last occurrence wins: search from the end.
+    text.split(';').rev().find_map(|chunk| {
+        let (key, val) = chunk.split_once('=').unwrap_or(("", chunk));
+        (key.trim() == name).then(|| val.trim())
+    })
 }
 
 /// Python's `http.cookies._unquote`: a value in double quotes loses them,
