@@ -6,18 +6,21 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use crate::auth::throttle::LoginThrottle;
 use crate::config::runtime::StoreKind;
 use crate::config::Runtime;
 use crate::pipeline::forward::Upstream;
 use crate::session::{MemoryStore, Store};
 
-/// How often the memory store drops expired sessions.
+/// How often the memory store drops expired sessions, and the login
+/// throttle expired blocks.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     store: Store,
     upstream: Upstream,
+    login_throttle: Arc<LoginThrottle>,
 }
 
 impl Gateway {
@@ -32,10 +35,16 @@ impl Gateway {
             }
         };
         let upstream = Upstream::new(&runtime.upstream);
+        let login_throttle = Arc::new(LoginThrottle::new(
+            runtime.login.max_failures,
+            runtime.login.failure_window,
+        ));
+        spawn_throttle_sweeper(&login_throttle);
         Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             store,
             upstream,
+            login_throttle,
         }
     }
 
@@ -51,4 +60,24 @@ impl Gateway {
     pub fn upstream(&self) -> &Upstream {
         &self.upstream
     }
+
+    pub fn login_throttle(&self) -> &LoginThrottle {
+        &self.login_throttle
+    }
+}
+
+/// Drops expired throttle state every `SWEEP_EVERY` until the gateway goes.
+fn spawn_throttle_sweeper(throttle: &Arc<LoginThrottle>) {
+    let throttle = Arc::downgrade(throttle);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(SWEEP_EVERY);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let Some(throttle) = throttle.upgrade() else {
+                return;
+            };
+            throttle.sweep();
+        }
+    });
 }

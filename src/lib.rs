@@ -7,10 +7,14 @@
 //! feeds it (`config`, `session`, `routes`) or watches it (`admin`).
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod csrf;
 pub mod echo;
+pub mod endpoints;
 pub mod gateway;
+pub mod negotiate;
+pub mod pages;
 pub mod pipeline;
 pub mod response;
 pub mod routes;

@@ -50,6 +50,9 @@ enum Command {
     Serve(ConfigPath),
     /// Validate a config file: prints "config OK" or every problem, exits 0 or 1.
     Check(ConfigPath),
+    /// Read a password from stdin (without echo on a terminal) and print its
+    /// argon2id hash, for `password_hash` in `[[users]]`.
+    HashPassword,
     /// Run the gateway in front of a built-in echo upstream, with two demo
     /// sessions, and print curl commands to try.
     Demo {
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
             Ok(path) => return check(&path),
             Err(error) => Err(error),
         },
+        Command::HashPassword => hash_password(),
         Command::Serve(config) => config
             .path()
             .and_then(|path| load(&path))
@@ -137,6 +141,23 @@ fn check(path: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn hash_password() -> anyhow::Result<()> {
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password: ").context("reading the password")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        anyhow::bail!("the password is empty");
+    }
+    println!("{}", portcullis::auth::password::hash_password(&password));
+    Ok(())
 }
 
 fn load(path: &Path) -> anyhow::Result<Runtime> {

@@ -38,12 +38,43 @@ pub fn json(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
     response
 }
 
-/// The gateway's own answer for a denial.
-pub fn denial(denial: &Denial) -> Response<ProxyBody> {
-    let mut response = json(denial.status, detail_body(&denial.detail));
-    response.headers_mut().insert(
+/// The gateway's own answer for a denial: DRF's JSON, or an HTML page for
+/// a client that prefers HTML (a browser).
+pub fn denial(denial: &Denial, html: bool) -> Response<ProxyBody> {
+    let mut response = if html {
+        let page = crate::pages::error_page(denial.status, &denial.detail, denial.reason.as_str());
+        let mut response = Response::new(Either::Right(Full::new(Bytes::from(page))));
+        *response.status_mut() = denial.status;
+        crate::pages::add_html_headers(response.headers_mut());
+        response
+    } else {
+        json(denial.status, detail_body(&denial.detail))
+    };
+    let headers = response.headers_mut();
+    headers.insert(
         REASON_HEADER,
         HeaderValue::from_static(denial.reason.as_str()),
     );
+    if let Some(seconds) = denial.retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// A redirect (`302`, `303`) to a local path.
+pub fn redirect(status: StatusCode, location: &str) -> Response<ProxyBody> {
+    let mut response = Response::new(Either::Right(Full::new(Bytes::new())));
+    *response.status_mut() = status;
+    // Callers pass checked local paths; anything unencodable goes home.
+    let location = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/"));
+    response.headers_mut().insert(header::LOCATION, location);
+    response
+}
+
+/// An HTML page with the gateway's page headers.
+pub fn html(status: StatusCode, page: String) -> Response<ProxyBody> {
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(page))));
+    *response.status_mut() = status;
+    crate::pages::add_html_headers(response.headers_mut());
     response
 }

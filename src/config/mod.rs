@@ -14,6 +14,9 @@ pub use runtime::Runtime;
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The file the problem is in, when it is not the main config file
+    /// (a `users_file`).
+    pub file: Option<String>,
     /// 1-based line and column, when the problem has a place in the file.
     pub location: Option<(usize, usize)>,
     pub message: String,
@@ -32,11 +35,10 @@ impl fmt::Display for ConfigErrors {
             if i > 0 {
                 writeln!(f)?;
             }
+            let file = error.file.as_deref().unwrap_or(&self.origin);
             match error.location {
-                Some((line, column)) => {
-                    write!(f, "{}:{line}:{column}: {}", self.origin, error.message)?
-                }
-                None => write!(f, "{}: {}", self.origin, error.message)?,
+                Some((line, column)) => write!(f, "{file}:{line}:{column}: {}", error.message)?,
+                None => write!(f, "{file}: {}", error.message)?,
             }
         }
         Ok(())
@@ -51,16 +53,19 @@ pub fn load(path: &Path) -> Result<Runtime, ConfigErrors> {
     let source = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
         origin: origin.clone(),
         errors: vec![ConfigError {
+            file: None,
             location: None,
             message: format!("cannot read the file: {e}"),
         }],
     })?;
-    parse(&source, &origin)
+    let base = path.parent().unwrap_or(Path::new("."));
+    compile::compile(&source, base).map_err(|errors| ConfigErrors { origin, errors })
 }
 
-/// Compiles config text; `origin` names it in error messages.
+/// Compiles config text; `origin` names it in error messages. A relative
+/// `users_file` is read from the current directory.
 pub fn parse(source: &str, origin: &str) -> Result<Runtime, ConfigErrors> {
-    compile::compile(source).map_err(|errors| ConfigErrors {
+    compile::compile(source, Path::new(".")).map_err(|errors| ConfigErrors {
         origin: origin.to_string(),
         errors,
     })

@@ -30,6 +30,54 @@ pub struct RawConfig {
     /// Access rules, evaluated in file order; the first match decides.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    /// People who can sign in at the gateway (`/_portcullis/login`).
+    #[serde(default)]
+    pub users: Vec<RawUser>,
+    /// The gateway's sign-in: pages, redirects, throttling.
+    #[serde(default)]
+    pub login: RawLogin,
+}
+
+/// A `users_file`: only `[[users]]` entries.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUsersFile {
+    #[serde(default)]
+    pub users: Vec<RawUser>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    /// The name people sign in with (case-sensitive, as in Django).
+    pub username: Spanned<String>,
+    /// argon2id PHC string from `portcullis hash-password`.
+    pub password_hash: Spanned<String>,
+    /// Groups sent in the groups identity header.
+    #[serde(default)]
+    pub groups: Vec<Spanned<String>>,
+    /// `app_label.codename` permissions.
+    #[serde(default)]
+    pub permissions: Vec<Spanned<String>>,
+    /// Django's `is_staff` (default false).
+    pub staff: Option<bool>,
+    /// Django's `is_superuser` (default false).
+    pub superuser: Option<bool>,
+    /// Django's `is_active`: false stops the user signing in (default true).
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogin {
+    /// Answer an unauthenticated browser GET on a protected route with a
+    /// 302 to the login page (carrying `next`) instead of a 403 (default false).
+    pub redirect_browsers: Option<bool>,
+    /// Failed logins allowed per client address and per username before
+    /// further attempts get 429 (default 5).
+    pub max_failures: Option<Spanned<u32>>,
+    /// The window those failures are spread over (default "5m").
+    pub failure_window: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +123,14 @@ pub struct RawSession {
     /// Lifetime of a session created without an explicit ttl (default "14d",
     /// Django's SESSION_COOKIE_AGE).
     pub ttl: Option<Spanned<String>>,
+    /// Renew a session's expiry (to now + ttl) when it is used, at most
+    /// once a minute (default false).
+    pub sliding: Option<bool>,
+    /// Absolute cap on a session's life from its creation, renewals included.
+    pub max_age: Option<Spanned<String>>,
+    /// A TOML file of `[[users]]` entries, so password hashes can live
+    /// outside the main config (relative to this file's directory).
+    pub users_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

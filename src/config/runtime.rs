@@ -20,6 +20,15 @@ pub struct Runtime {
     pub identity: IdentityHeaders,
     pub csrf: CsrfSettings,
     pub routes: RouteTable,
+    pub users: crate::auth::users::UserTable,
+    pub login: LoginSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoginSettings {
+    pub redirect_browsers: bool,
+    pub max_failures: std::num::NonZeroU32,
+    pub failure_window: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +68,16 @@ pub struct SessionSettings {
     pub store: StoreKind,
     pub cookie_name: String,
     pub ttl: Duration,
+    pub sliding: bool,
+    pub max_age: Option<Duration>,
+}
+
+impl SessionSettings {
+    /// The lifetime a new session gets for a requested ttl: capped by
+    /// `max_age`.
+    pub fn lifetime(&self, requested: Duration) -> Duration {
+        self.max_age.map_or(requested, |cap| requested.min(cap))
+    }
 }
 
 #[derive(Debug)]

@@ -22,7 +22,6 @@ use crate::config::runtime::{CsrfEnforce, CsrfSettings};
 use crate::csrf::form;
 use crate::csrf::origin::{self, RefererProblem};
 use crate::csrf::token::{check_format, latin1, FormatError, Secret};
-use crate::routes::Route;
 
 /// The state of the request's csrftoken cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +78,11 @@ pub fn needs_new_cookie(method: &Method, cookie: &CookieState) -> bool {
 
 /// Everything the check reads about the request besides its parts and body.
 pub struct Request<'a> {
-    pub route: &'a Route,
+    /// The route is `csrf = false` (Django's `@csrf_exempt`).
+    pub exempt: bool,
+    /// Who is checked: the configured mode, or `Always` for the gateway's
+    /// own login and logout (Django's LoginView is `csrf_protect`ed).
+    pub enforce: CsrfEnforce,
     pub session: &'a SessionState,
     pub https: bool,
     pub host: Option<&'a str>,
@@ -93,10 +96,10 @@ pub async fn check(
     body: &mut ForwardBody,
     request: Request<'_>,
 ) -> Result<(), Denial> {
-    if request.route.csrf_exempt {
+    if request.exempt {
         return Ok(());
     }
-    let enforced = match settings.enforce {
+    let enforced = match request.enforce {
         CsrfEnforce::Always => true,
         CsrfEnforce::Authenticated => matches!(request.session, SessionState::Authenticated(_)),
     };

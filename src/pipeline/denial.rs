@@ -23,6 +23,9 @@ pub enum Reason {
     UpstreamTimeout,
     BadBody,
     FormTooLarge,
+    InvalidCredentials,
+    Throttled,
+    UnsupportedMediaType,
     NotFound,
     CsrfBadOrigin,
     CsrfNoReferer,
@@ -51,6 +54,9 @@ impl Reason {
             Reason::UpstreamTimeout => "upstream_timeout",
             Reason::BadBody => "bad_body",
             Reason::FormTooLarge => "form_too_large",
+            Reason::InvalidCredentials => "invalid_credentials",
+            Reason::Throttled => "throttled",
+            Reason::UnsupportedMediaType => "unsupported_media_type",
             Reason::NotFound => "not_found",
             Reason::CsrfBadOrigin => "csrf_bad_origin",
             Reason::CsrfNoReferer => "csrf_no_referer",
@@ -77,6 +83,8 @@ pub struct Denial {
     pub status: StatusCode,
     pub reason: Reason,
     pub detail: Cow<'static, str>,
+    /// Seconds for a `Retry-After` header (throttling).
+    pub retry_after: Option<u64>,
 }
 
 impl Denial {
@@ -85,6 +93,7 @@ impl Denial {
             status,
             reason,
             detail: Cow::Borrowed(detail),
+            retry_after: None,
         }
     }
 
@@ -138,6 +147,7 @@ impl Denial {
             status: StatusCode::METHOD_NOT_ALLOWED,
             reason: Reason::MethodNotAllowed,
             detail: Cow::Owned(format!("Method \"{method}\" not allowed.")),
+            retry_after: None,
         }
     }
 
@@ -163,6 +173,7 @@ impl Denial {
             status: StatusCode::FORBIDDEN,
             reason,
             detail: Cow::Owned(format!("CSRF Failed: {django_reason}")),
+            retry_after: None,
         }
     }
 
@@ -183,6 +194,47 @@ impl Denial {
             Reason::FormTooLarge,
             "Request body too large.",
         )
+    }
+
+    /// A failed login: unknown user, wrong password or inactive user alike.
+    pub const fn invalid_credentials() -> Denial {
+        Denial::new(
+            StatusCode::FORBIDDEN,
+            Reason::InvalidCredentials,
+            "Invalid username/password.",
+        )
+    }
+
+    /// DRF's `Throttled`, with `Retry-After`.
+    pub fn throttled(wait: std::time::Duration) -> Denial {
+        Denial {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            reason: Reason::Throttled,
+            detail: Cow::Owned(crate::auth::throttle::throttled_message(wait)),
+            retry_after: Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
+        }
+    }
+
+    /// DRF's `UnsupportedMediaType`.
+    pub fn unsupported_media_type(content_type: &str) -> Denial {
+        Denial {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            reason: Reason::UnsupportedMediaType,
+            detail: Cow::Owned(format!(
+                "Unsupported media type \"{content_type}\" in request."
+            )),
+            retry_after: None,
+        }
+    }
+
+    /// DRF's `ParseError` for a JSON body.
+    pub fn json_parse_error(error: &serde_json::Error) -> Denial {
+        Denial {
+            status: StatusCode::BAD_REQUEST,
+            reason: Reason::BadBody,
+            detail: Cow::Owned(format!("JSON parse error - {error}")),
+            retry_after: None,
+        }
     }
 
     /// DRF's `NotFound.default_detail`.

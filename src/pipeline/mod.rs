@@ -3,17 +3,19 @@
 //! `Denial` the gateway answers with itself. Start reading here.
 //!
 //! 1. `canonical`  one canonical method and path (or 400); the same ones are matched and forwarded
-//! 2. `internal`   the gateway's own endpoints (`/_portcullis/csrf`), never forwarded
+//! 2. endpoints    the gateway's own `/_portcullis/*` (CSRF token, login, logout), never forwarded
 //! 3. `route`      first matching `[[routes]]` entry in file order; none = deny
-//! 4. `session`    session cookie → id format check → store lookup
+//! 4. `session`    session cookie → id format check → store lookup (→ sliding renewal)
 //! 5. `csrf`       Django's CSRF check on unsafe methods, in Django's order
 //! 6. `authorize`  access level, groups, permissions, model permissions
 //! 7. `identity`   strip every client copy of identity headers, inject ours
 //! 8. `forward`    pooled upstream client, hop-by-hop hygiene, X-Forwarded-*
 //! 9. `observe`    one access-log line with the decision and reason
 //!
-//! On the way out, a response to a request without a valid csrftoken cookie
-//! (safe methods) or with a malformed one gets a fresh cookie, as Django does.
+//! On the way out: a denial is JSON, or HTML for a browser (or a redirect
+//! to the login page, with `[login] redirect_browsers`); a request without
+//! a valid csrftoken cookie (safe methods) or with a malformed one gets a
+//! fresh cookie, as Django does; a renewed sliding session gets its cookie.
 
 pub mod authorize;
 pub mod body;
@@ -23,24 +25,34 @@ pub mod denial;
 pub mod forward;
 pub mod hop_by_hop;
 pub mod identity;
-pub mod internal;
 pub mod observe;
 pub mod route;
 pub mod session;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use http::{HeaderValue, Request, Response};
+use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::config::Runtime;
 use crate::csrf::token::Secret;
+use crate::endpoints;
 use crate::gateway::Gateway;
 use crate::response::{self, ProxyBody};
 use body::ForwardBody;
-use denial::Denial;
+use denial::{Denial, Reason};
 use observe::AccessLog;
 use session::SessionState;
+
+/// Cookies the response sets on the way out.
+#[derive(Default)]
+struct OutgoingCookies {
+    csrf: Option<HeaderValue>,
+    session: Option<HeaderValue>,
+}
 
 /// Runs one request through the pipeline and always produces a response.
 pub async fn handle(
@@ -54,54 +66,101 @@ pub async fn handle(
     let (mut parts, body) = request.into_parts();
     canonical::canonicalize_method(&mut parts);
     let mut log = AccessLog::start(&parts);
-    let mut csrf_cookie = None;
-    let mut response = match run(
+    let html = crate::negotiate::prefers_html(&parts.headers);
+    let method = parts.method.clone();
+    let target = parts.uri.path_and_query().cloned();
+    let mut cookies = OutgoingCookies::default();
+    let result = run(
         gateway,
         &runtime,
         parts,
         ForwardBody::new(body),
         peer,
+        html,
         &mut log,
-        &mut csrf_cookie,
+        &mut cookies,
     )
-    .await
-    {
+    .await;
+    let mut response = match result {
         Ok(response) => response,
         Err(denial) => {
             log.denied(&denial);
-            response::denial(&denial)
+            match login_redirect(&runtime, &denial, &method, html, target.as_ref()) {
+                Some(redirect) => redirect,
+                None => response::denial(&denial, html),
+            }
         }
     };
-    if let Some(cookie) = csrf_cookie {
+    if let Some(cookie) = cookies.csrf {
         csrf::add_cookie_unless_set(response.headers_mut(), &runtime.csrf, cookie);
+    }
+    if let Some(cookie) = cookies.session {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     log.finish(response.status());
     response
 }
 
+/// `[login] redirect_browsers`: a browser GET that needs a user goes to the
+/// login page, which sends it back to `next` after signing in.
+fn login_redirect(
+    runtime: &Runtime,
+    denial: &Denial,
+    method: &Method,
+    html: bool,
+    target: Option<&PathAndQuery>,
+) -> Option<Response<ProxyBody>> {
+    let wanted = runtime.login.redirect_browsers
+        && html
+        && denial.reason == Reason::NotAuthenticated
+        && matches!(*method, Method::GET | Method::HEAD);
+    if !wanted {
+        return None;
+    }
+    let next = target.map_or("/", PathAndQuery::as_str);
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", next)
+        .finish();
+    let location = format!("{}/login?{query}", runtime.server.internal_prefix);
+    Some(response::redirect(StatusCode::FOUND, &location))
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run<'r>(
     gateway: &Gateway,
-    runtime: &'r Runtime,
+    runtime: &'r Arc<Runtime>,
     mut parts: http::request::Parts,
     mut body: ForwardBody,
     peer: SocketAddr,
+    html: bool,
     log: &mut AccessLog<'r>,
-    csrf_cookie: &mut Option<HeaderValue>,
+    cookies: &mut OutgoingCookies,
 ) -> Result<Response<ProxyBody>, Denial> {
     let target = canonical::canonical_target(&parts.headers, &parts.uri)?;
     log.path(&target.path);
     let from_trusted_proxy = runtime.server.is_trusted_proxy(peer.ip());
     let https = csrf::is_https(&parts.headers, false, from_trusted_proxy);
     let cookie = csrf::cookie_state(&parts.headers, &runtime.csrf);
-    if internal::is_internal(runtime, &target.path) {
-        return internal::handle(runtime, &parts.method, &target.path, cookie, https);
+    if endpoints::is_internal(runtime, &target.path) {
+        let exchange = endpoints::Exchange {
+            gateway,
+            runtime,
+            parts: &parts,
+            body: &mut body,
+            peer,
+            https,
+            host: target.host,
+            cookie,
+            html,
+        };
+        return endpoints::handle(exchange, &target.path).await;
     }
 
     let route = route::select(&runtime.routes, &parts.method, &target.path)?;
     log.route(&route.name);
     if !route.csrf_exempt && csrf::needs_new_cookie(&parts.method, &cookie) {
         let secret = Secret::generate();
-        *csrf_cookie = Some(crate::csrf::cookie::set_cookie(
+        cookies.csrf = Some(crate::csrf::cookie::set_cookie(
             &runtime.csrf,
             &secret,
             https,
@@ -113,8 +172,19 @@ async fn run<'r>(
         &parts.headers,
     )
     .await;
+    if let SessionState::Authenticated(user) = &session {
+        cookies.session = session::renew_if_due(
+            gateway.store(),
+            &runtime.session,
+            &parts.headers,
+            user,
+            https,
+        )
+        .await;
+    }
     let csrf_request = csrf::Request {
-        route,
+        exempt: route.csrf_exempt,
+        enforce: runtime.csrf.enforce,
         session: &session,
         https,
         host: target.host,

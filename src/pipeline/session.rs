@@ -4,9 +4,11 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use http::{header, HeaderMap};
+use http::{header, HeaderMap, HeaderValue};
 
+use crate::config::runtime::SessionSettings;
 use crate::csrf::token::latin1;
 use crate::session::{Session, SessionId, SessionStore, Store};
 
@@ -39,6 +41,57 @@ pub async fn lookup(store: &Store, cookie_name: &str, headers: &HeaderMap) -> Se
         Err(error) => {
             tracing::warn!(%error, "session lookup failed");
             SessionState::StoreUnavailable
+        }
+    }
+}
+
+/// Sliding sessions: the new expiry for `session` if it is due a renewal
+/// — `now + ttl`, capped at `created + max_age`, and only when that moves
+/// the expiry by a minute or more, so a busy session is written at most
+/// once a minute.
+pub fn renewal(
+    session: &Session,
+    settings: &SessionSettings,
+    now: SystemTime,
+) -> Option<SystemTime> {
+    if !settings.sliding {
+        return None;
+    }
+    let mut target = now + settings.ttl;
+    if let Some(max_age) = settings.max_age {
+        target = target.min(session.created_at + max_age);
+    }
+    (target >= session.expires_at + RENEW_AT_MOST_EVERY).then_some(target)
+}
+
+const RENEW_AT_MOST_EVERY: Duration = Duration::from_secs(60);
+
+/// Renews a sliding session when due; returns the `Set-Cookie` carrying the
+/// new lifetime. A store error keeps the old expiry (the request goes on).
+pub async fn renew_if_due(
+    store: &Store,
+    settings: &SessionSettings,
+    headers: &HeaderMap,
+    session: &Session,
+    https: bool,
+) -> Option<HeaderValue> {
+    let now = SystemTime::now();
+    let expires_at = renewal(session, settings, now)?;
+    let id = cookie_value(headers, &settings.cookie_name).and_then(|v| SessionId::parse(&v))?;
+    match store.renew(&id, expires_at).await {
+        Ok(Some(_)) => {
+            let lifetime = expires_at.duration_since(now).unwrap_or_default();
+            Some(crate::session::cookie::session_cookie(
+                &settings.cookie_name,
+                &id,
+                lifetime,
+                https,
+            ))
+        }
+        Ok(None) => None,
+        Err(error) => {
+            tracing::warn!(%error, "session renewal failed");
+            None
         }
     }
 }
@@ -120,7 +173,6 @@ fn unquote(value: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     fn headers(cookies: &[&str]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -128,6 +180,58 @@ mod tests {
             map.append(header::COOKIE, HeaderValue::from_str(c).unwrap());
         }
         map
+    }
+
+    fn settings(sliding: bool, ttl: u64, max_age: Option<u64>) -> SessionSettings {
+        SessionSettings {
+            store: crate::config::runtime::StoreKind::Memory,
+            cookie_name: "sessionid".into(),
+            ttl: Duration::from_secs(ttl),
+            sliding,
+            max_age: max_age.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn sliding_renewal_at_most_once_a_minute_and_never_past_max_age() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let session = Session::new(
+            crate::session::NewSession::default(),
+            t0,
+            t0 + Duration::from_secs(3600),
+        );
+        let s = settings(true, 3600, None);
+        assert_eq!(
+            renewal(&session, &s, t0 + Duration::from_secs(30)),
+            None,
+            "not within a minute"
+        );
+        assert_eq!(
+            renewal(&session, &s, t0 + Duration::from_secs(90)),
+            Some(t0 + Duration::from_secs(3690))
+        );
+        assert_eq!(
+            renewal(
+                &session,
+                &settings(false, 3600, None),
+                t0 + Duration::from_secs(900)
+            ),
+            None
+        );
+        let capped = settings(true, 3600, Some(3700));
+        assert_eq!(
+            renewal(&session, &capped, t0 + Duration::from_secs(900)),
+            Some(t0 + Duration::from_secs(3700))
+        );
+        let at_cap = Session::new(
+            crate::session::NewSession::default(),
+            t0,
+            t0 + Duration::from_secs(3700),
+        );
+        assert_eq!(
+            renewal(&at_cap, &capped, t0 + Duration::from_secs(2000)),
+            None
+        );
     }
 
     #[test]

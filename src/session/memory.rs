@@ -77,6 +77,19 @@ impl SessionStore for MemoryStore {
         Ok(self.sessions.remove(id).is_some())
     }
 
+    async fn renew(
+        &self,
+        id: &SessionId,
+        expires_at: SystemTime,
+    ) -> Result<Option<Arc<Session>>, StoreError> {
+        let Some(mut entry) = self.sessions.get_mut(id) else {
+            return Ok(None);
+        };
+        let renewed = Arc::new(entry.value().with_expiry(expires_at));
+        *entry.value_mut() = Arc::clone(&renewed);
+        Ok(Some(renewed))
+    }
+
     async fn remove_user(&self, username: &str) -> Result<usize, StoreError> {
         // A full pass is fine for an admin call on an in-process map; the
         // Redis store keeps a per-user index instead.

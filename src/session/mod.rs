@@ -3,6 +3,7 @@
 //! Django's database later) fulfils; `Store` picks one at startup without a
 //! boxed future per lookup on the hot path.
 
+pub mod cookie;
 pub mod id;
 pub mod memory;
 pub mod record;
@@ -49,6 +50,14 @@ pub trait SessionStore: Send + Sync {
     /// Revokes every session of `username`; returns how many there were.
     fn remove_user(&self, username: &str)
         -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Moves the expiry of a live session (sliding sessions); `None` when
+    /// it is gone.
+    fn renew(
+        &self,
+        id: &SessionId,
+        expires_at: SystemTime,
+    ) -> impl Future<Output = Result<Option<Arc<Session>>, StoreError>> + Send;
 }
 
 /// The store chosen by `[session] store`.
@@ -94,6 +103,16 @@ impl SessionStore for Store {
     async fn remove_user(&self, username: &str) -> Result<usize, StoreError> {
         match self {
             Store::Memory(store) => store.remove_user(username).await,
+        }
+    }
+
+    async fn renew(
+        &self,
+        id: &SessionId,
+        expires_at: SystemTime,
+    ) -> Result<Option<Arc<Session>>, StoreError> {
+        match self {
+            Store::Memory(store) => store.renew(id, expires_at).await,
         }
     }
 }

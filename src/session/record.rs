@@ -5,8 +5,8 @@ use std::time::SystemTime;
 
 use http::HeaderValue;
 
-/// What a new session is made from (admin API, and later login).
-#[derive(Debug, Clone, Default)]
+/// What a new session is made from (admin API, login).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewSession {
     pub username: String,
     pub user_id: Option<String>,
@@ -60,6 +60,22 @@ impl Session {
             expires_at,
             csrf_secret: new.csrf_secret,
             identity,
+        }
+    }
+
+    /// The same session with another expiry (sliding renewal).
+    pub fn with_expiry(&self, expires_at: SystemTime) -> Session {
+        Session {
+            username: self.username.clone(),
+            user_id: self.user_id.clone(),
+            groups: self.groups.clone(),
+            permissions: self.permissions.clone(),
+            staff: self.staff,
+            superuser: self.superuser,
+            created_at: self.created_at,
+            expires_at,
+            csrf_secret: self.csrf_secret.clone(),
+            identity: self.identity.clone(),
         }
     }
 

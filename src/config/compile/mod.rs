@@ -37,8 +37,13 @@ const RESERVED_HEADERS: &[&str] = &[
     "x-forwarded-host",
 ];
 
+mod users;
+
+/// Problems found so far, placed in `source` (the main config, or with
+/// `file` set, a users file).
 struct Problems<'s> {
     source: &'s str,
+    file: Option<String>,
     errors: Vec<ConfigError>,
 }
 
@@ -46,6 +51,7 @@ impl Problems<'_> {
     fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
         let location = Some(line_column(self.source, span.start));
         self.errors.push(ConfigError {
+            file: self.file.clone(),
             location,
             message: message.into(),
         });
@@ -53,6 +59,7 @@ impl Problems<'_> {
 
     fn anywhere(&mut self, message: impl Into<String>) {
         self.errors.push(ConfigError {
+            file: self.file.clone(),
             location: None,
             message: message.into(),
         });
@@ -66,9 +73,12 @@ fn line_column(source: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-pub fn compile(source: &str) -> Result<Runtime, Vec<ConfigError>> {
+/// Compiles config text; `base` is the directory a relative `users_file`
+/// is read from.
+pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<ConfigError>> {
     let mut problems = Problems {
         source,
+        file: None,
         errors: Vec::new(),
     };
     let raw: RawConfig = match toml::from_str(source) {
@@ -83,7 +93,11 @@ pub fn compile(source: &str) -> Result<Runtime, Vec<ConfigError>> {
                     "; default_access is a top-level key: put it above the first [table]",
                 );
             }
-            return Err(vec![ConfigError { location, message }]);
+            return Err(vec![ConfigError {
+                file: None,
+                location,
+                message,
+            }]);
         }
     };
 
@@ -134,7 +148,22 @@ pub fn compile(source: &str) -> Result<Runtime, Vec<ConfigError>> {
         },
         cookie_name: cookie_name(&mut problems, raw.session.cookie_name.as_ref(), "sessionid"),
         ttl: session_ttl(&mut problems, raw.session.ttl.as_ref()),
+        sliding: raw.session.sliding.unwrap_or(false),
+        max_age: raw.session.max_age.as_ref().map(|max_age| {
+            let max_age_value = duration(&mut problems, Some(max_age), "14d");
+            if max_age_value > MAX_SESSION_TTL {
+                problems.at(max_age.span(), "session.max_age must be at most 100 years");
+            }
+            max_age_value
+        }),
     };
+    let users = users::users(
+        &mut problems,
+        &raw.users,
+        raw.session.users_file.as_ref(),
+        base,
+    );
+    let login = users::login(&mut problems, &raw.login);
     let admin = AdminSettings {
         token: admin_token(&mut problems, &raw),
     };
@@ -163,6 +192,8 @@ pub fn compile(source: &str) -> Result<Runtime, Vec<ConfigError>> {
         identity,
         csrf,
         routes: RouteTable::new(routes, default_access),
+        users,
+        login,
     })
 }
 

@@ -1,0 +1,109 @@
+//! Validation of `[[users]]` (in the config or a `users_file`) and `[login]`.
+
+use std::num::NonZeroU32;
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::{duration, names, Problems};
+use crate::auth::password;
+use crate::auth::users::{User, UserTable};
+use crate::config::raw::{RawLogin, RawUser, RawUsersFile};
+use crate::config::runtime::LoginSettings;
+use crate::config::ConfigError;
+use crate::session::record::unsafe_value_reason;
+
+/// Every user from the config and the users file, validated.
+pub(super) fn users(
+    problems: &mut Problems,
+    inline: &[RawUser],
+    users_file: Option<&Spanned<String>>,
+    base: &Path,
+) -> UserTable {
+    let mut users = validate(problems, inline);
+    if let Some(file) = users_file {
+        let path = base.join(file.get_ref());
+        let shown = path.display().to_string();
+        match std::fs::read_to_string(&path) {
+            Err(e) => problems.at(
+                file.span(),
+                format!("cannot read session.users_file {shown:?}: {e}"),
+            ),
+            Ok(text) => match toml::from_str::<RawUsersFile>(&text) {
+                Err(e) => problems.errors.push(ConfigError {
+                    file: Some(shown),
+                    location: e.span().map(|s| super::line_column(&text, s.start)),
+                    message: e.message().trim_end().to_string(),
+                }),
+                Ok(raw) => {
+                    let mut in_file = Problems {
+                        source: &text,
+                        file: Some(shown),
+                        errors: Vec::new(),
+                    };
+                    users.extend(validate(&mut in_file, &raw.users));
+                    problems.errors.append(&mut in_file.errors);
+                }
+            },
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for user in &users {
+        if !seen.insert(user.username.as_str()) {
+            problems.anywhere(format!("user {:?} is defined twice", user.username));
+        }
+    }
+    if problems.errors.is_empty() {
+        UserTable::new(users)
+    } else {
+        // Skip hashing a dummy password for a config that will be refused.
+        UserTable::new(Vec::new())
+    }
+}
+
+fn validate(problems: &mut Problems, raw: &[RawUser]) -> Vec<User> {
+    raw.iter()
+        .map(|user| {
+            let username = user.username.get_ref();
+            if let Some(why) = unsafe_value_reason(username, false) {
+                problems.at(user.username.span(), format!("username {username:?} {why}"));
+            }
+            if let Err(password::BadHash(why)) = password::parse(user.password_hash.get_ref()) {
+                problems.at(
+                    user.password_hash.span(),
+                    format!("user {username:?}: password_hash: {why}"),
+                );
+            }
+            User {
+                username: username.clone(),
+                password_hash: user.password_hash.get_ref().clone(),
+                groups: names(problems, &user.groups, "group")
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+                permissions: names(problems, &user.permissions, "permission")
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+                staff: user.staff.unwrap_or(false),
+                superuser: user.superuser.unwrap_or(false),
+                active: user.active.unwrap_or(true),
+            }
+        })
+        .collect()
+}
+
+pub(super) fn login(problems: &mut Problems, raw: &RawLogin) -> LoginSettings {
+    let max_failures = match &raw.max_failures {
+        None => NonZeroU32::new(5),
+        Some(n) => NonZeroU32::new(*n.get_ref()).or_else(|| {
+            problems.at(n.span(), "login.max_failures must be at least 1");
+            None
+        }),
+    };
+    LoginSettings {
+        redirect_browsers: raw.redirect_browsers.unwrap_or(false),
+        max_failures: max_failures.unwrap_or(NonZeroU32::MIN),
+        failure_window: duration(problems, raw.failure_window.as_ref(), "5m"),
+    }
+}

@@ -1,0 +1,214 @@
+//! Signing in, the way Django's LoginView does: `GET <prefix>/login` serves
+//! the form with the CSRF token embedded; `POST <prefix>/login` takes JSON
+//! `{"username","password"}` or the urlencoded form, is CSRF-checked for
+//! everyone, and on success makes a brand-new session, rotates the CSRF
+//! secret and sets both cookies.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use serde::{Deserialize, Serialize};
+
+use super::{safe_next, Exchange};
+use crate::auth::users::Outcome;
+use crate::csrf::token::Secret;
+use crate::pages::{login_page, LoginPage};
+use crate::pipeline::denial::Denial;
+use crate::response::{self, ProxyBody};
+use crate::session::cookie::session_cookie;
+use crate::session::{SessionId, SessionStore};
+
+/// Largest login body read.
+const MAX_BODY: usize = 64 * 1024;
+
+pub(super) fn page(exchange: &Exchange<'_>) -> Response<ProxyBody> {
+    let next = query_value(exchange.parts.uri.query(), "next");
+    render(
+        exchange,
+        StatusCode::OK,
+        safe_next(next.as_deref().unwrap_or("/")),
+        "",
+        None,
+    )
+}
+
+/// The form page, with a CSRF token and (when the cookie is missing) the
+/// cookie that goes with it.
+fn render(
+    exchange: &Exchange<'_>,
+    status: StatusCode,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response<ProxyBody> {
+    let (secret, new_cookie) = exchange.csrf_secret();
+    let token = secret.mask();
+    let page = login_page(&LoginPage {
+        prefix: &exchange.runtime.server.internal_prefix,
+        csrf_token: &token,
+        next,
+        username,
+        error,
+    });
+    let mut response = response::html(status, page);
+    if let Some(cookie) = new_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct JsonCredentials {
+    username: String,
+    password: String,
+}
+
+struct Credentials {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SignedIn<'a> {
+    username: &'a str,
+}
+
+pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyBody>, Denial> {
+    let form = exchange.is_form();
+    if !form && !super::media_type(exchange.content_type()).eq_ignore_ascii_case("application/json")
+    {
+        return Err(Denial::unsupported_media_type(exchange.content_type()));
+    }
+    exchange.csrf_protect().await?;
+    let address = exchange.peer.ip().to_canonical();
+    let credentials = read_credentials(&mut exchange, form).await?;
+    let next = credentials
+        .next
+        .clone()
+        .or_else(|| query_value(exchange.parts.uri.query(), "next").map(Cow::into_owned));
+    let next = safe_next(next.as_deref().unwrap_or("/")).to_string();
+    let throttle = exchange.gateway.login_throttle();
+    throttle
+        .check(address, &credentials.username)
+        .map_err(Denial::throttled)?;
+
+    // argon2 is CPU-bound for tens of milliseconds: off the async workers.
+    let runtime = std::sync::Arc::clone(exchange.runtime);
+    let (username, password) = (credentials.username.clone(), credentials.password);
+    let outcome =
+        tokio::task::spawn_blocking(move || runtime.users.authenticate(&username, &password))
+            .await
+            .unwrap_or(Outcome::Refused);
+
+    let new_session = match outcome {
+        Outcome::SignedIn(new) => new,
+        Outcome::Refused => {
+            tracing::warn!(username = %credentials.username, client = %address, "login failed");
+            throttle
+                .failed(address, &credentials.username)
+                .map_err(Denial::throttled)?;
+            if form && exchange.html {
+                let denial = Denial::invalid_credentials();
+                return Ok(render(
+                    &exchange,
+                    denial.status,
+                    &next,
+                    &credentials.username,
+                    Some(&denial.detail),
+                ));
+            }
+            return Err(Denial::invalid_credentials());
+        }
+    };
+    let username = new_session.username.clone();
+
+    // A brand-new id, never the client's: any session the client came with
+    // is revoked (Django cycles the key on login).
+    if let Some(old) = old_session_id(&exchange) {
+        let _ = exchange.gateway.store().remove(&old).await;
+    }
+    let session = &exchange.runtime.session;
+    let lifetime = session.lifetime(session.ttl);
+    let (id, _) = exchange
+        .gateway
+        .store()
+        .create(*new_session, lifetime)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "login: session store failed");
+            Denial::session_store_unavailable()
+        })?;
+    tracing::info!(username = %username, client = %address, "login succeeded");
+
+    let mut response = if form {
+        response::redirect(StatusCode::SEE_OTHER, &next)
+    } else {
+        // Invariant: a struct of one &str serialises.
+        let body = serde_json::to_vec(&SignedIn {
+            username: &username,
+        })
+        .expect("serialise login");
+        response::json(StatusCode::OK, Bytes::from(body))
+    };
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        session_cookie(&session.cookie_name, &id, lifetime, exchange.https),
+    );
+    // Rotate the CSRF secret, as Django's login() does.
+    let rotated = Secret::generate();
+    headers.append(
+        header::SET_COOKIE,
+        crate::csrf::cookie::set_cookie(&exchange.runtime.csrf, &rotated, exchange.https),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn read_credentials(exchange: &mut Exchange<'_>, form: bool) -> Result<Credentials, Denial> {
+    let body = match Limited::new(&mut *exchange.body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return Err(Denial::bad_body()),
+    };
+    if form {
+        let mut credentials = Credentials {
+            username: String::new(),
+            password: String::new(),
+            next: None,
+        };
+        for (key, value) in form_urlencoded::parse(&body) {
+            match key.as_ref() {
+                "username" => credentials.username = value.into_owned(),
+                "password" => credentials.password = value.into_owned(),
+                "next" => credentials.next = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        return Ok(credentials);
+    }
+    let json: JsonCredentials =
+        serde_json::from_slice(&body).map_err(|e| Denial::json_parse_error(&e))?;
+    Ok(Credentials {
+        username: json.username,
+        password: json.password,
+        next: None,
+    })
+}
+
+fn old_session_id(exchange: &Exchange<'_>) -> Option<SessionId> {
+    let name = &exchange.runtime.session.cookie_name;
+    crate::pipeline::session::cookie_value(&exchange.parts.headers, name)
+        .and_then(|v| SessionId::parse(&v))
+}
+
+/// The last value of `key` in a query string, percent-decoded.
+fn query_value<'q>(query: Option<&'q str>, key: &str) -> Option<Cow<'q, str>> {
+    form_urlencoded::parse(query?.as_bytes())
+        .filter(|(k, _)| k == key)
+        .last()
+        .map(|(_, v)| v)
+}

@@ -1,0 +1,51 @@
+//! `POST <prefix>/logout`: CSRF-checked; revokes the session in the store
+//! and expires both cookies. `204` for API clients, `303` to `/` for forms.
+
+use http::header;
+use http::{Response, StatusCode};
+
+use super::Exchange;
+use crate::pipeline::denial::Denial;
+use crate::response::{self, ProxyBody};
+use crate::session::cookie::expired_cookie;
+use crate::session::{SessionId, SessionStore};
+
+pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyBody>, Denial> {
+    exchange.csrf_protect().await?;
+    let session = &exchange.runtime.session;
+    let id = crate::pipeline::session::cookie_value(&exchange.parts.headers, &session.cookie_name)
+        .and_then(|v| SessionId::parse(&v));
+    if let Some(id) = id {
+        exchange
+            .gateway
+            .store()
+            .remove(&id)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "logout: session store failed");
+                Denial::session_store_unavailable()
+            })?;
+    }
+    let mut response = if exchange.is_form() {
+        response::redirect(StatusCode::SEE_OTHER, "/")
+    } else {
+        let mut empty = response::json(StatusCode::NO_CONTENT, bytes::Bytes::new());
+        empty.headers_mut().remove(header::CONTENT_TYPE);
+        empty
+    };
+    let csrf = &exchange.runtime.csrf;
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        expired_cookie(&session.cookie_name, None, exchange.https),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        expired_cookie(
+            &csrf.cookie_name,
+            csrf.cookie_domain.as_deref(),
+            exchange.https,
+        ),
+    );
+    Ok(response)
+}
