@@ -177,6 +177,72 @@ fn csrf_settings_are_checked() {
 }
 
 #[test]
+fn hash_password_reads_stdin_and_prints_a_phc_string() {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hunter2 and more\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let phc = String::from_utf8(out.stdout).unwrap();
+    let phc = phc.trim();
+    assert!(phc.starts_with("$argon2id$"), "{phc}");
+    assert!(portcullis::auth::password::verify(phc, "hunter2 and more"));
+    // The config accepts it.
+    let with_user = format!("{GOOD}[[users]]\nusername = \"a\"\npassword_hash = \"{phc}\"\n");
+    assert_eq!(check(&with_user).0, 0);
+}
+
+#[test]
+fn check_rejects_users_without_a_valid_hash() {
+    let text = format!(
+        "{GOOD}[[users]]\nusername = \"a\"\npassword_hash = \"hunter2\"\n\
+         [[users]]\nusername = \"b\"\npassword_hash = \"$argon2i$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo\"\n\
+         [[users]]\nusername = \"bad\\nname\"\npassword_hash = \"x\"\n"
+    );
+    let (code, out) = check(&text);
+    assert_eq!(code, 1);
+    for message in [
+        "user \"a\": password_hash: not a PHC string",
+        "user \"b\": password_hash: algorithm \"argon2i\" is not argon2id",
+        "username \"bad\\nname\" must be printable ASCII",
+    ] {
+        assert!(out.contains(message), "missing {message:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn a_users_file_is_checked_with_its_own_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("users.toml"),
+        "[[users]]\nusername = \"x\"\npassword_hash = \"nope\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &config,
+        GOOD.replace("[admin]", "[session]\nusers_file = \"users.toml\"\n[admin]"),
+    )
+    .unwrap();
+    let (code, out) = check_file(&config);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("users.toml:3:17: user \"x\": password_hash: not a PHC string"),
+        "{out}"
+    );
+}
+
+#[test]
 fn unknown_keys_are_errors_with_a_place() {
     let (code, out) = check(&GOOD.replace("token = \"t\"", "token = \"t\"\ntokn = \"x\""));
     assert_eq!(code, 1);
