@@ -9,11 +9,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use portcullis::config::{self, Runtime};
-use portcullis::echo::EchoUpstream;
-use portcullis::session::NewSession;
 use portcullis::Gateway;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+mod demo;
 
 /// The example configuration shipped in `config/portcullis.toml`; `demo`
 /// uses it when no `--config` is given, so it works from any directory.
@@ -105,7 +105,7 @@ fn main() -> ExitCode {
                 None => config::parse(SHIPPED_CONFIG, "config/portcullis.toml (built in)")
                     .map_err(anyhow::Error::from),
             };
-            runtime.and_then(|runtime| run(demo(runtime)))
+            runtime.and_then(|runtime| run(demo::run(runtime)))
         }
     };
     match result {
@@ -174,12 +174,12 @@ fn run(future: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow:
 
 /// Both listeners, bound before anything is served so a busy port is an
 /// error at startup rather than later.
-struct Listeners {
-    proxy: TcpListener,
-    admin: TcpListener,
+pub(crate) struct Listeners {
+    pub(crate) proxy: TcpListener,
+    pub(crate) admin: TcpListener,
 }
 
-async fn bind(runtime: &Runtime) -> anyhow::Result<Listeners> {
+pub(crate) async fn bind(runtime: &Runtime) -> anyhow::Result<Listeners> {
     let bind = |addr: SocketAddr, what: &'static str| async move {
         TcpListener::bind(addr)
             .await
@@ -210,7 +210,10 @@ fn announce(listeners: &Listeners) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_until_signal(listeners: Listeners, gateway: Arc<Gateway>) -> anyhow::Result<()> {
+pub(crate) async fn run_until_signal(
+    listeners: Listeners,
+    gateway: Arc<Gateway>,
+) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -253,68 +256,4 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-async fn demo(mut runtime: Runtime) -> anyhow::Result<()> {
-    let echo = EchoUpstream::start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .context("starting the demo echo upstream")?;
-    runtime.upstream.authority = echo.addr.to_string().parse().context("echo address")?;
-    let listeners = bind(&runtime).await?;
-    let proxy = listeners.proxy.local_addr()?;
-    let admin = listeners.admin.local_addr()?;
-    let gateway = Arc::new(Gateway::new(runtime));
-    let ttl = std::time::Duration::from_secs(8 * 3600);
-    let (alice, _) = gateway
-        .store()
-        .create(
-            NewSession {
-                username: "alice".into(),
-                groups: vec!["readers".into()],
-                permissions: vec!["lifeapp.change_life".into()],
-                ..NewSession::default()
-            },
-            ttl,
-        )
-        .await?;
-    let (root, _) = gateway
-        .store()
-        .create(
-            NewSession {
-                username: "root".into(),
-                staff: true,
-                superuser: true,
-                ..NewSession::default()
-            },
-            ttl,
-        )
-        .await?;
-    println!(
-        "portcullis demo\n\
-         \x20 gateway   http://{proxy}\n\
-         \x20 admin API http://{admin}\n\
-         \x20 upstream  http://{echo} (built-in echo server: answers with what it received)\n\
-         \n\
-         Demo sessions: alice (authenticated, not staff) and root (staff, superuser).\n\
-         Try:\n\
-         \x20 curl -i http://{proxy}/public/hello\n\
-         \x20     -> 200, forwarded: the route is anonymous\n\
-         \x20 curl -i http://{proxy}/life/1/\n\
-         \x20     -> 403 {{\"detail\":\"Authentication credentials were not provided.\"}}\n\
-         \x20 curl -i -b sessionid={alice} http://{proxy}/life/1/\n\
-         \x20     -> 200, the echo shows x-remote-user: alice\n\
-         \x20 curl -i -X PUT -b sessionid={alice} -d '{{\"answer\":24}}' http://{proxy}/life/1/\n\
-         \x20     -> 403 {{\"detail\":\"CSRF Failed: CSRF cookie not set.\"}} (see README: CSRF)\n\
-         \x20 curl -i -b sessionid={alice} http://{proxy}/admin/\n\
-         \x20     -> 403 {{\"detail\":\"You do not have permission to perform this action.\"}}\n\
-         \x20 curl -i -b sessionid={root} http://{proxy}/admin/\n\
-         \x20     -> 200, forwarded\n\
-         \x20 curl -i -X POST -H 'Authorization: Bearer change-me' -d '{{\"username\":\"bob\"}}' http://{admin}/sessions\n\
-         \x20     -> 201 with a new session id\n\
-         Stop with Ctrl-C.",
-        alice = alice.as_str(),
-        root = root.as_str(),
-        echo = echo.addr,
-    );
-    run_until_signal(listeners, gateway).await
 }
