@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use tokio::sync::Semaphore;
 
 use crate::auth::throttle::LoginThrottle;
 use crate::config::runtime::StoreKind;
@@ -21,6 +22,9 @@ pub struct Gateway {
     store: Store,
     upstream: Upstream,
     login_throttle: Arc<LoginThrottle>,
+    /// Bounds concurrent argon2 checks to the CPUs we have, so sign-in
+    /// attempts cannot pile up memory-hard work (about 19 MiB each).
+    password_checks: Arc<Semaphore>,
 }
 
 impl Gateway {
@@ -45,6 +49,9 @@ impl Gateway {
             store,
             upstream,
             login_throttle,
+            password_checks: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            )),
         }
     }
 
@@ -63,6 +70,10 @@ impl Gateway {
 
     pub fn login_throttle(&self) -> &LoginThrottle {
         &self.login_throttle
+    }
+
+    pub fn password_checks(&self) -> &Arc<Semaphore> {
+        &self.password_checks
     }
 }
 

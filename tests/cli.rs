@@ -221,6 +221,18 @@ fn check_rejects_users_without_a_valid_hash() {
 }
 
 #[test]
+fn users_hashes_must_cost_the_same() {
+    let cheap = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2g";
+    let normal = portcullis::auth::password::hash_password("x");
+    let text = format!(
+        "{GOOD}[[users]]\nusername = \"a\"\npassword_hash = \"{normal}\"\n[[users]]\nusername = \"b\"\npassword_hash = \"{cheap}\"\n"
+    );
+    let (code, out) = check(&text);
+    assert_eq!(code, 1);
+    assert!(out.contains("different argon2 parameters"), "{out}");
+}
+
+#[test]
 fn a_users_file_is_checked_with_its_own_lines() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -597,3 +597,90 @@ async fn users_can_live_in_a_users_file() {
     .await;
     assert_eq!(json_login(&h, "filed", PASSWORD).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parallel_burst_of_guesses_gets_no_more_checks_than_the_quota() {
+    let h =
+        std::sync::Arc::new(harness("[login]\nmax_failures = 3\nfailure_window = \"1h\"").await);
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let h = std::sync::Arc::clone(&h);
+        tasks.push(tokio::spawn(async move {
+            json_login(&h, "alice", &format!("guess {i}"))
+                .await
+                .status
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 403 || *s == 429),
+        "{statuses:?}"
+    );
+    let mut checked = statuses.iter().filter(|s| **s == 403).count();
+    assert!(checked <= 3, "{checked} guesses were checked: {statuses:?}");
+    // Guess on, one at a time, until refused: in all, exactly the quota of
+    // guesses was ever checked, burst included.
+    for i in 0..10 {
+        match json_login(&h, "alice", &format!("late guess {i}"))
+            .await
+            .status
+            .as_u16()
+        {
+            403 => checked += 1,
+            429 => break,
+            other => panic!("status {other}"),
+        }
+    }
+    assert_eq!(checked, 3, "{statuses:?}");
+    // Now the right password is refused too.
+    let reply = json_login(&h, "alice", PASSWORD).await;
+    assert_eq!(reply.status, 429, "{}", reply.text());
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own() {
+    let h = Harness::with_config(|upstream| {
+        config(
+            upstream,
+            &users_and_routes("[login]\nmax_failures = 2\nfailure_window = \"1h\""),
+        )
+        .replace(
+            "admin_listen = \"127.0.0.1:0\"",
+            "admin_listen = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.1\"]",
+        )
+    })
+    .await;
+    let attempt = |client: &'static str, username: &'static str, password: &'static str| {
+        let body = serde_json::json!({ "username": username, "password": password }).to_string();
+        let h = &h;
+        async move {
+            h.send(
+                "POST",
+                "/_portcullis/login",
+                &[
+                    ("content-type", "application/json"),
+                    ("cookie", CSRF_COOKIE),
+                    CSRF_HEADER,
+                    ("x-forwarded-for", client),
+                ],
+                &body,
+            )
+            .await
+            .status
+            .as_u16()
+        }
+    };
+    assert_eq!(attempt("203.0.113.1", "nobody1", "x").await, 403);
+    assert_eq!(attempt("203.0.113.1", "nobody2", "x").await, 403);
+    assert_eq!(
+        attempt("203.0.113.1", "nobody3", "x").await,
+        429,
+        "this client is over its quota"
+    );
+    // Another client behind the same proxy is not locked out.
+    assert_eq!(attempt("198.51.100.7", "alice", PASSWORD).await, 200);
+}

@@ -1,9 +1,12 @@
-//! The failed-login throttle: failures are counted per client address and
-//! per username (GCRA via the `governor` crate); once either is over its
-//! quota, every login attempt for it is refused with 429 until the quota
-//! has room again, as DRF's throttles answer.
+//! The failed-login throttle: failures are counted per client address (an
+//! IPv6 client by its /64, which one host usually owns whole) and per
+//! username (GCRA via the `governor` crate); once either is over its quota,
+//! every login attempt for it is refused with 429 until the quota has room
+//! again, as DRF's throttles answer. Only one password check per address and
+//! per username runs at a time, so a burst of parallel guesses cannot all be
+//! checked before the first failure is counted.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
@@ -22,6 +25,8 @@ pub struct LoginThrottle {
     by_username: DefaultKeyedRateLimiter<String>,
     /// Keys over their quota, and until when.
     blocked: DashMap<Key, Instant>,
+    /// Keys with a password check running now.
+    in_flight: DashMap<Key, ()>,
     /// The clock the limiters measure with (std's monotonic clock).
     clock: DefaultClock,
 }
@@ -46,46 +51,65 @@ impl LoginThrottle {
             by_address: RateLimiter::keyed(quota),
             by_username: RateLimiter::keyed(quota),
             blocked: DashMap::new(),
+            in_flight: DashMap::new(),
             clock: DefaultClock::default(),
         }
     }
 
-    /// `Err(wait)` when this address or username is currently throttled.
-    pub fn check(&self, address: IpAddr, username: &str) -> Result<(), Duration> {
+    /// Starts a login attempt: `Err(wait)` when the address or username is
+    /// throttled, or already has a password check running (then `wait` is
+    /// a second). The returned `Attempt` holds both keys until dropped.
+    pub fn begin(&self, address: IpAddr, username: &str) -> Result<Attempt<'_>, Duration> {
+        let keys = [
+            Key::Address(address_key(address)),
+            Key::Username(username.to_string()),
+        ];
         let now = Instant::now();
-        let wait = [Key::Address(address), Key::Username(username.to_string())]
+        let blocked_for = keys
             .iter()
             .filter_map(|key| self.blocked.get(key).map(|until| *until))
             .filter(|until| *until > now)
             .map(|until| until - now)
             .max();
-        match wait {
-            Some(wait) => Err(wait),
-            None => Ok(()),
+        if let Some(wait) = blocked_for {
+            return Err(wait);
         }
+        for (taken, key) in keys.iter().enumerate() {
+            match self.in_flight.entry(key.clone()) {
+                dashmap::Entry::Vacant(slot) => {
+                    slot.insert(());
+                }
+                dashmap::Entry::Occupied(_) => {
+                    for earlier in &keys[..taken] {
+                        self.in_flight.remove(earlier);
+                    }
+                    return Err(BUSY_WAIT);
+                }
+            }
+        }
+        Ok(Attempt {
+            throttle: self,
+            keys,
+        })
     }
 
-    /// Counts a failed login; `Err(wait)` when that put either key over
-    /// its quota (this attempt is answered 429 too).
-    pub fn failed(&self, address: IpAddr, username: &str) -> Result<(), Duration> {
+    /// Counts a failure for `keys`; `Err(wait)` when that put either over
+    /// its quota (the failing attempt is answered 429 too).
+    fn count_failure(&self, keys: &[Key; 2]) -> Result<(), Duration> {
         let now = Instant::now();
         let mut longest = None;
-        let by_address = self
-            .by_address
-            .check_key(&address)
-            .err()
-            .map(|n| (Key::Address(address), n));
-        let by_username = self
-            .by_username
-            .check_key(&username.to_string())
-            .err()
-            .map(|n| (Key::Username(username.to_string()), n));
-        for (key, not_until) in by_address.into_iter().chain(by_username) {
-            let wait = not_until
-                .wait_time_from(self.clock.now())
-                .max(Duration::from_secs(1));
-            self.blocked.insert(key, now + wait);
-            longest = longest.max(Some(wait));
+        for key in keys {
+            let outcome = match key {
+                Key::Address(address) => self.by_address.check_key(address),
+                Key::Username(name) => self.by_username.check_key(name),
+            };
+            if let Err(not_until) = outcome {
+                let wait = not_until
+                    .wait_time_from(self.clock.now())
+                    .max(Duration::from_secs(1));
+                self.blocked.insert(key.clone(), now + wait);
+                longest = longest.max(Some(wait));
+            }
         }
         match longest {
             Some(wait) => Err(wait),
@@ -99,6 +123,41 @@ impl LoginThrottle {
         self.blocked.retain(|_, until| *until > now);
         self.by_address.retain_recent();
         self.by_username.retain_recent();
+    }
+}
+
+/// Retry hint for an attempt refused because another is still running.
+const BUSY_WAIT: Duration = Duration::from_secs(1);
+
+/// One login attempt in progress; frees its keys when dropped.
+pub struct Attempt<'t> {
+    throttle: &'t LoginThrottle,
+    keys: [Key; 2],
+}
+
+impl Attempt<'_> {
+    /// The password was wrong: count it. `Err(wait)` when this failure put
+    /// the address or username over its quota.
+    pub fn failed(self) -> Result<(), Duration> {
+        self.throttle.count_failure(&self.keys)
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        for key in &self.keys {
+            self.throttle.in_flight.remove(key);
+        }
+    }
+}
+
+/// IPv4 addresses count one by one; IPv6 addresses by their /64, which a
+/// single host or customer usually owns whole (one client could otherwise
+/// use a fresh address per guess).
+fn address_key(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        v4 => v4,
     }
 }
 
@@ -120,18 +179,44 @@ mod tests {
     fn failures_past_the_quota_block_the_address_and_the_username() {
         let t = LoginThrottle::new(NonZeroU32::new(3).unwrap(), Duration::from_secs(60));
         for _ in 0..3 {
-            assert!(t.check(HOME, "alice").is_ok());
-            assert!(t.failed(HOME, "alice").is_ok());
+            assert!(t.begin(HOME, "alice").unwrap().failed().is_ok());
         }
-        let wait = t.failed(HOME, "alice").unwrap_err();
+        let wait = t.begin(HOME, "alice").unwrap().failed().unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(20));
-        assert!(t.check(HOME, "bob").is_err(), "the address is blocked");
+        assert!(t.begin(HOME, "bob").is_err(), "the address is blocked");
         let elsewhere: IpAddr = "10.0.0.9".parse().unwrap();
         assert!(
-            t.check(elsewhere, "alice").is_err(),
+            t.begin(elsewhere, "alice").is_err(),
             "the username is blocked"
         );
-        assert!(t.check(elsewhere, "bob").is_ok());
+        assert!(t.begin(elsewhere, "bob").is_ok());
+    }
+
+    #[test]
+    fn one_check_at_a_time_per_address_and_per_username() {
+        let t = LoginThrottle::new(NonZeroU32::new(5).unwrap(), Duration::from_secs(60));
+        let first = t.begin(HOME, "alice").unwrap();
+        assert_eq!(t.begin(HOME, "bob").err(), Some(BUSY_WAIT), "same address");
+        let elsewhere: IpAddr = "10.0.0.9".parse().unwrap();
+        assert_eq!(
+            t.begin(elsewhere, "alice").err(),
+            Some(BUSY_WAIT),
+            "same username"
+        );
+        assert!(t.begin(elsewhere, "bob").is_ok(), "and nothing left held");
+        drop(first);
+        assert!(t.begin(HOME, "alice").is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_slash_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(other));
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+        assert_eq!(address_key(mapped), "10.1.2.3".parse::<IpAddr>().unwrap());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! secret and sets both cookies.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -23,6 +24,11 @@ use crate::session::{SessionId, SessionStore};
 
 /// Largest login body read.
 const MAX_BODY: usize = 64 * 1024;
+/// Django's `AbstractUser.username` max_length; no user can have a longer
+/// name, so a longer one is refused without hashing anything.
+const MAX_USERNAME: usize = 150;
+/// How long an attempt may wait for a free password-check slot.
+const CHECK_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub(super) fn page(exchange: &Exchange<'_>) -> Response<ProxyBody> {
     let next = query_value(exchange.parts.uri.query(), "next");
@@ -84,33 +90,49 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
         return Err(Denial::unsupported_media_type(exchange.content_type()));
     }
     exchange.csrf_protect().await?;
-    let address = exchange.peer.ip().to_canonical();
+    let address = crate::client::client_address(
+        exchange.peer.ip(),
+        &exchange.parts.headers,
+        &exchange.runtime.server,
+    );
     let credentials = read_credentials(&mut exchange, form).await?;
     let next = credentials
         .next
         .clone()
         .or_else(|| query_value(exchange.parts.uri.query(), "next").map(Cow::into_owned));
     let next = safe_next(next.as_deref().unwrap_or("/")).to_string();
-    let throttle = exchange.gateway.login_throttle();
-    throttle
-        .check(address, &credentials.username)
+    if credentials.username.chars().count() > MAX_USERNAME {
+        return Err(Denial::invalid_credentials());
+    }
+    let attempt = exchange
+        .gateway
+        .login_throttle()
+        .begin(address, &credentials.username)
         .map_err(Denial::throttled)?;
 
-    // argon2 is CPU-bound for tens of milliseconds: off the async workers.
-    let runtime = std::sync::Arc::clone(exchange.runtime);
+    // argon2 is CPU- and memory-hard for tens of milliseconds: off the
+    // async workers, and no more at once than there are CPUs.
+    let slots = Arc::clone(exchange.gateway.password_checks());
+    let permit = tokio::time::timeout(CHECK_QUEUE_WAIT, slots.acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| Denial::throttled(std::time::Duration::from_secs(1)))?;
+    let runtime = Arc::clone(exchange.runtime);
     let (username, password) = (credentials.username.clone(), credentials.password);
-    let outcome =
-        tokio::task::spawn_blocking(move || runtime.users.authenticate(&username, &password))
-            .await
-            .unwrap_or(Outcome::Refused);
+    let outcome = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        runtime.users.authenticate(&username, &password)
+    })
+    .await
+    .unwrap_or(Outcome::Refused);
 
     let new_session = match outcome {
         Outcome::SignedIn(new) => new,
         Outcome::Refused => {
-            tracing::warn!(username = %credentials.username, client = %address, "login failed");
-            throttle
-                .failed(address, &credentials.username)
-                .map_err(Denial::throttled)?;
+            // Debug formatting: a username is client text, never a raw log line.
+            tracing::warn!(username = ?credentials.username, client = %address, "login failed");
+            attempt.failed().map_err(Denial::throttled)?;
             if form && exchange.html {
                 let denial = Denial::invalid_credentials();
                 return Ok(render(
@@ -142,7 +164,8 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
             tracing::error!(%error, "login: session store failed");
             Denial::session_store_unavailable()
         })?;
-    tracing::info!(username = %username, client = %address, "login succeeded");
+    drop(attempt);
+    tracing::info!(username = ?username, client = %address, "login succeeded");
 
     let mut response = if form {
         response::redirect(StatusCode::SEE_OTHER, &next)

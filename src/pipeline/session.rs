@@ -47,8 +47,8 @@ pub async fn lookup(store: &Store, cookie_name: &str, headers: &HeaderMap) -> Se
 
 /// Sliding sessions: the new expiry for `session` if it is due a renewal
 /// — `now + ttl`, capped at `created + max_age`, and only when that moves
-/// the expiry by a minute or more, so a busy session is written at most
-/// once a minute.
+/// the expiry by a minute or more (half the ttl, for ttls under two
+/// minutes), so a busy session is written at most once a minute.
 pub fn renewal(
     session: &Session,
     settings: &SessionSettings,
@@ -61,7 +61,8 @@ pub fn renewal(
     if let Some(max_age) = settings.max_age {
         target = target.min(session.created_at + max_age);
     }
-    (target >= session.expires_at + RENEW_AT_MOST_EVERY).then_some(target)
+    let step = RENEW_AT_MOST_EVERY.min(settings.ttl / 2);
+    (target >= session.expires_at + step).then_some(target)
 }
 
 const RENEW_AT_MOST_EVERY: Duration = Duration::from_secs(60);
@@ -231,6 +232,18 @@ mod tests {
         assert_eq!(
             renewal(&at_cap, &capped, t0 + Duration::from_secs(2000)),
             None
+        );
+        // Short ttls renew every half ttl, not never.
+        let short = settings(true, 40, None);
+        let s40 = Session::new(
+            crate::session::NewSession::default(),
+            t0,
+            t0 + Duration::from_secs(40),
+        );
+        assert_eq!(renewal(&s40, &short, t0 + Duration::from_secs(10)), None);
+        assert_eq!(
+            renewal(&s40, &short, t0 + Duration::from_secs(20)),
+            Some(t0 + Duration::from_secs(60))
         );
     }
 

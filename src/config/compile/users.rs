@@ -53,6 +53,7 @@ pub(super) fn users(
             problems.anywhere(format!("user {:?} is defined twice", user.username));
         }
     }
+    same_hash_parameters(problems, &users);
     if problems.errors.is_empty() {
         UserTable::new(users)
     } else {
@@ -61,12 +62,42 @@ pub(super) fn users(
     }
 }
 
+/// Every hash must cost the same to check: an unknown username is checked
+/// against a dummy hash, and a user whose hash is cheaper than the others
+/// would answer faster — telling an attacker that the user exists.
+fn same_hash_parameters(problems: &mut Problems, users: &[User]) {
+    let mut costs = users.iter().filter_map(|u| {
+        let p = password::parse(&u.password_hash).ok()?;
+        Some((u, (p.m_cost(), p.t_cost(), p.p_cost())))
+    });
+    let Some((first, cost)) = costs.next() else {
+        return;
+    };
+    if let Some((other, other_cost)) = costs.find(|(_, c)| *c != cost) {
+        problems.anywhere(format!(
+            "users {:?} (m={}, t={}, p={}) and {:?} (m={}, t={}, p={}) have password hashes of different argon2 \
+             parameters; a failed login would then take a different time for each, telling whether a user exists. \
+             Re-hash them with `portcullis hash-password`",
+            first.username, cost.0, cost.1, cost.2, other.username, other_cost.0, other_cost.1, other_cost.2
+        ));
+    }
+}
+
+/// Django's `AbstractUser.username` max_length.
+const MAX_USERNAME: usize = 150;
+
 fn validate(problems: &mut Problems, raw: &[RawUser]) -> Vec<User> {
     raw.iter()
         .map(|user| {
             let username = user.username.get_ref();
             if let Some(why) = unsafe_value_reason(username, false) {
                 problems.at(user.username.span(), format!("username {username:?} {why}"));
+            }
+            if username.chars().count() > MAX_USERNAME {
+                problems.at(
+                    user.username.span(),
+                    format!("username is longer than {MAX_USERNAME} characters (Django's limit)"),
+                );
             }
             if let Err(password::BadHash(why)) = password::parse(user.password_hash.get_ref()) {
                 problems.at(
