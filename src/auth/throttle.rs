@@ -75,16 +75,20 @@ impl LoginThrottle {
             return Err(wait);
         }
         for (taken, key) in keys.iter().enumerate() {
-            match self.in_flight.entry(key.clone()) {
+            // The entry's shard lock must be released before any `remove`
+            // below (the other key may share the shard): decide first.
+            let claimed = match self.in_flight.entry(key.clone()) {
                 dashmap::Entry::Vacant(slot) => {
                     slot.insert(());
+                    true
                 }
-                dashmap::Entry::Occupied(_) => {
-                    for earlier in &keys[..taken] {
-                        self.in_flight.remove(earlier);
-                    }
-                    return Err(BUSY_WAIT);
+                dashmap::Entry::Occupied(_) => false,
+            };
+            if !claimed {
+                for earlier in &keys[..taken] {
+                    self.in_flight.remove(earlier);
                 }
+                return Err(BUSY_WAIT);
             }
         }
         Ok(Attempt {
