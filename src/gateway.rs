@@ -11,7 +11,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::config::runtime::StoreKind;
 use crate::config::Runtime;
 use crate::pipeline::forward::Upstream;
-use crate::session::{MemoryStore, Store};
+use crate::session::{MemoryStore, RedisStore, Store};
 
 /// How often the memory store drops expired sessions, and the login
 /// throttle expired blocks.
@@ -31,11 +31,17 @@ impl Gateway {
     /// Builds the shared state for `runtime`. Must run inside a Tokio runtime
     /// (the memory store starts its expiry sweeper).
     pub fn new(runtime: Runtime) -> Gateway {
-        let store = match runtime.session.store {
+        let store = match &runtime.session.store {
             StoreKind::Memory => {
                 let memory = MemoryStore::new();
                 memory.spawn_sweeper(SWEEP_EVERY);
                 Store::Memory(memory)
+            }
+            StoreKind::Redis(settings) => {
+                // Invariant: the config compiler already opened these settings.
+                let redis = RedisStore::new(settings).expect("validated redis settings");
+                redis.start();
+                Store::Redis(redis)
             }
         };
         let upstream = Upstream::new(&runtime.upstream);

@@ -1,5 +1,5 @@
-//! The admin API on `server.admin_listen`: health, and session management.
-//! Every call except `GET /healthz` needs `Authorization: Bearer <token>`.
+//! The admin API on `server.admin_listen`: health, readiness, and session management.
+//! Every call except `GET /healthz` and `GET /readyz` needs `Authorization: Bearer <token>`.
 
 mod sessions;
 
@@ -25,6 +25,12 @@ pub async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Response<P
             _ => method_not_allowed(&method),
         };
     }
+    if segments == ["readyz"] {
+        return match method {
+            Method::GET | Method::HEAD => readiness(gateway).await,
+            _ => method_not_allowed(&method),
+        };
+    }
     if !authorized(gateway, &request) {
         let mut response = error(StatusCode::UNAUTHORIZED, "Invalid or missing admin token.");
         response
@@ -43,6 +49,21 @@ pub async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Response<P
             method_not_allowed(&method)
         }
         _ => error(StatusCode::NOT_FOUND, "Not found."),
+    }
+}
+
+/// Ready when the session store answers: an orchestrator should send no
+/// traffic to a gateway that would refuse every signed-in request.
+async fn readiness(gateway: &Gateway) -> Response<ProxyBody> {
+    match gateway.store().ready().await {
+        Ok(()) => response::json(StatusCode::OK, Bytes::from_static(br#"{"status":"ready"}"#)),
+        Err(why) => {
+            let body = serde_json::json!({ "status": "not ready", "detail": format!("Session store unavailable: {why}") });
+            response::json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Bytes::from(body.to_string()),
+            )
+        }
     }
 }
 

@@ -116,7 +116,7 @@ pub struct RawUpstream {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSession {
-    /// Session store: "memory" (this process only).
+    /// Session store: "memory" (this process only) or "redis" (shared).
     pub store: Option<Spanned<String>>,
     /// Name of the cookie carrying the session id (default Django's "sessionid").
     pub cookie_name: Option<Spanned<String>>,
@@ -131,6 +131,20 @@ pub struct RawSession {
     /// A TOML file of `[[users]]` entries, so password hashes can live
     /// outside the main config (relative to this file's directory).
     pub users_file: Option<Spanned<String>>,
+    /// `redis://host:port/db`, `rediss://…` or `unix:///path` (store = "redis").
+    pub redis_url: Option<Spanned<String>>,
+    /// Prefix of every session key (default "portcullis:session:").
+    pub key_prefix: Option<Spanned<String>>,
+    /// Longest any Redis call may take before it counts as a failure
+    /// (default "250ms").
+    pub redis_timeout: Option<Spanned<String>>,
+    /// How long a session read from Redis is kept in the local cache
+    /// (default "1s"); revocations reach the cache sooner (invalidations).
+    pub cache_ttl: Option<Spanned<String>>,
+    /// How long "no such session" is cached (default "1s").
+    pub negative_cache_ttl: Option<Spanned<String>>,
+    /// Most sessions kept in the local cache (default 100000).
+    pub cache_size: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

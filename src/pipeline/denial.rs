@@ -49,7 +49,7 @@ impl Reason {
             Reason::NotAuthenticated => "not_authenticated",
             Reason::PermissionDenied => "permission_denied",
             Reason::MethodNotAllowed => "method_not_allowed",
-            Reason::SessionStoreUnavailable => "session_store_unavailable",
+            Reason::SessionStoreUnavailable => "store_unavailable",
             Reason::UpstreamUnavailable => "upstream_unavailable",
             Reason::UpstreamTimeout => "upstream_timeout",
             Reason::BadBody => "bad_body",

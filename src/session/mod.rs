@@ -3,10 +3,13 @@
 //! Django's database later) fulfils; `Store` picks one at startup without a
 //! boxed future per lookup on the hot path.
 
+pub mod cache;
 pub mod cookie;
 pub mod id;
 pub mod memory;
 pub mod record;
+pub mod redis;
+pub mod schema;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use std::time::{Duration, SystemTime};
 pub use id::SessionId;
 pub use memory::MemoryStore;
 pub use record::{NewSession, Session};
+pub use redis::RedisStore;
 
 /// The longest a session may live: far beyond any sane setting, and well
 /// inside what timestamps can represent.
@@ -64,9 +68,18 @@ pub trait SessionStore: Send + Sync {
 #[derive(Debug, Clone)]
 pub enum Store {
     Memory(MemoryStore),
+    Redis(RedisStore),
 }
 
 impl Store {
+    /// `Ok` when the store can answer now (`/readyz`).
+    pub async fn ready(&self) -> Result<(), String> {
+        match self {
+            Store::Memory(_) => Ok(()),
+            Store::Redis(store) => store.ready().await,
+        }
+    }
+
     /// Makes a session with a brand-new id that expires after `ttl`.
     pub async fn create(
         &self,
@@ -85,24 +98,28 @@ impl SessionStore for Store {
     async fn get(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
         match self {
             Store::Memory(store) => store.get(id).await,
+            Store::Redis(store) => store.get(id).await,
         }
     }
 
     async fn insert(&self, id: SessionId, session: Session) -> Result<Arc<Session>, StoreError> {
         match self {
             Store::Memory(store) => store.insert(id, session).await,
+            Store::Redis(store) => store.insert(id, session).await,
         }
     }
 
     async fn remove(&self, id: &SessionId) -> Result<bool, StoreError> {
         match self {
             Store::Memory(store) => store.remove(id).await,
+            Store::Redis(store) => store.remove(id).await,
         }
     }
 
     async fn remove_user(&self, username: &str) -> Result<usize, StoreError> {
         match self {
             Store::Memory(store) => store.remove_user(username).await,
+            Store::Redis(store) => store.remove_user(username).await,
         }
     }
 
@@ -113,6 +130,7 @@ impl SessionStore for Store {
     ) -> Result<Option<Arc<Session>>, StoreError> {
         match self {
             Store::Memory(store) => store.renew(id, expires_at).await,
+            Store::Redis(store) => store.renew(id, expires_at).await,
         }
     }
 }

@@ -131,21 +131,7 @@ pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<Conf
 
     let upstream = upstream(&mut problems, &raw);
     let session = SessionSettings {
-        store: match raw
-            .session
-            .store
-            .as_ref()
-            .map(|s| (s.get_ref().as_str(), s.span()))
-        {
-            None | Some(("memory", _)) => StoreKind::Memory,
-            Some((other, span)) => {
-                problems.at(
-                    span,
-                    format!("unknown session store {other:?}; expected \"memory\""),
-                );
-                StoreKind::Memory
-            }
-        },
+        store: store_kind(&mut problems, &raw.session),
         cookie_name: cookie_name(&mut problems, raw.session.cookie_name.as_ref(), "sessionid"),
         ttl: session_ttl(&mut problems, raw.session.ttl.as_ref()),
         sliding: raw.session.sliding.unwrap_or(false),
@@ -195,6 +181,61 @@ pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<Conf
         users,
         login,
     })
+}
+
+fn store_kind(problems: &mut Problems, raw: &super::raw::RawSession) -> StoreKind {
+    let redis_keys = [
+        &raw.redis_url,
+        &raw.key_prefix,
+        &raw.redis_timeout,
+        &raw.cache_ttl,
+        &raw.negative_cache_ttl,
+    ];
+    match raw.store.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("memory", _)) => {
+            if let Some(key) = redis_keys.iter().find_map(|k| k.as_ref()) {
+                problems.at(
+                    key.span(),
+                    "this is a Redis setting, but session.store is not \"redis\"",
+                );
+            }
+            StoreKind::Memory
+        }
+        Some(("redis", _)) => {
+            let url = raw.redis_url.as_ref();
+            let settings = RedisSettings {
+                url: url.map_or_else(
+                    || "redis://127.0.0.1:6379/0".to_string(),
+                    |u| u.get_ref().clone(),
+                ),
+                key_prefix: raw.key_prefix.as_ref().map_or_else(
+                    || "portcullis:session:".to_string(),
+                    |p| p.get_ref().clone(),
+                ),
+                timeout: duration(problems, raw.redis_timeout.as_ref(), "250ms"),
+                cache_ttl: duration(problems, raw.cache_ttl.as_ref(), "1s"),
+                negative_cache_ttl: duration(problems, raw.negative_cache_ttl.as_ref(), "1s"),
+                cache_capacity: raw.cache_size.as_ref().map_or(100_000, |s| *s.get_ref()),
+            };
+            if let Err(why) = crate::session::RedisStore::new(&settings) {
+                problems.at(url.map_or(0..0, |u| u.span()), format!("session.{why}"));
+            }
+            if settings.key_prefix.is_empty() || settings.key_prefix.contains(char::is_whitespace) {
+                problems.at(
+                    raw.key_prefix.as_ref().map_or(0..0, |p| p.span()),
+                    "session.key_prefix must be non-empty, without spaces",
+                );
+            }
+            StoreKind::Redis(settings)
+        }
+        Some((other, span)) => {
+            problems.at(
+                span,
+                format!("unknown session store {other:?}; expected \"memory\" or \"redis\""),
+            );
+            StoreKind::Memory
+        }
+    }
 }
 
 fn socket_addr(problems: &mut Problems, value: &Spanned<String>, key: &str) -> SocketAddr {
