@@ -69,7 +69,7 @@ fn to_unix(t: SystemTime) -> f64 {
 }
 
 fn from_unix(seconds: f64) -> Result<SystemTime, SchemaError> {
-    if !seconds.is_finite() || seconds < 0.0 || seconds > 1e11 {
+    if !seconds.is_finite() || !(0.0..=1e11).contains(&seconds) {
         return Err(SchemaError::Time);
     }
     Ok(UNIX_EPOCH + Duration::from_secs_f64(seconds))
