@@ -55,16 +55,18 @@ pub async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Response<P
 /// Ready when the session store answers: an orchestrator should send no
 /// traffic to a gateway that would refuse every signed-in request.
 async fn readiness(gateway: &Gateway) -> Response<ProxyBody> {
-    match gateway.store().ready().await {
-        Ok(()) => response::json(StatusCode::OK, Bytes::from_static(br#"{"status":"ready"}"#)),
-        Err(why) => {
-            let body = serde_json::json!({ "status": "not ready", "detail": format!("Session store unavailable: {why}") });
-            response::json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Bytes::from(body.to_string()),
-            )
-        }
-    }
+    let (store, cache_on) = gateway.store().describe();
+    let cache = cache_on.map(|on| if on { "on" } else { "off" });
+    let (status, mut body) = match gateway.store().ready().await {
+        Ok(()) => (StatusCode::OK, serde_json::json!({ "status": "ready" })),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "status": "not ready", "detail": format!("Session store unavailable: {why}") }),
+        ),
+    };
+    body["store"] = store.into();
+    body["local_cache"] = cache.into();
+    response::json(status, Bytes::from(body.to_string()))
 }
 
 fn authorized(gateway: &Gateway, request: &Request<Incoming>) -> bool {

@@ -72,6 +72,14 @@ pub enum Store {
 }
 
 impl Store {
+    /// Its kind and, for Redis, whether the local cache is on (`/readyz`).
+    pub fn describe(&self) -> (&'static str, Option<bool>) {
+        match self {
+            Store::Memory(_) => ("memory", None),
+            Store::Redis(store) => ("redis", Some(store.cache_on())),
+        }
+    }
+
     /// `Ok` when the store can answer now (`/readyz`).
     pub async fn ready(&self) -> Result<(), String> {
         match self {

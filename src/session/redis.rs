@@ -108,6 +108,11 @@ impl RedisStore {
         }
     }
 
+    /// True while invalidations flow and the local cache is in use.
+    pub fn cache_on(&self) -> bool {
+        self.inner.tracking.load(Ordering::Acquire)
+    }
+
     fn key(&self, id: &SessionId) -> String {
         format!("{}{}", self.inner.prefix, id.as_str())
     }

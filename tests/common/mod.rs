@@ -3,6 +3,8 @@
 //! a raw-TCP client for requests no client library would send.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +38,8 @@ pub struct Harness {
     pub admin: SocketAddr,
     pub upstream: EchoUpstream,
     pub gateway: Arc<Gateway>,
+    /// The Redis behind the session store, when the suite runs on Redis.
+    pub redis: Option<redis::RedisServer>,
     client: Client<HttpConnector, Full<Bytes>>,
     _stop: oneshot::Sender<()>,
 }
@@ -72,7 +76,12 @@ impl Harness {
         let upstream = EchoUpstream::start(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("start echo upstream");
-        let text = make(&upstream.url());
+        let mut text = make(&upstream.url());
+        let redis = (store_under_test() == "redis").then(|| {
+            let server = redis::RedisServer::start();
+            text = with_redis_store(&text, &server.url());
+            server
+        });
         let runtime =
             portcullis::config::parse(&text, "test config").unwrap_or_else(|e| panic!("{e}"));
         let proxy_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -103,14 +112,29 @@ impl Harness {
             wait(stop_admin),
         ));
         let client = Client::builder(TokioExecutor::new()).build_http();
-        Harness {
+        let harness = Harness {
             proxy,
             admin,
             upstream,
             gateway,
+            redis,
             client,
             _stop: stop,
+        };
+        harness.wait_until_ready().await;
+        harness
+    }
+
+    /// Waits (bounded) until `/readyz` says ready, as an orchestrator would
+    /// before sending traffic; the Redis store connects in the background.
+    pub async fn wait_until_ready(&self) {
+        for _ in 0..200 {
+            if self.admin("GET", "/readyz", None, "").await.status == StatusCode::OK {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
+        panic!("the gateway never became ready");
     }
 
     /// Sends a request to the proxy listener.
@@ -204,6 +228,29 @@ impl Harness {
     /// should carry `Connection: close`, or the gateway closes it).
     pub async fn raw(&self, bytes: &[u8]) -> RawReply {
         raw_exchange(self.proxy, bytes).await
+    }
+}
+
+/// The session store the shared suites run against: `memory` (default) or
+/// `redis` (`PORTCULLIS_TEST_STORE=redis`, as `scripts/test` does in its
+/// second pass), so one suite checks both stores.
+pub fn store_under_test() -> String {
+    std::env::var("PORTCULLIS_TEST_STORE").unwrap_or_else(|_| "memory".into())
+}
+
+/// `config_text` with its session store switched to Redis at `url`.
+pub fn with_redis_store(config_text: &str, url: &str) -> String {
+    let settings = format!("store = \"redis\"\nredis_url = \"{url}\"\n");
+    match config_text.find("\n[session]\n") {
+        Some(at) => {
+            let insert = at + "\n[session]\n".len();
+            format!(
+                "{}{settings}{}",
+                &config_text[..insert],
+                &config_text[insert..]
+            )
+        }
+        None => format!("{config_text}\n[session]\n{settings}"),
     }
 }
 
