@@ -73,11 +73,20 @@ impl Harness {
 
     /// A gateway whose whole config text is built from the upstream URL.
     pub async fn with_config(make: impl FnOnce(&str) -> String) -> Harness {
+        let harness = Harness::unready(make).await;
+        harness.wait_until_ready().await;
+        harness
+    }
+
+    /// Like `with_config`, without waiting for `/readyz` (for tests of a
+    /// gateway whose store is down).
+    pub async fn unready(make: impl FnOnce(&str) -> String) -> Harness {
         let upstream = EchoUpstream::start(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("start echo upstream");
         let mut text = make(&upstream.url());
-        let redis = (store_under_test() == "redis").then(|| {
+        let own_store = !text.contains("store = \"redis\"");
+        let redis = (own_store && store_under_test() == "redis").then(|| {
             let server = redis::RedisServer::start();
             text = with_redis_store(&text, &server.url());
             server
@@ -112,7 +121,7 @@ impl Harness {
             wait(stop_admin),
         ));
         let client = Client::builder(TokioExecutor::new()).build_http();
-        let harness = Harness {
+        Harness {
             proxy,
             admin,
             upstream,
@@ -120,9 +129,7 @@ impl Harness {
             redis,
             client,
             _stop: stop,
-        };
-        harness.wait_until_ready().await;
-        harness
+        }
     }
 
     /// Waits (bounded) until `/readyz` says ready, as an orchestrator would

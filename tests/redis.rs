@@ -1,0 +1,377 @@
+//! The Redis session store against real redis-server processes: replicas
+//! sharing sessions, revocation through invalidation (not cache expiry),
+//! outages and recovery, starting with Redis down, sessions written by
+//! other programs, and negative caching.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::redis::RedisServer;
+use common::*;
+
+/// Sessions cached for a minute: a refusal within seconds can only come
+/// from an invalidation, never from the cache entry running out.
+const LONG_CACHE: &str = "cache_ttl = \"60s\"\nnegative_cache_ttl = \"60s\"\n";
+
+fn routes() -> String {
+    format!(
+        "[[users]]\nusername = \"alice\"\npassword_hash = \"{}\"\n\n\
+         [[routes]]\npath = \"/public/**\"\naccess = \"anonymous\"\n\n\
+         [[routes]]\npath = \"/life/**\"\naccess = \"authenticated\"\n",
+        password_hash()
+    )
+}
+
+const PASSWORD: &str = "replica test password";
+
+fn password_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| portcullis::auth::password::hash_password(PASSWORD))
+}
+
+fn redis_config(upstream: &str, redis: &RedisServer, extra: &str) -> String {
+    format!(
+        "{}\n[session]\nstore = \"redis\"\nredis_url = \"{}\"\nredis_timeout = \"250ms\"\n{extra}",
+        config(upstream, &routes()),
+        redis.url()
+    )
+}
+
+async fn replica(redis: &RedisServer, extra: &str) -> Harness {
+    let h = Harness::with_config(|upstream| redis_config(upstream, redis, extra)).await;
+    wait_for_cache(&h).await;
+    h
+}
+
+/// Waits (bounded) until the replica's invalidation connection is up, so
+/// it caches — the case where revocation speed matters.
+async fn wait_for_cache(h: &Harness) {
+    for _ in 0..200 {
+        let ready = h.admin("GET", "/readyz", None, "").await;
+        if ready.status == 200 && ready.json()["local_cache"] == "on" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the local cache never turned on");
+}
+
+/// Polls (bounded) until `h` refuses `cookie` on a protected route;
+/// returns how long that took.
+async fn until_refused(h: &Harness, cookie: &str) -> Duration {
+    let started = Instant::now();
+    for _ in 0..500 {
+        let reply = h.get("/life/1/", &[("cookie", cookie)]).await;
+        if reply.status == 403 {
+            reply.assert_denied(403, "not_authenticated", NOT_AUTHENTICATED);
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("still accepted after {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_sessions_and_revocations() {
+    let redis = RedisServer::start();
+    let a = replica(&redis, LONG_CACHE).await;
+    let b = replica(&redis, LONG_CACHE).await;
+
+    // Made through A, works on B (and is now cached on both).
+    let id = a.session(r#"{"username":"carol","groups":["ops"]}"#).await;
+    let cookie = format!("sessionid={id}");
+    let echo = b.get("/life/1/", &[("cookie", &cookie)]).await.echoed();
+    assert_eq!(echoed_header(&echo, "x-remote-user"), ["carol"]);
+    assert_eq!(a.get("/life/1/", &[("cookie", &cookie)]).await.status, 200);
+
+    // Revoked through B's admin API: A refuses it long before its cache
+    // entry (60 s) could run out.
+    assert_eq!(b.delete_session(&id).await.status, 204);
+    let delay = until_refused(&a, &cookie).await;
+    eprintln!("revocation through another replica honoured after {delay:?}");
+
+    // A direct DEL in Redis, by another program, is honoured too.
+    let id = a.session(r#"{"username":"dave"}"#).await;
+    let cookie = format!("sessionid={id}");
+    assert_eq!(a.get("/life/1/", &[("cookie", &cookie)]).await.status, 200);
+    assert_eq!(b.get("/life/1/", &[("cookie", &cookie)]).await.status, 200);
+    assert_eq!(
+        redis.cli(&["DEL", &format!("portcullis:session:{id}")]),
+        "1"
+    );
+    let delay_a = until_refused(&a, &cookie).await;
+    let delay_b = until_refused(&b, &cookie).await;
+    eprintln!("direct DEL honoured after {delay_a:?} (A) and {delay_b:?} (B)");
+
+    // Revoking a user's sessions uses the per-user set, on any replica.
+    let ids = [
+        a.session(r#"{"username":"erin"}"#).await,
+        b.session(r#"{"username":"erin"}"#).await,
+    ];
+    for id in &ids {
+        assert_eq!(
+            b.get("/life/1/", &[("cookie", &format!("sessionid={id}"))])
+                .await
+                .status,
+            200
+        );
+    }
+    let revoked = a
+        .admin("DELETE", "/users/erin/sessions", Some(ADMIN_TOKEN), "")
+        .await;
+    assert_eq!(revoked.text(), r#"{"revoked":2}"#);
+    for id in &ids {
+        until_refused(&b, &format!("sessionid={id}")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_on_one_replica_is_logout_on_both() {
+    let redis = RedisServer::start();
+    let a = replica(&redis, LONG_CACHE).await;
+    let b = replica(&redis, LONG_CACHE).await;
+    let body = serde_json::json!({ "username": "alice", "password": PASSWORD }).to_string();
+    let csrf = format!("csrftoken={CSRF_SECRET}");
+    let login = a
+        .send(
+            "POST",
+            "/_portcullis/login",
+            &[
+                ("content-type", "application/json"),
+                ("cookie", &csrf),
+                CSRF_HEADER,
+            ],
+            &body,
+        )
+        .await;
+    assert_eq!(login.status, 200, "{}", login.text());
+    let session = login
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find_map(|c| c.strip_prefix("sessionid="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .unwrap();
+    let cookie = format!("sessionid={session}");
+    assert_eq!(b.get("/life/1/", &[("cookie", &cookie)]).await.status, 200);
+    let both = format!("{cookie}; {csrf}");
+    assert_eq!(
+        b.send(
+            "POST",
+            "/_portcullis/logout",
+            &[("cookie", &both), CSRF_HEADER],
+            ""
+        )
+        .await
+        .status,
+        204
+    );
+    until_refused(&a, &cookie).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_fails_closed_and_recovers_without_a_restart() {
+    let mut redis = RedisServer::start();
+    let h = replica(&redis, "").await;
+    let cached = h.session(r#"{"username":"frank"}"#).await;
+    assert_eq!(
+        h.get("/life/1/", &[("cookie", &format!("sessionid={cached}"))])
+            .await
+            .status,
+        200
+    );
+    let never_seen = h.session(r#"{"username":"grace"}"#).await;
+
+    redis.stop();
+    // Protected routes: 503, answered within the Redis timeout (the
+    // exchange itself is bounded; nothing hangs).
+    let started = Instant::now();
+    h.get(
+        "/life/1/",
+        &[("cookie", &format!("sessionid={never_seen}"))],
+    )
+    .await
+    .assert_denied(
+        503,
+        "store_unavailable",
+        r#"{"detail":"Session store unavailable."}"#,
+    );
+    eprintln!("503 during the outage after {:?}", started.elapsed());
+    // Anonymous routes keep working, with or without a session cookie.
+    assert_eq!(h.get("/public/x", &[]).await.status, 200);
+    assert_eq!(
+        h.get(
+            "/public/x",
+            &[("cookie", &format!("sessionid={never_seen}"))]
+        )
+        .await
+        .status,
+        200
+    );
+    let ready = h.admin("GET", "/readyz", None, "").await;
+    assert_eq!(ready.status, 503);
+    assert!(ready.json()["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("Session store unavailable"));
+    // Creating sessions fails closed too.
+    let reply = h
+        .admin(
+            "POST",
+            "/sessions",
+            Some(ADMIN_TOKEN),
+            r#"{"username":"x"}"#,
+        )
+        .await;
+    assert_eq!(reply.status, 503);
+
+    // Redis comes back (empty): the gateway recovers by itself.
+    redis.restart();
+    h.wait_until_ready().await;
+    let fresh = h.session(r#"{"username":"heidi"}"#).await;
+    assert_eq!(
+        h.get("/life/1/", &[("cookie", &format!("sessionid={fresh}"))])
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_starts_with_redis_down_and_becomes_ready_when_it_appears() {
+    let mut redis = RedisServer::start();
+    redis.stop();
+    let h = Harness::unready(|upstream| redis_config(upstream, &redis, "")).await;
+    let ready = h.admin("GET", "/readyz", None, "").await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.json()["store"], "redis");
+    assert_eq!(h.get("/public/x", &[]).await.status, 200);
+    h.get(
+        "/life/1/",
+        &[("cookie", "sessionid=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")],
+    )
+    .await
+    .assert_denied(
+        503,
+        "store_unavailable",
+        r#"{"detail":"Session store unavailable."}"#,
+    );
+    redis.restart();
+    h.wait_until_ready().await;
+    assert_eq!(
+        h.get(
+            "/life/1/",
+            &[("cookie", "sessionid=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
+        )
+        .await
+        .status,
+        403
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_written_by_other_programs_are_honoured() {
+    let redis = RedisServer::start();
+    let h = replica(&redis, "").await;
+    let id = "z".repeat(32);
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let json = format!(
+        r#"{{"v":1,"username":"ivan","groups":["ops"],"permissions":["a.b"],"expires_at":{expires}}}"#
+    );
+    assert_eq!(
+        redis.cli(&[
+            "SET",
+            &format!("portcullis:session:{id}"),
+            &json,
+            "EX",
+            "600"
+        ]),
+        "OK"
+    );
+    let echo = h
+        .get("/life/1/", &[("cookie", &format!("sessionid={id}"))])
+        .await
+        .echoed();
+    assert_eq!(echoed_header(&echo, "x-remote-user"), ["ivan"]);
+    assert_eq!(echoed_header(&echo, "x-remote-groups"), ["ops"]);
+    // A schema version the gateway does not know is no session.
+    let other = "y".repeat(32);
+    let v2 = format!(r#"{{"v":2,"username":"ivan","expires_at":{expires}}}"#);
+    redis.cli(&[
+        "SET",
+        &format!("portcullis:session:{other}"),
+        &v2,
+        "EX",
+        "600",
+    ]);
+    h.get("/life/1/", &[("cookie", &format!("sessionid={other}"))])
+        .await
+        .assert_denied(403, "not_authenticated", NOT_AUTHENTICATED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_ids_are_answered_from_the_cache_not_redis() {
+    let redis = RedisServer::start();
+    let h = replica(&redis, LONG_CACHE).await;
+    let misses = || -> u64 {
+        redis
+            .cli(&["INFO", "stats"])
+            .lines()
+            .find_map(|l| l.strip_prefix("keyspace_misses:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    };
+    let before = misses();
+    let cookie = format!("sessionid={}", "q".repeat(32));
+    for _ in 0..25 {
+        h.get("/life/1/", &[("cookie", &cookie)])
+            .await
+            .assert_denied(403, "not_authenticated", NOT_AUTHENTICATED);
+    }
+    assert_eq!(misses() - before, 1, "one Redis lookup for 25 requests");
+    // Sessions are stored with a Redis TTL ending at their expiry.
+    let id = h.session(r#"{"username":"judy","ttl":"90s"}"#).await;
+    let ttl: u64 = redis
+        .cli(&["TTL", &format!("portcullis:session:{id}")])
+        .parse()
+        .unwrap();
+    assert!((85..=90).contains(&ttl), "ttl {ttl}");
+    assert_eq!(
+        redis.cli(&["SISMEMBER", "portcullis:session:user:judy", &id]),
+        "1"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_is_cut_off_by_the_timeout() {
+    let redis = RedisServer::start();
+    let h = replica(&redis, "").await;
+    let id = h.session(r#"{"username":"kim"}"#).await;
+    redis.signal("-STOP");
+    let started = Instant::now();
+    let reply = h
+        .get("/life/1/", &[("cookie", &format!("sessionid={id}"))])
+        .await;
+    let took = started.elapsed();
+    redis.signal("-CONT");
+    reply.assert_denied(
+        503,
+        "store_unavailable",
+        r#"{"detail":"Session store unavailable."}"#,
+    );
+    eprintln!("503 from a frozen Redis after {took:?} (redis_timeout 250ms)");
+    assert_eq!(h.get("/public/x", &[]).await.status, 200);
+    h.wait_until_ready().await;
+    assert_eq!(
+        h.get("/life/1/", &[("cookie", &format!("sessionid={id}"))])
+            .await
+            .status,
+        200
+    );
+}
