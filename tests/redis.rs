@@ -375,3 +375,101 @@ async fn a_frozen_redis_is_cut_off_by_the_timeout() {
         200
     );
 }
+
+/// Three masters joined into a Redis Cluster by `redis-cli --cluster create`.
+fn start_cluster() -> Vec<RedisServer> {
+    let nodes: Vec<RedisServer> = (0..3)
+        .map(|_| {
+            RedisServer::start_with(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ])
+        })
+        .collect();
+    let addresses: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let created = std::process::Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addresses)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .expect("redis-cli");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stdout)
+    );
+    // The cluster converges by gossip: wait (bounded) until every node says ok.
+    for _ in 0..200 {
+        if nodes
+            .iter()
+            .all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+        {
+            return nodes;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("the cluster never reached cluster_state:ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_cluster_spreads_sessions_over_its_slots() {
+    let nodes = start_cluster();
+    let urls: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("\"{}\"", n.url().trim_end_matches("/0")))
+        .collect();
+    let h = Harness::with_config(|upstream| {
+        format!(
+            "{}\n[session]\nstore = \"redis\"\nredis_cluster_urls = [{}]\n{LONG_CACHE}",
+            config(upstream, &routes()),
+            urls.join(", ")
+        )
+    })
+    .await;
+    wait_for_cache(&h).await;
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        let id = h
+            .session(r#"{"username":"mallory","permissions":["a.b"]}"#)
+            .await;
+        let echo = h
+            .get("/life/1/", &[("cookie", &format!("sessionid={id}"))])
+            .await
+            .echoed();
+        assert_eq!(echoed_header(&echo, "x-remote-user"), ["mallory"]);
+        ids.push(id);
+    }
+    // Spread over the masters (by hash slot), not piled on one.
+    let holding = nodes
+        .iter()
+        .filter(|n| n.cli(&["DBSIZE"]).parse::<u64>().unwrap() > 0)
+        .count();
+    assert!(holding >= 2, "sessions on only {holding} node(s)");
+    // A direct DEL on whichever node owns the key reaches this cache.
+    let victim = &ids[0];
+    let deleted = std::process::Command::new("redis-cli")
+        .args([
+            "-c",
+            "-p",
+            &nodes[0].port.to_string(),
+            "DEL",
+            &format!("portcullis:session:{victim}"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&deleted.stdout).trim(), "1");
+    until_refused(&h, &format!("sessionid={victim}")).await;
+    // Revoking the user finds sessions on every node.
+    let revoked = h
+        .admin("DELETE", "/users/mallory/sessions", Some(ADMIN_TOKEN), "")
+        .await;
+    assert_eq!(revoked.text(), r#"{"revoked":29}"#);
+    for id in &ids[1..] {
+        until_refused(&h, &format!("sessionid={id}")).await;
+    }
+}

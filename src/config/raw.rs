@@ -133,6 +133,10 @@ pub struct RawSession {
     pub users_file: Option<Spanned<String>>,
     /// `redis://host:port/db`, `rediss://…` or `unix:///path` (store = "redis").
     pub redis_url: Option<Spanned<String>>,
+    /// Redis Cluster nodes (list every master: each one's invalidations
+    /// feed the local cache), instead of `redis_url`.
+    #[serde(default)]
+    pub redis_cluster_urls: Vec<Spanned<String>>,
     /// Prefix of every session key (default "portcullis:session:").
     pub key_prefix: Option<Spanned<String>>,
     /// Longest any Redis call may take before it counts as a failure

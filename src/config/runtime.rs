@@ -68,6 +68,8 @@ pub enum StoreKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisSettings {
     pub url: String,
+    /// Redis Cluster seed nodes; when set, `url` is not used.
+    pub cluster_urls: Vec<String>,
     pub key_prefix: String,
     pub timeout: Duration,
     pub cache_ttl: Duration,

@@ -4,25 +4,30 @@
 //! - One key per session, `<prefix><id>`, with a Redis TTL ending at its
 //!   expiry; one set per user, `<prefix>user:<username>`, so revoking a
 //!   user's sessions needs no SCAN.
-//! - Lookups go through a bounded local cache (`cache`). It is only filled
-//!   while a second connection receives Redis's own invalidations
-//!   (`CLIENT TRACKING ON BCAST PREFIX <prefix>`, RESP3 pushes), so a change
-//!   made anywhere — through any replica, or a plain `DEL` — drops the
-//!   entry here within a round trip. When that connection is down, the
-//!   cache is emptied and nothing new is cached until it is back.
+//! - One Redis (`redis_url`) or a Redis Cluster (`redis_cluster_urls`).
+//! - Lookups go through a bounded local cache (`cache`). It is only used
+//!   while every node's invalidations are being received on a dedicated
+//!   RESP3 connection (`CLIENT TRACKING ON BCAST PREFIX <prefix>`), so a
+//!   change made anywhere — through any replica, or a plain `DEL` — drops
+//!   the entry here within a round trip. When such a connection drops, the
+//!   cache is emptied and nothing is cached until it is back.
 //! - Every call is bounded by `redis_timeout`; a failed or slow call is a
 //!   `StoreError`, which protected routes turn into 503 (fail closed).
 //! - The gateway starts with Redis unreachable (not ready) and connects in
-//!   the background; the connection manager reconnects by itself later.
+//!   the background; the connections reconnect by themselves later.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncConnectionConfig, Client, ProtocolVersion, PushKind, Value};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, Pipeline, ProtocolVersion, PushKind, RedisFuture, Value,
+};
 
 use super::cache::SessionCache;
 use super::{schema, Session, SessionId, SessionStore, StoreError};
@@ -33,16 +38,60 @@ pub struct RedisStore {
     inner: Arc<Inner>,
 }
 
+/// Where the sessions live.
+enum Topology {
+    Single(Client),
+    /// Redis Cluster: keys spread over the masters' hash slots.
+    Cluster(Box<ClusterClient>),
+}
+
+/// A connection for data commands, to one Redis or to a cluster.
+#[derive(Clone)]
+enum DataConnection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for DataConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            DataConnection::Single(c) => c.req_packed_command(cmd),
+            DataConnection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            DataConnection::Single(c) => c.req_packed_commands(cmd, offset, count),
+            DataConnection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            DataConnection::Single(c) => c.get_db(),
+            DataConnection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 struct Inner {
-    client: Client,
-    /// The same server, spoken to in RESP3 for invalidation pushes.
-    tracking_client: Client,
-    connection: ArcSwapOption<ConnectionManager>,
+    topology: Topology,
+    /// Every node, spoken to in RESP3 for invalidation pushes (every
+    /// master, in a cluster: a key's invalidation comes from its master).
+    tracking_clients: Vec<Client>,
+    connection: ArcSwapOption<DataConnection>,
     prefix: String,
     timeout: Duration,
     cache: SessionCache,
-    /// Invalidations are flowing: answers may be cached.
-    tracking: AtomicBool,
+    /// How many tracking connections receive invalidations now; answers
+    /// may be cached only while all of them do.
+    trackers_up: AtomicUsize,
     /// Why the store is not usable, for `/readyz` and logs.
     last_error: Mutex<Option<String>>,
 }
@@ -52,29 +101,61 @@ impl std::fmt::Debug for Inner {
         f.debug_struct("RedisStore")
             .field("prefix", &self.prefix)
             .field("connected", &self.connection.load().is_some())
-            .field("tracking", &self.tracking.load(Ordering::Relaxed))
+            .field("trackers_up", &self.trackers_up.load(Ordering::Relaxed))
             .finish()
+    }
+}
+
+impl Inner {
+    fn cache_on(&self) -> bool {
+        self.trackers_up.load(Ordering::Acquire) == self.tracking_clients.len()
     }
 }
 
 /// Longest pause between connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+fn resp3(client: &Client) -> Result<Client, String> {
+    let info = client.get_connection_info().clone();
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    Client::open(info.set_redis_settings(settings)).map_err(|e| e.to_string())
+}
+
 impl RedisStore {
     /// Checks the settings; connects nothing yet (see `start`).
     pub fn new(settings: &RedisSettings) -> Result<RedisStore, String> {
-        let client = Client::open(settings.url.as_str()).map_err(|e| format!("redis_url: {e}"))?;
-        let info = client.get_connection_info().clone();
-        let resp3 = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let tracking_client =
-            Client::open(info.set_redis_settings(resp3)).map_err(|e| format!("redis_url: {e}"))?;
+        let (topology, nodes) = if settings.cluster_urls.is_empty() {
+            let client =
+                Client::open(settings.url.as_str()).map_err(|e| format!("redis_url: {e}"))?;
+            (Topology::Single(client.clone()), vec![client])
+        } else {
+            let nodes = settings
+                .cluster_urls
+                .iter()
+                .map(|url| {
+                    Client::open(url.as_str())
+                        .map_err(|e| format!("redis_cluster_urls: {url:?}: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let cluster = ClusterClient::builder(settings.cluster_urls.clone())
+                .connection_timeout(settings.timeout)
+                .response_timeout(settings.timeout)
+                .build()
+                .map_err(|e| format!("redis_cluster_urls: {e}"))?;
+            (Topology::Cluster(Box::new(cluster)), nodes)
+        };
+        let tracking_clients = nodes
+            .iter()
+            .map(resp3)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("redis_url: {e}"))?;
         Ok(RedisStore {
             inner: Arc::new(Inner {
-                client,
-                tracking_client,
+                topology,
+                tracking_clients,
                 connection: ArcSwapOption::empty(),
                 prefix: settings.key_prefix.clone(),
                 timeout: settings.timeout,
@@ -83,34 +164,41 @@ impl RedisStore {
                     settings.cache_ttl,
                     settings.negative_cache_ttl,
                 ),
-                tracking: AtomicBool::new(false),
+                trackers_up: AtomicUsize::new(0),
                 last_error: Mutex::new(Some("connecting".into())),
             }),
         })
     }
 
     /// Starts connecting, and listening for invalidations, in the
-    /// background; both stop when the store is dropped. Needs Tokio.
+    /// background; all of it stops when the store is dropped. Needs Tokio.
     pub fn start(&self) {
         tokio::spawn(connect(Arc::downgrade(&self.inner)));
-        tokio::spawn(track(Arc::downgrade(&self.inner)));
+        for node in 0..self.inner.tracking_clients.len() {
+            tokio::spawn(track(Arc::downgrade(&self.inner), node));
+        }
     }
 
     /// `Ok` when Redis answers a PING within the timeout.
     pub async fn ready(&self) -> Result<(), String> {
         let mut connection = self.connection().map_err(|e| e.to_string())?;
-        let pong: Result<String, StoreError> = self
-            .bounded(async move { redis::cmd("PING").query_async(&mut connection).await })
-            .await;
-        match pong {
-            Ok(_) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        }
+        self.bounded(async move {
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+        })
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
     }
 
-    /// True while invalidations flow and the local cache is in use.
+    /// True while every node's invalidations flow and the cache is in use.
     pub fn cache_on(&self) -> bool {
-        self.inner.tracking.load(Ordering::Acquire)
+        self.inner.cache_on()
+    }
+
+    fn is_cluster(&self) -> bool {
+        matches!(self.inner.topology, Topology::Cluster(_))
     }
 
     fn key(&self, id: &SessionId) -> String {
@@ -121,9 +209,9 @@ impl RedisStore {
         format!("{}user:{username}", self.inner.prefix)
     }
 
-    fn connection(&self) -> Result<ConnectionManager, StoreError> {
+    fn connection(&self) -> Result<DataConnection, StoreError> {
         match &*self.inner.connection.load() {
-            Some(manager) => Ok(ConnectionManager::clone(manager)),
+            Some(connection) => Ok(DataConnection::clone(connection)),
             None => Err(StoreError::Unavailable(
                 self.inner
                     .last_error
@@ -172,32 +260,56 @@ impl RedisStore {
     /// files it under its user.
     async fn write(&self, id: &SessionId, session: &Session) -> Result<(), StoreError> {
         let ttl_ms = ttl_millis(session.expires_at);
-        let mut connection = self.connection()?;
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("SET")
-            .arg(self.key(id))
+        let user_key = self.user_key(&session.username);
+        let mut set = redis::cmd("SET");
+        set.arg(self.key(id))
             .arg(schema::encode(session))
             .arg("PX")
-            .arg(ttl_ms)
-            .ignore()
-            .cmd("SADD")
-            .arg(self.user_key(&session.username))
-            .arg(id.as_str())
-            .ignore()
-            // A new set gets the session's TTL; an existing one only grows.
-            .cmd("PEXPIRE")
-            .arg(self.user_key(&session.username))
-            .arg(ttl_ms)
-            .arg("NX")
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(self.user_key(&session.username))
-            .arg(ttl_ms)
-            .arg("GT")
-            .ignore();
-        self.bounded(async move { pipe.query_async::<()>(&mut connection).await })
+            .arg(ttl_ms);
+        let mut add = redis::cmd("SADD");
+        add.arg(&user_key).arg(id.as_str());
+        // A new set gets the session's TTL; an existing one only grows.
+        let mut expire_new = redis::cmd("PEXPIRE");
+        expire_new.arg(&user_key).arg(ttl_ms).arg("NX");
+        let mut expire_longer = redis::cmd("PEXPIRE");
+        expire_longer.arg(&user_key).arg(ttl_ms).arg("GT");
+        self.run_all(vec![set, add, expire_new, expire_longer])
             .await
+            .map(drop)
+    }
+
+    /// Runs `commands`: as one transaction on a single Redis; one by one in
+    /// a cluster, where their keys live in different slots (and nodes).
+    /// Returns each command's integer reply (0 where it has none).
+    async fn run_all(&self, commands: Vec<Cmd>) -> Result<Vec<i64>, StoreError> {
+        let mut connection = self.connection()?;
+        if !self.is_cluster() {
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            for command in commands {
+                pipe.add_command(command);
+            }
+            let replies: Vec<Value> = self
+                .bounded(async move { pipe.query_async(&mut connection).await })
+                .await?;
+            return Ok(replies.iter().map(integer).collect());
+        }
+        let mut replies = Vec::with_capacity(commands.len());
+        for command in commands {
+            let mut connection = connection.clone();
+            let reply: Value = self
+                .bounded(async move { command.query_async(&mut connection).await })
+                .await?;
+            replies.push(integer(&reply));
+        }
+        Ok(replies)
+    }
+}
+
+fn integer(reply: &Value) -> i64 {
+    match reply {
+        Value::Int(n) => *n,
+        _ => 0,
     }
 }
 
@@ -219,7 +331,7 @@ impl SessionStore for RedisStore {
             .await?
             .filter(|s| !s.is_expired(SystemTime::now()))
             .map(Arc::new);
-        if self.inner.tracking.load(Ordering::Acquire) {
+        if self.inner.cache_on() {
             self.inner.cache.insert(*id, found.clone());
         }
         Ok(found)
@@ -262,8 +374,7 @@ impl SessionStore for RedisStore {
 
     async fn remove_user(&self, username: &str) -> Result<usize, StoreError> {
         let mut connection = self.connection()?;
-        let user_key = self.user_key(username);
-        let members_key = user_key.clone();
+        let members_key = self.user_key(username);
         let ids: Vec<String> = self
             .bounded(async move {
                 redis::cmd("SMEMBERS")
@@ -273,27 +384,25 @@ impl SessionStore for RedisStore {
             })
             .await?;
         let ids: Vec<SessionId> = ids.iter().filter_map(|i| SessionId::parse(i)).collect();
-        let mut connection = self.connection()?;
-        let mut delete = redis::cmd("DEL");
-        for id in &ids {
-            delete.arg(self.key(id));
-            self.inner.cache.remove(id);
-        }
-        let removed: usize = if ids.is_empty() {
-            0
-        } else {
-            self.bounded(async move { delete.query_async(&mut connection).await })
-                .await?
-        };
-        let mut connection = self.connection()?;
-        self.bounded(async move {
-            redis::cmd("DEL")
-                .arg(user_key)
-                .query_async::<()>(&mut connection)
-                .await
-        })
-        .await?;
-        Ok(removed)
+        // One DEL per key: in a cluster the keys are in different slots.
+        let mut deletes: Vec<Cmd> = ids
+            .iter()
+            .map(|id| {
+                self.inner.cache.remove(id);
+                let mut delete = redis::cmd("DEL");
+                delete.arg(self.key(id));
+                delete
+            })
+            .collect();
+        let session_deletes = deletes.len();
+        let mut set = redis::cmd("DEL");
+        set.arg(self.user_key(username));
+        deletes.push(set);
+        let counts = self.run_all(deletes).await?;
+        Ok(counts[..session_deletes]
+            .iter()
+            .map(|&n| usize::try_from(n).unwrap_or(0))
+            .sum())
     }
 
     async fn renew(
@@ -311,26 +420,34 @@ impl SessionStore for RedisStore {
     }
 }
 
+async fn open_data_connection(inner: &Inner) -> redis::RedisResult<DataConnection> {
+    match &inner.topology {
+        Topology::Single(client) => {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(inner.timeout))
+                .set_response_timeout(Some(inner.timeout))
+                .set_number_of_retries(2)
+                .set_max_delay(MAX_BACKOFF);
+            Ok(DataConnection::Single(
+                ConnectionManager::new_with_config(client.clone(), config).await?,
+            ))
+        }
+        Topology::Cluster(client) => Ok(DataConnection::Cluster(
+            client.get_async_connection().await?,
+        )),
+    }
+}
+
 /// Connects the data connection, retrying with backoff until it works;
-/// after that the connection manager reconnects by itself.
+/// after that it reconnects by itself.
 async fn connect(store: Weak<Inner>) {
     let mut delay = Duration::from_millis(100);
     let mut logged = false;
     loop {
         let Some(inner) = store.upgrade() else { return };
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(inner.timeout))
-            .set_response_timeout(Some(inner.timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(MAX_BACKOFF);
-        let attempt = tokio::time::timeout(
-            inner.timeout * 4,
-            ConnectionManager::new_with_config(inner.client.clone(), config),
-        )
-        .await;
-        match attempt {
-            Ok(Ok(manager)) => {
-                inner.connection.store(Some(Arc::new(manager)));
+        match tokio::time::timeout(inner.timeout * 4, open_data_connection(&inner)).await {
+            Ok(Ok(connection)) => {
+                inner.connection.store(Some(Arc::new(connection)));
                 if let Ok(mut last) = inner.last_error.lock() {
                     *last = None;
                 }
@@ -364,9 +481,10 @@ fn note_failure(inner: &Inner, logged: &mut bool, why: String) {
     }
 }
 
-/// Keeps a RESP3 connection subscribed to invalidations of every key under
-/// the prefix, and applies them to the cache; reconnects when it drops.
-async fn track(store: Weak<Inner>) {
+/// Keeps a RESP3 connection to node `node` subscribed to invalidations of
+/// every key under the prefix, and applies them to the cache; reconnects
+/// when it drops.
+async fn track(store: Weak<Inner>, node: usize) {
     let mut delay = Duration::from_millis(100);
     loop {
         let Some(inner) = store.upgrade() else { return };
@@ -375,11 +493,10 @@ async fn track(store: Weak<Inner>) {
             .set_push_sender(sender)
             .set_connection_timeout(Some(inner.timeout))
             .set_response_timeout(Some(inner.timeout));
+        let client = inner.tracking_clients[node].clone();
         let connected = tokio::time::timeout(
             inner.timeout * 4,
-            inner
-                .tracking_client
-                .get_multiplexed_async_connection_with_config(&config),
+            client.get_multiplexed_async_connection_with_config(&config),
         )
         .await;
         if let Ok(Ok(mut connection)) = connected {
@@ -395,7 +512,7 @@ async fn track(store: Weak<Inner>) {
                 Ok(()) => {
                     // Whatever changed while we were not listening is gone.
                     inner.cache.clear();
-                    inner.tracking.store(true, Ordering::Release);
+                    inner.trackers_up.fetch_add(1, Ordering::AcqRel);
                     delay = Duration::from_millis(100);
                     let prefix = inner.prefix.clone();
                     drop(inner);
@@ -409,7 +526,7 @@ async fn track(store: Weak<Inner>) {
                     }
                     drop(connection);
                     let Some(inner) = store.upgrade() else { return };
-                    inner.tracking.store(false, Ordering::Release);
+                    inner.trackers_up.fetch_sub(1, Ordering::AcqRel);
                     inner.cache.clear();
                     tracing::warn!(
                         "session store: lost Redis invalidations; cache emptied, reconnecting"

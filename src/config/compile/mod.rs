@@ -193,7 +193,11 @@ fn store_kind(problems: &mut Problems, raw: &super::raw::RawSession) -> StoreKin
     ];
     match raw.store.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
         None | Some(("memory", _)) => {
-            if let Some(key) = redis_keys.iter().find_map(|k| k.as_ref()) {
+            let misplaced = redis_keys
+                .iter()
+                .find_map(|k| k.as_ref())
+                .or(raw.redis_cluster_urls.first());
+            if let Some(key) = misplaced {
                 problems.at(
                     key.span(),
                     "this is a Redis setting, but session.store is not \"redis\"",
@@ -208,6 +212,11 @@ fn store_kind(problems: &mut Problems, raw: &super::raw::RawSession) -> StoreKin
                     || "redis://127.0.0.1:6379/0".to_string(),
                     |u| u.get_ref().clone(),
                 ),
+                cluster_urls: raw
+                    .redis_cluster_urls
+                    .iter()
+                    .map(|u| u.get_ref().clone())
+                    .collect(),
                 key_prefix: raw.key_prefix.as_ref().map_or_else(
                     || "portcullis:session:".to_string(),
                     |p| p.get_ref().clone(),
@@ -217,6 +226,12 @@ fn store_kind(problems: &mut Problems, raw: &super::raw::RawSession) -> StoreKin
                 negative_cache_ttl: duration(problems, raw.negative_cache_ttl.as_ref(), "1s"),
                 cache_capacity: raw.cache_size.as_ref().map_or(100_000, |s| *s.get_ref()),
             };
+            if let (Some(url), false) = (url, raw.redis_cluster_urls.is_empty()) {
+                problems.at(
+                    url.span(),
+                    "set session.redis_url or session.redis_cluster_urls, not both",
+                );
+            }
             if let Err(why) = crate::session::RedisStore::new(&settings) {
                 problems.at(url.map_or(0..0, |u| u.span()), format!("session.{why}"));
             }
