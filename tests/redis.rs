@@ -473,3 +473,73 @@ async fn a_redis_cluster_spreads_sessions_over_its_slots() {
         until_refused(&h, &format!("sessionid={id}")).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_is_followed_without_a_restart() {
+    use common::redis::Sentinel;
+    let mut master = RedisServer::start();
+    let master_port = master.port.to_string();
+    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &master_port]);
+    for _ in 0..200 {
+        if replica
+            .cli(&["INFO", "replication"])
+            .contains("master_link_status:up")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(replica
+        .cli(&["INFO", "replication"])
+        .contains("master_link_status:up"));
+    let sentinel = Sentinel::watch("sessions", master.port);
+    let h = Harness::with_config(|upstream| {
+        format!(
+            "{}\n[session]\nstore = \"redis\"\nredis_sentinel = {{ master = \"sessions\", urls = [\"{}\"] }}\n",
+            config(upstream, &routes()),
+            sentinel.url()
+        )
+    })
+    .await;
+    let id = h.session(r#"{"username":"olivia"}"#).await;
+    let cookie = format!("sessionid={id}");
+    assert_eq!(h.get("/life/1/", &[("cookie", &cookie)]).await.status, 200);
+    // Make sure the replica has the session before the master dies.
+    let key = format!("portcullis:session:{id}");
+    for _ in 0..200 {
+        if replica.cli(&["EXISTS", &key]) == "1" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(replica.cli(&["EXISTS", &key]), "1");
+
+    master.stop();
+    // The sentinel promotes the replica; the gateway asks it again and
+    // carries on with the same session, without a restart (bounded wait).
+    let started = Instant::now();
+    let mut recovered = false;
+    for _ in 0..300 {
+        let reply = h.get("/life/1/", &[("cookie", &cookie)]).await;
+        if reply.status == 200 {
+            recovered = true;
+            break;
+        }
+        assert_eq!(reply.status, 503, "{}", reply.text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recovered, "never followed the failover");
+    eprintln!(
+        "sessions served again {:?} after the master died",
+        started.elapsed()
+    );
+    assert!(replica.cli(&["ROLE"]).starts_with("master"));
+    // And writes go to the new master.
+    let fresh = h.session(r#"{"username":"peggy"}"#).await;
+    assert_eq!(
+        h.get("/life/1/", &[("cookie", &format!("sessionid={fresh}"))])
+            .await
+            .status,
+        200
+    );
+}

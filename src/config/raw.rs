@@ -137,6 +137,10 @@ pub struct RawSession {
     /// feed the local cache), instead of `redis_url`.
     #[serde(default)]
     pub redis_cluster_urls: Vec<Spanned<String>>,
+    /// Redis Sentinel: `{ master = "mymaster", urls = ["redis://host:26379"] }`,
+    /// instead of `redis_url`; the master is found (again, after a
+    /// failover) by asking the sentinels.
+    pub redis_sentinel: Option<Spanned<RawSentinel>>,
     /// Prefix of every session key (default "portcullis:session:").
     pub key_prefix: Option<Spanned<String>>,
     /// Longest any Redis call may take before it counts as a failure
@@ -174,6 +178,15 @@ pub struct RawIdentity {
     /// three above and the well-known identity headers of other proxies.
     #[serde(default)]
     pub strip: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSentinel {
+    /// The master's name in the sentinels' configuration.
+    pub master: String,
+    /// Sentinel addresses, `redis://host:26379`.
+    pub urls: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

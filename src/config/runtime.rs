@@ -64,12 +64,21 @@ pub enum StoreKind {
     Redis(RedisSettings),
 }
 
+/// `redis_sentinel = { master = "...", urls = [...] }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelSettings {
+    pub master: String,
+    pub urls: Vec<String>,
+}
+
 /// `[session] store = "redis"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisSettings {
     pub url: String,
     /// Redis Cluster seed nodes; when set, `url` is not used.
     pub cluster_urls: Vec<String>,
+    /// Redis Sentinel; when set, `url` is not used.
+    pub sentinel: Option<SentinelSettings>,
     pub key_prefix: String,
     pub timeout: Duration,
     pub cache_ttl: Duration,

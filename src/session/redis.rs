@@ -4,7 +4,9 @@
 //! - One key per session, `<prefix><id>`, with a Redis TTL ending at its
 //!   expiry; one set per user, `<prefix>user:<username>`, so revoking a
 //!   user's sessions needs no SCAN.
-//! - One Redis (`redis_url`) or a Redis Cluster (`redis_cluster_urls`).
+//! - One Redis (`redis_url`), a Redis Cluster (`redis_cluster_urls`), or
+//!   the master that Redis Sentinel names (`redis_sentinel`), re-resolved
+//!   when the connection to it breaks (failover).
 //! - Lookups go through a bounded local cache (`cache`). It is only used
 //!   while every node's invalidations are being received on a dedicated
 //!   RESP3 connection (`CLIENT TRACKING ON BCAST PREFIX <prefix>`), so a
@@ -17,17 +19,22 @@
 //!   the background; the connections reconnect by themselves later.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::RedisConnectionInfo;
 use redis::{
     AsyncConnectionConfig, Client, Cmd, Pipeline, ProtocolVersion, PushKind, RedisFuture, Value,
 };
+use tokio::sync::Mutex as AsyncMutex;
 
 use super::cache::SessionCache;
 use super::{schema, Session, SessionId, SessionStore, StoreError};
@@ -43,6 +50,12 @@ enum Topology {
     Single(Client),
     /// Redis Cluster: keys spread over the masters' hash slots.
     Cluster(Box<ClusterClient>),
+    /// The master Redis Sentinel names: one client for data, one (RESP3)
+    /// for invalidations; each resolves the master when it connects.
+    Sentinel {
+        data: Box<AsyncMutex<SentinelClient>>,
+        tracking: Box<AsyncMutex<SentinelClient>>,
+    },
 }
 
 /// A connection for data commands, to one Redis or to a cluster.
@@ -50,6 +63,7 @@ enum Topology {
 enum DataConnection {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(MultiplexedConnection),
 }
 
 impl ConnectionLike for DataConnection {
@@ -57,6 +71,7 @@ impl ConnectionLike for DataConnection {
         match self {
             DataConnection::Single(c) => c.req_packed_command(cmd),
             DataConnection::Cluster(c) => c.req_packed_command(cmd),
+            DataConnection::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -69,6 +84,7 @@ impl ConnectionLike for DataConnection {
         match self {
             DataConnection::Single(c) => c.req_packed_commands(cmd, offset, count),
             DataConnection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            DataConnection::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
@@ -76,6 +92,7 @@ impl ConnectionLike for DataConnection {
         match self {
             DataConnection::Single(c) => c.get_db(),
             DataConnection::Cluster(c) => c.get_db(),
+            DataConnection::Sentinel(c) => c.get_db(),
         }
     }
 }
@@ -84,7 +101,10 @@ struct Inner {
     topology: Topology,
     /// Every node, spoken to in RESP3 for invalidation pushes (every
     /// master, in a cluster: a key's invalidation comes from its master).
+    /// Empty for Sentinel, whose one tracker resolves the master itself.
     tracking_clients: Vec<Client>,
+    /// A `connect` task is running (Sentinel reconnects through it).
+    connecting: AtomicBool,
     connection: ArcSwapOption<DataConnection>,
     prefix: String,
     timeout: Duration,
@@ -108,7 +128,14 @@ impl std::fmt::Debug for Inner {
 
 impl Inner {
     fn cache_on(&self) -> bool {
-        self.trackers_up.load(Ordering::Acquire) == self.tracking_clients.len()
+        self.trackers_up.load(Ordering::Acquire) == self.tracker_count()
+    }
+
+    fn tracker_count(&self) -> usize {
+        match self.topology {
+            Topology::Sentinel { .. } => 1,
+            _ => self.tracking_clients.len(),
+        }
     }
 }
 
@@ -127,7 +154,25 @@ fn resp3(client: &Client) -> Result<Client, String> {
 impl RedisStore {
     /// Checks the settings; connects nothing yet (see `start`).
     pub fn new(settings: &RedisSettings) -> Result<RedisStore, String> {
-        let (topology, nodes) = if settings.cluster_urls.is_empty() {
+        let (topology, nodes) = if let Some(sentinel) = &settings.sentinel {
+            let client = |protocol: ProtocolVersion| {
+                let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(
+                    RedisConnectionInfo::default().set_protocol(protocol),
+                );
+                SentinelClient::build(
+                    sentinel.urls.clone(),
+                    sentinel.master.clone(),
+                    Some(node),
+                    SentinelServerType::Master,
+                )
+                .map_err(|e| format!("redis_sentinel: {e}"))
+            };
+            let topology = Topology::Sentinel {
+                data: Box::new(AsyncMutex::new(client(ProtocolVersion::RESP2)?)),
+                tracking: Box::new(AsyncMutex::new(client(ProtocolVersion::RESP3)?)),
+            };
+            (topology, Vec::new())
+        } else if settings.cluster_urls.is_empty() {
             let client =
                 Client::open(settings.url.as_str()).map_err(|e| format!("redis_url: {e}"))?;
             (Topology::Single(client.clone()), vec![client])
@@ -156,6 +201,7 @@ impl RedisStore {
             inner: Arc::new(Inner {
                 topology,
                 tracking_clients,
+                connecting: AtomicBool::new(false),
                 connection: ArcSwapOption::empty(),
                 prefix: settings.key_prefix.clone(),
                 timeout: settings.timeout,
@@ -173,8 +219,8 @@ impl RedisStore {
     /// Starts connecting, and listening for invalidations, in the
     /// background; all of it stops when the store is dropped. Needs Tokio.
     pub fn start(&self) {
-        tokio::spawn(connect(Arc::downgrade(&self.inner)));
-        for node in 0..self.inner.tracking_clients.len() {
+        spawn_connect(&self.inner);
+        for node in 0..self.inner.tracker_count() {
             tokio::spawn(track(Arc::downgrade(&self.inner), node));
         }
     }
@@ -230,8 +276,25 @@ impl RedisStore {
     ) -> Result<T, StoreError> {
         match tokio::time::timeout(self.inner.timeout, call).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(StoreError::Unavailable(error.to_string())),
+            Ok(Err(error)) => {
+                self.connection_lost_if(&error);
+                Err(StoreError::Unavailable(error.to_string()))
+            }
             Err(_) => Err(StoreError::Timeout),
+        }
+    }
+
+    /// With Sentinel, a broken connection or a demoted master (READONLY)
+    /// means: ask the sentinels again. The other topologies reconnect by
+    /// themselves.
+    fn connection_lost_if(&self, error: &redis::RedisError) {
+        let lost = error.is_io_error()
+            || error.is_connection_dropped()
+            || error.is_connection_refusal()
+            || error.code() == Some("READONLY");
+        if lost && matches!(self.inner.topology, Topology::Sentinel { .. }) {
+            self.inner.connection.store(None);
+            spawn_connect(&self.inner);
         }
     }
 
@@ -435,6 +498,47 @@ async fn open_data_connection(inner: &Inner) -> redis::RedisResult<DataConnectio
         Topology::Cluster(client) => Ok(DataConnection::Cluster(
             client.get_async_connection().await?,
         )),
+        Topology::Sentinel { data, .. } => {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(inner.timeout))
+                .set_response_timeout(Some(inner.timeout));
+            let connection = data
+                .lock()
+                .await
+                .get_async_connection_with_config(&config)
+                .await?;
+            Ok(DataConnection::Sentinel(connection))
+        }
+    }
+}
+
+/// Starts `connect` unless one is already running.
+fn spawn_connect(inner: &Arc<Inner>) {
+    if !inner.connecting.swap(true, Ordering::AcqRel) {
+        tokio::spawn(connect(Arc::downgrade(inner)));
+    }
+}
+
+/// The RESP3 connection invalidations arrive on, for tracker `node`.
+async fn open_tracking_connection(
+    inner: &Inner,
+    node: usize,
+    config: &AsyncConnectionConfig,
+) -> redis::RedisResult<MultiplexedConnection> {
+    match &inner.topology {
+        Topology::Sentinel { tracking, .. } => {
+            tracking
+                .lock()
+                .await
+                .get_async_connection_with_config(config)
+                .await
+        }
+        _ => {
+            let client = inner.tracking_clients[node].clone();
+            client
+                .get_multiplexed_async_connection_with_config(config)
+                .await
+        }
     }
 }
 
@@ -448,6 +552,7 @@ async fn connect(store: Weak<Inner>) {
         match tokio::time::timeout(inner.timeout * 4, open_data_connection(&inner)).await {
             Ok(Ok(connection)) => {
                 inner.connection.store(Some(Arc::new(connection)));
+                inner.connecting.store(false, Ordering::Release);
                 if let Ok(mut last) = inner.last_error.lock() {
                     *last = None;
                 }
@@ -493,10 +598,9 @@ async fn track(store: Weak<Inner>, node: usize) {
             .set_push_sender(sender)
             .set_connection_timeout(Some(inner.timeout))
             .set_response_timeout(Some(inner.timeout));
-        let client = inner.tracking_clients[node].clone();
         let connected = tokio::time::timeout(
             inner.timeout * 4,
-            client.get_multiplexed_async_connection_with_config(&config),
+            open_tracking_connection(&inner, node, &config),
         )
         .await;
         if let Ok(Ok(mut connection)) = connected {

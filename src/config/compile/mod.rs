@@ -197,6 +197,12 @@ fn store_kind(problems: &mut Problems, raw: &super::raw::RawSession) -> StoreKin
                 .iter()
                 .find_map(|k| k.as_ref())
                 .or(raw.redis_cluster_urls.first());
+            if let (None, Some(sentinel)) = (&misplaced, &raw.redis_sentinel) {
+                problems.at(
+                    sentinel.span(),
+                    "this is a Redis setting, but session.store is not \"redis\"",
+                );
+            }
             if let Some(key) = misplaced {
                 problems.at(
                     key.span(),
@@ -217,6 +223,10 @@ fn store_kind(problems: &mut Problems, raw: &super::raw::RawSession) -> StoreKin
                     .iter()
                     .map(|u| u.get_ref().clone())
                     .collect(),
+                sentinel: raw.redis_sentinel.as_ref().map(|s| SentinelSettings {
+                    master: s.get_ref().master.clone(),
+                    urls: s.get_ref().urls.clone(),
+                }),
                 key_prefix: raw.key_prefix.as_ref().map_or_else(
                     || "portcullis:session:".to_string(),
                     |p| p.get_ref().clone(),
@@ -226,11 +236,21 @@ fn store_kind(problems: &mut Problems, raw: &super::raw::RawSession) -> StoreKin
                 negative_cache_ttl: duration(problems, raw.negative_cache_ttl.as_ref(), "1s"),
                 cache_capacity: raw.cache_size.as_ref().map_or(100_000, |s| *s.get_ref()),
             };
-            if let (Some(url), false) = (url, raw.redis_cluster_urls.is_empty()) {
-                problems.at(
-                    url.span(),
-                    "set session.redis_url or session.redis_cluster_urls, not both",
-                );
+            let topologies = [
+                url.is_some(),
+                !raw.redis_cluster_urls.is_empty(),
+                raw.redis_sentinel.is_some(),
+            ];
+            if topologies.iter().filter(|set| **set).count() > 1 {
+                problems.anywhere("set only one of session.redis_url, session.redis_cluster_urls and session.redis_sentinel");
+            }
+            if let Some(sentinel) = &raw.redis_sentinel {
+                if sentinel.get_ref().urls.is_empty() || sentinel.get_ref().master.is_empty() {
+                    problems.at(
+                        sentinel.span(),
+                        "session.redis_sentinel needs a master name and at least one sentinel url",
+                    );
+                }
             }
             if let Err(why) = crate::session::RedisStore::new(&settings) {
                 problems.at(url.map_or(0..0, |u| u.span()), format!("session.{why}"));
