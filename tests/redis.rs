@@ -543,3 +543,88 @@ async fn sentinel_failover_is_followed_without_a_restart() {
         200
     );
 }
+
+/// A CA and a server certificate for `localhost` and 127.0.0.1, as PEM
+/// files in `dir`: (ca, cert, key).
+fn tls_files(dir: &std::path::Path) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &ca, &ca_key)
+        .unwrap();
+    let write = |name: &str, pem: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.display().to_string()
+    };
+    (
+        write("ca.pem", ca.pem()),
+        write("cert.pem", server.pem()),
+        write("key.pem", server_key.serialize_pem()),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_with_a_private_ca_and_unix_sockets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path());
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let socket = dir.path().join("redis.sock").display().to_string();
+    let _redis = RedisServer::start_with(&[
+        "--tls-port",
+        &tls_port,
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-ca-cert-file",
+        &ca,
+        "--tls-auth-clients",
+        "no",
+        "--unixsocket",
+        &socket,
+    ]);
+    let over = |url: String, extra: String| {
+        move |upstream: &str| {
+            format!(
+                "{}\n[session]\nstore = \"redis\"\nredis_url = \"{url}\"\n{extra}",
+                config(upstream, &routes())
+            )
+        }
+    };
+    let tls = Harness::with_config(over(
+        format!("rediss://localhost:{tls_port}/0"),
+        format!("redis_tls_ca_file = \"{ca}\"\n"),
+    ))
+    .await;
+    wait_for_cache(&tls).await;
+    let unix = Harness::with_config(over(format!("unix://{socket}"), String::new())).await;
+    wait_for_cache(&unix).await;
+    // A session made over TLS works over the unix socket, and back.
+    let id = tls.session(r#"{"username":"trent"}"#).await;
+    let echo = unix
+        .get("/life/1/", &[("cookie", &format!("sessionid={id}"))])
+        .await
+        .echoed();
+    assert_eq!(echoed_header(&echo, "x-remote-user"), ["trent"]);
+    assert_eq!(unix.delete_session(&id).await.status, 204);
+    until_refused(&tls, &format!("sessionid={id}")).await;
+    // Without the CA, the server's certificate is not trusted: not ready.
+    let untrusting = Harness::unready(over(
+        format!("rediss://localhost:{tls_port}/0"),
+        String::new(),
+    ))
+    .await;
+    let ready = untrusting.admin("GET", "/readyz", None, "").await;
+    assert_eq!(ready.status, 503);
+}

@@ -141,6 +141,9 @@ pub struct RawSession {
     /// instead of `redis_url`; the master is found (again, after a
     /// failover) by asking the sentinels.
     pub redis_sentinel: Option<Spanned<RawSentinel>>,
+    /// PEM file of the CA that signed the Redis server's certificate, for
+    /// `rediss://` with a private CA (default: the system's roots).
+    pub redis_tls_ca_file: Option<Spanned<String>>,
     /// Prefix of every session key (default "portcullis:session:").
     pub key_prefix: Option<Spanned<String>>,
     /// Longest any Redis call may take before it counts as a failure

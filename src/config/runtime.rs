@@ -79,6 +79,8 @@ pub struct RedisSettings {
     pub cluster_urls: Vec<String>,
     /// Redis Sentinel; when set, `url` is not used.
     pub sentinel: Option<SentinelSettings>,
+    /// PEM certificates trusted for `rediss://` (else the system's roots).
+    pub tls_ca: Option<Vec<u8>>,
     pub key_prefix: String,
     pub timeout: Duration,
     pub cache_ttl: Duration,

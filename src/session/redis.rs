@@ -47,7 +47,7 @@ pub struct RedisStore {
 
 /// Where the sessions live.
 enum Topology {
-    Single(Client),
+    Single(Box<Client>),
     /// Redis Cluster: keys spread over the masters' hash slots.
     Cluster(Box<ClusterClient>),
     /// The master Redis Sentinel names: one client for data, one (RESP3)
@@ -142,13 +142,28 @@ impl Inner {
 /// Longest pause between connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-fn resp3(client: &Client) -> Result<Client, String> {
+/// A client for `info`, trusting `ca` (PEM) for `rediss://` when given.
+fn open_client(info: redis::ConnectionInfo, ca: Option<&[u8]>) -> redis::RedisResult<Client> {
+    match ca {
+        Some(ca) => Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.to_vec()),
+            },
+        ),
+        None => Client::open(info),
+    }
+}
+
+/// The same server as `client`, spoken to in RESP3 (for pushes).
+fn resp3(client: &Client, ca: Option<&[u8]>) -> Result<Client, String> {
     let info = client.get_connection_info().clone();
     let settings = info
         .redis_settings()
         .clone()
         .set_protocol(ProtocolVersion::RESP3);
-    Client::open(info.set_redis_settings(settings)).map_err(|e| e.to_string())
+    open_client(info.set_redis_settings(settings), ca).map_err(|e| e.to_string())
 }
 
 impl RedisStore {
@@ -173,9 +188,11 @@ impl RedisStore {
             };
             (topology, Vec::new())
         } else if settings.cluster_urls.is_empty() {
-            let client =
-                Client::open(settings.url.as_str()).map_err(|e| format!("redis_url: {e}"))?;
-            (Topology::Single(client.clone()), vec![client])
+            let info = redis::IntoConnectionInfo::into_connection_info(settings.url.as_str())
+                .map_err(|e| format!("redis_url: {e}"))?;
+            let client = open_client(info, settings.tls_ca.as_deref())
+                .map_err(|e| format!("redis_url: {e}"))?;
+            (Topology::Single(Box::new(client.clone())), vec![client])
         } else {
             let nodes = settings
                 .cluster_urls
@@ -194,7 +211,7 @@ impl RedisStore {
         };
         let tracking_clients = nodes
             .iter()
-            .map(resp3)
+            .map(|client| resp3(client, settings.tls_ca.as_deref()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("redis_url: {e}"))?;
         Ok(RedisStore {
@@ -492,7 +509,7 @@ async fn open_data_connection(inner: &Inner) -> redis::RedisResult<DataConnectio
                 .set_number_of_retries(2)
                 .set_max_delay(MAX_BACKOFF);
             Ok(DataConnection::Single(
-                ConnectionManager::new_with_config(client.clone(), config).await?,
+                ConnectionManager::new_with_config(Client::clone(client), config).await?,
             ))
         }
         Topology::Cluster(client) => Ok(DataConnection::Cluster(

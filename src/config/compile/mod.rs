@@ -223,6 +223,21 @@ fn store_kind(problems: &mut Problems, raw: &super::raw::RawSession) -> StoreKin
                     .iter()
                     .map(|u| u.get_ref().clone())
                     .collect(),
+                tls_ca: raw.redis_tls_ca_file.as_ref().and_then(|file| {
+                    match std::fs::read(file.get_ref()) {
+                        Ok(pem) => Some(pem),
+                        Err(e) => {
+                            problems.at(
+                                file.span(),
+                                format!(
+                                    "cannot read session.redis_tls_ca_file {:?}: {e}",
+                                    file.get_ref()
+                                ),
+                            );
+                            None
+                        }
+                    }
+                }),
                 sentinel: raw.redis_sentinel.as_ref().map(|s| SentinelSettings {
                     master: s.get_ref().master.clone(),
                     urls: s.get_ref().urls.clone(),
