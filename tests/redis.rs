@@ -628,3 +628,26 @@ async fn rediss_with_a_private_ca_and_unix_sockets() {
     let ready = untrusting.admin("GET", "/readyz", None, "").await;
     assert_eq!(ready.status, 503);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_size_zero_asks_redis_every_time() {
+    let redis = RedisServer::start();
+    let h =
+        Harness::with_config(|upstream| redis_config(upstream, &redis, "cache_size = 0\n")).await;
+    let ready = h.admin("GET", "/readyz", None, "").await;
+    assert_eq!(ready.json()["local_cache"], "off");
+    let misses = || -> u64 {
+        redis
+            .cli(&["INFO", "stats"])
+            .lines()
+            .find_map(|l| l.strip_prefix("keyspace_misses:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    };
+    let before = misses();
+    let cookie = format!("sessionid={}", "r".repeat(32));
+    for _ in 0..10 {
+        assert_eq!(h.get("/life/1/", &[("cookie", &cookie)]).await.status, 403);
+    }
+    assert_eq!(misses() - before, 10);
+}

@@ -154,7 +154,8 @@ pub struct RawSession {
     pub cache_ttl: Option<Spanned<String>>,
     /// How long "no such session" is cached (default "1s").
     pub negative_cache_ttl: Option<Spanned<String>>,
-    /// Most sessions kept in the local cache (default 100000).
+    /// Most sessions kept in the local cache (default 100000); 0 turns the
+    /// cache off, so every lookup asks Redis.
     pub cache_size: Option<Spanned<u64>>,
 }
 

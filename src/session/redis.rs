@@ -105,6 +105,8 @@ struct Inner {
     tracking_clients: Vec<Client>,
     /// A `connect` task is running (Sentinel reconnects through it).
     connecting: AtomicBool,
+    /// `cache_size = 0` turns the local cache off: every lookup asks Redis.
+    cache_enabled: bool,
     connection: ArcSwapOption<DataConnection>,
     prefix: String,
     timeout: Duration,
@@ -128,7 +130,7 @@ impl std::fmt::Debug for Inner {
 
 impl Inner {
     fn cache_on(&self) -> bool {
-        self.trackers_up.load(Ordering::Acquire) == self.tracker_count()
+        self.cache_enabled && self.trackers_up.load(Ordering::Acquire) == self.tracker_count()
     }
 
     fn tracker_count(&self) -> usize {
@@ -219,6 +221,7 @@ impl RedisStore {
                 topology,
                 tracking_clients,
                 connecting: AtomicBool::new(false),
+                cache_enabled: settings.cache_capacity > 0,
                 connection: ArcSwapOption::empty(),
                 prefix: settings.key_prefix.clone(),
                 timeout: settings.timeout,
