@@ -651,3 +651,155 @@ async fn cache_size_zero_asks_redis_every_time() {
     }
     assert_eq!(misses() - before, 10);
 }
+
+/// A `portcullis serve` OS process on port 0; killed on drop.
+struct ServeProcess {
+    child: std::process::Child,
+    proxy: String,
+    admin: String,
+    _config: tempfile::NamedTempFile,
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_process(redis: &RedisServer, upstream: &str) -> ServeProcess {
+    use std::io::BufRead;
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), redis_config(upstream, redis, LONG_CACHE)).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["serve", "--config"])
+        .arg(config.path())
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    for _ in 0..100 {
+        line.clear();
+        if err.read_line(&mut line).unwrap_or(0) == 0 || line.contains("portcullis listening") {
+            break;
+        }
+    }
+    assert!(line.contains("portcullis listening"), "{line}");
+    std::thread::spawn(move || for _ in err.lines() {});
+    let field = |name: &str| {
+        let start = line.find(&format!("{name}=")).unwrap() + name.len() + 1;
+        line[start..].split_whitespace().next().unwrap().to_string()
+    };
+    ServeProcess {
+        proxy: field("proxy"),
+        admin: field("admin"),
+        child,
+        _config: config,
+    }
+}
+
+/// One HTTP/1.1 exchange over a fresh connection: (status, body).
+async fn exchange(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    let reply = raw_exchange(addr.parse().unwrap(), request.as_bytes()).await;
+    (reply.status, reply.body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateway_processes_share_one_redis() {
+    let redis = RedisServer::start();
+    let upstream = portcullis::echo::EchoUpstream::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let a = serve_process(&redis, &upstream.url());
+    let b = serve_process(&redis, &upstream.url());
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    // Both become ready once they reach Redis (bounded wait).
+    for gateway in [&a, &b] {
+        let mut ready = false;
+        for _ in 0..200 {
+            let (status, body) = exchange(&gateway.admin, "GET", "/readyz", &[], "").await;
+            if status == 200 && body.contains(r#""local_cache":"on""#) {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(ready, "a gateway process never became ready");
+    }
+    let (status, body) = exchange(
+        &a.admin,
+        "POST",
+        "/sessions",
+        &[("authorization", &auth)],
+        r#"{"username":"quinn"}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cookie = format!("sessionid={id}");
+    // Made on A, used on A and B (cached on both now).
+    for gateway in [&a, &b] {
+        let (status, body) = exchange(
+            &gateway.proxy,
+            "GET",
+            "/life/1/",
+            &[("cookie", &cookie)],
+            "",
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains(r#"["x-remote-user","quinn"]"#));
+    }
+    // Revoked through B: A refuses it (its cache entry would last 60 s).
+    let (status, _) = exchange(
+        &b.admin,
+        "DELETE",
+        &format!("/sessions/{id}"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(status, 204);
+    let started = Instant::now();
+    let mut refused = false;
+    for _ in 0..500 {
+        if exchange(&a.proxy, "GET", "/life/1/", &[("cookie", &cookie)], "")
+            .await
+            .0
+            == 403
+        {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        refused,
+        "process A still accepts a session revoked through B"
+    );
+    eprintln!(
+        "revocation across processes honoured after {:?}",
+        started.elapsed()
+    );
+}
