@@ -45,6 +45,7 @@ mod tests {
             shutdown_timeout: Duration::from_secs(1),
             trusted_proxies: trusted.iter().map(|t| t.parse().unwrap()).collect(),
             internal_prefix: "/_portcullis".into(),
+            tls: None,
         }
     }
 

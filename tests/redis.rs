@@ -544,35 +544,10 @@ async fn sentinel_failover_is_followed_without_a_restart() {
     );
 }
 
-/// A CA and a server certificate for `localhost` and 127.0.0.1, as PEM
-/// files in `dir`: (ca, cert, key).
-fn tls_files(dir: &std::path::Path) -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&server_key, &ca, &ca_key)
-        .unwrap();
-    let write = |name: &str, pem: String| {
-        let path = dir.join(name);
-        std::fs::write(&path, pem).unwrap();
-        path.display().to_string()
-    };
-    (
-        write("ca.pem", ca.pem()),
-        write("cert.pem", server.pem()),
-        write("key.pem", server_key.serialize_pem()),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rediss_with_a_private_ca_and_unix_sockets() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = tls_files(dir.path());
+    let (ca, cert, key) = common::tls::tls_files(dir.path());
     let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -99,6 +99,17 @@ pub struct RawServer {
     /// Path prefix of the gateway's own endpoints (`<prefix>/csrf`), answered
     /// by the gateway and never forwarded (default "/_portcullis").
     pub internal_prefix: Option<Spanned<String>>,
+    /// TLS termination on `listen`.
+    pub tls: Option<Spanned<RawTls>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM file: the certificate chain, leaf first.
+    pub cert: String,
+    /// PEM file: the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
@@ -40,6 +41,8 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Prefix of the gateway's own endpoints, e.g. "/_portcullis".
     pub internal_prefix: String,
+    /// TLS on `listen`, loaded from `[server.tls]`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ServerSettings {

@@ -58,8 +58,9 @@ struct OutgoingCookies {
 pub async fn handle(
     gateway: &Gateway,
     request: Request<Incoming>,
-    peer: SocketAddr,
+    connection: crate::server::Connection,
 ) -> Response<ProxyBody> {
+    let peer = connection.peer;
     // The request keeps this snapshot to the end, even if a reload swaps
     // in a new one meanwhile.
     let runtime = gateway.runtime();
@@ -76,6 +77,7 @@ pub async fn handle(
         parts,
         ForwardBody::new(body),
         peer,
+        connection.tls,
         html,
         &mut log,
         &mut cookies,
@@ -132,6 +134,7 @@ async fn run<'r>(
     mut parts: http::request::Parts,
     mut body: ForwardBody,
     peer: SocketAddr,
+    tls: bool,
     html: bool,
     log: &mut AccessLog<'r>,
     cookies: &mut OutgoingCookies,
@@ -139,7 +142,7 @@ async fn run<'r>(
     let target = canonical::canonical_target(&parts.headers, &parts.uri)?;
     log.path(&target.path);
     let from_trusted_proxy = runtime.server.is_trusted_proxy(peer.ip());
-    let https = csrf::is_https(&parts.headers, false, from_trusted_proxy);
+    let https = csrf::is_https(&parts.headers, tls, from_trusted_proxy);
     let cookie = csrf::cookie_state(&parts.headers, &runtime.csrf);
     if endpoints::is_internal(runtime, &target.path) {
         let exchange = endpoints::Exchange {
@@ -196,7 +199,8 @@ async fn run<'r>(
     let uri = forward::upstream_uri(&runtime.upstream, &target.path, &parts.uri)?;
     let host = target.host.and_then(|h| HeaderValue::from_str(h).ok());
     parts.uri = uri;
-    forward::prepare_headers(&mut parts, host, peer, from_trusted_proxy, "http");
+    let scheme = if tls { "https" } else { "http" };
+    forward::prepare_headers(&mut parts, host, peer, from_trusted_proxy, scheme);
     identity::strip_client_claims(&mut parts.headers, &runtime.identity);
     if let SessionState::Authenticated(user) = &session {
         identity::inject(&mut parts.headers, &runtime.identity, user);

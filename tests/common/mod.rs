@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod redis;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -121,6 +121,17 @@ pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<Conf
             .filter_map(|entry| ip_range(&mut problems, entry))
             .collect(),
         internal_prefix: internal_prefix(&mut problems, raw.server.internal_prefix.as_ref()),
+        tls: raw.server.tls.as_ref().and_then(|tls| {
+            let files = tls.get_ref();
+            let resolve = |file: &str| base.join(file);
+            match crate::server::tls::load(&resolve(&files.cert), &resolve(&files.key)) {
+                Ok(config) => Some(config),
+                Err(why) => {
+                    problems.at(tls.span(), format!("server.tls: {why}"));
+                    None
+                }
+            }
+        }),
     };
     if server.listen == server.admin_listen && server.listen.port() != 0 {
         problems.at(

@@ -1,0 +1,195 @@
+//! Listeners: accepts connections, terminates TLS when configured (`tls`),
+//! serves HTTP/1.1 and HTTP/2 (hyper-util's auto builder: ALPN over TLS,
+//! prior knowledge on plain TCP) on each, and drains in-flight requests on
+//! shutdown. Both the proxy and the admin API run on this loop; they differ
+//! only in the handler. Listeners are bound by the caller, so tests bind
+//! 127.0.0.1:0.
+
+pub mod tls;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::rt::{Read, Write};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::gateway::Gateway;
+use crate::response::ProxyBody;
+
+/// What the handler knows about the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct Connection {
+    pub peer: SocketAddr,
+    /// TLS was terminated here (the request is HTTPS).
+    pub tls: bool,
+}
+
+/// Serves the proxy on `listener` until `shutdown` resolves, then lets
+/// in-flight requests finish for up to the configured shutdown timeout.
+/// TLS is terminated when the config has `[server.tls]`; the certificate
+/// is taken from the current config for every new connection, so a reload
+/// changes it without touching open connections.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let limits = Limits::from(&*gateway);
+    let tls_gateway = Arc::clone(&gateway);
+    let tls = move || {
+        tls_gateway
+            .runtime()
+            .server
+            .tls
+            .clone()
+            .map(TlsAcceptor::from)
+    };
+    accept_loop(
+        listener,
+        limits,
+        shutdown,
+        tls,
+        move |request, connection| {
+            let gateway = Arc::clone(&gateway);
+            async move { crate::pipeline::handle(&gateway, request, connection).await }
+        },
+    )
+    .await
+}
+
+/// Serves the admin API on `listener` until `shutdown` resolves.
+pub async fn serve_admin(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let limits = Limits::from(&*gateway);
+    accept_loop(
+        listener,
+        limits,
+        shutdown,
+        || None,
+        move |request, _connection| {
+            let gateway = Arc::clone(&gateway);
+            async move { crate::admin::handle(&gateway, request).await }
+        },
+    )
+    .await
+}
+
+#[derive(Clone, Copy)]
+struct Limits {
+    header_read_timeout: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl From<&Gateway> for Limits {
+    fn from(gateway: &Gateway) -> Limits {
+        let runtime = gateway.runtime();
+        Limits {
+            header_read_timeout: runtime.server.header_read_timeout,
+            shutdown_timeout: runtime.server.shutdown_timeout,
+        }
+    }
+}
+
+async fn accept_loop<H, F, T>(
+    listener: TcpListener,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+    tls: T,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>, Connection) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<ProxyBody>> + Send + 'static,
+    T: Fn() -> Option<TlsAcceptor>,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => connection,
+                Err(error) => {
+                    // Usually EMFILE or a connection reset before accept:
+                    // back off briefly rather than spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let acceptor = tls();
+        let connection = Connection {
+            peer,
+            tls: acceptor.is_some(),
+        };
+        let handler = handler.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            match acceptor {
+                None => serve_io(builder, TokioIo::new(stream), connection, handler, watcher).await,
+                Some(acceptor) => {
+                    // The handshake counts against the header timeout: a
+                    // client that connects and says nothing is dropped.
+                    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => {
+                            serve_io(builder, TokioIo::new(tls), connection, handler, watcher).await
+                        }
+                        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.shutdown_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown timeout reached; closing remaining connections");
+    }
+}
+
+async fn serve_io<I, H, F>(
+    builder: auto::Builder<TokioExecutor>,
+    io: I,
+    connection: Connection,
+    handler: H,
+    watcher: Watcher,
+) where
+    I: Read + Write + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>, Connection) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<ProxyBody>> + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let response = handler(request, connection);
+        async move { Ok::<_, Infallible>(response.await) }
+    });
+    let served = builder.serve_connection_with_upgrades(io, service);
+    if let Err(error) = watcher.watch(served.into_owned()).await {
+        tracing::debug!(peer = %connection.peer, error = %error, "connection ended with an error");
+    }
+}
