@@ -4,6 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
 use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 
@@ -11,6 +15,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::config::runtime::StoreKind;
 use crate::config::Runtime;
 use crate::pipeline::forward::Upstream;
+use crate::reload::{ReloadError, ReloadReport};
 use crate::session::{MemoryStore, RedisStore, Store};
 
 /// How often the memory store drops expired sessions, and the login
@@ -25,6 +30,12 @@ pub struct Gateway {
     /// Bounds concurrent argon2 checks to the CPUs we have, so sign-in
     /// attempts cannot pile up memory-hard work (about 19 MiB each).
     password_checks: Arc<Semaphore>,
+    /// The file the config came from, for reloads.
+    config_file: Mutex<Option<PathBuf>>,
+    /// Serialises reloads (SIGHUP and `POST /reload` may race).
+    reloading: Mutex<()>,
+    /// Shutting down: `/readyz` says not ready so traffic moves away.
+    draining: AtomicBool,
 }
 
 impl Gateway {
@@ -58,7 +69,58 @@ impl Gateway {
             password_checks: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             )),
+            config_file: Mutex::new(None),
+            reloading: Mutex::new(()),
+            draining: AtomicBool::new(false),
         }
+    }
+
+    /// Remembers the file the config came from, so it can be reloaded.
+    pub fn set_config_file(&self, path: PathBuf) {
+        if let Ok(mut file) = self.config_file.lock() {
+            *file = Some(path);
+        }
+    }
+
+    /// Re-reads the config file and swaps it in (see `reload`).
+    pub fn reload(&self) -> Result<(Arc<Runtime>, ReloadReport), ReloadError> {
+        let _one_at_a_time = self
+            .reloading
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let path = self
+            .config_file
+            .lock()
+            .ok()
+            .and_then(|f| f.clone())
+            .ok_or(ReloadError::NoConfigFile)?;
+        let current = self.runtime();
+        let (next, report) = match crate::reload::prepare(&path, &current) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                tracing::error!("config reload refused; the old config keeps serving:\n{error}");
+                return Err(error);
+            }
+        };
+        let next = Arc::new(next);
+        self.runtime.store(Arc::clone(&next));
+        tracing::info!(file = %path.display(), "config reloaded");
+        for setting in &report.needs_restart {
+            tracing::warn!(
+                setting,
+                "changed in the file, but only a restart applies it; the running value stays"
+            );
+        }
+        Ok((next, report))
+    }
+
+    /// Marks the gateway as shutting down (`/readyz` turns 503).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 
     /// The current config snapshot; hold it for the whole request.

@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod negotiate;
 pub mod pages;
 pub mod pipeline;
+pub mod reload;
 pub mod response;
 pub mod routes;
 pub mod server;

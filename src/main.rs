@@ -97,8 +97,8 @@ fn main() -> ExitCode {
         Command::HashPassword => hash_password(),
         Command::Serve(config) => config
             .path()
-            .and_then(|path| load(&path))
-            .and_then(|runtime| run(serve(runtime))),
+            .and_then(|path| Ok((load(&path)?, path)))
+            .and_then(|(runtime, path)| run(serve(runtime, path))),
         Command::Demo { config } => {
             let runtime = match &config {
                 Some(path) => load(path),
@@ -191,12 +191,13 @@ pub(crate) async fn bind(runtime: &Runtime) -> anyhow::Result<Listeners> {
     })
 }
 
-async fn serve(runtime: Runtime) -> anyhow::Result<()> {
+async fn serve(runtime: Runtime, config_file: PathBuf) -> anyhow::Result<()> {
     if runtime.admin.token.is_default() {
         tracing::warn!("admin.token is the example value \"change-me\"; set a secret before exposing the admin listener");
     }
     let listeners = bind(&runtime).await?;
     let gateway = Arc::new(Gateway::new(runtime));
+    gateway.set_config_file(config_file);
     announce(&listeners)?;
     run_until_signal(listeners, gateway).await
 }
@@ -225,15 +226,38 @@ pub(crate) async fn run_until_signal(
     ));
     let admin = tokio::spawn(portcullis::serve_admin(
         listeners.admin,
-        gateway,
+        Arc::clone(&gateway),
         stopped(stop_rx),
     ));
+    reload_on_sighup(Arc::clone(&gateway));
     shutdown_signal().await;
-    tracing::info!("shutting down: no new connections, draining in-flight requests");
+    // Not ready first, so an orchestrator stops sending traffic; then stop
+    // accepting and let in-flight requests finish.
+    gateway.start_draining();
+    tracing::info!("shutting down: not ready, no new connections, draining in-flight requests");
     let _ = stop_tx.send(true);
     let _ = tokio::join!(proxy, admin);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP re-reads the config file (as `POST /reload` does).
+fn reload_on_sighup(gateway: Arc<Gateway>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload through POST /reload");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the config");
+            // The outcome is logged by reload itself.
+            let _ = gateway.reload();
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = gateway;
 }
 
 async fn shutdown_signal() {

@@ -39,22 +39,50 @@ pub async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Response<P
         return response;
     }
     match (method.clone(), segments.as_slice()) {
+        (Method::POST, ["reload"]) => reload(gateway),
         (Method::POST, ["sessions"]) => sessions::create(gateway, request).await,
         (Method::GET, ["sessions", id]) => sessions::show(gateway, id).await,
         (Method::DELETE, ["sessions", id]) => sessions::revoke(gateway, id).await,
         (Method::DELETE, ["users", username, "sessions"]) => {
             sessions::revoke_user(gateway, username).await
         }
-        (_, ["sessions"] | ["sessions", _] | ["users", _, "sessions"]) => {
+        (_, ["sessions"] | ["sessions", _] | ["users", _, "sessions"] | ["reload"]) => {
             method_not_allowed(&method)
         }
         _ => error(StatusCode::NOT_FOUND, "Not found."),
     }
 }
 
-/// Ready when the session store answers: an orchestrator should send no
-/// traffic to a gateway that would refuse every signed-in request.
+/// `POST /reload`: the same as SIGHUP.
+fn reload(gateway: &Gateway) -> Response<ProxyBody> {
+    match gateway.reload() {
+        Ok((_, report)) => {
+            let body =
+                serde_json::json!({ "status": "reloaded", "needs_restart": report.needs_restart });
+            response::json(StatusCode::OK, Bytes::from(body.to_string()))
+        }
+        Err(crate::reload::ReloadError::Invalid(errors)) => {
+            let lines: Vec<String> = errors.to_string().lines().map(str::to_string).collect();
+            let body = serde_json::json!({
+                "detail": "Invalid config; the old config keeps serving.",
+                "errors": lines,
+            });
+            response::json(StatusCode::BAD_REQUEST, Bytes::from(body.to_string()))
+        }
+        Err(other) => error(StatusCode::CONFLICT, &format!("Cannot reload: {other}.")),
+    }
+}
+
+/// Ready when the session store answers and the gateway is not shutting
+/// down: an orchestrator should send no traffic otherwise.
 async fn readiness(gateway: &Gateway) -> Response<ProxyBody> {
+    if gateway.is_draining() {
+        let body = serde_json::json!({ "status": "not ready", "detail": "Shutting down." });
+        return response::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Bytes::from(body.to_string()),
+        );
+    }
     let (store, cache_on) = gateway.store().describe();
     let cache = cache_on.map(|on| if on { "on" } else { "off" });
     let (status, mut body) = match gateway.store().ready().await {
