@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::runtime::StoreKind;
 use crate::config::Runtime;
+use crate::metrics::Metrics;
 use crate::pipeline::forward::Upstream;
 use crate::reload::{ReloadError, ReloadReport};
 use crate::session::{MemoryStore, RedisStore, Store};
@@ -36,12 +37,14 @@ pub struct Gateway {
     reloading: Mutex<()>,
     /// Shutting down: `/readyz` says not ready so traffic moves away.
     draining: AtomicBool,
+    metrics: Arc<Metrics>,
 }
 
 impl Gateway {
     /// Builds the shared state for `runtime`. Must run inside a Tokio runtime
     /// (the memory store starts its expiry sweeper).
     pub fn new(runtime: Runtime) -> Gateway {
+        let metrics = Arc::new(Metrics::new());
         let store = match &runtime.session.store {
             StoreKind::Memory => {
                 let memory = MemoryStore::new();
@@ -51,6 +54,7 @@ impl Gateway {
             StoreKind::Redis(settings) => {
                 // Invariant: the config compiler already opened these settings.
                 let redis = RedisStore::new(settings).expect("validated redis settings");
+                redis.count_cache_answers(metrics.cache_hits.clone(), metrics.cache_misses.clone());
                 redis.start();
                 Store::Redis(redis)
             }
@@ -72,7 +76,12 @@ impl Gateway {
             config_file: Mutex::new(None),
             reloading: Mutex::new(()),
             draining: AtomicBool::new(false),
+            metrics,
         }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Remembers the file the config came from, so it can be reloaded.
@@ -99,11 +108,13 @@ impl Gateway {
             Ok(prepared) => prepared,
             Err(error) => {
                 tracing::error!("config reload refused; the old config keeps serving:\n{error}");
+                self.metrics.reload_result(false);
                 return Err(error);
             }
         };
         let next = Arc::new(next);
         self.runtime.store(Arc::clone(&next));
+        self.metrics.reload_result(true);
         tracing::info!(file = %path.display(), "config reloaded");
         for setting in &report.needs_restart {
             tracing::warn!(

@@ -14,6 +14,7 @@ pub mod csrf;
 pub mod echo;
 pub mod endpoints;
 pub mod gateway;
+pub mod metrics;
 pub mod negotiate;
 pub mod pages;
 pub mod pipeline;

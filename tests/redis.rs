@@ -335,6 +335,14 @@ async fn unknown_ids_are_answered_from_the_cache_not_redis() {
             .assert_denied(403, "not_authenticated", NOT_AUTHENTICATED);
     }
     assert_eq!(misses() - before, 1, "one Redis lookup for 25 requests");
+    // The gateway's own metrics agree: 24 answers from the cache.
+    let text = h.admin("GET", "/metrics", None, "").await.text();
+    let hits: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("portcullis_session_cache_hits_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    assert!(hits >= 24.0, "{hits} cache hits");
     // Sessions are stored with a Redis TTL ending at their expiry.
     let id = h.session(r#"{"username":"judy","ttl":"90s"}"#).await;
     let ttl: u64 = redis

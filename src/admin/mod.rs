@@ -25,6 +25,22 @@ pub async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Response<P
             _ => method_not_allowed(&method),
         };
     }
+    if segments == ["metrics"] {
+        return match method {
+            Method::GET | Method::HEAD => {
+                let mut response =
+                    response::json(StatusCode::OK, Bytes::from(gateway.metrics().encode()));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                response
+            }
+            _ => method_not_allowed(&method),
+        };
+    }
     if segments == ["readyz"] {
         return match method {
             Method::GET | Method::HEAD => readiness(gateway).await,

@@ -99,7 +99,7 @@ pub async fn handle(
     if let Some(cookie) = cookies.session {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
-    log.finish(response.status());
+    log.finish(response.status(), gateway.metrics());
     response
 }
 
@@ -173,6 +173,7 @@ async fn run<'r>(
         gateway.store(),
         &runtime.session.cookie_name,
         &parts.headers,
+        &gateway.metrics().session_lookup,
     )
     .await;
     if let SessionState::Authenticated(user) = &session {

@@ -1,5 +1,6 @@
-//! Stage 8: one structured access-log line per request, with the decision
-//! and its reason code. Session ids and cookie values are never logged.
+//! Stage 9: one structured access-log line per request, with the decision
+//! and its reason code, and the request metrics. Session ids and cookie
+//! values are never logged.
 
 use std::time::{Duration, Instant};
 
@@ -51,12 +52,20 @@ impl<'r> AccessLog<'r> {
         self.upstream_latency = self.upstream_started.map(|t| t.elapsed());
     }
 
-    pub fn finish(self, status: StatusCode) {
+    /// Writes the access-log line and counts the request in `metrics`.
+    pub fn finish(self, status: StatusCode, metrics: &crate::metrics::Metrics) {
         let decision = match (self.reason, self.upstream_started) {
             (None, _) => "forward",
             (Some(_), Some(_)) => "upstream_error",
             (Some(_), None) => "deny",
         };
+        metrics.request(
+            self.route.unwrap_or("-"),
+            decision,
+            self.reason.unwrap_or("-"),
+            status.as_u16(),
+            self.upstream_latency,
+        );
         tracing::info!(
             target: "portcullis::access",
             method = %self.method,

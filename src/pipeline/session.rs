@@ -31,11 +31,19 @@ impl SessionState {
     }
 }
 
-pub async fn lookup(store: &Store, cookie_name: &str, headers: &HeaderMap) -> SessionState {
+pub async fn lookup(
+    store: &Store,
+    cookie_name: &str,
+    headers: &HeaderMap,
+    timing: &prometheus_client::metrics::histogram::Histogram,
+) -> SessionState {
     let Some(id) = cookie_value(headers, cookie_name).and_then(|v| SessionId::parse(&v)) else {
         return SessionState::Anonymous;
     };
-    match store.get(&id).await {
+    let started = std::time::Instant::now();
+    let found = store.get(&id).await;
+    timing.observe(started.elapsed().as_secs_f64());
+    match found {
         Ok(Some(session)) => SessionState::Authenticated(session),
         Ok(None) => SessionState::Anonymous,
         Err(error) => {

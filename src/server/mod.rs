@@ -20,6 +20,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -54,11 +55,13 @@ pub async fn serve(
             .clone()
             .map(TlsAcceptor::from)
     };
+    let open = Some(gateway.metrics().open_connections.clone());
     accept_loop(
         listener,
         limits,
         shutdown,
         tls,
+        open,
         move |request, connection| {
             let gateway = Arc::clone(&gateway);
             async move { crate::pipeline::handle(&gateway, request, connection).await }
@@ -79,6 +82,7 @@ pub async fn serve_admin(
         limits,
         shutdown,
         || None,
+        None,
         move |request, _connection| {
             let gateway = Arc::clone(&gateway);
             async move { crate::admin::handle(&gateway, request).await }
@@ -108,6 +112,7 @@ async fn accept_loop<H, F, T>(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
     tls: T,
+    open_connections: Option<Gauge>,
     handler: H,
 ) where
     H: Fn(Request<Incoming>, Connection) -> F + Clone + Send + Sync + 'static,
@@ -145,7 +150,9 @@ async fn accept_loop<H, F, T>(
         let handler = handler.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let open = open_connections.clone().map(OpenConnection::new);
         tokio::spawn(async move {
+            let _open = open;
             match acceptor {
                 None => serve_io(builder, TokioIo::new(stream), connection, handler, watcher).await,
                 Some(acceptor) => {
@@ -170,6 +177,22 @@ async fn accept_loop<H, F, T>(
         .is_err()
     {
         tracing::warn!("shutdown timeout reached; closing remaining connections");
+    }
+}
+
+/// Counts a connection as open until dropped.
+struct OpenConnection(Gauge);
+
+impl OpenConnection {
+    fn new(gauge: Gauge) -> OpenConnection {
+        gauge.inc();
+        OpenConnection(gauge)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
