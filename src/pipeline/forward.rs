@@ -11,6 +11,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use http::{Request, Response, Version};
 use http_body_util::Either;
+use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -62,18 +63,35 @@ impl Upstream {
         request: Request<ForwardBody>,
         timeout: Duration,
     ) -> Result<Response<ProxyBody>, Denial> {
-        let response = match tokio::time::timeout(timeout, self.client.request(request)).await {
-            Err(_elapsed) => return Err(Denial::upstream_timeout()),
+        Ok(finish(self.exchange(request, timeout).await?))
+    }
+}
+
+impl Upstream {
+    /// Sends `request` and returns the upstream's raw response (used as is
+    /// for upgrades, whose 101 must keep its connection).
+    pub async fn exchange(
+        &self,
+        request: Request<ForwardBody>,
+        timeout: Duration,
+    ) -> Result<Response<Incoming>, Denial> {
+        match tokio::time::timeout(timeout, self.client.request(request)).await {
+            Err(_elapsed) => Err(Denial::upstream_timeout()),
             Ok(Err(error)) => {
                 tracing::warn!(error = %error_chain(&error), "upstream request failed");
-                return Err(Denial::upstream_unavailable());
+                Err(Denial::upstream_unavailable())
             }
-            Ok(Ok(response)) => response,
-        };
-        let (mut parts, body) = response.into_parts();
-        hop_by_hop::strip(&mut parts.headers);
-        Ok(Response::from_parts(parts, Either::Left(body)))
+            Ok(Ok(response)) => Ok(response),
+        }
     }
+}
+
+/// An upstream response made ready for the client: hop-by-hop headers
+/// removed, the body streamed through.
+pub fn finish(response: Response<Incoming>) -> Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
+    hop_by_hop::strip(&mut parts.headers);
+    Response::from_parts(parts, Either::Left(body))
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -28,6 +28,7 @@ pub mod identity;
 pub mod observe;
 pub mod route;
 pub mod session;
+pub mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -199,6 +200,10 @@ async fn run<'r>(
 
     let uri = forward::upstream_uri(&runtime.upstream, &target.path, &parts.uri)?;
     let host = target.host.and_then(|h| HeaderValue::from_str(h).ok());
+    // An upgrade (WebSocket) keeps its protocol headers and the client's
+    // side of the connection, decided on exactly like any request above.
+    let upgrade = upgrade::requested(&parts.headers)
+        .and_then(|protocol| Some((protocol, upgrade::take_client_side(&mut parts)?)));
     parts.uri = uri;
     let scheme = if tls { "https" } else { "http" };
     forward::prepare_headers(&mut parts, host, peer, from_trusted_proxy, scheme);
@@ -207,10 +212,26 @@ async fn run<'r>(
         identity::inject(&mut parts.headers, &runtime.identity, user);
     }
     log.forwarding();
-    let response = gateway
-        .upstream()
-        .send(Request::from_parts(parts, body), runtime.upstream.timeout)
-        .await;
+    let response = match upgrade {
+        None => {
+            gateway
+                .upstream()
+                .send(Request::from_parts(parts, body), runtime.upstream.timeout)
+                .await
+        }
+        Some((protocol, client_side)) => {
+            upgrade::restore_headers(&mut parts.headers, protocol.clone());
+            let raw = gateway
+                .upstream()
+                .exchange(Request::from_parts(parts, body), runtime.upstream.timeout)
+                .await?;
+            if upgrade::switched(&raw) {
+                Ok(upgrade::splice(raw, client_side, protocol))
+            } else {
+                Ok(forward::finish(raw))
+            }
+        }
+    };
     log.upstream_done();
     response
 }
