@@ -47,6 +47,7 @@ fn table(n: usize) -> RouteTable {
             access,
             requirements: Requirements::default(),
             csrf_exempt: false,
+            max_body: None,
         });
     }
     routes.push(Route {
@@ -56,6 +57,7 @@ fn table(n: usize) -> RouteTable {
         access: Access::Authenticated,
         requirements: Requirements::default(),
         csrf_exempt: false,
+        max_body: None,
     });
     RouteTable::new(routes, Access::Deny)
 }

@@ -46,6 +46,10 @@ mod tests {
             trusted_proxies: trusted.iter().map(|t| t.parse().unwrap()).collect(),
             internal_prefix: "/_portcullis".into(),
             tls: None,
+            max_header_bytes: 65_536,
+            max_headers: 100,
+            max_connections: 10_000,
+            max_concurrent_streams: 256,
         }
     }
 

@@ -194,5 +194,6 @@ fn route(name: &str, pattern: &str, access: Access) -> Route {
         access,
         requirements: Requirements::default(),
         csrf_exempt: false,
+        max_body: None,
     }
 }

@@ -101,6 +101,16 @@ pub struct RawServer {
     pub internal_prefix: Option<Spanned<String>>,
     /// TLS termination on `listen`.
     pub tls: Option<Spanned<RawTls>>,
+    /// Largest request head (request line and headers), bytes (default
+    /// 65536); larger ones get 431.
+    pub max_header_bytes: Option<Spanned<u64>>,
+    /// Most request headers (default 100); more get 431.
+    pub max_headers: Option<Spanned<u64>>,
+    /// Most open client connections (default 10000); further ones wait in
+    /// the listen queue until one closes.
+    pub max_connections: Option<Spanned<u64>>,
+    /// Most concurrent HTTP/2 streams per connection (default 256).
+    pub max_concurrent_streams: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -267,4 +277,7 @@ pub struct RawRoute {
     /// `false` exempts this route from the CSRF check (e.g. webhooks that
     /// authenticate by signature), like Django's `@csrf_exempt`.
     pub csrf: Option<bool>,
+    /// Largest request body this route accepts, bytes; larger ones get 413
+    /// and are never forwarded (default: no limit).
+    pub max_body: Option<Spanned<u64>>,
 }

@@ -43,6 +43,10 @@ pub struct ServerSettings {
     pub internal_prefix: String,
     /// TLS on `listen`, loaded from `[server.tls]`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_connections: usize,
+    pub max_concurrent_streams: u32,
 }
 
 impl ServerSettings {

@@ -84,6 +84,7 @@ mod tests {
             access,
             requirements,
             csrf_exempt: false,
+            max_body: None,
         }
     }
 

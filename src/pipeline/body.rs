@@ -59,6 +59,36 @@ impl ForwardBody {
     }
 }
 
+/// A route's `max_body`: a declared length over the limit is refused at
+/// once; a body without one is read up to the limit before anything is
+/// forwarded, so a too-large body is refused, never half-forwarded.
+pub async fn enforce_limit(
+    headers: &http::HeaderMap,
+    body: &mut ForwardBody,
+    limit: u64,
+) -> Result<(), super::denial::Denial> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit => Err(super::denial::Denial::body_too_large()),
+        Some(_) => Ok(()),
+        None if body.is_end_stream() => Ok(()),
+        None => {
+            let wanted = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+            let (start, complete) = body
+                .peek(wanted)
+                .await
+                .map_err(|_| super::denial::Denial::bad_body())?;
+            if !complete || start.len() as u64 > limit {
+                return Err(super::denial::Denial::body_too_large());
+            }
+            Ok(())
+        }
+    }
+}
+
 impl Body for ForwardBody {
     type Data = Bytes;
     type Error = hyper::Error;

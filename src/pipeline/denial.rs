@@ -23,6 +23,7 @@ pub enum Reason {
     UpstreamTimeout,
     BadBody,
     FormTooLarge,
+    BodyTooLarge,
     InvalidCredentials,
     Throttled,
     UnsupportedMediaType,
@@ -54,6 +55,7 @@ impl Reason {
             Reason::UpstreamTimeout => "upstream_timeout",
             Reason::BadBody => "bad_body",
             Reason::FormTooLarge => "form_too_large",
+            Reason::BodyTooLarge => "body_too_large",
             Reason::InvalidCredentials => "invalid_credentials",
             Reason::Throttled => "throttled",
             Reason::UnsupportedMediaType => "unsupported_media_type",
@@ -235,6 +237,15 @@ impl Denial {
             detail: Cow::Owned(format!("JSON parse error - {error}")),
             retry_after: None,
         }
+    }
+
+    /// A body over the route's `max_body`.
+    pub const fn body_too_large() -> Denial {
+        Denial::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Reason::BodyTooLarge,
+            "Request body too large.",
+        )
     }
 
     /// DRF's `NotFound.default_detail`.

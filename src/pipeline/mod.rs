@@ -197,6 +197,9 @@ async fn run<'r>(
     };
     csrf::check(&runtime.csrf, &parts, &mut body, csrf_request).await?;
     authorize::authorize(route, &parts.method, &session)?;
+    if let Some(limit) = route.max_body {
+        body::enforce_limit(&parts.headers, &mut body, limit).await?;
+    }
 
     let uri = forward::upstream_uri(&runtime.upstream, &target.path, &parts.uri)?;
     let host = target.host.and_then(|h| HeaderValue::from_str(h).ok());

@@ -98,6 +98,8 @@ pub struct Route {
     pub requirements: Requirements,
     /// `csrf = false`: never CSRF-checked (Django's `@csrf_exempt`).
     pub csrf_exempt: bool,
+    /// `max_body`: larger request bodies get 413 and are never forwarded.
+    pub max_body: Option<u64>,
 }
 
 /// Every route in file order, plus what applies when none matches.
@@ -130,6 +132,7 @@ impl RouteTable {
             access: default_access,
             requirements: Requirements::default(),
             csrf_exempt: false,
+            max_body: None,
         });
         RouteTable {
             routes,

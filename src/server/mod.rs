@@ -5,7 +5,10 @@
 //! only in the handler. Listeners are bound by the caller, so tests bind
 //! 127.0.0.1:0.
 
+mod first_byte;
 pub mod tls;
+
+use first_byte::FirstByteDeadline;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -95,6 +98,10 @@ pub async fn serve_admin(
 struct Limits {
     header_read_timeout: Duration,
     shutdown_timeout: Duration,
+    max_header_bytes: usize,
+    max_headers: usize,
+    max_connections: usize,
+    max_concurrent_streams: u32,
 }
 
 impl From<&Gateway> for Limits {
@@ -103,6 +110,10 @@ impl From<&Gateway> for Limits {
         Limits {
             header_read_timeout: runtime.server.header_read_timeout,
             shutdown_timeout: runtime.server.shutdown_timeout,
+            max_header_bytes: runtime.server.max_header_bytes,
+            max_headers: runtime.server.max_headers,
+            max_connections: runtime.server.max_connections,
+            max_concurrent_streams: runtime.server.max_concurrent_streams,
         }
     }
 }
@@ -123,11 +134,27 @@ async fn accept_loop<H, F, T>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(limits.max_concurrent_streams);
+    // At most `max_connections` open: further clients wait in the kernel's
+    // listen queue (not in memory here) until a connection closes.
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(connection) => connection,
@@ -153,8 +180,12 @@ async fn accept_loop<H, F, T>(
         let open = open_connections.clone().map(OpenConnection::new);
         tokio::spawn(async move {
             let _open = open;
+            let _slot = slot;
             match acceptor {
-                None => serve_io(builder, TokioIo::new(stream), connection, handler, watcher).await,
+                None => {
+                    let io = FirstByteDeadline::new(stream, limits.header_read_timeout);
+                    serve_io(builder, TokioIo::new(io), connection, handler, watcher).await
+                }
                 Some(acceptor) => {
                     // The handshake counts against the header timeout: a
                     // client that connects and says nothing is dropped.
@@ -162,7 +193,8 @@ async fn accept_loop<H, F, T>(
                         .await
                     {
                         Ok(Ok(tls)) => {
-                            serve_io(builder, TokioIo::new(tls), connection, handler, watcher).await
+                            let io = FirstByteDeadline::new(tls, limits.header_read_timeout);
+                            serve_io(builder, TokioIo::new(io), connection, handler, watcher).await
                         }
                         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),

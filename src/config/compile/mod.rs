@@ -121,6 +121,34 @@ pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<Conf
             .filter_map(|entry| ip_range(&mut problems, entry))
             .collect(),
         internal_prefix: internal_prefix(&mut problems, raw.server.internal_prefix.as_ref()),
+        max_header_bytes: bounded(
+            &mut problems,
+            raw.server.max_header_bytes.as_ref(),
+            65_536,
+            8_192..=16_777_216,
+            "server.max_header_bytes",
+        ) as usize,
+        max_headers: bounded(
+            &mut problems,
+            raw.server.max_headers.as_ref(),
+            100,
+            16..=10_000,
+            "server.max_headers",
+        ) as usize,
+        max_connections: bounded(
+            &mut problems,
+            raw.server.max_connections.as_ref(),
+            10_000,
+            1..=10_000_000,
+            "server.max_connections",
+        ) as usize,
+        max_concurrent_streams: bounded(
+            &mut problems,
+            raw.server.max_concurrent_streams.as_ref(),
+            256,
+            1..=100_000,
+            "server.max_concurrent_streams",
+        ) as u32,
         tls: raw.server.tls.as_ref().and_then(|tls| {
             let files = tls.get_ref();
             let resolve = |file: &str| base.join(file);
@@ -297,6 +325,29 @@ fn store_kind(problems: &mut Problems, raw: &super::raw::RawSession) -> StoreKin
             StoreKind::Memory
         }
     }
+}
+
+/// An integer setting within `range`, or `default` when unset.
+fn bounded(
+    problems: &mut Problems,
+    value: Option<&Spanned<u64>>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+    key: &str,
+) -> u64 {
+    let Some(value) = value else { return default };
+    if !range.contains(value.get_ref()) {
+        problems.at(
+            value.span(),
+            format!(
+                "{key} must be between {} and {}",
+                range.start(),
+                range.end()
+            ),
+        );
+        return default;
+    }
+    *value.get_ref()
 }
 
 fn socket_addr(problems: &mut Problems, value: &Spanned<String>, key: &str) -> SocketAddr {
@@ -759,6 +810,7 @@ fn routes(problems: &mut Problems, raw: &[RawRoute]) -> Vec<Route> {
             access,
             requirements,
             csrf_exempt: route.csrf == Some(false),
+            max_body: route.max_body.as_ref().map(|limit| *limit.get_ref()),
         };
         if let Some((earlier, _)) = compiled.iter().find(|(r, _)| shadows(r, &route_compiled)) {
             problems.at(
