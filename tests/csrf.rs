@@ -900,8 +900,16 @@ async fn duplicate_tokens_and_cookies() {
 async fn oversized_cookies_are_refused_cleanly() {
     let h = harness().await;
     let id = h.session(r#"{"username":"alice"}"#).await;
+    // 100,000 characters: over the header limit, refused before anything
+    // reads it (431).
     let huge = format!("sessionid={id}; csrftoken={}", "a".repeat(100_000));
-    h.send("POST", "/life/", &[("cookie", &huge), CSRF_HEADER], "")
+    let reply = h
+        .send("POST", "/life/", &[("cookie", &huge), CSRF_HEADER], "")
+        .await;
+    assert_eq!(reply.status, 431);
+    // Large but within the limit: Django's malformed-cookie answer.
+    let large = format!("sessionid={id}; csrftoken={}", "a".repeat(30_000));
+    h.send("POST", "/life/", &[("cookie", &large), CSRF_HEADER], "")
         .await
         .assert_denied(
             403,
