@@ -27,6 +27,9 @@ pub struct RawConfig {
     /// Django-compatible CSRF protection.
     #[serde(default)]
     pub csrf: RawCsrf,
+    /// CORS for front-ends on other origins.
+    #[serde(default)]
+    pub cors: RawCors,
     /// Access rules, evaluated in file order; the first match decides.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
@@ -203,6 +206,25 @@ pub struct RawIdentity {
     /// three above and the well-known identity headers of other proxies.
     #[serde(default)]
     pub strip: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCors {
+    /// Exact origins allowed to read responses, `https://app.example.com`.
+    #[serde(default)]
+    pub allowed_origins: Vec<Spanned<String>>,
+    /// Let those origins send cookies (`Access-Control-Allow-Credentials`).
+    pub allow_credentials: Option<bool>,
+    /// Methods a preflight allows (default GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS).
+    pub allowed_methods: Option<Vec<String>>,
+    /// Request headers a preflight allows (default Content-Type, X-CSRFToken, X-Requested-With).
+    pub allowed_headers: Option<Vec<String>>,
+    /// Response headers scripts may read beyond the simple ones.
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    /// How long a browser may cache a preflight answer (default "10m").
+    pub max_age: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -20,6 +20,7 @@ pub struct Runtime {
     pub admin: AdminSettings,
     pub identity: IdentityHeaders,
     pub csrf: CsrfSettings,
+    pub cors: crate::cors::CorsSettings,
     pub routes: RouteTable,
     pub users: crate::auth::users::UserTable,
     pub login: LoginSettings,

@@ -68,6 +68,13 @@ pub async fn handle(
     let (mut parts, body) = request.into_parts();
     canonical::canonicalize_method(&mut parts);
     let mut log = AccessLog::start(&parts);
+    // CORS: a preflight from an allowed origin is answered here (it has no
+    // cookies, so no session could be found for it).
+    if let Some(preflight) = runtime.cors.preflight(&parts.method, &parts.headers) {
+        log.finish(preflight.status(), gateway.metrics());
+        return preflight;
+    }
+    let cors_origin = runtime.cors.allowed_origin(&parts.headers);
     let html = crate::negotiate::prefers_html(&parts.headers);
     let method = parts.method.clone();
     let target = parts.uri.path_and_query().cloned();
@@ -99,6 +106,9 @@ pub async fn handle(
     }
     if let Some(cookie) = cookies.session {
         response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    if let Some(origin) = cors_origin {
+        runtime.cors.decorate(response.headers_mut(), origin);
     }
     log.finish(response.status(), gateway.metrics());
     response

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use http::uri::{Scheme, Uri};
-use http::{HeaderName, Method};
+use http::{HeaderName, HeaderValue, Method};
 use toml::Spanned;
 
 use super::raw::{RawConfig, RawCsrf, RawIdentity, RawRoute};
@@ -194,6 +194,7 @@ pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<Conf
     };
     let identity = identity(&mut problems, &raw.identity);
     let csrf = csrf(&mut problems, &raw.csrf);
+    let cors = cors(&mut problems, &raw.cors);
     if csrf.cookie_name == session.cookie_name {
         problems.anywhere("csrf.cookie_name and session.cookie_name must differ");
     }
@@ -216,6 +217,7 @@ pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<Conf
         admin,
         identity,
         csrf,
+        cors,
         routes: RouteTable::new(routes, default_access),
         users,
         login,
@@ -324,6 +326,52 @@ fn store_kind(problems: &mut Problems, raw: &super::raw::RawSession) -> StoreKin
             );
             StoreKind::Memory
         }
+    }
+}
+
+fn cors(problems: &mut Problems, raw: &super::raw::RawCors) -> crate::cors::CorsSettings {
+    for origin in &raw.allowed_origins {
+        let valid = crate::csrf::origin::urlsplit(origin.get_ref()).is_ok_and(|s| {
+            !s.scheme.is_empty() && !s.netloc.is_empty() && s.path.is_empty() && s.query.is_empty()
+        });
+        if !valid || origin.get_ref() == "*" {
+            problems.at(
+                origin.span(),
+                format!(
+                    "cors.allowed_origins: {:?} is not an origin like \"https://app.example.com\"",
+                    origin.get_ref()
+                ),
+            );
+        }
+    }
+    let mut list = |values: Option<&Vec<String>>, default: &str| -> HeaderValue {
+        let text = values.map_or_else(|| default.to_string(), |v| v.join(", "));
+        HeaderValue::from_str(&text).unwrap_or_else(|_| {
+            problems.anywhere(format!("cors: {text:?} is not a valid header value"));
+            HeaderValue::from_static("")
+        })
+    };
+    let allowed_methods = list(
+        raw.allowed_methods.as_ref(),
+        "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
+    );
+    let allowed_headers = list(
+        raw.allowed_headers.as_ref(),
+        "Content-Type, X-CSRFToken, X-Requested-With",
+    );
+    let expose_headers =
+        (!raw.expose_headers.is_empty()).then(|| list(Some(&raw.expose_headers), ""));
+    crate::cors::CorsSettings {
+        allowed_origins: raw
+            .allowed_origins
+            .iter()
+            .map(|o| o.get_ref().clone())
+            .collect(),
+        allow_credentials: raw.allow_credentials.unwrap_or(false),
+        allowed_methods,
+        allowed_headers,
+        expose_headers,
+        max_age: duration(problems, raw.max_age.as_ref(), "10m"),
     }
 }
 
