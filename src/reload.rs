@@ -61,11 +61,13 @@ pub fn prepare(path: &Path, current: &Runtime) -> Result<(Runtime, ReloadReport)
     {
         report
             .needs_restart
-            .push("upstream.url / upstream.connect_timeout");
+            .push("upstream.url / upstream.connect_timeout / upstream.ca_file");
         next.upstream.authority = current.upstream.authority.clone();
         next.upstream.scheme = current.upstream.scheme.clone();
         next.upstream.connect_timeout = current.upstream.connect_timeout;
     }
+    // The upstream client (and its TLS trust) is built at startup.
+    next.upstream.tls = std::sync::Arc::clone(&current.upstream.tls);
     if next.login.max_failures != current.login.max_failures
         || next.login.failure_window != current.login.failure_window
     {

@@ -90,7 +90,7 @@ async fn restart_only_settings_are_reported_and_kept() {
     assert_eq!(reply.status, 200);
     assert_eq!(
         reply.json()["needs_restart"],
-        serde_json::json!(["upstream.url / upstream.connect_timeout"])
+        serde_json::json!(["upstream.url / upstream.connect_timeout / upstream.ca_file"])
     );
     // Still forwarded to the upstream it started with.
     assert_eq!(h.get("/public/x", &[]).await.status, 200);

@@ -135,6 +135,9 @@ pub struct RawUpstream {
     /// Longest time from sending the request until the upstream's response
     /// headers arrive (default "30s"); past it the client gets a 504.
     pub timeout: Option<Spanned<String>>,
+    /// PEM file of the CA that signed an `https://` upstream's certificate
+    /// (default: the system's roots).
+    pub ca_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -64,6 +64,8 @@ pub struct UpstreamSettings {
     pub authority: Authority,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// Trust for `https://` upstreams: `upstream.ca_file`, or the system's roots.
+    pub tls: Arc<rustls::ClientConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -168,7 +168,7 @@ pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<Conf
         );
     }
 
-    let upstream = upstream(&mut problems, &raw);
+    let upstream = upstream(&mut problems, &raw, base);
     let session = SessionSettings {
         store: store_kind(&mut problems, &raw.session),
         cookie_name: cookie_name(&mut problems, raw.session.cookie_name.as_ref(), "sessionid"),
@@ -461,7 +461,11 @@ fn duration(problems: &mut Problems, value: Option<&Spanned<String>>, default: &
     }
 }
 
-fn upstream(problems: &mut Problems, raw: &RawConfig) -> Option<UpstreamSettings> {
+fn upstream(
+    problems: &mut Problems,
+    raw: &RawConfig,
+    base: &std::path::Path,
+) -> Option<UpstreamSettings> {
     let url = &raw.upstream.url;
     let connect_timeout = duration(problems, raw.upstream.connect_timeout.as_ref(), "2s");
     let timeout = duration(problems, raw.upstream.timeout.as_ref(), "30s");
@@ -475,13 +479,34 @@ fn upstream(problems: &mut Problems, raw: &RawConfig) -> Option<UpstreamSettings
             return None;
         }
     };
-    if parsed.scheme() != Some(&Scheme::HTTP) {
-        problems.at(
-            url.span(),
-            "upstream.url must start with http:// (https upstreams come with TLS support)",
-        );
-        return None;
-    }
+    let scheme = match parsed.scheme() {
+        Some(s) if *s == Scheme::HTTP || *s == Scheme::HTTPS => s.clone(),
+        _ => {
+            problems.at(
+                url.span(),
+                "upstream.url must start with http:// or https://",
+            );
+            return None;
+        }
+    };
+    let ca_file = raw
+        .upstream
+        .ca_file
+        .as_ref()
+        .map(|f| base.join(f.get_ref()));
+    let tls =
+        match crate::pipeline::forward::client_tls(ca_file.as_deref(), scheme == Scheme::HTTPS) {
+            Ok(config) => config,
+            Err(why) => {
+                let span = raw
+                    .upstream
+                    .ca_file
+                    .as_ref()
+                    .map_or(url.span(), |f| f.span());
+                problems.at(span, format!("upstream.ca_file: {why}"));
+                return None;
+            }
+        };
     let Some(authority) = parsed.authority().cloned() else {
         problems.at(
             url.span(),
@@ -497,10 +522,11 @@ fn upstream(problems: &mut Problems, raw: &RawConfig) -> Option<UpstreamSettings
         return None;
     }
     Some(UpstreamSettings {
-        scheme: Scheme::HTTP,
+        scheme,
         authority,
         connect_timeout,
         timeout,
+        tls,
     })
 }
 
