@@ -159,3 +159,41 @@ async fn excess_connections_wait_for_a_free_slot() {
     drop(first);
     assert_eq!(third.await.unwrap(), 200);
 }
+
+#[tokio::test]
+async fn a_client_that_stalls_mid_body_gets_408() {
+    let h = Harness::with_config(with_server_settings("body_read_timeout = \"300ms\"")).await;
+    // Streaming to the upstream: announces 100 bytes, sends 10, then stalls.
+    let mut stream = TcpStream::connect(h.proxy).await.unwrap();
+    stream
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\nConnection: close\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut reply))
+        .await
+        .expect("no answer")
+        .unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(
+        reply.contains("x-portcullis-reason: body_timeout"),
+        "{reply}"
+    );
+    assert!(
+        reply.ends_with(r#"{"detail":"Request body read timed out."}"#),
+        "{reply}"
+    );
+    // While the gateway reads the body itself (a route's max_body, chunked).
+    let mut stream = TcpStream::connect(h.proxy).await.unwrap();
+    stream
+        .write_all(b"POST /small/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n")
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut reply))
+        .await
+        .expect("no answer")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 408"));
+}

@@ -92,6 +92,9 @@ pub struct RawServer {
     pub admin_listen: Spanned<String>,
     /// Longest time a client may take to send the request head (default "10s").
     pub header_read_timeout: Option<Spanned<String>>,
+    /// Longest wait for the next piece of a request body (default "30s");
+    /// a client that stalls longer gets 408.
+    pub body_read_timeout: Option<Spanned<String>>,
     /// How long in-flight requests may run after SIGTERM/SIGINT (default "30s").
     pub shutdown_timeout: Option<Spanned<String>>,
     /// Addresses or CIDR ranges of proxies in front of the gateway (load

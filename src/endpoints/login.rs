@@ -195,7 +195,7 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
 async fn read_credentials(exchange: &mut Exchange<'_>, form: bool) -> Result<Credentials, Denial> {
     let body = match Limited::new(&mut *exchange.body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return Err(Denial::bad_body()),
+        Err(error) => return Err(Denial::unreadable_body(&*error)),
     };
     if form {
         let mut credentials = Credentials {

@@ -1,14 +1,34 @@
 //! The request body on its way upstream: streamed as it arrives, except
 //! that a stage may first read (peek at) its start, which is then sent ahead
 //! of the rest. Nothing is lost or reordered; the rest is never buffered.
+//! A client that stops sending its body for `server.body_read_timeout` is
+//! cut off (the request fails with 408).
 
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use tokio::time::Sleep;
+
+/// Errors of a forwarded body: the client's connection, or `BodyStalled`.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The client sent no body data for `body_read_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("the client sent no body data for {0:?}")]
+pub struct BodyStalled(pub Duration);
+
+/// True when `error` is a stalled client rather than a broken connection.
+pub fn is_stall(error: &(dyn std::error::Error + 'static)) -> bool {
+    error.is::<BodyStalled>()
+}
 
 #[derive(Debug)]
 pub struct ForwardBody {
@@ -16,27 +36,48 @@ pub struct ForwardBody {
     prefix: Option<Bytes>,
     /// What the client has not sent yet; `None` once it has all been read.
     rest: Option<Incoming>,
+    /// Longest wait for the next piece of the body.
+    idle_limit: Duration,
+    /// Running while a read waits for the client; reset by every frame.
+    idle: Option<Pin<Box<Sleep>>>,
+    /// Set when the client stalled, for whoever reports the failure.
+    stalled: Arc<AtomicBool>,
 }
 
 impl ForwardBody {
-    pub fn new(body: Incoming) -> ForwardBody {
+    pub fn new(body: Incoming, idle_limit: Duration) -> ForwardBody {
         ForwardBody {
             prefix: None,
             rest: Some(body),
+            idle_limit,
+            idle: None,
+            stalled: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Shared with the request's owner: true once the client has stalled.
+    pub fn stalled_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stalled)
     }
 
     /// Reads up to about `limit` bytes from the start of the body (whole
     /// frames, so possibly a little more) and keeps them to be forwarded
     /// first. Returns them, and whether they are the whole body. Call once.
-    pub async fn peek(&mut self, limit: usize) -> Result<(Bytes, bool), hyper::Error> {
+    pub async fn peek(&mut self, limit: usize) -> Result<(Bytes, bool), BodyError> {
         let Some(rest) = self.rest.as_mut() else {
             return Ok((self.prefix.clone().unwrap_or_default(), true));
         };
         let mut buffer = BytesMut::new();
         let mut complete = false;
         while buffer.len() < limit {
-            match rest.frame().await {
+            let next = match tokio::time::timeout(self.idle_limit, rest.frame()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    self.stalled.store(true, Ordering::Release);
+                    return Err(Box::new(BodyStalled(self.idle_limit)));
+                }
+            };
+            match next {
                 None => {
                     complete = true;
                     break;
@@ -80,7 +121,7 @@ pub async fn enforce_limit(
             let (start, complete) = body
                 .peek(wanted)
                 .await
-                .map_err(|_| super::denial::Denial::bad_body())?;
+                .map_err(|e| super::denial::Denial::unreadable_body(&*e))?;
             if !complete || start.len() as u64 > limit {
                 return Err(super::denial::Denial::body_too_large());
             }
@@ -91,20 +132,39 @@ pub async fn enforce_limit(
 
 impl Body for ForwardBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         if let Some(prefix) = self.prefix.take() {
             if !prefix.is_empty() {
                 return Poll::Ready(Some(Ok(Frame::data(prefix))));
             }
         }
-        match self.rest.as_mut() {
-            Some(rest) => Pin::new(rest).poll_frame(cx),
-            None => Poll::Ready(None),
+        let this = &mut *self;
+        let Some(rest) = this.rest.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(rest).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.idle = None;
+                Poll::Ready(frame.map(|f| f.map_err(BodyError::from)))
+            }
+            Poll::Pending => {
+                // Only time spent waiting for the client counts: when the
+                // upstream is slow to read, nobody polls us.
+                let limit = this.idle_limit;
+                let idle = this
+                    .idle
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                if idle.as_mut().poll(cx).is_ready() {
+                    this.stalled.store(true, Ordering::Release);
+                    return Poll::Ready(Some(Err(Box::new(BodyStalled(limit)))));
+                }
+                Poll::Pending
+            }
         }
     }
 
@@ -138,6 +198,9 @@ mod tests {
         let body = ForwardBody {
             prefix: Some(Bytes::from_static(b"hello")),
             rest: None,
+            idle_limit: Duration::from_secs(1),
+            idle: None,
+            stalled: Arc::new(AtomicBool::new(false)),
         };
         assert_eq!(body.size_hint().exact(), Some(5));
         assert!(!body.is_end_stream());

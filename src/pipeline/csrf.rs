@@ -300,7 +300,7 @@ async fn form_token(
     }
     let (start, complete) = body.peek(settings.form_body_limit).await.map_err(|error| {
         tracing::debug!(%error, "reading the form body failed");
-        Denial::bad_body()
+        Denial::unreadable_body(&*error)
     })?;
     Ok(form::token_field(kind, &start, complete).filter(|token| !token.is_empty()))
 }

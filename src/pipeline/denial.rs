@@ -22,6 +22,7 @@ pub enum Reason {
     UpstreamUnavailable,
     UpstreamTimeout,
     BadBody,
+    BodyTimeout,
     FormTooLarge,
     BodyTooLarge,
     InvalidCredentials,
@@ -54,6 +55,7 @@ impl Reason {
             Reason::UpstreamUnavailable => "upstream_unavailable",
             Reason::UpstreamTimeout => "upstream_timeout",
             Reason::BadBody => "bad_body",
+            Reason::BodyTimeout => "body_timeout",
             Reason::FormTooLarge => "form_too_large",
             Reason::BodyTooLarge => "body_too_large",
             Reason::InvalidCredentials => "invalid_credentials",
@@ -236,6 +238,24 @@ impl Denial {
             reason: Reason::BadBody,
             detail: Cow::Owned(format!("JSON parse error - {error}")),
             retry_after: None,
+        }
+    }
+
+    /// The client stopped sending its body (`server.body_read_timeout`).
+    pub const fn body_timeout() -> Denial {
+        Denial::new(
+            StatusCode::REQUEST_TIMEOUT,
+            Reason::BodyTimeout,
+            "Request body read timed out.",
+        )
+    }
+
+    /// A body that could not be read: stalled (408) or broken (400).
+    pub fn unreadable_body(error: &(dyn std::error::Error + 'static)) -> Denial {
+        if crate::pipeline::body::is_stall(error) {
+            Denial::body_timeout()
+        } else {
+            Denial::bad_body()
         }
     }
 

@@ -83,7 +83,7 @@ pub async fn handle(
         gateway,
         &runtime,
         parts,
-        ForwardBody::new(body),
+        ForwardBody::new(body, runtime.server.body_read_timeout),
         peer,
         connection.tls,
         html,
@@ -225,6 +225,7 @@ async fn run<'r>(
         identity::inject(&mut parts.headers, &runtime.identity, user);
     }
     log.forwarding();
+    let stalled = body.stalled_flag();
     let response = match upgrade {
         None => {
             gateway
@@ -246,5 +247,10 @@ async fn run<'r>(
         }
     };
     log.upstream_done();
-    response
+    // The exchange failed because the client stopped sending its body:
+    // that is the client's timeout (408), not the upstream's fault.
+    match response {
+        Err(_) if stalled.load(std::sync::atomic::Ordering::Acquire) => Err(Denial::body_timeout()),
+        other => other,
+    }
 }

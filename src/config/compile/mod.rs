@@ -114,6 +114,7 @@ pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<Conf
             "10s",
         ),
         shutdown_timeout: duration(&mut problems, raw.server.shutdown_timeout.as_ref(), "30s"),
+        body_read_timeout: duration(&mut problems, raw.server.body_read_timeout.as_ref(), "30s"),
         trusted_proxies: raw
             .server
             .trusted_proxies
