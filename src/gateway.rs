@@ -38,6 +38,7 @@ pub struct Gateway {
     /// Shutting down: `/readyz` says not ready so traffic moves away.
     draining: AtomicBool,
     metrics: Arc<Metrics>,
+    upgrades: Arc<crate::server::upgrades::Upgrades>,
 }
 
 impl Gateway {
@@ -77,11 +78,17 @@ impl Gateway {
             reloading: Mutex::new(()),
             draining: AtomicBool::new(false),
             metrics,
+            upgrades: Arc::default(),
         }
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Upgraded connections in flight (waited for on shutdown).
+    pub fn upgrades(&self) -> &Arc<crate::server::upgrades::Upgrades> {
+        &self.upgrades
     }
 
     /// Remembers the file the config came from, so it can be reloaded.

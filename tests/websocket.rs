@@ -116,3 +116,52 @@ async fn refused_upgrades_never_reach_the_upstream() {
         "the upstream never saw a handshake"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_open_websockets() {
+    let (upstream, _) = echo_server().await;
+    let mut h = Harness::with_config(|_| config(&format!("http://{upstream}"), ROUTES)).await;
+    let id = h.session(r#"{"username":"alice"}"#).await;
+    let origin = format!("http://{}", h.proxy);
+    let mut socket = open(
+        &h,
+        &[("cookie", format!("sessionid={id}")), ("origin", origin)],
+    )
+    .await
+    .expect("upgrade");
+    socket.send(Message::text("before")).await.unwrap();
+    assert_eq!(
+        socket.next().await.unwrap().unwrap().into_text().unwrap(),
+        "before"
+    );
+
+    let drained = h.begin_shutdown();
+    // New connections are refused (bounded wait for the listener to close)...
+    let mut refused = false;
+    for _ in 0..200 {
+        if TcpStream::connect(h.proxy).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(refused, "still accepting");
+    // ...while the open WebSocket keeps working, and holds the shutdown.
+    socket.send(Message::text("during")).await.unwrap();
+    assert_eq!(
+        socket.next().await.unwrap().unwrap().into_text().unwrap(),
+        "during"
+    );
+    assert!(
+        !drained.is_finished(),
+        "shutdown did not wait for the WebSocket"
+    );
+    socket.close(None).await.unwrap();
+    // Read the close reply until the stream ends, then hang up our side too.
+    while let Some(Ok(_)) = socket.next().await {}
+    drop(socket);
+    tokio::time::timeout(std::time::Duration::from_secs(10), drained)
+        .await
+        .expect("shutdown never finished")
+        .unwrap();
+}

@@ -240,7 +240,12 @@ async fn run<'r>(
                 .exchange(Request::from_parts(parts, body), runtime.upstream.timeout)
                 .await?;
             if upgrade::switched(&raw) {
-                Ok(upgrade::splice(raw, client_side, protocol))
+                Ok(upgrade::splice(
+                    raw,
+                    client_side,
+                    protocol,
+                    gateway.upgrades().track(),
+                ))
             } else {
                 Ok(forward::finish(raw))
             }

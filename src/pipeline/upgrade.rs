@@ -50,12 +50,14 @@ pub fn splice(
     mut response: hyper::Response<hyper::body::Incoming>,
     client: OnUpgrade,
     protocol: HeaderValue,
+    tracker: crate::server::upgrades::UpgradeGuard,
 ) -> Response<ProxyBody> {
     let upstream = hyper::upgrade::on(&mut response);
     let (mut parts, _) = response.into_parts();
     crate::pipeline::hop_by_hop::strip(&mut parts.headers);
     restore_headers(&mut parts.headers, protocol);
     tokio::spawn(async move {
+        let _counted = tracker;
         let (client, upstream) = match tokio::try_join!(client, upstream) {
             Ok(both) => both,
             Err(error) => {

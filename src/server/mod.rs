@@ -7,6 +7,7 @@
 
 mod first_byte;
 pub mod tls;
+pub mod upgrades;
 
 use first_byte::FirstByteDeadline;
 
@@ -59,6 +60,7 @@ pub async fn serve(
             .map(TlsAcceptor::from)
     };
     let open = Some(gateway.metrics().open_connections.clone());
+    let upgrades = Arc::clone(gateway.upgrades());
     accept_loop(
         listener,
         limits,
@@ -70,7 +72,21 @@ pub async fn serve(
             async move { crate::pipeline::handle(&gateway, request, connection).await }
         },
     )
-    .await
+    .await;
+    // Upgraded (WebSocket) connections outlive their HTTP exchange: give
+    // them the same grace.
+    if upgrades.open() > 0 {
+        tracing::info!(
+            open = upgrades.open(),
+            "waiting for upgraded connections to close"
+        );
+        if tokio::time::timeout(limits.shutdown_timeout, upgrades.all_closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown timeout reached; closing upgraded connections");
+        }
+    }
 }
 
 /// Serves the admin API on `listener` until `shutdown` resolves.

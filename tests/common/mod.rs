@@ -42,7 +42,9 @@ pub struct Harness {
     /// The Redis behind the session store, when the suite runs on Redis.
     pub redis: Option<redis::RedisServer>,
     client: Client<HttpConnector, Full<Bytes>>,
-    _stop: oneshot::Sender<()>,
+    stop: Option<oneshot::Sender<()>>,
+    /// The proxy's serve task: finishes once shutdown has drained.
+    proxy_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The config every test starts from; `tail` adds routes and sections.
@@ -111,7 +113,7 @@ impl Harness {
         let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        tokio::spawn(portcullis::serve(
+        let proxy_task = tokio::spawn(portcullis::serve(
             proxy_listener,
             Arc::clone(&gateway),
             wait(stop_proxy),
@@ -129,8 +131,18 @@ impl Harness {
             gateway,
             redis,
             client,
-            _stop: stop,
+            stop: Some(stop),
+            proxy_task: Some(proxy_task),
         }
+    }
+
+    /// Starts a graceful shutdown (as SIGTERM does); the returned task
+    /// finishes when the proxy has drained.
+    pub fn begin_shutdown(&mut self) -> tokio::task::JoinHandle<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.proxy_task.take().expect("shutdown begun once")
     }
 
     /// Waits (bounded) until `/readyz` says ready, as an orchestrator would
