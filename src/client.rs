@@ -42,6 +42,7 @@ mod tests {
             listen: "127.0.0.1:0".parse().unwrap(),
             admin_listen: "127.0.0.1:0".parse().unwrap(),
             header_read_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(1),
             body_read_timeout: Duration::from_secs(1),
             trusted_proxies: trusted.iter().map(|t| t.parse().unwrap()).collect(),

@@ -197,3 +197,49 @@ async fn a_client_that_stalls_mid_body_gets_408() {
         .unwrap();
     assert!(String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 408"));
 }
+
+#[tokio::test]
+async fn idle_connections_are_closed_after_the_idle_timeout_but_slow_answers_are_not() {
+    // The header timeout is far longer than the test's bound, so only the
+    // idle timeout can close these connections.
+    let h = Harness::with_config(with_server_settings(
+        "header_read_timeout = \"60s\"\nidle_timeout = \"300ms\"",
+    ))
+    .await;
+    // HTTP/1: an answer slower than the idle timeout still arrives whole,
+    // then the kept-alive connection, now idle, is closed.
+    let mut http1 = TcpStream::connect(h.proxy).await.unwrap();
+    http1
+        .write_all(b"GET /x?echo_delay_ms=900 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), http1.read_to_end(&mut received))
+        .await
+        .expect("the idle connection was never closed");
+    assert!(read.is_ok(), "{read:?}");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"/x?echo_delay_ms=900\""), "{text}");
+
+    // HTTP/2 (prior knowledge): hyper never closes a connection without
+    // streams by itself; the gateway does.
+    let stream = TcpStream::connect(h.proxy).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let driven = tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{}/h2", h.proxy))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    assert_eq!(sender.send_request(request).await.unwrap().status(), 200);
+    tokio::time::timeout(Duration::from_secs(10), driven)
+        .await
+        .expect("the idle HTTP/2 connection was never closed")
+        .unwrap()
+        .ok();
+    assert_eq!(h.seen().len(), 2);
+}

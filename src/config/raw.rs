@@ -92,6 +92,11 @@ pub struct RawServer {
     pub admin_listen: Spanned<String>,
     /// Longest time a client may take to send the request head (default "10s").
     pub header_read_timeout: Option<Spanned<String>>,
+    /// How long a connection may sit with no request in flight and no
+    /// bytes moving before it is closed (default "75s", as nginx's
+    /// keepalive_timeout). For HTTP/1 the wait for the next request head is
+    /// also bounded by `header_read_timeout`.
+    pub idle_timeout: Option<Spanned<String>>,
     /// Longest wait for the next piece of a request body (default "30s");
     /// a client that stalls longer gets 408.
     pub body_read_timeout: Option<Spanned<String>>,

@@ -38,6 +38,7 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
     pub body_read_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub trusted_proxies: Vec<ipnet::IpNet>,

@@ -5,11 +5,11 @@
 //! only in the handler. Listeners are bound by the caller, so tests bind
 //! 127.0.0.1:0.
 
-mod first_byte;
+mod idle;
 pub mod tls;
 pub mod upgrades;
 
-use first_byte::FirstByteDeadline;
+use idle::{InFlight, ReadDeadline, TrackedBody};
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -113,6 +113,7 @@ pub async fn serve_admin(
 #[derive(Clone, Copy)]
 struct Limits {
     header_read_timeout: Duration,
+    idle_timeout: Duration,
     shutdown_timeout: Duration,
     max_header_bytes: usize,
     max_headers: usize,
@@ -125,12 +126,24 @@ impl From<&Gateway> for Limits {
         let runtime = gateway.runtime();
         Limits {
             header_read_timeout: runtime.server.header_read_timeout,
+            idle_timeout: runtime.server.idle_timeout,
             shutdown_timeout: runtime.server.shutdown_timeout,
             max_header_bytes: runtime.server.max_header_bytes,
             max_headers: runtime.server.max_headers,
             max_connections: runtime.server.max_connections,
             max_concurrent_streams: runtime.server.max_concurrent_streams,
         }
+    }
+}
+
+impl Limits {
+    fn read_deadline<S>(&self, stream: S, in_flight: &Arc<InFlight>) -> ReadDeadline<S> {
+        ReadDeadline::new(
+            stream,
+            self.header_read_timeout,
+            self.idle_timeout,
+            Arc::clone(in_flight),
+        )
     }
 }
 
@@ -199,8 +212,17 @@ async fn accept_loop<H, F, T>(
             let _slot = slot;
             match acceptor {
                 None => {
-                    let io = FirstByteDeadline::new(stream, limits.header_read_timeout);
-                    serve_io(builder, TokioIo::new(io), connection, handler, watcher).await
+                    let in_flight = Arc::new(InFlight::default());
+                    let io = limits.read_deadline(stream, &in_flight);
+                    serve_io(
+                        builder,
+                        TokioIo::new(io),
+                        connection,
+                        in_flight,
+                        handler,
+                        watcher,
+                    )
+                    .await
                 }
                 Some(acceptor) => {
                     // The handshake counts against the header timeout: a
@@ -209,8 +231,17 @@ async fn accept_loop<H, F, T>(
                         .await
                     {
                         Ok(Ok(tls)) => {
-                            let io = FirstByteDeadline::new(tls, limits.header_read_timeout);
-                            serve_io(builder, TokioIo::new(io), connection, handler, watcher).await
+                            let in_flight = Arc::new(InFlight::default());
+                            let io = limits.read_deadline(tls, &in_flight);
+                            serve_io(
+                                builder,
+                                TokioIo::new(io),
+                                connection,
+                                in_flight,
+                                handler,
+                                watcher,
+                            )
+                            .await
                         }
                         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -248,6 +279,7 @@ async fn serve_io<I, H, F>(
     builder: auto::Builder<TokioExecutor>,
     io: I,
     connection: Connection,
+    in_flight: Arc<InFlight>,
     handler: H,
     watcher: Watcher,
 ) where
@@ -256,8 +288,12 @@ async fn serve_io<I, H, F>(
     F: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
     let service = service_fn(move |request| {
+        let counted = in_flight.enter();
         let response = handler(request, connection);
-        async move { Ok::<_, Infallible>(response.await) }
+        async move {
+            let response = response.await;
+            Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, counted)))
+        }
     });
     let served = builder.serve_connection_with_upgrades(io, service);
     if let Err(error) = watcher.watch(served.into_owned()).await {

@@ -113,6 +113,7 @@ pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<Conf
             raw.server.header_read_timeout.as_ref(),
             "10s",
         ),
+        idle_timeout: duration(&mut problems, raw.server.idle_timeout.as_ref(), "75s"),
         shutdown_timeout: duration(&mut problems, raw.server.shutdown_timeout.as_ref(), "30s"),
         body_read_timeout: duration(&mut problems, raw.server.body_read_timeout.as_ref(), "30s"),
         trusted_proxies: raw
