@@ -165,3 +165,44 @@ async fn shutdown_waits_for_open_websockets() {
         .expect("shutdown never finished")
         .unwrap();
 }
+
+#[tokio::test]
+async fn an_idle_websocket_is_closed_after_the_idle_timeout() {
+    let (upstream, _) = echo_server().await;
+    let mut h = Harness::with_config(|_| {
+        config(&format!("http://{upstream}"), ROUTES).replace(
+            "admin_listen = \"127.0.0.1:0\"",
+            "admin_listen = \"127.0.0.1:0\"\nheader_read_timeout = \"60s\"\nidle_timeout = \"300ms\"",
+        )
+    })
+    .await;
+    let id = h.session(r#"{"username":"alice"}"#).await;
+    let origin = format!("http://{}", h.proxy);
+    let mut socket = open(
+        &h,
+        &[("cookie", format!("sessionid={id}")), ("origin", origin)],
+    )
+    .await
+    .expect("upgrade");
+    // Traffic keeps it open past the idle timeout...
+    for round in 0..4 {
+        let text = format!("m{round}");
+        socket.send(Message::text(text.clone())).await.unwrap();
+        assert_eq!(
+            socket.next().await.unwrap().unwrap().into_text().unwrap(),
+            text
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+    // ...silence closes it (well before the header timeout could).
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(Ok(_)) = socket.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the idle WebSocket was never closed");
+    let drained = h.begin_shutdown();
+    tokio::time::timeout(std::time::Duration::from_secs(10), drained)
+        .await
+        .expect("shutdown waited for a closed WebSocket")
+        .unwrap();
+}
