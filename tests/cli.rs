@@ -145,7 +145,7 @@ fn more_problems_check_reports() {
     assert_eq!(code, 1);
     for message in [
         "\"lb.internal\" is not an IP address or CIDR range",
-        "session.ttl must be at most 100 years",
+        ":9:7: duration must be at most 100 years",
         "can never match: a request path cannot contain '?'",
     ] {
         assert!(out.contains(message), "missing {message:?} in:\n{out}");

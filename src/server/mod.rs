@@ -61,7 +61,7 @@ pub async fn serve(
     };
     let open = Some(gateway.metrics().open_connections.clone());
     let upgrades = Arc::clone(gateway.upgrades());
-    accept_loop(
+    let drain_deadline = accept_loop(
         listener,
         limits,
         shutdown,
@@ -73,14 +73,14 @@ pub async fn serve(
         },
     )
     .await;
-    // Upgraded (WebSocket) connections outlive their HTTP exchange: give
-    // them the same grace.
+    // Upgraded (WebSocket) connections outlive their HTTP exchange: they
+    // get what is left of the same grace period.
     if upgrades.open() > 0 {
         tracing::info!(
             open = upgrades.open(),
             "waiting for upgraded connections to close"
         );
-        if tokio::time::timeout(limits.shutdown_timeout, upgrades.all_closed())
+        if tokio::time::timeout_at(drain_deadline, upgrades.all_closed())
             .await
             .is_err()
         {
@@ -107,7 +107,7 @@ pub async fn serve_admin(
             async move { crate::admin::handle(&gateway, request).await }
         },
     )
-    .await
+    .await;
 }
 
 #[derive(Clone, Copy)]
@@ -154,7 +154,8 @@ async fn accept_loop<H, F, T>(
     tls: T,
     open_connections: Option<Gauge>,
     handler: H,
-) where
+) -> tokio::time::Instant
+where
     H: Fn(Request<Incoming>, Connection) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<ProxyBody>> + Send + 'static,
     T: Fn() -> Option<TlsAcceptor>,
@@ -251,12 +252,16 @@ async fn accept_loop<H, F, T>(
         });
     }
     drop(listener);
-    if tokio::time::timeout(limits.shutdown_timeout, graceful.shutdown())
+    // One deadline for the whole drain, returned so that waiting for
+    // upgraded connections shares it.
+    let deadline = tokio::time::Instant::now() + limits.shutdown_timeout;
+    if tokio::time::timeout_at(deadline, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("shutdown timeout reached; closing remaining connections");
     }
+    deadline
 }
 
 /// Counts a connection as open until dropped.

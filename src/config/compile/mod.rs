@@ -432,11 +432,7 @@ fn ip_range(problems: &mut Problems, entry: &Spanned<String>) -> Option<ipnet::I
 }
 
 fn session_ttl(problems: &mut Problems, value: Option<&Spanned<String>>) -> Duration {
-    let ttl = duration(problems, value, "14d");
-    if let (Some(value), true) = (value, ttl > MAX_SESSION_TTL) {
-        problems.at(value.span(), "session.ttl must be at most 100 years");
-    }
-    ttl
+    duration(problems, value, "14d")
 }
 
 fn duration(problems: &mut Problems, value: Option<&Spanned<String>>, default: &str) -> Duration {
@@ -445,6 +441,11 @@ fn duration(problems: &mut Problems, value: Option<&Spanned<String>>, default: &
         return humantime::parse_duration(default).expect("valid default duration");
     };
     match humantime::parse_duration(value.get_ref()) {
+        // Capped so deadlines computed as `now + d` can never overflow.
+        Ok(d) if d > MAX_SESSION_TTL => {
+            problems.at(value.span(), "duration must be at most 100 years");
+            Duration::from_secs(1)
+        }
         Ok(d) if d > Duration::ZERO => d,
         Ok(_) => {
             problems.at(value.span(), "duration must be greater than zero");
