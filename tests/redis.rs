@@ -7,6 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::process::ServeProcess;
 use common::redis::RedisServer;
 use common::*;
 
@@ -541,7 +542,17 @@ async fn sentinel_failover_is_followed_without_a_restart() {
         "sessions served again {:?} after the master died",
         started.elapsed()
     );
-    assert!(replica.cli(&["ROLE"]).starts_with("master"));
+    // Reads may already be answered by the replica before the sentinel has
+    // promoted it: wait (bounded) for the promotion itself.
+    let mut promoted = false;
+    for _ in 0..200 {
+        if replica.cli(&["ROLE"]).starts_with("master") {
+            promoted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(promoted, "the sentinel never promoted the replica");
     // And writes go to the new master.
     let fresh = h.session(r#"{"username":"peggy"}"#).await;
     assert_eq!(
@@ -635,53 +646,12 @@ async fn cache_size_zero_asks_redis_every_time() {
     assert_eq!(misses() - before, 10);
 }
 
-/// A `portcullis serve` OS process on port 0; killed on drop.
-struct ServeProcess {
-    child: std::process::Child,
-    proxy: String,
-    admin: String,
-    _config: tempfile::NamedTempFile,
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve_process(redis: &RedisServer, upstream: &str) -> ServeProcess {
-    use std::io::BufRead;
+/// A `portcullis serve` process on this Redis; the config file lives as
+/// long as the process.
+fn serve_process(redis: &RedisServer, upstream: &str) -> (ServeProcess, tempfile::NamedTempFile) {
     let config = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(config.path(), redis_config(upstream, redis, LONG_CACHE)).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["serve", "--config"])
-        .arg(config.path())
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    for _ in 0..100 {
-        line.clear();
-        if err.read_line(&mut line).unwrap_or(0) == 0 || line.contains("portcullis listening") {
-            break;
-        }
-    }
-    assert!(line.contains("portcullis listening"), "{line}");
-    std::thread::spawn(move || for _ in err.lines() {});
-    let field = |name: &str| {
-        let start = line.find(&format!("{name}=")).unwrap() + name.len() + 1;
-        line[start..].split_whitespace().next().unwrap().to_string()
-    };
-    ServeProcess {
-        proxy: field("proxy"),
-        admin: field("admin"),
-        child,
-        _config: config,
-    }
+    (ServeProcess::start(config.path()), config)
 }
 
 /// One HTTP/1.1 exchange over a fresh connection: (status, body).
@@ -711,8 +681,8 @@ async fn two_gateway_processes_share_one_redis() {
     let upstream = portcullis::echo::EchoUpstream::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let a = serve_process(&redis, &upstream.url());
-    let b = serve_process(&redis, &upstream.url());
+    let (a, _a_config) = serve_process(&redis, &upstream.url());
+    let (b, _b_config) = serve_process(&redis, &upstream.url());
     let auth = format!("Bearer {ADMIN_TOKEN}");
     // Both become ready once they reach Redis (bounded wait).
     for gateway in [&a, &b] {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::process::ServeProcess;
 use common::*;
 
 fn routes(public_access: &str) -> String {
@@ -187,51 +188,7 @@ fn process_config(upstream: &str, public_access: &str) -> String {
     config(upstream, &routes(public_access))
 }
 
-struct Process {
-    child: std::process::Child,
-    proxy: String,
-    admin: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(config_file: &std::path::Path) -> Process {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["serve", "--config"])
-        .arg(config_file)
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    for _ in 0..100 {
-        line.clear();
-        if err.read_line(&mut line).unwrap_or(0) == 0 || line.contains("portcullis listening") {
-            break;
-        }
-    }
-    assert!(line.contains("portcullis listening"), "{line}");
-    std::thread::spawn(move || for _ in err.lines() {});
-    let field = |name: &str| {
-        let start = line.find(&format!("{name}=")).unwrap() + name.len() + 1;
-        line[start..].split_whitespace().next().unwrap().to_string()
-    };
-    Process {
-        proxy: field("proxy"),
-        admin: field("admin"),
-        child,
-    }
-}
-
-fn signal(process: &Process, name: &str) {
+fn signal(process: &ServeProcess, name: &str) {
     let status = std::process::Command::new("kill")
         .args([name, &process.child.id().to_string()])
         .status()
@@ -253,7 +210,7 @@ async fn sighup_reloads_the_file() {
         .unwrap();
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), process_config(&upstream.url(), "anonymous")).unwrap();
-    let p = start(file.path());
+    let p = ServeProcess::start(file.path());
     assert_eq!(status_of(&p.proxy, "/public/x").await, 200);
     std::fs::write(file.path(), process_config(&upstream.url(), "deny")).unwrap();
     signal(&p, "-HUP");
@@ -276,7 +233,7 @@ async fn sigterm_lets_a_slow_request_finish_refuses_new_ones_and_exits_zero() {
         .unwrap();
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), process_config(&upstream.url(), "anonymous")).unwrap();
-    let mut p = start(file.path());
+    let mut p = ServeProcess::start(file.path());
     let proxy = p.proxy.clone();
     let slow =
         tokio::spawn(async move { status_of(&proxy, "/public/slow?echo_delay_ms=1500").await });
