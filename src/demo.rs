@@ -74,6 +74,8 @@ pub async fn run(mut runtime: Runtime) -> anyhow::Result<()> {
     };
     let (alice, _) = gateway.store().create(session("alice", false), ttl).await?;
     let (root, _) = gateway.store().create(session("root", true), ttl).await?;
+    // Handlers before the banner, as in `serve`.
+    let signals = crate::Signals::register();
     println!(
         "portcullis demo\n\
          \x20 gateway   http://{proxy}\n\
@@ -110,5 +112,5 @@ pub async fn run(mut runtime: Runtime) -> anyhow::Result<()> {
         root = root.as_str(),
         echo = echo.addr,
     );
-    crate::run_until_signal(listeners, gateway).await
+    crate::run_until_signal(listeners, gateway, signals).await
 }

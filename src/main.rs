@@ -198,8 +198,11 @@ async fn serve(runtime: Runtime, config_file: PathBuf) -> anyhow::Result<()> {
     let listeners = bind(&runtime).await?;
     let gateway = Arc::new(Gateway::new(runtime));
     gateway.set_config_file(config_file);
+    // Signal handlers before "listening": a SIGTERM sent as soon as the
+    // line appears must drain, not kill the process.
+    let signals = Signals::register();
     announce(&listeners)?;
-    run_until_signal(listeners, gateway).await
+    run_until_signal(listeners, gateway, signals).await
 }
 
 fn announce(listeners: &Listeners) -> anyhow::Result<()> {
@@ -211,9 +214,34 @@ fn announce(listeners: &Listeners) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// SIGTERM and SIGHUP handlers, registered up front (tokio registers a
+/// signal handler when the stream is created, not when first awaited).
+pub(crate) struct Signals {
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    pub(crate) fn register() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                terminate: signal(SignalKind::terminate()).ok(),
+                hangup: signal(SignalKind::hangup()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+}
+
 pub(crate) async fn run_until_signal(
     listeners: Listeners,
     gateway: Arc<Gateway>,
+    signals: Signals,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -229,8 +257,15 @@ pub(crate) async fn run_until_signal(
         Arc::clone(&gateway),
         stopped(stop_rx),
     ));
-    reload_on_sighup(Arc::clone(&gateway));
-    shutdown_signal().await;
+    #[cfg(unix)]
+    reload_on_sighup(Arc::clone(&gateway), signals.hangup);
+    #[cfg(unix)]
+    shutdown_signal(signals.terminate).await;
+    #[cfg(not(unix))]
+    {
+        let _ = signals;
+        let _ = tokio::signal::ctrl_c().await;
+    }
     // Not ready first, so an orchestrator stops sending traffic; then stop
     // accepting and let in-flight requests finish.
     gateway.start_draining();
@@ -242,42 +277,33 @@ pub(crate) async fn run_until_signal(
 }
 
 /// SIGHUP re-reads the config file (as `POST /reload` does).
-fn reload_on_sighup(gateway: Arc<Gateway>) {
-    #[cfg(unix)]
+#[cfg(unix)]
+fn reload_on_sighup(gateway: Arc<Gateway>, hangups: Option<tokio::signal::unix::Signal>) {
+    let Some(mut hangups) = hangups else {
+        tracing::warn!("cannot listen for SIGHUP; reload through POST /reload");
+        return;
+    };
     tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP; reload through POST /reload");
-            return;
-        };
         while hangups.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading the config");
             // The outcome is logged by reload itself.
             let _ = gateway.reload();
         }
     });
-    #[cfg(not(unix))]
-    let _ = gateway;
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+/// Resolves on SIGTERM or SIGINT.
+#[cfg(unix)]
+async fn shutdown_signal(terminate: Option<tokio::signal::unix::Signal>) {
+    match terminate {
+        Some(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -553,8 +553,27 @@ async fn sentinel_failover_is_followed_without_a_restart() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(promoted, "the sentinel never promoted the replica");
-    // And writes go to the new master.
-    let fresh = h.session(r#"{"username":"peggy"}"#).await;
+    // And writes go to the new master. A write that still reaches the
+    // demoted connection gets 503 (READONLY makes the gateway ask the
+    // sentinel again); a client retrying (bounded) then succeeds.
+    let mut fresh = None;
+    for _ in 0..100 {
+        let reply = h
+            .admin(
+                "POST",
+                "/sessions",
+                Some(ADMIN_TOKEN),
+                r#"{"username":"peggy"}"#,
+            )
+            .await;
+        if reply.status == 201 {
+            fresh = Some(reply.json()["session_id"].as_str().unwrap().to_string());
+            break;
+        }
+        assert_eq!(reply.status, 503, "{}", reply.text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fresh = fresh.expect("writes never reached the new master");
     assert_eq!(
         h.get("/life/1/", &[("cookie", &format!("sessionid={fresh}"))])
             .await
