@@ -62,18 +62,23 @@ async fn open(
         .map(|(socket, _)| socket)
 }
 
+/// Signs alice in and opens a same-origin WebSocket as her (allowed).
+async fn open_as_alice(h: &Harness) -> tokio_tungstenite::WebSocketStream<TcpStream> {
+    let id = h.session(r#"{"username":"alice"}"#).await;
+    let origin = format!("http://{}", h.proxy);
+    open(
+        h,
+        &[("cookie", format!("sessionid={id}")), ("origin", origin)],
+    )
+    .await
+    .expect("upgrade")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authorised_upgrade_is_spliced_to_the_upstream() {
     let (upstream, accepted) = echo_server().await;
     let h = Harness::with_config(|_| config(&format!("http://{upstream}"), ROUTES)).await;
-    let id = h.session(r#"{"username":"alice"}"#).await;
-    let origin = format!("http://{}", h.proxy);
-    let mut socket = open(
-        &h,
-        &[("cookie", format!("sessionid={id}")), ("origin", origin)],
-    )
-    .await
-    .expect("upgrade");
+    let mut socket = open_as_alice(&h).await;
     for text in ["hello", "through the gateway", "three"] {
         socket.send(Message::text(text)).await.unwrap();
         let echoed = socket.next().await.unwrap().unwrap();
@@ -121,14 +126,7 @@ async fn refused_upgrades_never_reach_the_upstream() {
 async fn shutdown_waits_for_open_websockets() {
     let (upstream, _) = echo_server().await;
     let mut h = Harness::with_config(|_| config(&format!("http://{upstream}"), ROUTES)).await;
-    let id = h.session(r#"{"username":"alice"}"#).await;
-    let origin = format!("http://{}", h.proxy);
-    let mut socket = open(
-        &h,
-        &[("cookie", format!("sessionid={id}")), ("origin", origin)],
-    )
-    .await
-    .expect("upgrade");
+    let mut socket = open_as_alice(&h).await;
     socket.send(Message::text("before")).await.unwrap();
     assert_eq!(
         socket.next().await.unwrap().unwrap().into_text().unwrap(),
@@ -176,14 +174,7 @@ async fn an_idle_websocket_is_closed_after_the_idle_timeout() {
         )
     })
     .await;
-    let id = h.session(r#"{"username":"alice"}"#).await;
-    let origin = format!("http://{}", h.proxy);
-    let mut socket = open(
-        &h,
-        &[("cookie", format!("sessionid={id}")), ("origin", origin)],
-    )
-    .await
-    .expect("upgrade");
+    let mut socket = open_as_alice(&h).await;
     // Traffic keeps it open past the idle timeout...
     for round in 0..4 {
         let text = format!("m{round}");
