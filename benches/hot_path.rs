@@ -15,8 +15,9 @@ use http::{HeaderMap, HeaderValue, Method};
 use portcullis::csrf::token::Secret;
 use portcullis::pipeline::authorize::authorize;
 use portcullis::pipeline::canonical::canonicalize;
-use portcullis::pipeline::session::{cookie_value, SessionState};
-use portcullis::routes::{Access, Pattern, Requirements, Route, RouteTable, Selected};
+use portcullis::pipeline::session::{cookie_value, NoSession, SessionState};
+use portcullis::pipeline::trace::Trace;
+use portcullis::routes::{Access, Mode, Pattern, Requirements, Route, RouteTable, Selected};
 use portcullis::session::{MemoryStore, NewSession, Session, SessionId, SessionStore, Store};
 
 /// Polls a future that never waits (the memory store's) to completion
@@ -48,6 +49,7 @@ fn table(n: usize) -> RouteTable {
             requirements: Requirements::default(),
             csrf_exempt: false,
             max_body: None,
+            mode: Mode::Enforce,
         });
     }
     routes.push(Route {
@@ -58,8 +60,9 @@ fn table(n: usize) -> RouteTable {
         requirements: Requirements::default(),
         csrf_exempt: false,
         max_body: None,
+        mode: Mode::Enforce,
     });
-    RouteTable::new(routes, Access::Deny)
+    RouteTable::new(routes, Access::Deny, Mode::Enforce)
 }
 
 fn route_matching(c: &mut Criterion) {
@@ -182,11 +185,11 @@ fn lookup_and_decision(c: &mut Criterion) {
                 match cookie_value(&headers, "sessionid").and_then(|v| SessionId::parse(&v)) {
                     Some(id) => match ready(store.get(&id)).unwrap() {
                         Some(s) => SessionState::Authenticated(s),
-                        None => SessionState::Anonymous,
+                        None => SessionState::Anonymous(NoSession::NotFound),
                     },
-                    None => SessionState::Anonymous,
+                    None => SessionState::Anonymous(NoSession::NotFound),
                 };
-            authorize(route, &Method::GET, &session).is_ok()
+            authorize(route, &Method::GET, &session, &mut Trace::off()).is_ok()
         })
     });
 }

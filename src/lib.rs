@@ -14,6 +14,7 @@ pub mod cors;
 pub mod csrf;
 pub mod echo;
 pub mod endpoints;
+pub mod explain;
 pub mod gateway;
 pub mod metrics;
 pub mod negotiate;

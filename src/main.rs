@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 mod demo;
+mod explain_command;
 
 /// The example configuration shipped in `config/portcullis.toml`; `demo`
 /// uses it when no `--config` is given, so it works from any directory.
@@ -50,6 +51,10 @@ enum Command {
     Serve(ConfigPath),
     /// Validate a config file: prints "config OK" or every problem, exits 0 or 1.
     Check(ConfigPath),
+    /// Explain why a request would be allowed or denied: runs it through
+    /// the gateway's decision stages, forwarding nothing, and prints each
+    /// stage, the decision, the response the client gets and the fix.
+    Explain(explain_command::ExplainArgs),
     /// Read a password from stdin (without echo on a terminal) and print its
     /// argon2id hash, for `password_hash` in `[[users]]`.
     HashPassword,
@@ -64,7 +69,7 @@ enum Command {
 
 /// The config file, as `FILE`, `--config FILE` or `PORTCULLIS_CONFIG`.
 #[derive(clap::Args)]
-struct ConfigPath {
+pub(crate) struct ConfigPath {
     /// Config file.
     #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
@@ -79,7 +84,7 @@ struct ConfigPath {
 }
 
 impl ConfigPath {
-    fn path(self) -> anyhow::Result<PathBuf> {
+    pub(crate) fn path(self) -> anyhow::Result<PathBuf> {
         self.file
             .or(self.flag)
             .context("no config file: pass FILE, --config FILE, or set PORTCULLIS_CONFIG")
@@ -95,6 +100,7 @@ fn main() -> ExitCode {
             Err(error) => Err(error),
         },
         Command::HashPassword => hash_password(),
+        Command::Explain(args) => run(explain_command::run(args)),
         Command::Serve(config) => config
             .path()
             .and_then(|path| Ok((load(&path)?, path)))
@@ -132,8 +138,16 @@ fn init_logging(format: LogFormat) {
 
 fn check(path: &Path) -> ExitCode {
     match config::load(path) {
-        Ok(_) => {
-            println!("config OK");
+        Ok(runtime) => {
+            let origin = path.display().to_string();
+            for warning in &runtime.warnings {
+                println!("{}", warning.placed(&origin, "warning: "));
+            }
+            match runtime.warnings.len() {
+                0 => println!("config OK"),
+                1 => println!("config OK (1 warning)"),
+                n => println!("config OK ({n} warnings)"),
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -160,7 +174,7 @@ fn hash_password() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load(path: &Path) -> anyhow::Result<Runtime> {
+pub(crate) fn load(path: &Path) -> anyhow::Result<Runtime> {
     config::load(path).map_err(anyhow::Error::from)
 }
 
@@ -194,6 +208,10 @@ pub(crate) async fn bind(runtime: &Runtime) -> anyhow::Result<Listeners> {
 async fn serve(runtime: Runtime, config_file: PathBuf) -> anyhow::Result<()> {
     if runtime.admin.token.is_default() {
         tracing::warn!("admin.token is the example value \"change-me\"; set a secret before exposing the admin listener");
+    }
+    let origin = config_file.display().to_string();
+    for warning in &runtime.warnings {
+        tracing::warn!("{}", warning.placed(&origin, ""));
     }
     let listeners = bind(&runtime).await?;
     let gateway = Arc::new(Gateway::new(runtime));

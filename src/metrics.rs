@@ -3,7 +3,7 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `portcullis_requests_total` | counter | `route`, `decision`, `reason`, `status_class` |
+//! | `portcullis_requests_total` | counter | `route`, `decision` (`forward`, `deny`, `would_deny`, `upstream_error`), `reason`, `status_class` |
 //! | `portcullis_upstream_latency_seconds` | histogram | |
 //! | `portcullis_session_lookup_seconds` | histogram | |
 //! | `portcullis_session_cache_hits_total` / `_misses_total` | counter | |

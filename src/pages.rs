@@ -90,21 +90,34 @@ pub fn login_page(login: &LoginPage<'_>) -> String {
 }
 
 /// An error page for a synthetic answer.
-pub fn error_page(status: StatusCode, detail: &str, reason: &str) -> String {
+/// `reason` is shown unless `[diagnostics] expose_reason = "off"`, `hint`
+/// only with `[diagnostics] debug = true`.
+pub fn error_page(
+    status: StatusCode,
+    detail: &str,
+    reason: Option<&str>,
+    hint: Option<&str>,
+) -> String {
     let title = format!(
         "{} {}",
         status.as_u16(),
         status.canonical_reason().unwrap_or("Error")
     );
-    page(
-        &title,
-        &format!(
-            "<h1>{}</h1>\n<p id=\"detail\">{}</p>\n<p>Reason code: <code>{}</code></p>",
-            escape(&title),
-            escape(detail),
+    let mut body = format!(
+        "<h1>{}</h1>\n<p id=\"detail\">{}</p>",
+        escape(&title),
+        escape(detail)
+    );
+    if let Some(reason) = reason {
+        body.push_str(&format!(
+            "\n<p>Reason code: <code>{}</code></p>",
             escape(reason)
-        ),
-    )
+        ));
+    }
+    if let Some(hint) = hint {
+        body.push_str(&format!("\n<p id=\"hint\">{}</p>", escape(hint)));
+    }
+    page(&title, &body)
 }
 
 /// Headers every gateway HTML page carries: no framing (clickjacking on
@@ -144,7 +157,7 @@ mod tests {
         assert!(!html.contains("<b>"));
         assert!(html.contains("&lt;script&gt;"));
         assert!(html.contains("&#x27;bob&#x27;"));
-        let error = error_page(StatusCode::FORBIDDEN, "<i>x</i>", "r");
+        let error = error_page(StatusCode::FORBIDDEN, "<i>x</i>", Some("r"), None);
         assert!(error.contains("403 Forbidden") && error.contains("&lt;i&gt;x&lt;/i&gt;"));
     }
 

@@ -7,6 +7,7 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use serde::Serialize;
 
+use crate::config::Runtime;
 use crate::pipeline::denial::Denial;
 
 /// Body of any response leaving the gateway: streamed from the upstream, or
@@ -19,12 +20,14 @@ pub const REASON_HEADER: &str = "x-portcullis-reason";
 #[derive(Serialize)]
 struct Detail<'a> {
     detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<&'a str>,
 }
 
 /// `{"detail":"..."}` exactly as DRF's JSONRenderer writes it (compact).
 pub fn detail_body(detail: &str) -> Bytes {
     // Invariant: serialising a struct of one &str cannot fail.
-    Bytes::from(serde_json::to_vec(&Detail { detail }).expect("serialise detail"))
+    Bytes::from(serde_json::to_vec(&Detail { detail, hint: None }).expect("serialise detail"))
 }
 
 /// A JSON response with the given status and pre-serialised body.
@@ -39,22 +42,36 @@ pub fn json(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
 }
 
 /// The gateway's own answer for a denial: DRF's JSON, or an HTML page for
-/// a client that prefers HTML (a browser).
-pub fn denial(denial: &Denial, html: bool) -> Response<ProxyBody> {
+/// a client that prefers HTML (a browser); with the reason code and the
+/// fix as `[diagnostics]` says.
+pub fn denial(denial: &Denial, html: bool, runtime: &Runtime) -> Response<ProxyBody> {
+    let diagnostics = runtime.diagnostics;
+    let hint = diagnostics
+        .debug
+        .then(|| crate::pipeline::hint::hint(denial, runtime));
     let mut response = if html {
-        let page = crate::pages::error_page(denial.status, &denial.detail, denial.reason.as_str());
+        let reason = diagnostics.expose_reason.then(|| denial.reason.as_str());
+        let page = crate::pages::error_page(denial.status, &denial.detail, reason, hint.as_deref());
         let mut response = Response::new(Either::Right(Full::new(Bytes::from(page))));
         *response.status_mut() = denial.status;
         crate::pages::add_html_headers(response.headers_mut());
         response
     } else {
-        json(denial.status, detail_body(&denial.detail))
+        let body = Detail {
+            detail: &denial.detail,
+            hint: hint.as_deref(),
+        };
+        // Invariant: serialising a struct of strings cannot fail.
+        let body = serde_json::to_vec(&body).expect("serialise detail");
+        json(denial.status, Bytes::from(body))
     };
     let headers = response.headers_mut();
-    headers.insert(
-        REASON_HEADER,
-        HeaderValue::from_static(denial.reason.as_str()),
-    );
+    if diagnostics.expose_reason {
+        headers.insert(
+            REASON_HEADER,
+            HeaderValue::from_static(denial.reason.as_str()),
+        );
+    }
     if let Some(seconds) = denial.retry_after {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }

@@ -153,6 +153,77 @@ fn more_problems_check_reports() {
 }
 
 #[test]
+fn route_lint_finds_mistakes_with_their_place() {
+    let routes = r#"
+[[routes]]
+name = "api"
+path = "/api/**"
+access = "authenticated"
+permissions = ["change_life", "lifeapp.view_life"]
+any_permissions = ["two words.x"]
+
+[[routes]]
+name = "api"
+path = "/api/admin/**"
+access = "staff"
+
+[[routes]]
+name = "own"
+path = "/_portcullis/login"
+access = "anonymous"
+
+[[routes]]
+name = "mode"
+path = "/m"
+access = "anonymous"
+mode = "dry"
+"#;
+    let (code, out) = check(&format!("{GOOD}{routes}"));
+    assert_eq!(code, 1, "{out}");
+    for message in [
+        ":14:16: permission \"change_life\" is not \"app_label.codename\"",
+        ":15:20: permission \"two words.x\" is not",
+        ":19:8: route name \"api\" is already used by the route on line",
+        ":19:8: route \"api\" can never match: every request it covers is already matched by the earlier route \"api\"",
+        ":24:8: route \"own\" can never match: /_portcullis/* is the gateway's own endpoints",
+        ":31:8: unknown mode \"dry\"",
+    ] {
+        assert!(out.contains(message), "missing {message:?} in:\n{out}");
+    }
+    assert!(!out.contains("lifeapp.view_life"), "{out}");
+}
+
+#[test]
+fn suspicious_but_valid_configs_pass_check_with_warnings() {
+    let text = GOOD.replace("[server]", "mode = \"report\"\n\n[server]")
+        + r#"
+[[routes]]
+name = "reads"
+path = "/**"
+methods = ["GET"]
+access = "authenticated"
+
+[[routes]]
+name = "webhook"
+path = "/hooks/**"
+access = "anonymous"
+"#;
+    let (code, out) = check(&text);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(":2:8: warning: mode = \"report\": nothing is enforced"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            ":20:8: warning: anonymous route \"webhook\" comes after the catch-all \"reads\" (/**)"
+        ),
+        "{out}"
+    );
+    assert!(out.ends_with("config OK (2 warnings)\n"), "{out}");
+}
+
+#[test]
 fn csrf_settings_are_checked() {
     let text = format!(
         "{GOOD}[csrf]\nenforce = \"sometimes\"\ntrusted_origins = [\"app.example.com\"]\ncookie_samesite = \"lax\"\n\

@@ -1,10 +1,12 @@
 //! The admin API on `server.admin_listen`: health, readiness, and session management.
 //! Every call except `GET /healthz` and `GET /readyz` needs `Authorization: Bearer <token>`.
 
+mod explain;
 mod sessions;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::gateway::Gateway;
@@ -56,15 +58,17 @@ pub async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Response<P
     }
     match (method.clone(), segments.as_slice()) {
         (Method::POST, ["reload"]) => reload(gateway),
+        (Method::POST, ["explain"]) => explain::handle(gateway, request).await,
         (Method::POST, ["sessions"]) => sessions::create(gateway, request).await,
         (Method::GET, ["sessions", id]) => sessions::show(gateway, id).await,
         (Method::DELETE, ["sessions", id]) => sessions::revoke(gateway, id).await,
         (Method::DELETE, ["users", username, "sessions"]) => {
             sessions::revoke_user(gateway, username).await
         }
-        (_, ["sessions"] | ["sessions", _] | ["users", _, "sessions"] | ["reload"]) => {
-            method_not_allowed(&method)
-        }
+        (
+            _,
+            ["sessions"] | ["sessions", _] | ["users", _, "sessions"] | ["reload"] | ["explain"],
+        ) => method_not_allowed(&method),
         _ => error(StatusCode::NOT_FOUND, "Not found."),
     }
 }
@@ -120,6 +124,23 @@ fn authorized(gateway: &Gateway, request: &Request<Incoming>) -> bool {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
         .is_some_and(|token| runtime.admin.token.verify(token))
+}
+
+/// A JSON request body of at most `MAX_BODY` bytes, or the answer refusing it.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    request: Request<Incoming>,
+) -> Result<T, Response<ProxyBody>> {
+    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("Request body must be at most {MAX_BODY} bytes."),
+            ))
+        }
+    };
+    serde_json::from_slice(&body)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, &format!("Invalid JSON: {e}.")))
 }
 
 fn error(status: StatusCode, detail: &str) -> Response<ProxyBody> {

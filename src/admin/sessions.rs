@@ -5,11 +5,10 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 
-use super::{error, MAX_BODY};
+use super::{error, read_json};
 use crate::gateway::Gateway;
 use crate::response::{self, ProxyBody};
 use crate::session::record::unsafe_value_reason;
@@ -90,18 +89,9 @@ fn store_error(e: StoreError) -> Response<ProxyBody> {
 }
 
 pub async fn create(gateway: &Gateway, request: Request<Incoming>) -> Response<ProxyBody> {
-    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("Request body must be at most {MAX_BODY} bytes."),
-            )
-        }
-    };
-    let input: CreateSession = match serde_json::from_slice(&body) {
+    let input: CreateSession = match read_json(request).await {
         Ok(input) => input,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("Invalid JSON: {e}.")),
+        Err(refused) => return refused,
     };
     if let Some(problem) = validate(&input) {
         return error(StatusCode::BAD_REQUEST, &problem);

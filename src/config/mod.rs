@@ -35,13 +35,20 @@ impl fmt::Display for ConfigErrors {
             if i > 0 {
                 writeln!(f)?;
             }
-            let file = error.file.as_deref().unwrap_or(&self.origin);
-            match error.location {
-                Some((line, column)) => write!(f, "{file}:{line}:{column}: {}", error.message)?,
-                None => write!(f, "{file}: {}", error.message)?,
-            }
+            write!(f, "{}", error.placed(&self.origin, ""))?;
         }
         Ok(())
+    }
+}
+
+impl ConfigError {
+    /// `file:line:column: <label>message`, the file defaulting to `origin`.
+    pub fn placed(&self, origin: &str, label: &str) -> String {
+        let file = self.file.as_deref().unwrap_or(origin);
+        match self.location {
+            Some((line, column)) => format!("{file}:{line}:{column}: {label}{}", self.message),
+            None => format!("{file}: {label}{}", self.message),
+        }
     }
 }
 

@@ -12,6 +12,10 @@ pub struct RawConfig {
     /// What happens to a request no `[[routes]]` entry matches: an access
     /// level (see `RawRoute::access`). Deny unless set here, explicitly.
     pub default_access: Option<Spanned<String>>,
+    /// "enforce" (default) or "report": a dry run in which a request that
+    /// would be denied is forwarded anyway, and logged and counted as
+    /// `would_deny` with its reason. Each route may set its own.
+    pub mode: Option<Spanned<String>>,
     /// Listener addresses.
     pub server: RawServer,
     /// The one backend every allowed request is forwarded to.
@@ -39,6 +43,22 @@ pub struct RawConfig {
     /// The gateway's sign-in: pages, redirects, throttling.
     #[serde(default)]
     pub login: RawLogin,
+    /// What a denial tells the client about why.
+    #[serde(default)]
+    pub diagnostics: RawDiagnostics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiagnostics {
+    /// "header" (default): every answer the gateway gives instead of the
+    /// upstream carries its reason code in `X-Portcullis-Reason`; "off":
+    /// it does not (nor does the HTML error page).
+    pub expose_reason: Option<Spanned<String>>,
+    /// Add a `hint` with the fix to the JSON body of denials, next to
+    /// DRF's `detail` (default false: the body is exactly DRF's). For
+    /// development: hints name permissions and routes.
+    pub debug: Option<bool>,
 }
 
 /// A `users_file`: only `[[users]]` entries.
@@ -313,4 +333,6 @@ pub struct RawRoute {
     /// Largest request body this route accepts, bytes; larger ones get 413
     /// and are never forwarded (default: no limit).
     pub max_body: Option<Spanned<u64>>,
+    /// "enforce" or "report" for this route (default: the top-level `mode`).
+    pub mode: Option<Spanned<String>>,
 }

@@ -24,6 +24,18 @@ pub struct Runtime {
     pub routes: RouteTable,
     pub users: crate::auth::users::UserTable,
     pub login: LoginSettings,
+    pub diagnostics: Diagnostics,
+    /// Things `check` warns about but that do not stop the config loading.
+    pub warnings: Vec<super::ConfigError>,
+}
+
+/// `[diagnostics]`: what a denial tells the client about why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Diagnostics {
+    /// Send `X-Portcullis-Reason` (and show the code on HTML pages).
+    pub expose_reason: bool,
+    /// Add the fix text as `hint` to JSON denial bodies.
+    pub debug: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +145,12 @@ impl AdminToken {
     /// Constant-time for equal lengths; the length itself is not secret.
     pub fn verify(&self, presented: &[u8]) -> bool {
         self.0.ct_eq(presented).into()
+    }
+
+    /// The token itself, for `portcullis explain` to call the admin API
+    /// with (never logged).
+    pub fn secret(&self) -> &[u8] {
+        &self.0
     }
 
     pub fn is_default(&self) -> bool {

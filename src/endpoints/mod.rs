@@ -68,12 +68,20 @@ impl Exchange<'_> {
         let request = csrf::Request {
             exempt: false,
             enforce: CsrfEnforce::Always,
-            session: &SessionState::Anonymous,
+            session: &SessionState::Anonymous(crate::pipeline::session::NoSession::NoCookie),
             https: self.https,
             host: self.host,
             cookie: self.cookie,
         };
-        csrf::check(&self.runtime.csrf, self.parts, self.body, request).await
+        let mut untraced = crate::pipeline::trace::Trace::off();
+        csrf::check(
+            &self.runtime.csrf,
+            self.parts,
+            self.body,
+            request,
+            &mut untraced,
+        )
+        .await
     }
 
     /// The CSRF secret to embed in a page or hand out: the cookie's, or a

@@ -7,6 +7,7 @@ use http::Method;
 
 use super::denial::Denial;
 use super::session::SessionState;
+use super::trace::{Outcome, Step, Trace};
 use crate::routes::{Access, Requirements, Route};
 use crate::session::Session;
 
@@ -15,20 +16,66 @@ pub fn is_read_only(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-pub fn authorize(route: &Route, method: &Method, session: &SessionState) -> Result<(), Denial> {
-    match route.access {
-        Access::Anonymous => return Ok(()),
-        Access::Deny => return Err(Denial::route_denied()),
-        Access::AuthenticatedOrReadOnly if is_read_only(method) => return Ok(()),
-        Access::Authenticated
-        | Access::AuthenticatedOrReadOnly
-        | Access::Staff
-        | Access::Superuser => {}
+pub fn authorize(
+    route: &Route,
+    method: &Method,
+    session: &SessionState,
+    trace: &mut Trace,
+) -> Result<(), Denial> {
+    let level = route.access.as_str();
+    let open = match route.access {
+        Access::Anonymous => Some("anyone may use it"),
+        Access::AuthenticatedOrReadOnly if is_read_only(method) => {
+            Some("reads (GET, HEAD, OPTIONS) are open to everyone")
+        }
+        _ => None,
+    };
+    if let Some(why) = open {
+        trace.note(|| {
+            Step::new(
+                "authorize",
+                "access",
+                Outcome::Pass,
+                format!("access = {level:?}: {why}"),
+            )
+        });
+        return Ok(());
+    }
+    if route.access == Access::Deny {
+        trace.note(|| {
+            Step::new(
+                "authorize",
+                "access",
+                Outcome::Fail,
+                "access = \"deny\": nobody may use this route",
+            )
+        });
+        return Err(Denial::route_denied().because(route.name.to_string()));
     }
     let user = match session {
         SessionState::Authenticated(user) => user,
-        SessionState::Anonymous => return Err(Denial::not_authenticated()),
-        SessionState::StoreUnavailable => return Err(Denial::session_store_unavailable()),
+        SessionState::Anonymous(why) => {
+            trace.note(|| {
+                Step::new(
+                    "authorize",
+                    "access",
+                    Outcome::Fail,
+                    format!("access = {level:?} needs a signed-in user, and there is none"),
+                )
+            });
+            return Err(Denial::not_authenticated().because(why.as_str()));
+        }
+        SessionState::StoreUnavailable => {
+            trace.note(|| {
+                Step::new(
+                    "authorize",
+                    "access",
+                    Outcome::Fail,
+                    "the session store did not answer, so the user is unknown: fail closed",
+                )
+            });
+            return Err(Denial::session_store_unavailable());
+        }
     };
     let level_ok = match route.access {
         Access::Staff => user.staff,
@@ -36,20 +83,88 @@ pub fn authorize(route: &Route, method: &Method, session: &SessionState) -> Resu
         _ => true,
     };
     if !level_ok {
-        return Err(Denial::permission_denied());
+        let needs = if route.access == Access::Staff {
+            "a staff user"
+        } else {
+            "a superuser"
+        };
+        let cause = format!(
+            "route {:?} needs {needs}, and {} is not one",
+            route.name, user.username
+        );
+        trace.note(|| Step::new("authorize", "access", Outcome::Fail, cause.clone()));
+        return Err(Denial::permission_denied().because(cause));
     }
-    check_requirements(&route.requirements, method, user)
+    trace.note(|| {
+        Step::new(
+            "authorize",
+            "access",
+            Outcome::Pass,
+            format!("access = {level:?}: {} may", user.username),
+        )
+    });
+    check_requirements(&route.requirements, method, user, trace)
 }
 
-fn check_requirements(req: &Requirements, method: &Method, user: &Session) -> Result<(), Denial> {
-    let all = req.all_permissions.iter().all(|p| user.has_permission(p));
-    let any = req.any_permissions.is_empty()
-        || req.any_permissions.iter().any(|p| user.has_permission(p));
-    let group = req.any_groups.is_empty()
+fn check_requirements(
+    req: &Requirements,
+    method: &Method,
+    user: &Session,
+    trace: &mut Trace,
+) -> Result<(), Denial> {
+    let refuse = |trace: &mut Trace, check: &'static str, cause: String| {
+        trace.note(|| Step::new("authorize", check, Outcome::Fail, cause.clone()));
+        Err(Denial::permission_denied().because(cause))
+    };
+    if !req.all_permissions.iter().all(|p| user.has_permission(p)) {
+        let missing: Vec<&str> = req
+            .all_permissions
+            .iter()
+            .filter(|p| !user.has_permission(p))
+            .map(|p| &**p)
+            .collect();
+        return refuse(
+            trace,
+            "permissions",
+            format!("the user {} lacks {}", user.username, missing.join(", ")),
+        );
+    }
+    if !(req.any_permissions.is_empty()
+        || req.any_permissions.iter().any(|p| user.has_permission(p)))
+    {
+        return refuse(
+            trace,
+            "any_permissions",
+            format!(
+                "the user {} holds none of {}",
+                user.username,
+                req.any_permissions.join(", ")
+            ),
+        );
+    }
+    if !(req.any_groups.is_empty()
         || user.superuser
-        || req.any_groups.iter().any(|g| user.in_group(g));
-    if !(all && any && group) {
-        return Err(Denial::permission_denied());
+        || req.any_groups.iter().any(|g| user.in_group(g)))
+    {
+        return refuse(
+            trace,
+            "groups",
+            format!(
+                "the user {} is in none of the groups {}",
+                user.username,
+                req.any_groups.join(", ")
+            ),
+        );
+    }
+    if !req.is_empty() {
+        trace.note(|| {
+            Step::new(
+                "authorize",
+                "requirements",
+                Outcome::Pass,
+                "permissions, any_permissions and groups hold",
+            )
+        });
     }
     if let Some(model) = &req.model {
         // DRF's DjangoModelPermissions.perms_map.
@@ -58,10 +173,42 @@ fn check_requirements(req: &Requirements, method: &Method, user: &Session) -> Re
             Method::POST => Some(&model.add),
             Method::PUT | Method::PATCH => Some(&model.change),
             Method::DELETE => Some(&model.delete),
-            _ => return Err(Denial::method_not_allowed(method)),
+            _ => {
+                trace.note(|| {
+                    Step::new(
+                        "authorize",
+                        "model",
+                        Outcome::Fail,
+                        format!("model permissions map no permission to {method}"),
+                    )
+                });
+                return Err(Denial::method_not_allowed(method));
+            }
         };
-        if needed.is_some_and(|p| !user.has_permission(p)) {
-            return Err(Denial::permission_denied());
+        match needed {
+            Some(permission) if !user.has_permission(permission) => {
+                return refuse(
+                    trace,
+                    "model",
+                    format!("the user {} lacks {permission}", user.username),
+                );
+            }
+            Some(permission) => trace.note(|| {
+                Step::new(
+                    "authorize",
+                    "model",
+                    Outcome::Pass,
+                    format!("{method} needs {permission}, which the user holds"),
+                )
+            }),
+            None => trace.note(|| {
+                Step::new(
+                    "authorize",
+                    "model",
+                    Outcome::Pass,
+                    format!("{method} needs no model permission"),
+                )
+            }),
         }
     }
     Ok(())
@@ -71,7 +218,7 @@ fn check_requirements(req: &Requirements, method: &Method, user: &Session) -> Re
 mod tests {
     use super::*;
     use crate::pipeline::denial::Reason;
-    use crate::routes::{ModelPermissions, Pattern};
+    use crate::routes::{Mode, ModelPermissions, Pattern};
     use crate::session::NewSession;
     use std::sync::Arc;
     use std::time::SystemTime;
@@ -85,6 +232,7 @@ mod tests {
             requirements,
             csrf_exempt: false,
             max_body: None,
+            mode: Mode::Enforce,
         }
     }
 
@@ -104,7 +252,7 @@ mod tests {
 
     #[test]
     fn access_levels() {
-        let anon = SessionState::Anonymous;
+        let anon = SessionState::Anonymous(crate::pipeline::session::NoSession::NoCookie);
         let plain = user(|_| {});
         let staff = user(|u| u.staff = true);
         let root = user(|u| u.superuser = true);
@@ -112,50 +260,72 @@ mod tests {
         let put = &Method::PUT;
         let none = Requirements::default;
         assert_eq!(
-            reason(authorize(&route(Access::Anonymous, none()), put, &anon)),
+            reason(authorize(
+                &route(Access::Anonymous, none()),
+                put,
+                &anon,
+                &mut Trace::off()
+            )),
             None
         );
         assert_eq!(
-            reason(authorize(&route(Access::Deny, none()), get, &root)),
+            reason(authorize(
+                &route(Access::Deny, none()),
+                get,
+                &root,
+                &mut Trace::off()
+            )),
             Some(Reason::RouteDenied)
         );
         let auth = route(Access::Authenticated, none());
         assert_eq!(
-            reason(authorize(&auth, get, &anon)),
+            reason(authorize(&auth, get, &anon, &mut Trace::off())),
             Some(Reason::NotAuthenticated)
         );
-        assert_eq!(reason(authorize(&auth, get, &plain)), None);
-        let ro = route(Access::AuthenticatedOrReadOnly, none());
-        assert_eq!(reason(authorize(&ro, &Method::HEAD, &anon)), None);
         assert_eq!(
-            reason(authorize(&ro, put, &anon)),
+            reason(authorize(&auth, get, &plain, &mut Trace::off())),
+            None
+        );
+        let ro = route(Access::AuthenticatedOrReadOnly, none());
+        assert_eq!(
+            reason(authorize(&ro, &Method::HEAD, &anon, &mut Trace::off())),
+            None
+        );
+        assert_eq!(
+            reason(authorize(&ro, put, &anon, &mut Trace::off())),
             Some(Reason::NotAuthenticated)
         );
         let st = route(Access::Staff, none());
         assert_eq!(
-            reason(authorize(&st, get, &anon)),
+            reason(authorize(&st, get, &anon, &mut Trace::off())),
             Some(Reason::NotAuthenticated)
         );
         assert_eq!(
-            reason(authorize(&st, get, &plain)),
+            reason(authorize(&st, get, &plain, &mut Trace::off())),
             Some(Reason::PermissionDenied)
         );
-        assert_eq!(reason(authorize(&st, get, &staff)), None);
+        assert_eq!(reason(authorize(&st, get, &staff, &mut Trace::off())), None);
         let su = route(Access::Superuser, none());
         assert_eq!(
-            reason(authorize(&su, get, &staff)),
+            reason(authorize(&su, get, &staff, &mut Trace::off())),
             Some(Reason::PermissionDenied)
         );
-        assert_eq!(reason(authorize(&su, get, &root)), None);
+        assert_eq!(reason(authorize(&su, get, &root, &mut Trace::off())), None);
         assert_eq!(
-            reason(authorize(&auth, get, &SessionState::StoreUnavailable)),
+            reason(authorize(
+                &auth,
+                get,
+                &SessionState::StoreUnavailable,
+                &mut Trace::off()
+            )),
             Some(Reason::SessionStoreUnavailable)
         );
         assert_eq!(
             reason(authorize(
                 &route(Access::Anonymous, none()),
                 get,
-                &SessionState::StoreUnavailable
+                &SessionState::StoreUnavailable,
+                &mut Trace::off()
             )),
             None
         );
@@ -175,24 +345,36 @@ mod tests {
             },
         );
         let changer = user(|u| u.permissions = vec!["lifeapp.change_life".into()]);
-        assert_eq!(reason(authorize(&r, &Method::GET, &changer)), None);
-        assert_eq!(reason(authorize(&r, &Method::PUT, &changer)), None);
-        assert_eq!(reason(authorize(&r, &Method::PATCH, &changer)), None);
         assert_eq!(
-            reason(authorize(&r, &Method::POST, &changer)),
+            reason(authorize(&r, &Method::GET, &changer, &mut Trace::off())),
+            None
+        );
+        assert_eq!(
+            reason(authorize(&r, &Method::PUT, &changer, &mut Trace::off())),
+            None
+        );
+        assert_eq!(
+            reason(authorize(&r, &Method::PATCH, &changer, &mut Trace::off())),
+            None
+        );
+        assert_eq!(
+            reason(authorize(&r, &Method::POST, &changer, &mut Trace::off())),
             Some(Reason::PermissionDenied)
         );
         assert_eq!(
-            reason(authorize(&r, &Method::DELETE, &changer)),
+            reason(authorize(&r, &Method::DELETE, &changer, &mut Trace::off())),
             Some(Reason::PermissionDenied)
         );
         let purge = Method::from_bytes(b"PURGE").unwrap();
         assert_eq!(
-            reason(authorize(&r, &purge, &changer)),
+            reason(authorize(&r, &purge, &changer, &mut Trace::off())),
             Some(Reason::MethodNotAllowed)
         );
         let root = user(|u| u.superuser = true);
-        assert_eq!(reason(authorize(&r, &Method::DELETE, &root)), None);
+        assert_eq!(
+            reason(authorize(&r, &Method::DELETE, &root, &mut Trace::off())),
+            None
+        );
     }
 
     #[test]
@@ -210,22 +392,33 @@ mod tests {
             u.permissions = vec!["a.x".into(), "a.y".into(), "b.q".into()];
             u.groups = vec!["dev".into()];
         });
-        assert_eq!(reason(authorize(&r, &Method::GET, &ok)), None);
+        assert_eq!(
+            reason(authorize(&r, &Method::GET, &ok, &mut Trace::off())),
+            None
+        );
         let missing_all = user(|u| {
             u.permissions = vec!["a.x".into(), "b.q".into()];
             u.groups = vec!["dev".into()];
         });
         assert_eq!(
-            reason(authorize(&r, &Method::GET, &missing_all)),
+            reason(authorize(&r, &Method::GET, &missing_all, &mut Trace::off())),
             Some(Reason::PermissionDenied)
         );
         let missing_group =
             user(|u| u.permissions = vec!["a.x".into(), "a.y".into(), "b.p".into()]);
         assert_eq!(
-            reason(authorize(&r, &Method::GET, &missing_group)),
+            reason(authorize(
+                &r,
+                &Method::GET,
+                &missing_group,
+                &mut Trace::off()
+            )),
             Some(Reason::PermissionDenied)
         );
         let root = user(|u| u.superuser = true);
-        assert_eq!(reason(authorize(&r, &Method::GET, &root)), None);
+        assert_eq!(
+            reason(authorize(&r, &Method::GET, &root, &mut Trace::off())),
+            None
+        );
     }
 }

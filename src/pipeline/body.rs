@@ -55,6 +55,17 @@ impl ForwardBody {
         }
     }
 
+    /// A body that is all here already (what `explain` is given).
+    pub fn from_bytes(bytes: Bytes) -> ForwardBody {
+        ForwardBody {
+            prefix: Some(bytes),
+            rest: None,
+            idle_limit: Duration::ZERO,
+            idle: None,
+            stalled: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
     /// Shared with the request's owner: true once the client has stalled.
     pub fn stalled_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.stalled)

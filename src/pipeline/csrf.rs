@@ -18,6 +18,7 @@ use http::Method;
 use super::body::ForwardBody;
 use super::denial::{Denial, Reason};
 use super::session::SessionState;
+use super::trace::{Outcome, Step, Trace};
 use crate::config::runtime::{CsrfEnforce, CsrfSettings};
 use crate::csrf::form;
 use crate::csrf::origin::{self, RefererProblem};
@@ -95,8 +96,31 @@ pub async fn check(
     parts: &Parts,
     body: &mut ForwardBody,
     request: Request<'_>,
+    trace: &mut Trace,
+) -> Result<(), Denial> {
+    let result = run_checks(settings, parts, body, &request, trace).await;
+    if let Err(denial) = &result {
+        trace.note(|| Step::new("csrf", "result", Outcome::Fail, denial.detail.to_string()));
+    }
+    result
+}
+
+async fn run_checks(
+    settings: &CsrfSettings,
+    parts: &Parts,
+    body: &mut ForwardBody,
+    request: &Request<'_>,
+    trace: &mut Trace,
 ) -> Result<(), Denial> {
     if request.exempt {
+        trace.note(|| {
+            Step::new(
+                "csrf",
+                "exempt",
+                Outcome::Skip,
+                "the route has csrf = false (like @csrf_exempt)",
+            )
+        });
         return Ok(());
     }
     let enforced = match request.enforce {
@@ -104,6 +128,7 @@ pub async fn check(
         CsrfEnforce::Authenticated => matches!(request.session, SessionState::Authenticated(_)),
     };
     if !enforced {
+        trace.note(|| Step::new("csrf", "enforce", Outcome::Skip, "csrf.enforce = \"authenticated\" (DRF) checks only requests with a session, and this one has none"));
         return Ok(());
     }
     // Repeated headers reach Django joined with ",": two Origins are one
@@ -114,20 +139,76 @@ pub async fn check(
         // with the user's cookies: hold it to the Origin rule.
         if settings.websocket_origin_check && is_websocket_upgrade(&parts.headers) {
             if let Some(origin) = &origin {
-                verify_origin(settings, origin, &request)?;
+                verify_origin(settings, origin, request)?;
+                trace.note(|| {
+                    Step::new(
+                        "csrf",
+                        "origin",
+                        Outcome::Pass,
+                        format!("WebSocket handshake from {origin}, a trusted origin"),
+                    )
+                });
             }
         }
+        trace.note(|| {
+            Step::new(
+                "csrf",
+                "method",
+                Outcome::Skip,
+                format!(
+                    "{} is a safe method: Django never CSRF-checks it",
+                    parts.method
+                ),
+            )
+        });
         return Ok(());
     }
 
     match &origin {
-        Some(origin) => verify_origin(settings, origin, &request)?,
-        None if request.https => check_referer(settings, parts, &request)?,
-        None => {}
+        Some(origin) => {
+            verify_origin(settings, origin, request)?;
+            trace.note(|| {
+                Step::new(
+                    "csrf",
+                    "origin",
+                    Outcome::Pass,
+                    format!("Origin {origin} is this site or trusted"),
+                )
+            });
+        }
+        None if request.https => {
+            check_referer(settings, parts, request)?;
+            trace.note(|| {
+                Step::new(
+                    "csrf",
+                    "referer",
+                    Outcome::Pass,
+                    "no Origin; HTTPS, and the Referer is this site or trusted",
+                )
+            });
+        }
+        None => trace.note(|| {
+            Step::new(
+                "csrf",
+                "origin",
+                Outcome::Skip,
+                "no Origin header, and plain HTTP: Django checks no Referer",
+            )
+        }),
     }
 
     let secret = match request.cookie {
-        CookieState::Valid(secret) => secret,
+        CookieState::Valid(secret) => {
+            trace.note(|| {
+                Step::new(
+                    "csrf",
+                    "cookie",
+                    Outcome::Pass,
+                    format!("the {} cookie is well-formed", settings.cookie_name),
+                )
+            });
+            secret
+        }
         CookieState::Absent => {
             return Err(failed(
                 Reason::CsrfCookieMissing,
@@ -154,6 +235,14 @@ pub async fn check(
             (token, format!("the {} HTTP header", settings.header_label))
         }
     };
+    trace.note(|| {
+        Step::new(
+            "csrf",
+            "token",
+            Outcome::Info,
+            format!("token read from {source}"),
+        )
+    });
     if let Err(problem) = check_format(&token) {
         let message = legacy_or(
             settings,
@@ -165,6 +254,14 @@ pub async fn check(
         let message = legacy_or(settings, format!("CSRF token from {source} incorrect."));
         return Err(failed(Reason::CsrfTokenIncorrect, message));
     }
+    trace.note(|| {
+        Step::new(
+            "csrf",
+            "token",
+            Outcome::Pass,
+            format!("the token matches the {} cookie", settings.cookie_name),
+        )
+    });
     Ok(())
 }
 

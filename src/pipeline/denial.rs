@@ -42,6 +42,31 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Access decisions, which `mode = "report"` forwards anyway (and
+    /// counts as `would_deny`). The rest say the request itself is broken
+    /// or over a limit, and are answered in every mode.
+    pub fn is_reportable(self) -> bool {
+        matches!(
+            self,
+            Reason::NoRoute
+                | Reason::RouteDenied
+                | Reason::NotAuthenticated
+                | Reason::PermissionDenied
+                | Reason::MethodNotAllowed
+                | Reason::SessionStoreUnavailable
+                | Reason::CsrfBadOrigin
+                | Reason::CsrfNoReferer
+                | Reason::CsrfMalformedReferer
+                | Reason::CsrfInsecureReferer
+                | Reason::CsrfBadReferer
+                | Reason::CsrfCookieMissing
+                | Reason::CsrfCookieMalformed
+                | Reason::CsrfTokenMissing
+                | Reason::CsrfTokenMalformed
+                | Reason::CsrfTokenIncorrect
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::BadPath => "bad_path",
@@ -89,15 +114,26 @@ pub struct Denial {
     pub detail: Cow<'static, str>,
     /// Seconds for a `Retry-After` header (throttling).
     pub retry_after: Option<u64>,
+    /// What exactly failed, for the fix text (`hint`): the permission the
+    /// user lacks, the route that denies everyone. Never sent unless
+    /// `[diagnostics] debug` is on; filled only on the deny path.
+    pub cause: Option<Cow<'static, str>>,
 }
 
 impl Denial {
+    /// The same denial, remembering what exactly failed (see `cause`).
+    pub fn because(mut self, cause: impl Into<Cow<'static, str>>) -> Denial {
+        self.cause = Some(cause.into());
+        self
+    }
+
     const fn new(status: StatusCode, reason: Reason, detail: &'static str) -> Denial {
         Denial {
             status,
             reason,
             detail: Cow::Borrowed(detail),
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -152,6 +188,7 @@ impl Denial {
             reason: Reason::MethodNotAllowed,
             detail: Cow::Owned(format!("Method \"{method}\" not allowed.")),
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -178,6 +215,7 @@ impl Denial {
             reason,
             detail: Cow::Owned(format!("CSRF Failed: {django_reason}")),
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -216,6 +254,7 @@ impl Denial {
             reason: Reason::Throttled,
             detail: Cow::Owned(crate::auth::throttle::throttled_message(wait)),
             retry_after: Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
+            cause: None,
         }
     }
 
@@ -228,6 +267,7 @@ impl Denial {
                 "Unsupported media type \"{content_type}\" in request."
             )),
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -238,6 +278,7 @@ impl Denial {
             reason: Reason::BadBody,
             detail: Cow::Owned(format!("JSON parse error - {error}")),
             retry_after: None,
+            cause: None,
         }
     }
 

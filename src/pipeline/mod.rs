@@ -12,6 +12,11 @@
 //! 8. `forward`    pooled upstream client, hop-by-hop hygiene, X-Forwarded-*
 //! 9. `observe`    one access-log line with the decision and reason
 //!
+//! Stages 1–6 are `decide`, which `explain` runs too (with a `trace` on and
+//! nothing written), so what it reports is what the gateway does. A route
+//! in `mode = "report"` forwards a request `decide` would deny, and logs and
+//! counts it as `would_deny`.
+//!
 //! On the way out: a denial is JSON, or HTML for a browser (or a redirect
 //! to the login page, with `[login] redirect_browsers`); a request without
 //! a valid csrftoken cookie (safe methods) or with a malformed one gets a
@@ -23,36 +28,45 @@ pub mod canonical;
 pub mod csrf;
 pub mod denial;
 pub mod forward;
+pub mod hint;
 pub mod hop_by_hop;
 pub mod identity;
 pub mod observe;
 pub mod route;
 pub mod session;
+pub mod trace;
 pub mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
+use http::request::Parts;
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use prometheus_client::metrics::histogram::Histogram;
 
 use crate::config::Runtime;
 use crate::csrf::token::Secret;
 use crate::endpoints;
 use crate::gateway::Gateway;
 use crate::response::{self, ProxyBody};
+use crate::routes::{Mode, Route};
+use crate::session::Store;
 use body::ForwardBody;
+use canonical::Target;
+use csrf::CookieState;
 use denial::{Denial, Reason};
 use observe::AccessLog;
-use session::SessionState;
+use session::{NoSession, SessionState};
+use trace::{Outcome, Step, Trace};
 
 /// Cookies the response sets on the way out.
 #[derive(Default)]
-struct OutgoingCookies {
-    csrf: Option<HeaderValue>,
-    session: Option<HeaderValue>,
+pub struct OutgoingCookies {
+    pub csrf: Option<HeaderValue>,
+    pub session: Option<HeaderValue>,
 }
 
 /// Runs one request through the pipeline and always produces a response.
@@ -61,7 +75,6 @@ pub async fn handle(
     request: Request<Incoming>,
     connection: crate::server::Connection,
 ) -> Response<ProxyBody> {
-    let peer = connection.peer;
     // The request keeps this snapshot to the end, even if a reload swaps
     // in a new one meanwhile.
     let runtime = gateway.runtime();
@@ -79,28 +92,51 @@ pub async fn handle(
     let method = parts.method.clone();
     let target = parts.uri.path_and_query().cloned();
     let mut cookies = OutgoingCookies::default();
-    let result = run(
-        gateway,
-        &runtime,
-        parts,
-        ForwardBody::new(body, runtime.server.body_read_timeout),
-        peer,
-        connection.tls,
-        html,
-        &mut log,
-        &mut cookies,
-    )
-    .await;
-    let mut response = match result {
+    let context = Context {
+        runtime: &runtime,
+        store: gateway.store(),
+        peer: connection.peer,
+        tls: connection.tls,
+        lookup_timing: Some(&gateway.metrics().session_lookup),
+        writes: true,
+    };
+    let body = ForwardBody::new(body, runtime.server.body_read_timeout);
+    let result = run(gateway, &context, parts, body, html, &mut log, &mut cookies).await;
+    let response = match result {
         Ok(response) => response,
         Err(denial) => {
             log.denied(&denial);
-            match login_redirect(&runtime, &denial, &method, html, target.as_ref()) {
-                Some(redirect) => redirect,
-                None => response::denial(&denial, html),
-            }
+            deny(&runtime, &denial, &method, html, target.as_ref())
         }
     };
+    let response = finish(&runtime, response, cookies, cors_origin);
+    log.finish(response.status(), gateway.metrics());
+    response
+}
+
+/// The gateway's answer to a denied request: a redirect to the login page
+/// (`[login] redirect_browsers`), or the denial itself.
+pub fn deny(
+    runtime: &Runtime,
+    denial: &Denial,
+    method: &Method,
+    html: bool,
+    target: Option<&PathAndQuery>,
+) -> Response<ProxyBody> {
+    match login_redirect(runtime, denial, method, html, target) {
+        Some(redirect) => redirect,
+        None => response::denial(denial, html, runtime),
+    }
+}
+
+/// What every response gets on its way out: the cookies the stages asked
+/// for, and the CORS headers.
+pub fn finish(
+    runtime: &Runtime,
+    mut response: Response<ProxyBody>,
+    cookies: OutgoingCookies,
+    cors_origin: Option<HeaderValue>,
+) -> Response<ProxyBody> {
     if let Some(cookie) = cookies.csrf {
         csrf::add_cookie_unless_set(response.headers_mut(), &runtime.csrf, cookie);
     }
@@ -110,7 +146,6 @@ pub async fn handle(
     if let Some(origin) = cors_origin {
         runtime.cors.decorate(response.headers_mut(), origin);
     }
-    log.finish(response.status(), gateway.metrics());
     response
 }
 
@@ -138,92 +173,341 @@ fn login_redirect(
     Some(response::redirect(StatusCode::FOUND, &location))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run<'r>(
-    gateway: &Gateway,
-    runtime: &'r Arc<Runtime>,
-    mut parts: http::request::Parts,
-    mut body: ForwardBody,
-    peer: SocketAddr,
-    tls: bool,
-    html: bool,
-    log: &mut AccessLog<'r>,
-    cookies: &mut OutgoingCookies,
-) -> Result<Response<ProxyBody>, Denial> {
-    let target = canonical::canonical_target(&parts.headers, &parts.uri)?;
-    log.path(&target.path);
-    let from_trusted_proxy = runtime.server.is_trusted_proxy(peer.ip());
-    let https = csrf::is_https(&parts.headers, tls, from_trusted_proxy);
-    let cookie = csrf::cookie_state(&parts.headers, &runtime.csrf);
-    if endpoints::is_internal(runtime, &target.path) {
-        let exchange = endpoints::Exchange {
-            gateway,
-            runtime,
-            parts: &parts,
-            body: &mut body,
-            peer,
-            https,
-            host: target.host,
-            cookie,
-            html,
-        };
-        return endpoints::handle(exchange, &target.path).await;
-    }
+/// What `decide` works with besides the request.
+pub struct Context<'a> {
+    pub runtime: &'a Arc<Runtime>,
+    pub store: &'a Store,
+    pub peer: SocketAddr,
+    /// The request came over TLS on our listener.
+    pub tls: bool,
+    /// The session lookup histogram; `None` when the lookups are not traffic.
+    pub lookup_timing: Option<&'a Histogram>,
+    /// False for `explain`: no sliding renewal is written.
+    pub writes: bool,
+}
 
-    let route = route::select(&runtime.routes, &parts.method, &target.path)?;
-    log.route(&route.name);
-    if !route.csrf_exempt && csrf::needs_new_cookie(&parts.method, &cookie) {
-        let secret = Secret::generate();
+/// What stages 1–6 made of one request.
+pub struct Decision<'r, 'p> {
+    /// Canonical path and Host; `None` when the request line or Host was refused.
+    pub target: Option<Target<'p>>,
+    /// The deciding route; `None` when none matches (or none was looked for).
+    pub route: Option<&'r Route>,
+    /// Who the request is from; `None` when the stage was not reached.
+    pub session: Option<SessionState>,
+    pub https: bool,
+    pub from_trusted_proxy: bool,
+    pub csrf_cookie: CookieState,
+    pub verdict: Verdict,
+}
+
+pub enum Verdict {
+    /// One of the gateway's own endpoints answers (never forwarded).
+    Endpoint,
+    Forward,
+    /// `mode = "report"`: forwarded, although this would have been denied.
+    WouldDeny(Denial),
+    Deny(Denial),
+}
+
+/// Stages 1–6: canonical path, the gateway's endpoints, route, session,
+/// CSRF, permissions and body limit. Forwards nothing; what it allows,
+/// `run` forwards, and `explain` reports.
+pub async fn decide<'r, 'p>(
+    context: &Context<'r>,
+    parts: &'p Parts,
+    body: &mut ForwardBody,
+    cookies: &mut OutgoingCookies,
+    trace: &mut Trace,
+) -> Decision<'r, 'p> {
+    let runtime = context.runtime;
+    let from_trusted_proxy = runtime.server.is_trusted_proxy(context.peer.ip());
+    let mut decision = Decision {
+        target: None,
+        route: None,
+        session: None,
+        https: csrf::is_https(&parts.headers, context.tls, from_trusted_proxy),
+        from_trusted_proxy,
+        csrf_cookie: csrf::cookie_state(&parts.headers, &runtime.csrf),
+        verdict: Verdict::Forward,
+    };
+    let target = match canonical::canonical_target(&parts.headers, &parts.uri) {
+        Ok(target) => target,
+        Err(denial) => {
+            trace.note(|| {
+                Step::new(
+                    "canonical",
+                    "target",
+                    Outcome::Fail,
+                    denial.detail.to_string(),
+                )
+            });
+            decision.verdict = Verdict::Deny(denial);
+            return decision;
+        }
+    };
+    trace.note(|| {
+        Step::new(
+            "canonical",
+            "path",
+            Outcome::Pass,
+            format!(
+                "{} is matched and forwarded as {}",
+                parts.uri.path(),
+                target.path
+            ),
+        )
+    });
+    let verdict = checks(context, parts, &target, body, cookies, trace, &mut decision).await;
+    decision.target = Some(target);
+    decision.verdict = verdict.unwrap_or_else(Verdict::Deny);
+    decision
+}
+
+async fn checks<'r>(
+    context: &Context<'r>,
+    parts: &Parts,
+    target: &Target<'_>,
+    body: &mut ForwardBody,
+    cookies: &mut OutgoingCookies,
+    trace: &mut Trace,
+    decision: &mut Decision<'r, '_>,
+) -> Result<Verdict, Denial> {
+    let runtime = context.runtime;
+    if endpoints::is_internal(runtime, &target.path) {
+        trace.note(|| {
+            Step::new(
+                "endpoint",
+                "internal",
+                Outcome::Info,
+                format!(
+                    "{} is the gateway's own endpoint (under {}): answered here, never forwarded",
+                    target.path, runtime.server.internal_prefix
+                ),
+            )
+        });
+        return Ok(Verdict::Endpoint);
+    }
+    let mut held = Held::default();
+    let route = match route::select(&runtime.routes, &parts.method, &target.path, trace) {
+        Ok(route) => Some(route),
+        Err(denial) => {
+            held.settle(runtime.routes.unmatched_mode(), denial, trace)?;
+            None
+        }
+    };
+    decision.route = route;
+    let mode = route.map_or(runtime.routes.unmatched_mode(), |r| r.mode);
+    let exempt = route.is_some_and(|r| r.csrf_exempt);
+    let (https, csrf_cookie) = (decision.https, decision.csrf_cookie);
+    if !exempt && csrf::needs_new_cookie(&parts.method, &csrf_cookie) {
+        trace.note(|| {
+            Step::new(
+                "csrf",
+                "cookie",
+                Outcome::Info,
+                format!(
+                    "the response sets a fresh {} cookie (it was {})",
+                    runtime.csrf.cookie_name,
+                    if csrf_cookie == CookieState::Absent {
+                        "absent"
+                    } else {
+                        "malformed"
+                    }
+                ),
+            )
+        });
         cookies.csrf = Some(crate::csrf::cookie::set_cookie(
             &runtime.csrf,
-            &secret,
+            &Secret::generate(),
             https,
         ));
     }
     let session = session::lookup(
-        gateway.store(),
+        context.store,
         &runtime.session.cookie_name,
         &parts.headers,
-        &gateway.metrics().session_lookup,
+        context.lookup_timing,
+        trace,
     )
     .await;
-    if let SessionState::Authenticated(user) = &session {
-        cookies.session = session::renew_if_due(
-            gateway.store(),
-            &runtime.session,
-            &parts.headers,
-            user,
-            https,
-        )
-        .await;
+    if let (SessionState::Authenticated(user), true) = (&session, context.writes) {
+        cookies.session =
+            session::renew_if_due(context.store, &runtime.session, &parts.headers, user, https)
+                .await;
     }
+    let session = &*decision.session.insert(session);
     let csrf_request = csrf::Request {
-        exempt: route.csrf_exempt,
+        exempt,
         enforce: runtime.csrf.enforce,
-        session: &session,
+        session,
         https,
         host: target.host,
-        cookie,
+        cookie: csrf_cookie,
     };
-    csrf::check(&runtime.csrf, &parts, &mut body, csrf_request).await?;
-    authorize::authorize(route, &parts.method, &session)?;
-    if let Some(limit) = route.max_body {
-        body::enforce_limit(&parts.headers, &mut body, limit).await?;
+    if let Err(denial) = csrf::check(&runtime.csrf, parts, body, csrf_request, trace).await {
+        held.settle(mode, denial, trace)?;
+    }
+    if let Some(route) = route {
+        if let Err(denial) = authorize::authorize(route, &parts.method, session, trace) {
+            held.settle(mode, denial, trace)?;
+        }
+        if let Some(limit) = route.max_body {
+            if let Err(denial) = body::enforce_limit(&parts.headers, body, limit).await {
+                trace.note(|| {
+                    Step::new(
+                        "body",
+                        "max_body",
+                        Outcome::Fail,
+                        format!("{} (the route's max_body is {limit} bytes)", denial.detail),
+                    )
+                });
+                // A limit, not an access decision: enforced in every mode.
+                held.settle(Mode::Enforce, denial.because(limit.to_string()), trace)?;
+            } else {
+                trace.note(|| {
+                    Step::new(
+                        "body",
+                        "max_body",
+                        Outcome::Pass,
+                        format!("the body is within {limit} bytes"),
+                    )
+                });
+            }
+        }
+    }
+    Ok(held.verdict())
+}
+
+/// Denials a check returned that did not stop the request (yet): in report
+/// mode, the first one is forwarded as `would_deny`; with a trace on, the
+/// checks go on after an enforced denial too, so `explain` shows every
+/// stage, but the first enforced denial is still the decision.
+#[derive(Default)]
+struct Held {
+    would_deny: Option<Denial>,
+    denied: Option<Denial>,
+}
+
+impl Held {
+    fn settle(&mut self, mode: Mode, denial: Denial, trace: &mut Trace) -> Result<(), Denial> {
+        let reported = mode == Mode::Report && denial.reason.is_reportable();
+        if self.denied.is_some() || (self.would_deny.is_some() && reported) {
+            trace.note(|| {
+                Step::new(
+                    "mode",
+                    "later",
+                    Outcome::Info,
+                    format!("{} would also deny this request", denial.reason.as_str()),
+                )
+            });
+            return Ok(());
+        }
+        if reported {
+            trace.note(|| Step::new("mode", "report", Outcome::Info, format!("mode = \"report\": {} is logged and counted as would_deny, and the request is forwarded", denial.reason.as_str())));
+            self.would_deny = Some(denial);
+            return Ok(());
+        }
+        if !trace.is_on() {
+            return Err(denial);
+        }
+        trace.note(|| {
+            Step::new(
+                "mode",
+                "enforce",
+                Outcome::Info,
+                format!(
+                    "the gateway stops here with {}; the checks below run only for explain",
+                    denial.reason.as_str()
+                ),
+            )
+        });
+        self.denied = Some(denial);
+        Ok(())
     }
 
+    fn verdict(self) -> Verdict {
+        match (self.denied, self.would_deny) {
+            (Some(denial), _) => Verdict::Deny(denial),
+            (None, Some(denial)) => Verdict::WouldDeny(denial),
+            (None, None) => Verdict::Forward,
+        }
+    }
+}
+
+/// Stages 7–8 on the request head, for a request `decide` let through: the
+/// upstream URI and Host, X-Forwarded-*, every client claim to an identity
+/// removed, then the session's identity set.
+pub fn prepare_upstream_head(
+    context: &Context<'_>,
+    parts: &mut Parts,
+    uri: http::Uri,
+    host: Option<HeaderValue>,
+    from_trusted_proxy: bool,
+    session: &SessionState,
+) {
+    let runtime = context.runtime;
+    parts.uri = uri;
+    let scheme = if context.tls { "https" } else { "http" };
+    forward::prepare_headers(parts, host, context.peer, from_trusted_proxy, scheme);
+    identity::strip_client_claims(&mut parts.headers, &runtime.identity);
+    if let SessionState::Authenticated(user) = session {
+        identity::inject(&mut parts.headers, &runtime.identity, user);
+    }
+}
+
+async fn run<'r>(
+    gateway: &Gateway,
+    context: &Context<'r>,
+    mut parts: Parts,
+    mut body: ForwardBody,
+    html: bool,
+    log: &mut AccessLog<'r>,
+    cookies: &mut OutgoingCookies,
+) -> Result<Response<ProxyBody>, Denial> {
+    let runtime = context.runtime;
+    let decision = decide(context, &parts, &mut body, cookies, &mut Trace::off()).await;
+    if let Some(target) = &decision.target {
+        log.path(&target.path);
+    }
+    if let Some(route) = decision.route {
+        log.route(&route.name);
+    }
+    match decision.verdict {
+        Verdict::Deny(denial) => return Err(denial),
+        Verdict::WouldDeny(denial) => log.would_deny(&denial),
+        Verdict::Forward => {}
+        Verdict::Endpoint => {
+            let Some(target) = &decision.target else {
+                return Err(Denial::bad_path());
+            };
+            let exchange = endpoints::Exchange {
+                gateway,
+                runtime,
+                parts: &parts,
+                body: &mut body,
+                peer: context.peer,
+                https: decision.https,
+                host: target.host,
+                cookie: decision.csrf_cookie,
+                html,
+            };
+            return endpoints::handle(exchange, &target.path).await;
+        }
+    }
+    let Some(target) = decision.target else {
+        return Err(Denial::bad_path());
+    };
     let uri = forward::upstream_uri(&runtime.upstream, &target.path, &parts.uri)?;
     let host = target.host.and_then(|h| HeaderValue::from_str(h).ok());
+    let session = decision
+        .session
+        .unwrap_or(SessionState::Anonymous(NoSession::NoCookie));
+    let from_trusted_proxy = decision.from_trusted_proxy;
     // An upgrade (WebSocket) keeps its protocol headers and the client's
     // side of the connection, decided on exactly like any request above.
     let upgrade = upgrade::requested(&parts.headers)
         .and_then(|protocol| Some((protocol, upgrade::take_client_side(&mut parts)?)));
-    parts.uri = uri;
-    let scheme = if tls { "https" } else { "http" };
-    forward::prepare_headers(&mut parts, host, peer, from_trusted_proxy, scheme);
-    identity::strip_client_claims(&mut parts.headers, &runtime.identity);
-    if let SessionState::Authenticated(user) = &session {
-        identity::inject(&mut parts.headers, &runtime.identity, user);
-    }
+    prepare_upstream_head(context, &mut parts, uri, host, from_trusted_proxy, &session);
     log.forwarding();
     let stalled = body.stalled_flag();
     let response = match upgrade {

@@ -14,6 +14,8 @@ pub struct AccessLog<'r> {
     path: Option<String>,
     route: Option<&'r str>,
     reason: Option<&'static str>,
+    /// `mode = "report"`: the reason this forwarded request would have been denied.
+    would_deny: Option<&'static str>,
     upstream_started: Option<Instant>,
     upstream_latency: Option<Duration>,
     started: Instant,
@@ -26,6 +28,7 @@ impl<'r> AccessLog<'r> {
             path: None,
             route: None,
             reason: None,
+            would_deny: None,
             upstream_started: None,
             upstream_latency: None,
             started: Instant::now(),
@@ -44,6 +47,11 @@ impl<'r> AccessLog<'r> {
         self.reason = Some(denial.reason.as_str());
     }
 
+    /// Report mode let through a request this denial would have stopped.
+    pub fn would_deny(&mut self, denial: &Denial) {
+        self.would_deny = Some(denial.reason.as_str());
+    }
+
     pub fn forwarding(&mut self) {
         self.upstream_started = Some(Instant::now());
     }
@@ -54,15 +62,17 @@ impl<'r> AccessLog<'r> {
 
     /// Writes the access-log line and counts the request in `metrics`.
     pub fn finish(self, status: StatusCode, metrics: &crate::metrics::Metrics) {
-        let decision = match (self.reason, self.upstream_started) {
-            (None, _) => "forward",
-            (Some(_), Some(_)) => "upstream_error",
-            (Some(_), None) => "deny",
+        let decision = match (self.reason, self.upstream_started, self.would_deny) {
+            (None, _, None) => "forward",
+            (None, _, Some(_)) => "would_deny",
+            (Some(_), Some(_), _) => "upstream_error",
+            (Some(_), None, _) => "deny",
         };
+        let reason = self.reason.or(self.would_deny);
         metrics.request(
             self.route.unwrap_or("-"),
             decision,
-            self.reason.unwrap_or("-"),
+            reason.unwrap_or("-"),
             status.as_u16(),
             self.upstream_latency,
         );
@@ -72,7 +82,7 @@ impl<'r> AccessLog<'r> {
             path = self.path.as_deref().unwrap_or("-"),
             route = self.route.unwrap_or("-"),
             decision,
-            reason = self.reason.unwrap_or("-"),
+            reason = reason.unwrap_or("-"),
             status = status.as_u16(),
             upstream_ms = self.upstream_latency.map(|d| d.as_secs_f64() * 1000.0),
             total_ms = self.started.elapsed().as_secs_f64() * 1000.0,

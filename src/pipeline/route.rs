@@ -5,15 +5,86 @@
 use http::Method;
 
 use super::denial::Denial;
-use crate::routes::{Route, RouteTable, Selected};
+use super::trace::{Outcome, Step, Trace};
+use crate::routes::{Route, RouteMiss, RouteTable, Selected};
 
 pub fn select<'r>(
     table: &'r RouteTable,
     method: &Method,
     canonical_path: &str,
+    trace: &mut Trace,
 ) -> Result<&'r Route, Denial> {
-    match table.select(method, canonical_path) {
+    let selected = table.select(method, canonical_path);
+    if trace.is_on() {
+        note_routes(table, method, canonical_path, &selected, trace);
+    }
+    match selected {
         Selected::Route(route) | Selected::Fallback(route) => Ok(route),
-        Selected::NoRoute => Err(Denial::no_route()),
+        Selected::NoRoute => Err(Denial::no_route().because(format!("{method} {canonical_path}"))),
+    }
+}
+
+/// Why each route before the deciding one passed the request by.
+fn note_routes(
+    table: &RouteTable,
+    method: &Method,
+    path: &str,
+    selected: &Selected<'_>,
+    trace: &mut Trace,
+) {
+    for (index, (route, miss)) in table.explain(method, path).into_iter().enumerate() {
+        let label = format!(
+            "routes[{index}] {:?} {}",
+            route.name,
+            route.pattern.as_str()
+        );
+        let (outcome, why) = match miss {
+            RouteMiss::Path => (
+                Outcome::Skip,
+                "the path does not fit the pattern".to_string(),
+            ),
+            RouteMiss::Method => {
+                let methods: Vec<&str> =
+                    route.methods.iter().flatten().map(Method::as_str).collect();
+                (
+                    Outcome::Skip,
+                    format!(
+                        "the path fits, but {method} is not in methods [{}]",
+                        methods.join(", ")
+                    ),
+                )
+            }
+            RouteMiss::Matched => (
+                Outcome::Pass,
+                format!(
+                    "first match: decides (access = {:?}, mode = {:?})",
+                    route.access.as_str(),
+                    route.mode.as_str()
+                ),
+            ),
+        };
+        trace.note(|| Step::new("route", label, outcome, why));
+    }
+    match selected {
+        Selected::Route(_) => {}
+        Selected::Fallback(route) => trace.note(|| {
+            Step::new(
+                "route",
+                "default_access",
+                Outcome::Pass,
+                format!(
+                    "no route matches: default_access = {:?} decides",
+                    route.access.as_str()
+                ),
+            )
+        }),
+        Selected::NoRoute => trace.note(|| {
+            Step::new(
+                "route",
+                "default_access",
+                Outcome::Fail,
+                format!("no route matches {method} {path}, and default_access is \"deny\""),
+            )
+        }),
     }
 }

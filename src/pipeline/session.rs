@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use http::{header, HeaderMap, HeaderValue};
 
+use super::trace::{Outcome, Step, Trace};
 use crate::config::runtime::SessionSettings;
 use crate::csrf::token::latin1;
 use crate::session::{Session, SessionId, SessionStore, Store};
@@ -15,11 +16,44 @@ use crate::session::{Session, SessionId, SessionStore, Store};
 /// Who the request is from, as far as the session store can tell.
 #[derive(Debug, Clone)]
 pub enum SessionState {
-    Anonymous,
+    Anonymous(NoSession),
     Authenticated(Arc<Session>),
     /// The store failed: treat as anonymous where that is enough, refuse
     /// with 503 where a user is needed.
     StoreUnavailable,
+}
+
+/// Why a request has no session: what `explain` and the fix text say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoSession {
+    /// The request carries no session cookie.
+    NoCookie,
+    /// The cookie's value is not a session id the gateway could have made.
+    MalformedId,
+    /// The store knows no such session: expired, signed out, or never made.
+    NotFound,
+}
+
+impl NoSession {
+    pub fn describe(self, cookie_name: &str) -> String {
+        match self {
+            NoSession::NoCookie => format!("the request carries no {cookie_name} cookie"),
+            NoSession::MalformedId => {
+                format!("the {cookie_name} cookie is not a well-formed session id")
+            }
+            NoSession::NotFound => format!(
+                "the {cookie_name} cookie names no live session (expired, signed out, or from another store)"
+            ),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoSession::NoCookie => "no_cookie",
+            NoSession::MalformedId => "malformed_id",
+            NoSession::NotFound => "not_found",
+        }
+    }
 }
 
 impl SessionState {
@@ -31,26 +65,73 @@ impl SessionState {
     }
 }
 
+/// Finds the request's session; `timing` (the lookup histogram) is `None`
+/// for `explain`, whose lookups are not traffic.
 pub async fn lookup(
     store: &Store,
     cookie_name: &str,
     headers: &HeaderMap,
-    timing: &prometheus_client::metrics::histogram::Histogram,
+    timing: Option<&prometheus_client::metrics::histogram::Histogram>,
+    trace: &mut Trace,
 ) -> SessionState {
-    let Some(id) = cookie_value(headers, cookie_name).and_then(|v| SessionId::parse(&v)) else {
-        return SessionState::Anonymous;
+    let no_session = |why: NoSession, trace: &mut Trace| {
+        trace.note(|| {
+            Step::new(
+                "session",
+                "cookie",
+                Outcome::Info,
+                format!("{}: anonymous", why.describe(cookie_name)),
+            )
+        });
+        SessionState::Anonymous(why)
+    };
+    let Some(value) = cookie_value(headers, cookie_name) else {
+        return no_session(NoSession::NoCookie, trace);
+    };
+    let Some(id) = SessionId::parse(&value) else {
+        return no_session(NoSession::MalformedId, trace);
     };
     let started = std::time::Instant::now();
     let found = store.get(&id).await;
-    timing.observe(started.elapsed().as_secs_f64());
+    if let Some(timing) = timing {
+        timing.observe(started.elapsed().as_secs_f64());
+    }
     match found {
-        Ok(Some(session)) => SessionState::Authenticated(session),
-        Ok(None) => SessionState::Anonymous,
+        Ok(Some(session)) => {
+            trace.note(|| Step::new("session", "store", Outcome::Pass, describe_user(&session)));
+            SessionState::Authenticated(session)
+        }
+        Ok(None) => no_session(NoSession::NotFound, trace),
         Err(error) => {
             tracing::warn!(%error, "session lookup failed");
+            trace.note(|| Step::new("session", "store", Outcome::Fail, format!("the session store did not answer ({error}): only anonymous access works until it does")));
             SessionState::StoreUnavailable
         }
     }
+}
+
+/// One line about a session's user, for `explain`.
+pub fn describe_user(session: &Session) -> String {
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    let yes_no = |flag: bool| if flag { "yes" } else { "no" };
+    let left = session
+        .expires_at
+        .duration_since(SystemTime::now())
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "user {}; groups: {}; permissions: {}; staff: {}; superuser: {}; expires in {left}s",
+        session.username,
+        list(&session.groups),
+        list(&session.permissions),
+        yes_no(session.staff),
+        yes_no(session.superuser)
+    )
 }
 
 /// Sliding sessions: the new expiry for `session` if it is due a renewal

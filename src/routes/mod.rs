@@ -59,6 +59,36 @@ impl FromStr for Access {
     }
 }
 
+/// Whether a route's decisions are carried out, or only reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Denials are answered (the default).
+    Enforce,
+    /// Dry run: a request that would be denied is forwarded anyway, and
+    /// logged and counted as `would_deny` with its reason.
+    Report,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Report => "report",
+        }
+    }
+}
+
+impl FromStr for Mode {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Mode, ()> {
+        match s {
+            "enforce" => Ok(Mode::Enforce),
+            "report" => Ok(Mode::Report),
+            _ => Err(()),
+        }
+    }
+}
+
 /// The permissions DjangoModelPermissions asks for, per method.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelPermissions {
@@ -100,6 +130,8 @@ pub struct Route {
     pub csrf_exempt: bool,
     /// `max_body`: larger request bodies get 413 and are never forwarded.
     pub max_body: Option<u64>,
+    /// The route's `mode`, or the global one.
+    pub mode: Mode,
 }
 
 /// Every route in file order, plus what applies when none matches.
@@ -109,6 +141,19 @@ pub struct RouteTable {
     matcher: Matcher,
     /// Applies when no route matches; `None` means deny (`no_route`).
     fallback: Option<Route>,
+    /// The global `mode`: whether `no_route` is enforced or reported.
+    unmatched_mode: Mode,
+}
+
+/// How a route fared against a request, for `explain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMiss {
+    /// The path does not fit the pattern.
+    Path,
+    /// The path fits, but the method is not in the route's `methods`.
+    Method,
+    /// This route decides the request.
+    Matched,
 }
 
 /// Which rule decides a request.
@@ -122,7 +167,7 @@ pub enum Selected<'a> {
 }
 
 impl RouteTable {
-    pub fn new(routes: Vec<Route>, default_access: Access) -> RouteTable {
+    pub fn new(routes: Vec<Route>, default_access: Access, mode: Mode) -> RouteTable {
         let matcher = Matcher::new(routes.iter().map(|r| (&r.pattern, r.methods.as_deref())));
         let fallback = (default_access != Access::Deny).then(|| Route {
             name: "default".into(),
@@ -133,12 +178,41 @@ impl RouteTable {
             requirements: Requirements::default(),
             csrf_exempt: false,
             max_body: None,
+            mode,
         });
         RouteTable {
             routes,
             matcher,
             fallback,
+            unmatched_mode: mode,
         }
+    }
+
+    /// Whether a request no route matches is denied or only reported.
+    pub fn unmatched_mode(&self) -> Mode {
+        self.unmatched_mode
+    }
+
+    /// Why each route before the deciding one did not decide `method`
+    /// `path`, in file order, ending with the one that did: what `explain`
+    /// prints. Matches with `Pattern::matches`, which the property tests
+    /// hold to the same answers as the trie `select` uses.
+    pub fn explain(&self, method: &Method, path: &str) -> Vec<(&Route, RouteMiss)> {
+        let mut seen = Vec::new();
+        for route in &self.routes {
+            let miss = if !route.pattern.matches(path) {
+                RouteMiss::Path
+            } else if route.methods.as_ref().is_some_and(|m| !m.contains(method)) {
+                RouteMiss::Method
+            } else {
+                RouteMiss::Matched
+            };
+            seen.push((route, miss));
+            if miss == RouteMiss::Matched {
+                break;
+            }
+        }
+        seen
     }
 
     pub fn select(&self, method: &Method, canonical_path: &str) -> Selected<'_> {

@@ -14,7 +14,7 @@ use toml::Spanned;
 use super::raw::{RawConfig, RawCsrf, RawIdentity, RawRoute};
 use super::runtime::*;
 use super::ConfigError;
-use crate::routes::{Access, ModelPermissions, Pattern, Requirements, Route, RouteTable};
+use crate::routes::{Access, Mode, ModelPermissions, Pattern, Requirements, Route, RouteTable};
 use crate::session::record::unsafe_value_reason;
 use crate::session::MAX_SESSION_TTL;
 
@@ -45,12 +45,23 @@ struct Problems<'s> {
     source: &'s str,
     file: Option<String>,
     errors: Vec<ConfigError>,
+    /// Suspicious but loadable: `check` prints them, `serve` logs them.
+    warnings: Vec<ConfigError>,
 }
 
 impl Problems<'_> {
     fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
         let location = Some(line_column(self.source, span.start));
         self.errors.push(ConfigError {
+            file: self.file.clone(),
+            location,
+            message: message.into(),
+        });
+    }
+
+    fn warn(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let location = Some(line_column(self.source, span.start));
+        self.warnings.push(ConfigError {
             file: self.file.clone(),
             location,
             message: message.into(),
@@ -80,18 +91,21 @@ pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<Conf
         source,
         file: None,
         errors: Vec::new(),
+        warnings: Vec::new(),
     };
     let raw: RawConfig = match toml::from_str(source) {
         Ok(raw) => raw,
         Err(e) => {
             let location = e.span().map(|s| line_column(source, s.start));
             let mut message = e.message().trim_end().to_string();
-            if message.contains("unknown field `default_access`") {
-                // A classic TOML trap: a top-level key written below a
-                // [table] header belongs to that table.
-                message.push_str(
-                    "; default_access is a top-level key: put it above the first [table]",
-                );
+            for key in ["default_access", "mode"] {
+                if message.contains(&format!("unknown field `{key}`")) {
+                    // A classic TOML trap: a top-level key written below a
+                    // [table] header belongs to that table.
+                    message.push_str(&format!(
+                        "; {key} is a top-level key: put it above the first [table]"
+                    ));
+                }
             }
             return Err(vec![ConfigError {
                 file: None,
@@ -205,7 +219,18 @@ pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<Conf
         None => Access::Deny,
         Some(value) => access(&mut problems, value),
     };
-    let routes = routes(&mut problems, &raw.routes);
+    let mode = match &raw.mode {
+        None => Mode::Enforce,
+        Some(value) => mode(&mut problems, value),
+    };
+    let routes = routes(&mut problems, &raw.routes, mode, &server.internal_prefix);
+    if let (Some(value), Mode::Report) = (&raw.mode, mode) {
+        problems.warn(
+            value.span(),
+            "mode = \"report\": nothing is enforced; requests that would be denied are forwarded (and counted as would_deny)",
+        );
+    }
+    let diagnostics = diagnostics(&mut problems, &raw.diagnostics);
 
     if !problems.errors.is_empty() {
         // Report in file order; problems without a place come first.
@@ -220,9 +245,11 @@ pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<Conf
         identity,
         csrf,
         cors,
-        routes: RouteTable::new(routes, default_access),
+        routes: RouteTable::new(routes, default_access, mode),
         users,
         login,
+        diagnostics,
+        warnings: problems.warnings,
     })
 }
 
@@ -778,6 +805,72 @@ fn access(problems: &mut Problems, value: &Spanned<String>) -> Access {
     })
 }
 
+fn mode(problems: &mut Problems, value: &Spanned<String>) -> Mode {
+    value.get_ref().parse().unwrap_or_else(|_| {
+        problems.at(
+            value.span(),
+            format!(
+                "unknown mode {:?}; expected \"enforce\" or \"report\"",
+                value.get_ref()
+            ),
+        );
+        Mode::Enforce
+    })
+}
+
+fn diagnostics(problems: &mut Problems, raw: &super::raw::RawDiagnostics) -> Diagnostics {
+    let expose_reason = match raw
+        .expose_reason
+        .as_ref()
+        .map(|e| (e.get_ref().as_str(), e.span()))
+    {
+        None | Some(("header", _)) => true,
+        Some(("off", _)) => false,
+        Some((other, span)) => {
+            problems.at(
+                span,
+                format!("diagnostics.expose_reason {other:?}: expected \"header\" or \"off\""),
+            );
+            true
+        }
+    };
+    Diagnostics {
+        expose_reason,
+        debug: raw.debug.unwrap_or(false),
+    }
+}
+
+/// Permission strings as Django's `user.has_perm` takes them:
+/// `app_label.codename`.
+fn permissions(problems: &mut Problems, values: &[Spanned<String>]) -> Vec<Box<str>> {
+    for value in values {
+        if !is_permission(value.get_ref()) {
+            problems.at(
+                value.span(),
+                format!(
+                    "permission {:?} is not \"app_label.codename\", the form Django's user.has_perm takes (e.g. \"lifeapp.change_life\")",
+                    value.get_ref()
+                ),
+            );
+        }
+    }
+    names(problems, values, "permission")
+}
+
+fn is_permission(text: &str) -> bool {
+    let Some((app_label, codename)) = text.split_once('.') else {
+        return false;
+    };
+    let identifier = app_label.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && app_label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    identifier
+        && !codename.is_empty()
+        && codename.len() <= 100
+        && !codename.contains(char::is_whitespace)
+}
+
 fn names(problems: &mut Problems, values: &[Spanned<String>], what: &str) -> Vec<Box<str>> {
     values
         .iter()
@@ -835,7 +928,13 @@ fn methods(problems: &mut Problems, value: &Spanned<Vec<String>>) -> Option<Box<
     Some(out.into_boxed_slice())
 }
 
-fn routes(problems: &mut Problems, raw: &[RawRoute]) -> Vec<Route> {
+fn routes(
+    problems: &mut Problems,
+    raw: &[RawRoute],
+    global_mode: Mode,
+    internal_prefix: &str,
+) -> Vec<Route> {
+    let internal = Pattern::parse(&format!("{internal_prefix}/**")).ok();
     let mut compiled: Vec<(Route, Range<usize>)> = Vec::with_capacity(raw.len());
     for (i, route) in raw.iter().enumerate() {
         let name: Box<str> = match &route.name {
@@ -862,8 +961,8 @@ fn routes(problems: &mut Problems, raw: &[RawRoute]) -> Vec<Route> {
         };
         let access = access(problems, &route.access);
         let requirements = Requirements {
-            all_permissions: names(problems, &route.permissions, "permission"),
-            any_permissions: names(problems, &route.any_permissions, "permission"),
+            all_permissions: permissions(problems, &route.permissions),
+            any_permissions: permissions(problems, &route.any_permissions),
             any_groups: names(problems, &route.groups, "group"),
             model: route
                 .model
@@ -888,7 +987,40 @@ fn routes(problems: &mut Problems, raw: &[RawRoute]) -> Vec<Route> {
             requirements,
             csrf_exempt: route.csrf == Some(false),
             max_body: route.max_body.as_ref().map(|limit| *limit.get_ref()),
+            mode: route
+                .mode
+                .as_ref()
+                .map_or(global_mode, |value| mode(problems, value)),
         };
+        if internal
+            .as_ref()
+            .is_some_and(|i| i.covers(&route_compiled.pattern))
+        {
+            problems.at(
+                route.path.span(),
+                format!(
+                    "route {:?} can never match: {internal_prefix}/* is the gateway's own endpoints, answered before any route",
+                    route_compiled.name
+                ),
+            );
+        }
+        if route_compiled.access == Access::Anonymous {
+            let catch_all = compiled.iter().find(|(r, _)| {
+                r.pattern.segments == [crate::routes::pattern::Segment::Rest]
+                    && !shadows(r, &route_compiled)
+            });
+            if let Some((earlier, _)) = catch_all {
+                problems.warn(
+                    route.path.span(),
+                    format!(
+                        "anonymous route {:?} comes after the catch-all {:?} ({}): only methods the catch-all does not take reach it; put specific routes before catch-alls",
+                        route_compiled.name,
+                        earlier.name,
+                        earlier.pattern.as_str()
+                    ),
+                );
+            }
+        }
         if let Some((earlier, _)) = compiled.iter().find(|(r, _)| shadows(r, &route_compiled)) {
             problems.at(
                 route.path.span(),

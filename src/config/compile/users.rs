@@ -40,6 +40,7 @@ pub(super) fn users(
                         source: &text,
                         file: Some(shown),
                         errors: Vec::new(),
+                        warnings: Vec::new(),
                     };
                     users.extend(validate(&mut in_file, &raw.users));
                     problems.errors.append(&mut in_file.errors);

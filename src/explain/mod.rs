@@ -1,0 +1,348 @@
+//! `explain`: why a request is allowed or denied. Runs a described request
+//! through the gateway's own decision stages (`pipeline::decide`) with a
+//! trace on, forwards nothing and writes nothing, and reports every stage,
+//! the decision with its reason code, the exact response a denied client
+//! gets (built by the same code that answers live requests), and the fix.
+//! Served as `POST /explain` on the admin listener and by
+//! `portcullis explain`.
+
+pub mod render;
+
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, Response, Uri};
+use http_body_util::BodyExt;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Runtime;
+use crate::pipeline::body::ForwardBody;
+use crate::pipeline::session::SessionState;
+use crate::pipeline::trace::{Outcome, Step, Trace};
+use crate::pipeline::{self, canonical, Context, OutgoingCookies, Verdict};
+use crate::response::ProxyBody;
+use crate::session::Store;
+
+/// The request to explain, as `POST /explain` takes it in JSON.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainRequest {
+    /// HTTP method (default GET).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Path and query (`/life/1/?page=2`) or an absolute URL.
+    pub url: String,
+    /// More request headers, each `Name: value`.
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// The `Cookie` header: `sessionid=...; csrftoken=...`.
+    #[serde(default)]
+    pub cookie: Option<String>,
+    /// The `Origin` header.
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// The request body (a form carrying `csrfmiddlewaretoken`, say).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The request arrives over TLS (Django's HTTPS rules for CSRF).
+    #[serde(default)]
+    pub https: bool,
+    /// The client's address (default 127.0.0.1), which decides whether its
+    /// X-Forwarded-* headers are believed (`server.trusted_proxies`).
+    #[serde(default)]
+    pub peer: Option<IpAddr>,
+}
+
+/// Everything `explain` found out.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Explanation {
+    pub method: String,
+    pub url: String,
+    pub host: Option<String>,
+    pub canonical_path: Option<String>,
+    /// The deciding route's name (`default` for `default_access`).
+    pub route: Option<String>,
+    pub session: Option<SessionView>,
+    /// Every check, in the order the gateway made them.
+    pub steps: Vec<Step>,
+    /// `forward`, `would_deny` (report mode: forwarded), `deny`,
+    /// `endpoint` (the gateway's own endpoint answers) or `preflight`
+    /// (a CORS preflight the gateway answers).
+    pub decision: Cow<'static, str>,
+    /// The reason code (`X-Portcullis-Reason`) of a denial or would-be denial.
+    pub reason: Option<Cow<'static, str>>,
+    /// The `detail` of the denial, DRF's wording.
+    pub detail: Option<String>,
+    /// What to change so the request passes.
+    pub hint: Option<String>,
+    /// What the gateway answers itself (denials, preflights).
+    pub response: Option<ResponseView>,
+    /// The head of what is sent upstream (allowed requests).
+    pub upstream_request: Option<UpstreamView>,
+}
+
+/// Who the request is from.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SessionView {
+    /// `authenticated`, `anonymous` or `store_unavailable`.
+    pub state: Cow<'static, str>,
+    /// Why there is no session (`no_cookie`, `malformed_id`, `not_found`).
+    pub why: Option<Cow<'static, str>>,
+    pub username: Option<String>,
+    pub groups: Vec<String>,
+    pub permissions: Vec<String>,
+    pub staff: bool,
+    pub superuser: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ResponseView {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UpstreamView {
+    pub method: String,
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Explains `request` against `runtime` and the sessions in `store`.
+/// `Err` is a request that cannot be built (a bad method, URL or header).
+pub async fn explain(
+    runtime: &Arc<Runtime>,
+    store: &Store,
+    request: &ExplainRequest,
+) -> Result<Explanation, String> {
+    let (mut parts, assumed_host) = build_parts(runtime, request)?;
+    canonical::canonicalize_method(&mut parts);
+    let mut trace = Trace::on();
+    if let Some(host) = assumed_host {
+        trace.note(|| {
+            Step::new(
+                "request",
+                "host",
+                Outcome::Info,
+                format!("no Host given: assuming {host} (server.listen), as a client dialling the gateway sends"),
+            )
+        });
+    }
+    let mut explanation = Explanation {
+        method: parts.method.to_string(),
+        url: request.url.clone(),
+        host: parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string),
+        canonical_path: None,
+        route: None,
+        session: None,
+        steps: Vec::new(),
+        decision: Cow::Borrowed("forward"),
+        reason: None,
+        detail: None,
+        hint: None,
+        response: None,
+        upstream_request: None,
+    };
+    if let Some(preflight) = runtime.cors.preflight(&parts.method, &parts.headers) {
+        trace.note(|| {
+            Step::new(
+                "cors",
+                "preflight",
+                Outcome::Pass,
+                "a CORS preflight from an allowed origin: answered by the gateway",
+            )
+        });
+        explanation.decision = Cow::Borrowed("preflight");
+        explanation.response = Some(response_view(preflight).await);
+        explanation.steps = trace.into_steps();
+        return Ok(explanation);
+    }
+    let cors_origin = runtime.cors.allowed_origin(&parts.headers);
+    let html = crate::negotiate::prefers_html(&parts.headers);
+    let peer = SocketAddr::new(request.peer.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), 0);
+    let context = Context {
+        runtime,
+        store,
+        peer,
+        tls: request.https,
+        lookup_timing: None,
+        writes: false,
+    };
+    let mut body = ForwardBody::from_bytes(Bytes::from(request.body.clone().unwrap_or_default()));
+    let mut cookies = OutgoingCookies::default();
+    let decision = pipeline::decide(&context, &parts, &mut body, &mut cookies, &mut trace).await;
+    explanation.canonical_path = decision.target.as_ref().map(|t| t.path.to_string());
+    explanation.route = decision.route.map(|r| r.name.to_string());
+    explanation.session = decision.session.as_ref().map(session_view);
+    let forwarded = match &decision.verdict {
+        Verdict::Endpoint => {
+            explanation.decision = Cow::Borrowed("endpoint");
+            false
+        }
+        Verdict::Deny(denial) => {
+            explanation.decision = Cow::Borrowed("deny");
+            explanation.reason = Some(Cow::Borrowed(denial.reason.as_str()));
+            explanation.detail = Some(denial.detail.to_string());
+            explanation.hint = Some(pipeline::hint::hint(denial, runtime));
+            let target = parts.uri.path_and_query();
+            let answer = pipeline::deny(runtime, denial, &parts.method, html, target);
+            let answer = pipeline::finish(runtime, answer, cookies, cors_origin);
+            explanation.response = Some(response_view(answer).await);
+            false
+        }
+        Verdict::WouldDeny(denial) => {
+            explanation.decision = Cow::Borrowed("would_deny");
+            explanation.reason = Some(Cow::Borrowed(denial.reason.as_str()));
+            explanation.detail = Some(denial.detail.to_string());
+            explanation.hint = Some(pipeline::hint::hint(denial, runtime));
+            true
+        }
+        Verdict::Forward => true,
+    };
+    if forwarded {
+        explanation.upstream_request = upstream_view(&context, &parts, &decision);
+    }
+    explanation.steps = trace.into_steps();
+    Ok(explanation)
+}
+
+/// The request head `run` would send upstream, made by the same function.
+fn upstream_view(
+    context: &Context<'_>,
+    parts: &Parts,
+    decision: &pipeline::Decision<'_, '_>,
+) -> Option<UpstreamView> {
+    let runtime = context.runtime;
+    let target = decision.target.as_ref()?;
+    let uri = pipeline::forward::upstream_uri(&runtime.upstream, &target.path, &parts.uri).ok()?;
+    let host = target.host.and_then(|h| HeaderValue::from_str(h).ok());
+    let mut head = Request::new(()).into_parts().0;
+    head.method = parts.method.clone();
+    head.headers = parts.headers.clone();
+    let anonymous = SessionState::Anonymous(crate::pipeline::session::NoSession::NoCookie);
+    pipeline::prepare_upstream_head(
+        context,
+        &mut head,
+        uri,
+        host,
+        decision.from_trusted_proxy,
+        decision.session.as_ref().unwrap_or(&anonymous),
+    );
+    Some(UpstreamView {
+        method: head.method.to_string(),
+        uri: head.uri.to_string(),
+        headers: header_list(&head.headers),
+    })
+}
+
+fn session_view(session: &SessionState) -> SessionView {
+    let mut view = SessionView {
+        state: Cow::Borrowed("anonymous"),
+        why: None,
+        username: None,
+        groups: Vec::new(),
+        permissions: Vec::new(),
+        staff: false,
+        superuser: false,
+    };
+    match session {
+        SessionState::Authenticated(user) => {
+            view.state = Cow::Borrowed("authenticated");
+            view.username = Some(user.username.clone());
+            view.groups.clone_from(&user.groups);
+            view.permissions.clone_from(&user.permissions);
+            view.staff = user.staff;
+            view.superuser = user.superuser;
+        }
+        SessionState::Anonymous(why) => view.why = Some(Cow::Borrowed(why.as_str())),
+        SessionState::StoreUnavailable => view.state = Cow::Borrowed("store_unavailable"),
+    }
+    view
+}
+
+async fn response_view(response: Response<ProxyBody>) -> ResponseView {
+    let (parts, body) = response.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
+        Err(_) => String::new(),
+    };
+    ResponseView {
+        status: parts.status.as_u16(),
+        headers: header_list(&parts.headers),
+        body,
+    }
+}
+
+fn header_list(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The request head described by `request`; with the Host it assumed, if
+/// it had to.
+fn build_parts(
+    runtime: &Runtime,
+    request: &ExplainRequest,
+) -> Result<(Parts, Option<String>), String> {
+    let method = request.method.as_deref().unwrap_or("GET");
+    let method = Method::from_bytes(method.as_bytes())
+        .map_err(|_| format!("{method:?} is not an HTTP method"))?;
+    let uri: Uri = request
+        .url
+        .parse()
+        .map_err(|e| format!("url {:?}: {e}", request.url))?;
+    let mut parts = Request::new(()).into_parts().0;
+    parts.method = method;
+    for line in &request.headers {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("header {line:?} is not \"Name: value\""))?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| format!("{:?} is not a header name", name.trim()))?;
+        let value = HeaderValue::from_str(value.trim())
+            .map_err(|_| format!("header {name}: the value is not a valid header value"))?;
+        parts.headers.append(name, value);
+    }
+    let mut add = |name: HeaderName, value: &Option<String>| -> Result<(), String> {
+        if let Some(value) = value {
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| format!("{name}: not a valid header value"))?;
+            parts.headers.append(name, value);
+        }
+        Ok(())
+    };
+    add(header::COOKIE, &request.cookie)?;
+    add(header::ORIGIN, &request.origin)?;
+    if let Some(body) = &request.body {
+        if !parts.headers.contains_key(header::CONTENT_LENGTH) {
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+    }
+    let mut assumed = None;
+    if uri.authority().is_none() && !parts.headers.contains_key(header::HOST) {
+        let host = runtime.server.listen.to_string();
+        let value = HeaderValue::from_str(&host).map_err(|e| e.to_string())?;
+        parts.headers.insert(header::HOST, value);
+        assumed = Some(host);
+    }
+    parts.uri = uri;
+    Ok((parts, assumed))
+}

@@ -1,0 +1,159 @@
+//! `portcullis explain`: builds the request from the flags, has it
+//! explained, prints the explanation. With the memory store the sessions
+//! live only inside the running gateway, so it asks that gateway's admin
+//! API (`POST /explain`); with Redis it can read the store itself.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use http::{header, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use portcullis::config::runtime::StoreKind;
+use portcullis::config::Runtime;
+use portcullis::explain::{render, ExplainRequest, Explanation};
+use portcullis::session::{RedisStore, Store};
+
+use crate::ConfigPath;
+
+#[derive(clap::Args)]
+pub(crate) struct ExplainArgs {
+    #[command(flatten)]
+    config: ConfigPath,
+    /// Request method.
+    #[arg(long, short = 'X', default_value = "GET")]
+    method: String,
+    /// Path and query (`/life/1/`), or an absolute URL.
+    #[arg(long)]
+    url: String,
+    /// The Cookie header: 'sessionid=...; csrftoken=...'.
+    #[arg(long, short = 'b')]
+    cookie: Option<String>,
+    /// A request header, 'Name: value' (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// The Origin header.
+    #[arg(long)]
+    origin: Option<String>,
+    /// The request body (a form with csrfmiddlewaretoken, say); set its
+    /// Content-Type with --header.
+    #[arg(long, short = 'd')]
+    data: Option<String>,
+    /// The request arrives over HTTPS (Django's Referer rules apply).
+    #[arg(long)]
+    https: bool,
+    /// The client's address (default 127.0.0.1).
+    #[arg(long)]
+    peer: Option<IpAddr>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// The admin API to ask, e.g. http://127.0.0.1:9901 (default: the
+    /// config's server.admin_listen). Needed with the memory store.
+    #[arg(long, value_name = "URL")]
+    admin: Option<String>,
+}
+
+pub(crate) async fn run(args: ExplainArgs) -> anyhow::Result<()> {
+    let path = args.config.path()?;
+    let runtime = Arc::new(crate::load(&path)?);
+    let request = ExplainRequest {
+        method: Some(args.method.clone()),
+        url: args.url.clone(),
+        headers: args.headers.clone(),
+        cookie: args.cookie.clone(),
+        origin: args.origin.clone(),
+        body: args.data.clone(),
+        https: args.https,
+        peer: args.peer,
+    };
+    let explanation = match (&runtime.session.store, &args.admin) {
+        (StoreKind::Redis(settings), None) => {
+            let store = RedisStore::new(settings).map_err(anyhow::Error::msg)?;
+            store.start();
+            connected(&store).await?;
+            let store = Store::Redis(store);
+            portcullis::explain::explain(&runtime, &store, &request)
+                .await
+                .map_err(anyhow::Error::msg)?
+        }
+        (_, admin) => {
+            let url = admin
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", reachable(runtime.server.admin_listen)));
+            ask_admin(&runtime, &url, &request).await?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&explanation)?);
+    } else {
+        print!("{}", render::text(&explanation));
+    }
+    Ok(())
+}
+
+/// Waits (a few seconds at most) for the Redis store's first connection.
+async fn connected(store: &RedisStore) -> anyhow::Result<()> {
+    let mut last = String::new();
+    for _ in 0..50 {
+        match store.ready().await {
+            Ok(()) => return Ok(()),
+            Err(why) => last = why,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    bail!("the Redis session store did not answer: {last}")
+}
+
+/// An address to dial for a listen address: a wildcard means this host.
+fn reachable(listen: SocketAddr) -> SocketAddr {
+    match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], listen.port())),
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, listen.port()))
+        }
+        _ => listen,
+    }
+}
+
+async fn ask_admin(
+    runtime: &Runtime,
+    base: &str,
+    request: &ExplainRequest,
+) -> anyhow::Result<Explanation> {
+    let url = format!("{}/explain", base.trim_end_matches('/'));
+    let call = Request::builder()
+        .method(Method::POST)
+        .uri(&url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(
+            header::AUTHORIZATION,
+            [b"Bearer ".as_slice(), runtime.admin.token.secret()].concat(),
+        )
+        .body(Full::new(Bytes::from(serde_json::to_vec(request)?)))
+        .context("building the admin request")?;
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), client.request(call))
+        .await
+        .with_context(|| format!("{url} did not answer within 10s"))?
+        .with_context(|| {
+            format!("asking the running gateway at {url} (the memory store's sessions live only there; is it running?)")
+        })?;
+    let status = answer.status();
+    let body = answer
+        .into_body()
+        .collect()
+        .await
+        .context("reading the admin API's answer")?
+        .to_bytes();
+    if status != StatusCode::OK {
+        bail!(
+            "{url} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    serde_json::from_slice(&body).context("reading the explanation")
+}

@@ -1,0 +1,63 @@
+//! The fix for each denial, in one sentence: what `explain` prints and,
+//! with `[diagnostics] debug = true`, the `hint` beside DRF's `detail`.
+//! Built only when asked for, never on the forwarding path.
+
+use super::denial::{Denial, Reason};
+use crate::config::Runtime;
+
+/// What the client (or the operator) should change so the request passes.
+pub fn hint(denial: &Denial, runtime: &Runtime) -> String {
+    let cause = denial.cause.as_deref().unwrap_or("");
+    let header = runtime.csrf.header_name.as_str();
+    let csrf_cookie = &runtime.csrf.cookie_name;
+    let session_cookie = &runtime.session.cookie_name;
+    let prefix = &runtime.server.internal_prefix;
+    match denial.reason {
+        Reason::BadPath => "The path is malformed (an encoded '/', '\\' or NUL, a broken %-escape, or '..' above the root): send the plain path.".into(),
+        Reason::BadHost => "Send exactly one Host header, the same as the URL's host.".into(),
+        Reason::NoRoute => format!("No [[routes]] entry matches {cause} and default_access is \"deny\": add a route for it (or ask the operator to)."),
+        Reason::RouteDenied => format!("Route {cause:?} has access = \"deny\": nobody may use it through the gateway."),
+        Reason::NotAuthenticated => {
+            let why = match cause {
+                "no_cookie" => format!("the request carries no {session_cookie} cookie"),
+                "malformed_id" => format!("the {session_cookie} cookie is not a session id this gateway made"),
+                "not_found" => format!("the {session_cookie} cookie names no live session (expired or signed out)"),
+                _ => "there is no session".into(),
+            };
+            format!("Sign in (POST {prefix}/login) and send the {session_cookie} cookie it sets: {why}.")
+        }
+        Reason::PermissionDenied => match cause {
+            "" => "The user may not do this.".into(),
+            cause => format!("{}.", upper_first(cause)),
+        },
+        Reason::MethodNotAllowed => "Model permissions (DjangoModelPermissions) cover GET, HEAD, OPTIONS, POST, PUT, PATCH and DELETE only: use one of those.".into(),
+        Reason::SessionStoreUnavailable => "The session store did not answer: check the gateway's /readyz and the store itself; the request fails closed meanwhile.".into(),
+        Reason::UpstreamUnavailable => "The upstream refused the connection or broke it off: check that it is running at upstream.url.".into(),
+        Reason::UpstreamTimeout => "The upstream did not answer within upstream.timeout: look at why it is slow.".into(),
+        Reason::BadBody => "The request body could not be read as sent (broken framing, or an invalid multipart boundary): resend it whole.".into(),
+        Reason::BodyTimeout => "The body stopped arriving for server.body_read_timeout: send it without pausing.".into(),
+        Reason::FormTooLarge => "A url-encoded form over csrf.form_body_limit is refused, as Django's DATA_UPLOAD_MAX_MEMORY_SIZE: send less, or send it as JSON.".into(),
+        Reason::BodyTooLarge => format!("The route accepts bodies up to {cause} bytes (its max_body): send less."),
+        Reason::InvalidCredentials => "The username or password is wrong, or the user is inactive.".into(),
+        Reason::Throttled => "Too many failed sign-ins: wait for Retry-After seconds.".into(),
+        Reason::UnsupportedMediaType => "Send the sign-in as application/json or application/x-www-form-urlencoded.".into(),
+        Reason::NotFound => format!("No such gateway endpoint under {prefix}."),
+        Reason::CsrfBadOrigin => "The Origin is neither this site (scheme://Host) nor in [csrf] trusted_origins: send the request from this site, or add the page's origin to trusted_origins if it is yours.".into(),
+        Reason::CsrfNoReferer => "An HTTPS request without Origin needs a Referer from this site: check the page's Referrer-Policy (no-referrer removes it).".into(),
+        Reason::CsrfMalformedReferer => "The Referer is not a URL: send this page's address.".into(),
+        Reason::CsrfInsecureReferer => "An HTTPS request came from an http:// page: serve that page over HTTPS.".into(),
+        Reason::CsrfBadReferer => "The Referer is not this site: send the request from this site, or add the page's origin to [csrf] trusted_origins.".into(),
+        Reason::CsrfCookieMissing => format!("Send the {csrf_cookie} cookie: any GET through the gateway sets it (or GET {prefix}/csrf), then send it back with this request."),
+        Reason::CsrfCookieMalformed => format!("The {csrf_cookie} cookie must be 32 or 64 letters and digits; this response sets a fresh one: retry with it."),
+        Reason::CsrfTokenMissing => format!("Send the {csrf_cookie} cookie's value in the {header} header (or the csrfmiddlewaretoken form field)."),
+        Reason::CsrfTokenMalformed => format!("The token must be 32 or 64 letters and digits: send the {csrf_cookie} cookie's value unchanged in {header}."),
+        Reason::CsrfTokenIncorrect => format!("The token does not match the {csrf_cookie} cookie: send that cookie's current value in {header} (it changes when you sign in)."),
+    }
+}
+
+fn upper_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
