@@ -372,6 +372,19 @@ async fn explain_agrees_with_the_live_gateway_for_every_deny_reason() {
                     .iter()
                     .any(|s| s["outcome"] == "fail");
                 assert!(failed, "{}: no failing step in {e:#}", c.name);
+                // The text form says the same.
+                let parsed: portcullis::explain::Explanation =
+                    serde_json::from_value(e.clone()).unwrap();
+                let text = portcullis::explain::render::text(&parsed);
+                assert!(
+                    text.contains(&format!("decision: deny ({reason})")),
+                    "{text}"
+                );
+                assert!(text.contains(&format!("HTTP {}", live.status)), "{text}");
+                assert!(
+                    text.contains(&format!("fix: {}", e["hint"].as_str().unwrap())),
+                    "{text}"
+                );
             }
         }
     }

@@ -200,6 +200,19 @@ async fn a_redis_outage_fails_closed_and_recovers_without_a_restart() {
         r#"{"detail":"Session store unavailable."}"#,
     );
     eprintln!("503 during the outage after {:?}", started.elapsed());
+    // explain reaches the same decision, and says why.
+    let explained = h
+        .admin(
+            "POST",
+            "/explain",
+            Some(ADMIN_TOKEN),
+            &format!(r#"{{"url":"/life/1/","cookie":"sessionid={never_seen}"}}"#),
+        )
+        .await
+        .json();
+    assert_eq!(explained["reason"], "store_unavailable", "{explained:#}");
+    assert_eq!(explained["response"]["status"], 503);
+    assert_eq!(explained["session"]["state"], "store_unavailable");
     // Anonymous routes keep working, with or without a session cookie.
     assert_eq!(h.get("/public/x", &[]).await.status, 200);
     assert_eq!(
@@ -774,4 +787,45 @@ async fn two_gateway_processes_share_one_redis() {
         "revocation across processes honoured after {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explain_command_reads_sessions_from_redis_itself() {
+    let redis = RedisServer::start();
+    let h = replica(&redis, "").await;
+    let id = h.session(r#"{"username":"ivan","groups":["ops"]}"#).await;
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        redis_config("http://127.0.0.1:1", &redis, ""),
+    )
+    .unwrap();
+    // No gateway process is asked: the command reads Redis directly.
+    let explain = |path: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .arg("explain")
+            .arg("--config")
+            .arg(config.path())
+            .args([
+                "--url",
+                path,
+                "--cookie",
+                &format!("sessionid={id}"),
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let e = explain("/life/1/");
+    assert_eq!(e["decision"], "forward", "{e:#}");
+    assert_eq!(e["session"]["username"], "ivan");
+    assert_eq!(e["session"]["groups"], serde_json::json!(["ops"]));
+    let denied = explain("/nowhere");
+    assert_eq!(denied["reason"], "no_route");
 }

@@ -237,6 +237,25 @@ pub struct RawIdentity {
     /// three above and the well-known identity headers of other proxies.
     #[serde(default)]
     pub strip: Vec<Spanned<String>>,
+    /// Sign a short-lived JWT about each forwarded request into
+    /// `X-Portcullis-Assertion`, so the upstream can verify it passed the gateway.
+    pub sign: Option<Spanned<RawSign>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSign {
+    /// "HS256" (shared secret) or "EdDSA" (Ed25519: the upstream needs
+    /// only the public key).
+    pub algorithm: String,
+    /// HS256: a file holding the secret (at least 32 bytes; trailing
+    /// whitespace ignored). EdDSA: the Ed25519 private key, PKCS#8 PEM.
+    /// Relative to the config file's directory; re-read on reload.
+    pub key_file: String,
+    /// How long an assertion is valid (default "30s").
+    pub ttl: Option<String>,
+    /// The `aud` claim, for upstreams that check who a token is for (default: none).
+    pub audience: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -173,6 +173,8 @@ pub struct IdentityHeaders {
     pub permissions: HeaderName,
     /// Extra names from `[identity] strip`.
     pub extra_strip: Vec<HeaderName>,
+    /// `[identity] sign`: the signed assertion for the upstream.
+    pub sign: Option<Arc<crate::pipeline::assertion::Signer>>,
 }
 
 /// Who is CSRF-checked.

@@ -236,6 +236,7 @@ fn upstream_view(
         host,
         decision.from_trusted_proxy,
         decision.session.as_ref().unwrap_or(&anonymous),
+        decision.route,
     );
     Some(UpstreamView {
         method: head.method.to_string(),

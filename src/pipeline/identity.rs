@@ -12,7 +12,9 @@ use crate::session::Session;
 /// Identity headers other proxies and frameworks trust (oauth2-proxy,
 /// Apache/nginx auth modules, Django's RemoteUserMiddleware): a client must
 /// never be able to smuggle any of them through to the upstream.
-const FOREIGN_IDENTITY: [HeaderName; 14] = [
+const FOREIGN_IDENTITY: [HeaderName; 15] = [
+    // Ours: only the gateway signs assertions (`[identity] sign`).
+    super::assertion::ASSERTION_HEADER,
     HeaderName::from_static("x-remote-user"),
     HeaderName::from_static("x-remote-groups"),
     HeaderName::from_static("x-remote-permissions"),
@@ -111,6 +113,7 @@ mod tests {
             groups: HeaderName::from_static("x-groups"),
             permissions: HeaderName::from_static("x-perms"),
             extra_strip: vec![HeaderName::from_static("x-tenant")],
+            sign: None,
         }
     }
 

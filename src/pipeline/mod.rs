@@ -22,6 +22,7 @@
 //! a valid csrftoken cookie (safe methods) or with a malformed one gets a
 //! fresh cookie, as Django does; a renewed sliding session gets its cookie.
 
+pub mod assertion;
 pub mod authorize;
 pub mod body;
 pub mod canonical;
@@ -436,7 +437,7 @@ impl Held {
 
 /// Stages 7–8 on the request head, for a request `decide` let through: the
 /// upstream URI and Host, X-Forwarded-*, every client claim to an identity
-/// removed, then the session's identity set.
+/// removed, then the session's identity set, and the signed assertion.
 pub fn prepare_upstream_head(
     context: &Context<'_>,
     parts: &mut Parts,
@@ -444,6 +445,7 @@ pub fn prepare_upstream_head(
     host: Option<HeaderValue>,
     from_trusted_proxy: bool,
     session: &SessionState,
+    route: Option<&Route>,
 ) {
     let runtime = context.runtime;
     parts.uri = uri;
@@ -452,6 +454,15 @@ pub fn prepare_upstream_head(
     identity::strip_client_claims(&mut parts.headers, &runtime.identity);
     if let SessionState::Authenticated(user) = session {
         identity::inject(&mut parts.headers, &runtime.identity, user);
+    }
+    if let Some(signer) = &runtime.identity.sign {
+        let subject = assertion::Subject {
+            session,
+            route: route.map_or("-", |r| &r.name),
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+        };
+        signer.attach(&mut parts.headers, &subject);
     }
 }
 
@@ -503,11 +514,20 @@ async fn run<'r>(
         .session
         .unwrap_or(SessionState::Anonymous(NoSession::NoCookie));
     let from_trusted_proxy = decision.from_trusted_proxy;
+    let route = decision.route;
     // An upgrade (WebSocket) keeps its protocol headers and the client's
     // side of the connection, decided on exactly like any request above.
     let upgrade = upgrade::requested(&parts.headers)
         .and_then(|protocol| Some((protocol, upgrade::take_client_side(&mut parts)?)));
-    prepare_upstream_head(context, &mut parts, uri, host, from_trusted_proxy, &session);
+    prepare_upstream_head(
+        context,
+        &mut parts,
+        uri,
+        host,
+        from_trusted_proxy,
+        &session,
+        route,
+    );
     log.forwarding();
     let stalled = body.stalled_flag();
     let response = match upgrade {

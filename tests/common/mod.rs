@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod python;
 pub mod redis;
 pub mod tls;
 

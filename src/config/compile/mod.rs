@@ -208,7 +208,7 @@ pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<Conf
     let admin = AdminSettings {
         token: admin_token(&mut problems, &raw),
     };
-    let identity = identity(&mut problems, &raw.identity);
+    let identity = identity(&mut problems, &raw.identity, base);
     let csrf = csrf(&mut problems, &raw.csrf);
     let cors = cors(&mut problems, &raw.cors);
     if csrf.cookie_name == session.cookie_name {
@@ -770,7 +770,7 @@ fn django_header_label(name: &str) -> String {
     label
 }
 
-fn identity(problems: &mut Problems, raw: &RawIdentity) -> IdentityHeaders {
+fn identity(problems: &mut Problems, raw: &RawIdentity, base: &std::path::Path) -> IdentityHeaders {
     let identity = IdentityHeaders {
         user: header_name(problems, raw.user.as_ref(), "x-remote-user"),
         groups: header_name(problems, raw.groups.as_ref(), "x-remote-groups"),
@@ -780,6 +780,10 @@ fn identity(problems: &mut Problems, raw: &RawIdentity) -> IdentityHeaders {
             .iter()
             .map(|name| header_name(problems, Some(name), "x-remote-user"))
             .collect(),
+        sign: raw
+            .sign
+            .as_ref()
+            .and_then(|sign| signer(problems, sign, base)),
     };
     if identity.user == identity.groups
         || identity.user == identity.permissions
@@ -789,6 +793,47 @@ fn identity(problems: &mut Problems, raw: &RawIdentity) -> IdentityHeaders {
             .anywhere("[identity] user, groups and permissions must be three different headers");
     }
     identity
+}
+
+fn signer(
+    problems: &mut Problems,
+    sign: &Spanned<super::raw::RawSign>,
+    base: &std::path::Path,
+) -> Option<std::sync::Arc<crate::pipeline::assertion::Signer>> {
+    let raw = sign.get_ref();
+    let ttl_text = raw.ttl.as_deref().unwrap_or("30s");
+    let ttl = match humantime::parse_duration(ttl_text) {
+        Ok(ttl) if ttl >= Duration::from_secs(1) && ttl <= Duration::from_secs(3600) => ttl,
+        _ => {
+            problems.at(
+                sign.span(),
+                format!("identity.sign.ttl {ttl_text:?} must be a duration from 1s to 1h"),
+            );
+            return None;
+        }
+    };
+    let path = base.join(&raw.key_file);
+    let key = match std::fs::read(&path) {
+        Ok(key) => key,
+        Err(e) => {
+            problems.at(
+                sign.span(),
+                format!(
+                    "cannot read identity.sign.key_file {:?}: {e}",
+                    path.display()
+                ),
+            );
+            return None;
+        }
+    };
+    match crate::pipeline::assertion::Signer::load(&raw.algorithm, &key, ttl, raw.audience.clone())
+    {
+        Ok(signer) => Some(std::sync::Arc::new(signer)),
+        Err(why) => {
+            problems.at(sign.span(), format!("identity.sign: {why}"));
+            None
+        }
+    }
 }
 
 fn access(problems: &mut Problems, value: &Spanned<String>) -> Access {
