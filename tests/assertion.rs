@@ -145,6 +145,44 @@ async fn hs256_assertions_verify_with_pyjwt_and_only_for_their_request() {
         claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
         30
     );
+    assert!(claims["would_deny"].is_null());
+    let jti = claims["jti"].as_str().unwrap();
+    assert!(
+        jti.len() == 32 && jti.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{jti}"
+    );
+    let again = assertion_of(
+        &h.get("/life/1/", &[("cookie", &Harness::cookie(&alice))])
+            .await,
+    );
+    let again = verifier.verify(&again, "GET", "/life/1/", &key, "HS256");
+    assert_ne!(again["claims"]["jti"], claims["jti"]);
+
+    // explain shows the claims, never a token an upstream would accept.
+    let explained = h
+        .admin(
+            "POST",
+            "/explain",
+            Some(ADMIN_TOKEN),
+            &format!(
+                r#"{{"url":"/life/1/","cookie":"{}"}}"#,
+                Harness::cookie(&alice)
+            ),
+        )
+        .await
+        .json();
+    let shown = explained["upstream_request"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h[0] == "x-portcullis-assertion")
+        .map(|h| h[1].as_str().unwrap().to_string())
+        .expect("the assertion's claims");
+    assert!(
+        shown.starts_with("(not signed by explain) HS256 claims {"),
+        "{shown}"
+    );
+    assert!(shown.contains("\"sub\":\"alice\""), "{shown}");
 
     assert_eq!(
         verifier.verify(&token, "GET", "/life/1/", &other, "HS256")["error"],
@@ -164,12 +202,12 @@ async fn hs256_assertions_verify_with_pyjwt_and_only_for_their_request() {
 async fn an_expired_assertion_is_refused() {
     let keys = tempfile::tempdir().unwrap();
     let key = key_file(&keys, "assertion.key", &"s".repeat(40));
-    let h = Harness::start(&signing("HS256", &key, "1s")).await;
+    let h = Harness::start(&signing("HS256", &key, "2s")).await;
     let token = assertion_of(&h.get("/public/x", &[]).await);
     let verifier = Verifier::new();
     assert!(verifier.verify(&token, "GET", "/public/x", &key, "HS256")["claims"].is_object());
-    // Bounded: the token lives one second from its whole-second `iat`.
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // Bounded: the token lives two seconds from its whole-second `iat`.
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
     assert_eq!(
         verifier.verify(&token, "GET", "/public/x", &key, "HS256")["error"],
         "ExpiredSignatureError"
@@ -228,4 +266,22 @@ fn check_refuses_weak_or_unreadable_keys() {
             .to_string();
         assert!(error.contains(message), "{algorithm}: {error}");
     }
+}
+
+#[tokio::test]
+async fn a_request_let_through_by_report_mode_says_so_in_its_assertion() {
+    let keys = tempfile::tempdir().unwrap();
+    let key = key_file(&keys, "assertion.key", &"r".repeat(40));
+    let h = Harness::start(&format!(
+        "{}\n[[routes]]\nname = \"trial\"\npath = \"/trial/**\"\naccess = \"staff\"\nmode = \"report\"\n",
+        signing("HS256", &key, "30s")
+    ))
+    .await;
+    let token = assertion_of(&h.get("/trial/x", &[]).await);
+    let verified = Verifier::new().verify(&token, "GET", "/trial/x", &key, "HS256");
+    assert_eq!(
+        verified["claims"]["would_deny"], "not_authenticated",
+        "{verified}"
+    );
+    assert_eq!(verified["claims"]["route"], "trial");
 }

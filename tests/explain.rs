@@ -330,6 +330,11 @@ async fn explain_agrees_with_the_live_gateway_for_every_deny_reason() {
 
     for c in &cases {
         let live = h.raw(&raw_request(c)).await;
+        let live_cookies = live
+            .head
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+            .count();
         let explained = h
             .admin(
                 "POST",
@@ -359,6 +364,17 @@ async fn explain_agrees_with_the_live_gateway_for_every_deny_reason() {
                 assert_eq!(e["reason"], reason, "{}", c.name);
                 assert_eq!(e["response"]["status"], live.status, "{}", c.name);
                 assert_eq!(e["response"]["body"], live.body.as_str(), "{}", c.name);
+                let explained_cookies = e["response"]["headers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|h| h[0] == "set-cookie")
+                    .count();
+                assert_eq!(
+                    explained_cookies, live_cookies,
+                    "{}: {e:#}\nlive: {}",
+                    c.name, live.head
+                );
                 let live_body: Value = serde_json::from_str(&live.body).unwrap();
                 assert_eq!(e["detail"], live_body["detail"], "{}", c.name);
                 assert!(

@@ -21,10 +21,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Runtime;
 use crate::pipeline::body::ForwardBody;
+use crate::pipeline::denial::Denial;
 use crate::pipeline::session::SessionState;
 use crate::pipeline::trace::{Outcome, Step, Trace};
 use crate::pipeline::{self, canonical, Context, OutgoingCookies, Verdict};
-use crate::response::ProxyBody;
+use crate::response::{self, ProxyBody};
 use crate::session::Store;
 
 /// The request to explain, as `POST /explain` takes it in JSON.
@@ -175,7 +176,7 @@ pub async fn explain(
         peer,
         tls: request.https,
         lookup_timing: None,
-        writes: false,
+        live: false,
     };
     let mut body = ForwardBody::from_bytes(Bytes::from(request.body.clone().unwrap_or_default()));
     let mut cookies = OutgoingCookies::default();
@@ -183,6 +184,10 @@ pub async fn explain(
     explanation.canonical_path = decision.target.as_ref().map(|t| t.path.to_string());
     explanation.route = decision.route.map(|r| r.name.to_string());
     explanation.session = decision.session.as_ref().map(session_view);
+    let would_deny = match &decision.verdict {
+        Verdict::WouldDeny(denial) => Some(denial.reason),
+        _ => None,
+    };
     let forwarded = match &decision.verdict {
         Verdict::Endpoint => {
             explanation.decision = Cow::Borrowed("endpoint");
@@ -209,36 +214,52 @@ pub async fn explain(
         Verdict::Forward => true,
     };
     if forwarded {
-        explanation.upstream_request = upstream_view(&context, &parts, &decision);
+        match upstream_view(&context, &parts, &decision, would_deny) {
+            Ok(view) => explanation.upstream_request = Some(view),
+            // The live request fails here too, with this answer.
+            Err(denial) => {
+                explanation.decision = Cow::Borrowed("deny");
+                explanation.reason = Some(Cow::Borrowed(denial.reason.as_str()));
+                explanation.detail = Some(denial.detail.to_string());
+                explanation.hint = Some(pipeline::hint::hint(&denial, runtime));
+                let answer = response::denial(&denial, html, runtime);
+                explanation.response = Some(response_view(answer).await);
+            }
+        }
     }
     explanation.steps = trace.into_steps();
     Ok(explanation)
 }
 
-/// The request head `run` would send upstream, made by the same function.
+/// The request head `run` would send upstream, made by the same function;
+/// `Err` when `run` would answer instead.
 fn upstream_view(
     context: &Context<'_>,
     parts: &Parts,
     decision: &pipeline::Decision<'_, '_>,
-) -> Option<UpstreamView> {
+    would_deny: Option<crate::pipeline::denial::Reason>,
+) -> Result<UpstreamView, Denial> {
     let runtime = context.runtime;
-    let target = decision.target.as_ref()?;
-    let uri = pipeline::forward::upstream_uri(&runtime.upstream, &target.path, &parts.uri).ok()?;
+    let target = decision.target.as_ref().ok_or_else(Denial::bad_path)?;
+    let uri = pipeline::forward::upstream_uri(&runtime.upstream, &target.path, &parts.uri)?;
     let host = target.host.and_then(|h| HeaderValue::from_str(h).ok());
     let mut head = Request::new(()).into_parts().0;
     head.method = parts.method.clone();
     head.headers = parts.headers.clone();
     let anonymous = SessionState::Anonymous(crate::pipeline::session::NoSession::NoCookie);
-    pipeline::prepare_upstream_head(
-        context,
-        &mut head,
-        uri,
-        host,
-        decision.from_trusted_proxy,
-        decision.session.as_ref().unwrap_or(&anonymous),
-        decision.route,
-    );
-    Some(UpstreamView {
+    let upgrade = pipeline::upgrade::requested(&head.headers);
+    let forwarding = pipeline::Forwarding {
+        session: decision.session.as_ref().unwrap_or(&anonymous),
+        route: decision.route,
+        from_trusted_proxy: decision.from_trusted_proxy,
+        would_deny,
+    };
+    pipeline::prepare_upstream_head(context, &mut head, uri, host, &forwarding);
+    // A WebSocket handshake keeps its protocol headers, as `run` restores them.
+    if let Some(protocol) = upgrade {
+        pipeline::upgrade::restore_headers(&mut head.headers, protocol);
+    }
+    Ok(UpstreamView {
         method: head.method.to_string(),
         uri: head.uri.to_string(),
         headers: header_list(&head.headers),

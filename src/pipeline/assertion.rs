@@ -57,6 +57,12 @@ struct Claims<'a> {
     method: &'a str,
     /// The canonical path the gateway matched and forwarded.
     path: &'a str,
+    /// `mode = "report"` forwarded this request although this reason
+    /// would have denied it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    would_deny: Option<&'a str>,
+    /// Unique per token, for upstreams that refuse a token seen before.
+    jti: String,
     iat: u64,
     exp: u64,
 }
@@ -67,6 +73,7 @@ pub struct Subject<'a> {
     pub route: &'a str,
     pub method: &'a str,
     pub path: &'a str,
+    pub would_deny: Option<&'a str>,
 }
 
 impl Signer {
@@ -115,6 +122,7 @@ impl Signer {
                 route: "check",
                 method: "GET",
                 path: "/",
+                would_deny: None,
             },
             SystemTime::now(),
         )?;
@@ -123,9 +131,14 @@ impl Signer {
 
     /// The assertion for one request, valid from `now` for the ttl.
     pub fn sign(&self, subject: &Subject<'_>, now: SystemTime) -> Result<String, String> {
+        jsonwebtoken::encode(&self.header, &self.claims(subject, now), &self.key)
+            .map_err(|e| e.to_string())
+    }
+
+    fn claims<'a>(&'a self, subject: &Subject<'a>, now: SystemTime) -> Claims<'a> {
         let iat = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let user = subject.session.user();
-        let claims = Claims {
+        Claims {
             iss: "portcullis",
             aud: self.audience.as_deref(),
             sub: user.map(|u| u.username.as_str()),
@@ -136,10 +149,25 @@ impl Signer {
             route: subject.route,
             method: subject.method,
             path: subject.path,
+            would_deny: subject.would_deny,
+            jti: format!("{:032x}", rand::random::<u128>()),
             iat,
             exp: iat.saturating_add(self.ttl.as_secs().max(1)),
-        };
-        jsonwebtoken::encode(&self.header, &claims, &self.key).map_err(|e| e.to_string())
+        }
+    }
+
+    /// For `explain`: the claims the assertion would carry, unsigned, so
+    /// an explanation never hands out a token an upstream would accept.
+    pub fn preview(&self, headers: &mut HeaderMap, subject: &Subject<'_>) {
+        let claims =
+            serde_json::to_string(&self.claims(subject, SystemTime::now())).unwrap_or_default();
+        let text = format!(
+            "(not signed by explain) {:?} claims {claims}",
+            self.header.alg
+        );
+        if let Ok(value) = HeaderValue::from_bytes(text.as_bytes()) {
+            headers.insert(ASSERTION_HEADER, value);
+        }
     }
 
     /// Sets the assertion on a request going upstream. A token that cannot

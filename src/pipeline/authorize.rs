@@ -50,7 +50,7 @@ pub fn authorize(
                 "access = \"deny\": nobody may use this route",
             )
         });
-        return Err(Denial::route_denied().because(route.name.to_string()));
+        return Err(Denial::route_denied().because(trace, || route.name.to_string()));
     }
     let user = match session {
         SessionState::Authenticated(user) => user,
@@ -63,7 +63,7 @@ pub fn authorize(
                     format!("access = {level:?} needs a signed-in user, and there is none"),
                 )
             });
-            return Err(Denial::not_authenticated().because(why.as_str()));
+            return Err(Denial::not_authenticated().because(trace, || why.as_str()));
         }
         SessionState::StoreUnavailable => {
             trace.note(|| {
@@ -83,17 +83,19 @@ pub fn authorize(
         _ => true,
     };
     if !level_ok {
-        let needs = if route.access == Access::Staff {
-            "a staff user"
-        } else {
-            "a superuser"
+        let cause = || {
+            let needs = if route.access == Access::Staff {
+                "a staff user"
+            } else {
+                "a superuser"
+            };
+            format!(
+                "route {:?} needs {needs}, and {} is not one",
+                route.name, user.username
+            )
         };
-        let cause = format!(
-            "route {:?} needs {needs}, and {} is not one",
-            route.name, user.username
-        );
-        trace.note(|| Step::new("authorize", "access", Outcome::Fail, cause.clone()));
-        return Err(Denial::permission_denied().because(cause));
+        trace.note(|| Step::new("authorize", "access", Outcome::Fail, cause()));
+        return Err(Denial::permission_denied().because(trace, cause));
     }
     trace.note(|| {
         Step::new(
@@ -112,49 +114,44 @@ fn check_requirements(
     user: &Session,
     trace: &mut Trace,
 ) -> Result<(), Denial> {
-    let refuse = |trace: &mut Trace, check: &'static str, cause: String| {
-        trace.note(|| Step::new("authorize", check, Outcome::Fail, cause.clone()));
-        Err(Denial::permission_denied().because(cause))
+    // The cause is worded only for explain and debug hints.
+    let refuse = |trace: &mut Trace, check: &'static str, cause: &dyn Fn() -> String| {
+        trace.note(|| Step::new("authorize", check, Outcome::Fail, cause()));
+        Err(Denial::permission_denied().because(trace, cause))
     };
     if !req.all_permissions.iter().all(|p| user.has_permission(p)) {
-        let missing: Vec<&str> = req
-            .all_permissions
-            .iter()
-            .filter(|p| !user.has_permission(p))
-            .map(|p| &**p)
-            .collect();
-        return refuse(
-            trace,
-            "permissions",
-            format!("the user {} lacks {}", user.username, missing.join(", ")),
-        );
+        return refuse(trace, "permissions", &|| {
+            let missing: Vec<&str> = req
+                .all_permissions
+                .iter()
+                .filter(|p| !user.has_permission(p))
+                .map(|p| &**p)
+                .collect();
+            format!("the user {} lacks {}", user.username, missing.join(", "))
+        });
     }
     if !(req.any_permissions.is_empty()
         || req.any_permissions.iter().any(|p| user.has_permission(p)))
     {
-        return refuse(
-            trace,
-            "any_permissions",
+        return refuse(trace, "any_permissions", &|| {
             format!(
                 "the user {} holds none of {}",
                 user.username,
                 req.any_permissions.join(", ")
-            ),
-        );
+            )
+        });
     }
     if !(req.any_groups.is_empty()
         || user.superuser
         || req.any_groups.iter().any(|g| user.in_group(g)))
     {
-        return refuse(
-            trace,
-            "groups",
+        return refuse(trace, "groups", &|| {
             format!(
                 "the user {} is in none of the groups {}",
                 user.username,
                 req.any_groups.join(", ")
-            ),
-        );
+            )
+        });
     }
     if !req.is_empty() {
         trace.note(|| {
@@ -187,11 +184,9 @@ fn check_requirements(
         };
         match needed {
             Some(permission) if !user.has_permission(permission) => {
-                return refuse(
-                    trace,
-                    "model",
-                    format!("the user {} lacks {permission}", user.username),
-                );
+                return refuse(trace, "model", &|| {
+                    format!("the user {} lacks {permission}", user.username)
+                });
             }
             Some(permission) => trace.note(|| {
                 Step::new(

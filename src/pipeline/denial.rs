@@ -115,15 +115,22 @@ pub struct Denial {
     /// Seconds for a `Retry-After` header (throttling).
     pub retry_after: Option<u64>,
     /// What exactly failed, for the fix text (`hint`): the permission the
-    /// user lacks, the route that denies everyone. Never sent unless
-    /// `[diagnostics] debug` is on; filled only on the deny path.
+    /// user lacks, the route that denies everyone. Filled only for
+    /// `explain` and with `[diagnostics] debug` (see `Trace::wants_causes`).
     pub cause: Option<Cow<'static, str>>,
 }
 
 impl Denial {
-    /// The same denial, remembering what exactly failed (see `cause`).
-    pub fn because(mut self, cause: impl Into<Cow<'static, str>>) -> Denial {
-        self.cause = Some(cause.into());
+    /// The same denial, remembering what exactly failed (see `cause`),
+    /// when the trace wants causes; `make` runs only then.
+    pub fn because<C: Into<Cow<'static, str>>>(
+        mut self,
+        trace: &super::trace::Trace,
+        make: impl FnOnce() -> C,
+    ) -> Denial {
+        if trace.wants_causes() {
+            self.cause = Some(make().into());
+        }
         self
     }
 

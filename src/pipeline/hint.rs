@@ -3,6 +3,7 @@
 //! Built only when asked for, never on the forwarding path.
 
 use super::denial::{Denial, Reason};
+use super::session::NoSession;
 use crate::config::Runtime;
 
 /// What the client (or the operator) should change so the request passes.
@@ -18,12 +19,10 @@ pub fn hint(denial: &Denial, runtime: &Runtime) -> String {
         Reason::NoRoute => format!("No [[routes]] entry matches {cause} and default_access is \"deny\": add a route for it (or ask the operator to)."),
         Reason::RouteDenied => format!("Route {cause:?} has access = \"deny\": nobody may use it through the gateway."),
         Reason::NotAuthenticated => {
-            let why = match cause {
-                "no_cookie" => format!("the request carries no {session_cookie} cookie"),
-                "malformed_id" => format!("the {session_cookie} cookie is not a session id this gateway made"),
-                "not_found" => format!("the {session_cookie} cookie names no live session (expired or signed out)"),
-                _ => "there is no session".into(),
-            };
+            let why = NoSession::from_code(cause).map_or_else(
+                || "there is no session".to_string(),
+                |why| why.describe(session_cookie),
+            );
             format!("Sign in (POST {prefix}/login) and send the {session_cookie} cookie it sets: {why}.")
         }
         Reason::PermissionDenied => match cause {

@@ -99,7 +99,7 @@ pub async fn handle(
         peer: connection.peer,
         tls: connection.tls,
         lookup_timing: Some(&gateway.metrics().session_lookup),
-        writes: true,
+        live: true,
     };
     let body = ForwardBody::new(body, runtime.server.body_read_timeout);
     let result = run(gateway, &context, parts, body, html, &mut log, &mut cookies).await;
@@ -183,8 +183,9 @@ pub struct Context<'a> {
     pub tls: bool,
     /// The session lookup histogram; `None` when the lookups are not traffic.
     pub lookup_timing: Option<&'a Histogram>,
-    /// False for `explain`: no sliding renewal is written.
-    pub writes: bool,
+    /// False for `explain`: no sliding renewal is written and no identity
+    /// assertion signed (explain shows the claims instead).
+    pub live: bool,
 }
 
 /// What stages 1–6 made of one request.
@@ -300,7 +301,9 @@ async fn checks<'r>(
     let mode = route.map_or(runtime.routes.unmatched_mode(), |r| r.mode);
     let exempt = route.is_some_and(|r| r.csrf_exempt);
     let (https, csrf_cookie) = (decision.https, decision.csrf_cookie);
-    if !exempt && csrf::needs_new_cookie(&parts.method, &csrf_cookie) {
+    // After an enforced denial (explain only) the live request has ended.
+    let answered = held.denied.is_some();
+    if !exempt && !answered && csrf::needs_new_cookie(&parts.method, &csrf_cookie) {
         trace.note(|| {
             Step::new(
                 "csrf",
@@ -331,7 +334,7 @@ async fn checks<'r>(
         trace,
     )
     .await;
-    if let (SessionState::Authenticated(user), true) = (&session, context.writes) {
+    if let (SessionState::Authenticated(user), true) = (&session, context.live) {
         cookies.session =
             session::renew_if_due(context.store, &runtime.session, &parts.headers, user, https)
                 .await;
@@ -363,7 +366,8 @@ async fn checks<'r>(
                     )
                 });
                 // A limit, not an access decision: enforced in every mode.
-                held.settle(Mode::Enforce, denial.because(limit.to_string()), trace)?;
+                let denial = denial.because(trace, || limit.to_string());
+                held.settle(Mode::Enforce, denial, trace)?;
             } else {
                 trace.note(|| {
                     Step::new(
@@ -435,6 +439,15 @@ impl Held {
     }
 }
 
+/// What the upstream is told about a request `decide` let through.
+pub struct Forwarding<'a> {
+    pub session: &'a SessionState,
+    pub route: Option<&'a Route>,
+    pub from_trusted_proxy: bool,
+    /// `mode = "report"`: the denial this request was let through despite.
+    pub would_deny: Option<Reason>,
+}
+
 /// Stages 7–8 on the request head, for a request `decide` let through: the
 /// upstream URI and Host, X-Forwarded-*, every client claim to an identity
 /// removed, then the session's identity set, and the signed assertion.
@@ -443,26 +456,35 @@ pub fn prepare_upstream_head(
     parts: &mut Parts,
     uri: http::Uri,
     host: Option<HeaderValue>,
-    from_trusted_proxy: bool,
-    session: &SessionState,
-    route: Option<&Route>,
+    forwarding: &Forwarding<'_>,
 ) {
     let runtime = context.runtime;
     parts.uri = uri;
     let scheme = if context.tls { "https" } else { "http" };
-    forward::prepare_headers(parts, host, context.peer, from_trusted_proxy, scheme);
+    forward::prepare_headers(
+        parts,
+        host,
+        context.peer,
+        forwarding.from_trusted_proxy,
+        scheme,
+    );
     identity::strip_client_claims(&mut parts.headers, &runtime.identity);
-    if let SessionState::Authenticated(user) = session {
+    if let SessionState::Authenticated(user) = forwarding.session {
         identity::inject(&mut parts.headers, &runtime.identity, user);
     }
     if let Some(signer) = &runtime.identity.sign {
         let subject = assertion::Subject {
-            session,
-            route: route.map_or("-", |r| &r.name),
+            session: forwarding.session,
+            route: forwarding.route.map_or("-", |r| &r.name),
             method: parts.method.as_str(),
             path: parts.uri.path(),
+            would_deny: forwarding.would_deny.map(Reason::as_str),
         };
-        signer.attach(&mut parts.headers, &subject);
+        if context.live {
+            signer.attach(&mut parts.headers, &subject);
+        } else {
+            signer.preview(&mut parts.headers, &subject);
+        }
     }
 }
 
@@ -476,16 +498,26 @@ async fn run<'r>(
     cookies: &mut OutgoingCookies,
 ) -> Result<Response<ProxyBody>, Denial> {
     let runtime = context.runtime;
-    let decision = decide(context, &parts, &mut body, cookies, &mut Trace::off()).await;
+    // With `[diagnostics] debug`, denials carry the cause their hint names.
+    let mut trace = if runtime.diagnostics.debug {
+        Trace::causes_only()
+    } else {
+        Trace::off()
+    };
+    let decision = decide(context, &parts, &mut body, cookies, &mut trace).await;
     if let Some(target) = &decision.target {
         log.path(&target.path);
     }
     if let Some(route) = decision.route {
         log.route(&route.name);
     }
+    let mut would_deny = None;
     match decision.verdict {
         Verdict::Deny(denial) => return Err(denial),
-        Verdict::WouldDeny(denial) => log.would_deny(&denial),
+        Verdict::WouldDeny(denial) => {
+            log.would_deny(&denial);
+            would_deny = Some(denial.reason);
+        }
         Verdict::Forward => {}
         Verdict::Endpoint => {
             let Some(target) = &decision.target else {
@@ -513,21 +545,19 @@ async fn run<'r>(
     let session = decision
         .session
         .unwrap_or(SessionState::Anonymous(NoSession::NoCookie));
+    let forwarding_route = decision.route;
     let from_trusted_proxy = decision.from_trusted_proxy;
-    let route = decision.route;
     // An upgrade (WebSocket) keeps its protocol headers and the client's
     // side of the connection, decided on exactly like any request above.
     let upgrade = upgrade::requested(&parts.headers)
         .and_then(|protocol| Some((protocol, upgrade::take_client_side(&mut parts)?)));
-    prepare_upstream_head(
-        context,
-        &mut parts,
-        uri,
-        host,
+    let forwarding = Forwarding {
+        session: &session,
+        route: forwarding_route,
         from_trusted_proxy,
-        &session,
-        route,
-    );
+        would_deny,
+    };
+    prepare_upstream_head(context, &mut parts, uri, host, &forwarding);
     log.forwarding();
     let stalled = body.stalled_flag();
     let response = match upgrade {

@@ -20,7 +20,9 @@ pub fn select<'r>(
     }
     match selected {
         Selected::Route(route) | Selected::Fallback(route) => Ok(route),
-        Selected::NoRoute => Err(Denial::no_route().because(format!("{method} {canonical_path}"))),
+        Selected::NoRoute => {
+            Err(Denial::no_route().because(trace, || format!("{method} {canonical_path}")))
+        }
     }
 }
 

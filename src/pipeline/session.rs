@@ -47,6 +47,17 @@ impl NoSession {
         }
     }
 
+    /// The reverse of `as_str`.
+    pub fn from_code(code: &str) -> Option<NoSession> {
+        [
+            NoSession::NoCookie,
+            NoSession::MalformedId,
+            NoSession::NotFound,
+        ]
+        .into_iter()
+        .find(|why| why.as_str() == code)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             NoSession::NoCookie => "no_cookie",

@@ -62,23 +62,44 @@ impl Step {
 #[derive(Debug, Default)]
 pub struct Trace {
     steps: Option<Vec<Step>>,
+    /// Denials carry their `cause` (for the fix text).
+    causes: bool,
 }
 
 impl Trace {
     /// Live traffic: nothing is recorded.
     pub const fn off() -> Trace {
-        Trace { steps: None }
+        Trace {
+            steps: None,
+            causes: false,
+        }
+    }
+
+    /// Live traffic with `[diagnostics] debug`: no notes, but denials
+    /// carry the cause their hint names.
+    pub const fn causes_only() -> Trace {
+        Trace {
+            steps: None,
+            causes: true,
+        }
     }
 
     /// `explain`: every stage's notes are kept.
     pub fn on() -> Trace {
         Trace {
             steps: Some(Vec::new()),
+            causes: true,
         }
     }
 
     pub fn is_on(&self) -> bool {
         self.steps.is_some()
+    }
+
+    /// Whether denials should carry their cause; building it costs an
+    /// allocation a plain live denial does without.
+    pub fn wants_causes(&self) -> bool {
+        self.causes
     }
 
     /// Records a step; `make` runs only when the trace is on.
