@@ -8,10 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
-use http::{header, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::{Method, StatusCode};
 use portcullis::config::runtime::StoreKind;
 use portcullis::config::Runtime;
 use portcullis::explain::{render, ExplainRequest, Explanation};
@@ -125,30 +122,24 @@ async fn ask_admin(
     request: &ExplainRequest,
 ) -> anyhow::Result<Explanation> {
     let url = format!("{}/explain", base.trim_end_matches('/'));
-    let call = Request::builder()
-        .method(Method::POST)
-        .uri(&url)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(
-            header::AUTHORIZATION,
+    let headers = [
+        ("content-type", b"application/json".to_vec()),
+        (
+            "authorization",
             [b"Bearer ".as_slice(), runtime.admin.token.secret()].concat(),
-        )
-        .body(Full::new(Bytes::from(serde_json::to_vec(request)?)))
-        .context("building the admin request")?;
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), client.request(call))
-        .await
-        .with_context(|| format!("{url} did not answer within 10s"))?
-        .with_context(|| {
-            format!("asking the running gateway at {url} (the memory store's sessions live only there; is it running?)")
-        })?;
-    let status = answer.status();
-    let body = answer
-        .into_body()
-        .collect()
-        .await
-        .context("reading the admin API's answer")?
-        .to_bytes();
+        ),
+    ];
+    let (status, body) = crate::cli_http::call(
+        Method::POST,
+        &url,
+        &headers,
+        Bytes::from(serde_json::to_vec(request)?),
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .with_context(|| {
+        format!("asking the running gateway at {url} (the memory store's sessions live only there; is it running?)")
+    })?;
     if status != StatusCode::OK {
         bail!(
             "{url} answered {status}: {}",

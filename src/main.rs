@@ -13,6 +13,7 @@ use portcullis::Gateway;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+mod cli_http;
 mod demo;
 mod explain_command;
 
@@ -55,6 +56,17 @@ enum Command {
     /// the gateway's decision stages, forwarding nothing, and prints each
     /// stage, the decision, the response the client gets and the fix.
     Explain(explain_command::ExplainArgs),
+    /// Exit 0 when the URL (default: the admin API's /readyz on this host)
+    /// answers 2xx within the timeout, 1 otherwise: a container
+    /// HEALTHCHECK that needs no shell tools.
+    Healthcheck {
+        /// What to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9901/readyz")]
+        url: String,
+        /// Longest wait for the answer.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Read a password from stdin (without echo on a terminal) and print its
     /// argon2id hash, for `password_hash` in `[[users]]`.
     HashPassword,
@@ -101,6 +113,7 @@ fn main() -> ExitCode {
         },
         Command::HashPassword => hash_password(),
         Command::Explain(args) => run(explain_command::run(args)),
+        Command::Healthcheck { url, timeout } => run(healthcheck(url, timeout)),
         Command::Serve(config) => config
             .path()
             .and_then(|path| Ok((load(&path)?, path)))
@@ -155,6 +168,19 @@ fn check(path: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn healthcheck(url: String, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let (status, body) =
+        cli_http::call(http::Method::GET, &url, &[], bytes::Bytes::new(), timeout).await?;
+    if !status.is_success() {
+        anyhow::bail!(
+            "{url} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    println!("{url}: {status}");
+    Ok(())
 }
 
 fn hash_password() -> anyhow::Result<()> {

@@ -181,8 +181,8 @@ mode = "dry"
     let (code, out) = check(&format!("{GOOD}{routes}"));
     assert_eq!(code, 1, "{out}");
     for message in [
-        ":14:16: permission \"change_life\" is not \"app_label.codename\"",
-        ":15:20: permission \"two words.x\" is not",
+        ":14:16: warning: permission \"change_life\" is not \"app_label.codename\"",
+        ":15:20: warning: permission \"two words.x\" is not",
         ":19:8: route name \"api\" is already used by the route on line",
         ":19:8: route \"api\" can never match: every request it covers is already matched by the earlier route \"api\"",
         ":24:8: route \"own\" can never match: /_portcullis/* is the gateway's own endpoints",

@@ -3,6 +3,7 @@
 //! a file is reported at once, each with its line and column.
 
 mod compile;
+pub mod environment;
 pub mod raw;
 pub mod runtime;
 
@@ -54,7 +55,8 @@ impl ConfigError {
 
 impl std::error::Error for ConfigErrors {}
 
-/// Reads and compiles a config file.
+/// Reads and compiles a config file, with the environment's overrides
+/// (`environment::OVERRIDES`) applied.
 pub fn load(path: &Path) -> Result<Runtime, ConfigErrors> {
     let origin = path.display().to_string();
     let source = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
@@ -66,13 +68,16 @@ pub fn load(path: &Path) -> Result<Runtime, ConfigErrors> {
         }],
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    compile::compile(&source, base).map_err(|errors| ConfigErrors { origin, errors })
+    let overrides = environment::Overrides::from_env();
+    compile::compile(&source, base, &overrides).map_err(|errors| ConfigErrors { origin, errors })
 }
 
 /// Compiles config text; `origin` names it in error messages. A relative
-/// `users_file` is read from the current directory.
+/// `users_file` is read from the current directory. The environment is not
+/// consulted (tests and `demo` get exactly the text).
 pub fn parse(source: &str, origin: &str) -> Result<Runtime, ConfigErrors> {
-    compile::compile(source, Path::new(".")).map_err(|errors| ConfigErrors {
+    let no_overrides = environment::Overrides::default();
+    compile::compile(source, Path::new("."), &no_overrides).map_err(|errors| ConfigErrors {
         origin: origin.to_string(),
         errors,
     })

@@ -51,6 +51,15 @@ struct Problems<'s> {
 
 impl Problems<'_> {
     fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
+        if let Some(variable) = super::environment::variable_at(span.start, self.source.len()) {
+            // An environment override: name the variable, not a line.
+            self.errors.push(ConfigError {
+                file: self.file.clone(),
+                location: None,
+                message: format!("{variable} (environment): {}", message.into()),
+            });
+            return;
+        }
         let location = Some(line_column(self.source, span.start));
         self.errors.push(ConfigError {
             file: self.file.clone(),
@@ -86,14 +95,18 @@ fn line_column(source: &str, offset: usize) -> (usize, usize) {
 
 /// Compiles config text; `base` is the directory a relative `users_file`
 /// is read from.
-pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<ConfigError>> {
+pub fn compile(
+    source: &str,
+    base: &std::path::Path,
+    overrides: &super::environment::Overrides,
+) -> Result<Runtime, Vec<ConfigError>> {
     let mut problems = Problems {
         source,
         file: None,
         errors: Vec::new(),
         warnings: Vec::new(),
     };
-    let raw: RawConfig = match toml::from_str(source) {
+    let mut raw: RawConfig = match toml::from_str(source) {
         Ok(raw) => raw,
         Err(e) => {
             let location = e.span().map(|s| line_column(source, s.start));
@@ -115,6 +128,7 @@ pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<Conf
         }
     };
 
+    overrides.apply(&mut raw, source.len());
     let server = ServerSettings {
         listen: socket_addr(&mut problems, &raw.server.listen, "server.listen"),
         admin_listen: socket_addr(
@@ -233,6 +247,13 @@ pub fn compile(source: &str, base: &std::path::Path) -> Result<Runtime, Vec<Conf
     let diagnostics = diagnostics(&mut problems, &raw.diagnostics);
 
     if !problems.errors.is_empty() {
+        // Warnings are worth seeing while fixing the errors too.
+        problems
+            .errors
+            .extend(problems.warnings.into_iter().map(|mut warning| {
+                warning.message.insert_str(0, "warning: ");
+                warning
+            }));
         // Report in file order; problems without a place come first.
         problems.errors.sort_by_key(|e| e.location);
         return Err(problems.errors);
@@ -890,7 +911,9 @@ fn diagnostics(problems: &mut Problems, raw: &super::raw::RawDiagnostics) -> Dia
 fn permissions(problems: &mut Problems, values: &[Spanned<String>]) -> Vec<Box<str>> {
     for value in values {
         if !is_permission(value.get_ref()) {
-            problems.at(
+            // A warning: sessions made through the admin API may carry
+            // any strings, but no Django user ever holds such a permission.
+            problems.warn(
                 value.span(),
                 format!(
                     "permission {:?} is not \"app_label.codename\", the form Django's user.has_perm takes (e.g. \"lifeapp.change_life\")",
@@ -1065,6 +1088,15 @@ fn routes(
                     ),
                 );
             }
+        }
+        if let (Some(value), Mode::Report) = (&route.mode, route_compiled.mode) {
+            problems.warn(
+                value.span(),
+                format!(
+                    "route {:?} has mode = \"report\": it enforces nothing; requests it would deny are forwarded (and counted as would_deny)",
+                    route_compiled.name
+                ),
+            );
         }
         if let Some((earlier, _)) = compiled.iter().find(|(r, _)| shadows(r, &route_compiled)) {
             problems.at(
