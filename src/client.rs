@@ -52,6 +52,7 @@ mod tests {
             max_headers: 100,
             max_connections: 10_000,
             max_concurrent_streams: 256,
+            worker_threads: None,
         }
     }
 

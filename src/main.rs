@@ -117,7 +117,10 @@ fn main() -> ExitCode {
         Command::Serve(config) => config
             .path()
             .and_then(|path| Ok((load(&path)?, path)))
-            .and_then(|(runtime, path)| run(serve(runtime, path))),
+            .and_then(|(runtime, path)| {
+                let threads = runtime.server.worker_threads;
+                run_on(threads, serve(runtime, path))
+            }),
         Command::Demo { config } => {
             let runtime = match &config {
                 Some(path) => load(path),
@@ -205,7 +208,19 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Runtime> {
 }
 
 fn run(future: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
+    run_on(None, future)
+}
+
+/// Runs `future` on a runtime with `threads` workers (default: one per CPU).
+fn run_on(
+    threads: Option<usize>,
+    future: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = threads {
+        builder.worker_threads(threads);
+    }
+    builder
         .enable_all()
         .build()
         .context("starting the async runtime")?

@@ -51,6 +51,10 @@ pub fn prepare(path: &Path, current: &Runtime) -> Result<(Runtime, ReloadReport)
         next.server.listen = current.server.listen;
         next.server.admin_listen = current.server.admin_listen;
     }
+    if next.server.worker_threads != current.server.worker_threads {
+        report.needs_restart.push("server.worker_threads");
+        next.server.worker_threads = current.server.worker_threads;
+    }
     if next.session.store != current.session.store {
         report.needs_restart.push("session store settings");
         next.session.store = current.session.store.clone();

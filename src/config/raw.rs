@@ -142,6 +142,9 @@ pub struct RawServer {
     pub max_connections: Option<Spanned<u64>>,
     /// Most concurrent HTTP/2 streams per connection (default 256).
     pub max_concurrent_streams: Option<Spanned<u64>>,
+    /// Threads serving requests (default: one per CPU). A sidecar sharing
+    /// a pod with its app may want fewer. Read at start only.
+    pub worker_threads: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

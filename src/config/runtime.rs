@@ -62,6 +62,8 @@ pub struct ServerSettings {
     pub max_headers: usize,
     pub max_connections: usize,
     pub max_concurrent_streams: u32,
+    /// `None`: one per CPU.
+    pub worker_threads: Option<usize>,
 }
 
 impl ServerSettings {
