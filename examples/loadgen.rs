@@ -60,12 +60,14 @@ impl Options<'_> {
     }
 
     fn number(&self, name: &str, default: u64) -> Result<u64, String> {
-        self.one(name)
-            .map_or(Ok(default), |v| v.parse().map_err(|_| format!("{name} {v:?}")))
+        self.one(name).map_or(Ok(default), |v| {
+            v.parse().map_err(|_| format!("{name} {v:?}"))
+        })
     }
 
     fn duration(&self, name: &str, default: &str) -> Result<Duration, String> {
-        humantime::parse_duration(self.one(name).unwrap_or(default)).map_err(|e| format!("{name}: {e}"))
+        humantime::parse_duration(self.one(name).unwrap_or(default))
+            .map_err(|e| format!("{name}: {e}"))
     }
 }
 
@@ -98,7 +100,9 @@ fn loopback(addr: SocketAddr) -> Result<SocketAddr, String> {
     if addr.ip().is_loopback() {
         Ok(addr)
     } else {
-        Err(format!("{addr} is not a loopback address: loadgen only loads this machine"))
+        Err(format!(
+            "{addr} is not a loopback address: loadgen only loads this machine"
+        ))
     }
 }
 
@@ -109,13 +113,21 @@ async fn rate(args: &[String]) -> Result<(), String> {
         .parse()
         .map_err(|e| format!("URL: {e}"))?;
     let options = Options { args: &args[1..] };
-    let authority = url.authority().ok_or("the URL needs host:port")?.to_string();
-    let addr = loopback(authority.parse().map_err(|_| format!("{authority} is not IP:port"))?)?;
+    let authority = url
+        .authority()
+        .ok_or("the URL needs host:port")?
+        .to_string();
+    let addr = loopback(
+        authority
+            .parse()
+            .map_err(|_| format!("{authority} is not IP:port"))?,
+    )?;
     let rate = options.number("--rate", 1000)?.max(1);
     let duration = options.duration("--duration", "10s")?;
     let connections = options.number("--connections", 16)?.clamp(1, 10_000);
     let template = Template {
-        method: Method::from_bytes(options.one("-X").unwrap_or("GET").as_bytes()).map_err(|e| e.to_string())?,
+        method: Method::from_bytes(options.one("-X").unwrap_or("GET").as_bytes())
+            .map_err(|e| e.to_string())?,
         path: url.path_and_query().map_or("/", |p| p.as_str()).to_string(),
         host: authority.clone(),
         headers: options
@@ -135,7 +147,13 @@ async fn rate(args: &[String]) -> Result<(), String> {
     for c in 0..connections {
         let template = template.clone();
         let first = start + offset * c as u32;
-        tasks.push(tokio::spawn(connection(addr, template, first, interval, per_connection)));
+        tasks.push(tokio::spawn(connection(
+            addr,
+            template,
+            first,
+            interval,
+            per_connection,
+        )));
     }
     let mut latencies = Vec::new();
     let mut errors = 0u64;
@@ -241,7 +259,11 @@ async fn idle(args: &[String]) -> Result<(), String> {
             .send_request(template.request())
             .await
             .map_err(|e| e.to_string())?;
-        response.into_body().collect().await.map_err(|e| e.to_string())?;
+        response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
         held.push(sender);
     }
     println!("ready {}", held.len());

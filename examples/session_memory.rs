@@ -14,7 +14,10 @@ use portcullis::session::{MemoryStore, NewSession, Session, SessionId, SessionSt
 /// The memory store's futures never wait: poll once.
 fn ready<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
         Poll::Ready(out) => out,
         Poll::Pending => panic!("the memory store never waits"),
     }
@@ -52,11 +55,10 @@ fn main() {
         };
         let id = SessionId::generate();
         let session = Session::new(session, now, now + Duration::from_secs(3600));
-        ready(store.insert(id.clone(), session))
-            .expect("memory insert");
+        ready(store.insert(id, session)).expect("memory insert");
         ids.push(id);
     }
-    let ids_bytes = (ids.capacity() * std::mem::size_of::<SessionId>()) as u64;
+    let ids_bytes = std::mem::size_of_val(ids.as_slice()) as u64;
     let after = rss_bytes();
     let per_session = (after.saturating_sub(before).saturating_sub(ids_bytes)) / count as u64;
     let probes = 1_000_000usize;

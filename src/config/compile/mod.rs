@@ -180,7 +180,13 @@ pub fn compile(
             "server.max_concurrent_streams",
         ) as u32,
         worker_threads: raw.server.worker_threads.as_ref().map(|threads| {
-            bounded(&mut problems, Some(threads), 1, 1..=1024, "server.worker_threads") as usize
+            bounded(
+                &mut problems,
+                Some(threads),
+                1,
+                1..=1024,
+                "server.worker_threads",
+            ) as usize
         }),
         tls: raw.server.tls.as_ref().and_then(|tls| {
             let files = tls.get_ref();
