@@ -219,9 +219,7 @@ pub fn prepare_headers(
         headers.insert(X_FORWARDED_FOR, value);
     }
     if !from_trusted_proxy {
-        for name in &PROXY_ONLY {
-            headers.remove(name);
-        }
+        super::headers::remove_matching(headers, |name| PROXY_ONLY.contains(name));
     }
     if !(from_trusted_proxy && headers.contains_key(&X_FORWARDED_PROTO)) {
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));

@@ -29,9 +29,7 @@ pub fn strip(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
-    }
+    super::headers::remove_matching(headers, |name| HOP_BY_HOP.contains(name));
 }
 
 #[cfg(test)]

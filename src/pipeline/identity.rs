@@ -47,36 +47,22 @@ const OVERRIDES: [HeaderName; 8] = [
 
 /// Removes every header a client could use to claim an identity or to
 /// change what the upstream believes was requested.
-pub fn strip_client_claims(headers: &mut HeaderMap, identity: &IdentityHeaders) {
-    strip_underscored(headers);
-    for name in [&identity.user, &identity.groups, &identity.permissions]
-        .into_iter()
-        .chain(&identity.extra_strip)
-        .chain(&FOREIGN_IDENTITY)
-        .chain(&OVERRIDES)
-    {
-        // `remove` drops every value stored under the name; names are
-        // case-insensitive and already lower-cased by the parser.
-        headers.remove(name);
-    }
-}
-
-/// Drops every header whose name contains `_`, as nginx does by default
-/// (`underscores_in_headers off`). CGI-style servers (WSGI, ASGI: Django,
+///
+/// Also every header whose name contains `_`, as nginx does by default
+/// (`underscores_in_headers off`): CGI-style servers (WSGI, ASGI: Django,
 /// Flask, uvicorn) map `-` and `_` to the same `HTTP_X_REMOTE_USER` key, so
 /// `X_Remote_User: admin` would otherwise arrive as our identity header.
-fn strip_underscored(headers: &mut HeaderMap) {
-    if !headers.keys().any(|name| name.as_str().contains('_')) {
-        return;
-    }
-    let underscored: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| name.as_str().contains('_'))
-        .cloned()
-        .collect();
-    for name in underscored {
-        headers.remove(name);
-    }
+/// Names are case-insensitive and already lower-cased by the parser.
+pub fn strip_client_claims(headers: &mut HeaderMap, identity: &IdentityHeaders) {
+    super::headers::remove_matching(headers, |name| {
+        name.as_str().contains('_')
+            || *name == identity.user
+            || *name == identity.groups
+            || *name == identity.permissions
+            || identity.extra_strip.contains(name)
+            || FOREIGN_IDENTITY.contains(name)
+            || OVERRIDES.contains(name)
+    });
 }
 
 /// Sets the gateway's identity headers for an authenticated user. A value

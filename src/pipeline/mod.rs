@@ -29,6 +29,7 @@ pub mod canonical;
 pub mod csrf;
 pub mod denial;
 pub mod forward;
+pub mod headers;
 pub mod hint;
 pub mod hop_by_hop;
 pub mod identity;
