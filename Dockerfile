@@ -38,7 +38,7 @@ ENV PORTCULLIS_CONFIG=/etc/portcullis/portcullis.toml \
 USER 65532:65532
 EXPOSE 8080 9901
 HEALTHCHECK --interval=10s --timeout=4s --start-period=5s --retries=3 \
-  CMD ["/usr/local/bin/portcullis", "healthcheck", "--url", "http://127.0.0.1:9901/readyz"]
+  CMD ["/usr/local/bin/portcullis", "healthcheck"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/portcullis"]
 CMD ["serve"]

@@ -187,7 +187,7 @@ fn lookup_and_decision(c: &mut Criterion) {
                         Some(s) => SessionState::Authenticated(s),
                         None => SessionState::Anonymous(NoSession::NotFound),
                     },
-                    None => SessionState::Anonymous(NoSession::NotFound),
+                    None => SessionState::Anonymous(NoSession::NoCookie),
                 };
             authorize(route, &Method::GET, &session, &mut Trace::off()).is_ok()
         })

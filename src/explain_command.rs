@@ -3,13 +3,13 @@
 //! live only inside the running gateway, so it asks that gateway's admin
 //! API (`POST /explain`); with Redis it can read the store itself.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use portcullis::config::runtime::StoreKind;
+use portcullis::config::runtime::{dialable, StoreKind};
 use portcullis::config::Runtime;
 use portcullis::explain::{render, ExplainRequest, Explanation};
 use portcullis::session::{RedisStore, Store};
@@ -49,7 +49,8 @@ pub(crate) struct ExplainArgs {
     #[arg(long)]
     json: bool,
     /// The admin API to ask, e.g. http://127.0.0.1:9901 (default: the
-    /// config's server.admin_listen). Needed with the memory store.
+    /// config's server.admin_listen). The memory store is always asked
+    /// there; with Redis, giving it asks instead of reading the store.
     #[arg(long, value_name = "URL")]
     admin: Option<String>,
 }
@@ -80,7 +81,7 @@ pub(crate) async fn run(args: ExplainArgs) -> anyhow::Result<()> {
         (_, admin) => {
             let url = admin
                 .clone()
-                .unwrap_or_else(|| format!("http://{}", reachable(runtime.server.admin_listen)));
+                .unwrap_or_else(|| format!("http://{}", dialable(runtime.server.admin_listen)));
             ask_admin(&runtime, &url, &request).await?
         }
     };
@@ -103,17 +104,6 @@ async fn connected(store: &RedisStore) -> anyhow::Result<()> {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     bail!("the Redis session store did not answer: {last}")
-}
-
-/// An address to dial for a listen address: a wildcard means this host.
-fn reachable(listen: SocketAddr) -> SocketAddr {
-    match listen.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], listen.port())),
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, listen.port()))
-        }
-        _ => listen,
-    }
 }
 
 async fn ask_admin(

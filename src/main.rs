@@ -1,4 +1,5 @@
-//! The `portcullis` command: `serve`, `check` and `demo`.
+//! The `portcullis` command: `serve`, `check`, `demo`, `explain`,
+//! `healthcheck` and `hash-password`.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -60,9 +61,12 @@ enum Command {
     /// answers 2xx within the timeout, 1 otherwise: a container
     /// HEALTHCHECK that needs no shell tools.
     Healthcheck {
-        /// What to ask.
-        #[arg(long, default_value = "http://127.0.0.1:9901/readyz")]
-        url: String,
+        /// What to ask (default: /readyz on the config's admin listener,
+        /// or http://127.0.0.1:9901/readyz without a config).
+        #[arg(long)]
+        url: Option<String>,
+        #[command(flatten)]
+        config: ConfigPath,
         /// Longest wait for the answer.
         #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
@@ -113,7 +117,11 @@ fn main() -> ExitCode {
         },
         Command::HashPassword => hash_password(),
         Command::Explain(args) => run(explain_command::run(args)),
-        Command::Healthcheck { url, timeout } => run(healthcheck(url, timeout)),
+        Command::Healthcheck {
+            url,
+            config,
+            timeout,
+        } => healthcheck_url(url, config).and_then(|url| run(healthcheck(url, timeout))),
         Command::Serve(config) => config
             .path()
             .and_then(|path| Ok((load(&path)?, path)))
@@ -170,6 +178,22 @@ fn check(path: &Path) -> ExitCode {
             println!("{errors}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `--url`, or `/readyz` on the admin listener of the config (with the
+/// environment's overrides, as `serve` sees it), or the image's default.
+fn healthcheck_url(url: Option<String>, config: ConfigPath) -> anyhow::Result<String> {
+    if let Some(url) = url {
+        return Ok(url);
+    }
+    match config.path() {
+        Ok(path) => {
+            let runtime = load(&path)?;
+            let admin = config::runtime::dialable(runtime.server.admin_listen);
+            Ok(format!("http://{admin}/readyz"))
+        }
+        Err(_) => Ok("http://127.0.0.1:9901/readyz".to_string()),
     }
 }
 
@@ -255,6 +279,12 @@ pub(crate) async fn bind(runtime: &Runtime) -> anyhow::Result<Listeners> {
 
 async fn serve(runtime: Runtime, config_file: PathBuf) -> anyhow::Result<()> {
     if runtime.admin.token.is_default() {
+        // Anyone who can reach a non-loopback admin listener could use the
+        // example token: refuse rather than warn.
+        let admin = runtime.server.admin_listen;
+        if !admin.ip().is_loopback() {
+            anyhow::bail!("admin.token is the example value \"change-me\" and the admin API listens on {admin}: set a secret (PORTCULLIS_ADMIN_TOKEN, admin.token or admin.token_env)");
+        }
         tracing::warn!("admin.token is the example value \"change-me\"; set a secret before exposing the admin listener");
     }
     let origin = config_file.display().to_string();

@@ -73,7 +73,7 @@ impl ImageRoot {
 
     /// The Dockerfile's ENV, with ports the test can bind and the
     /// operator's overrides.
-    fn command(&self, args: &[&str], upstream: &str) -> Command {
+    fn command(&self, args: &[&str], upstream: &str, admin_listen: &str) -> Command {
         let mut command = Command::new(self.binary());
         command
             .args(args)
@@ -83,7 +83,7 @@ impl ImageRoot {
                 self.dir.path().join("etc/portcullis/portcullis.toml"),
             )
             .env("PORTCULLIS_LISTEN", "127.0.0.1:0")
-            .env("PORTCULLIS_ADMIN_LISTEN", "127.0.0.1:0")
+            .env("PORTCULLIS_ADMIN_LISTEN", admin_listen)
             .env("PORTCULLIS_LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
             .env("PORTCULLIS_UPSTREAM", upstream)
@@ -117,9 +117,16 @@ impl Drop for Gateway {
     }
 }
 
-fn start(root: &ImageRoot, upstream: &str) -> Gateway {
+/// A port nothing listens on now (the admin port must be known before
+/// start, for `healthcheck`'s default).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn start(root: &ImageRoot, upstream: &str, admin_listen: &str) -> Gateway {
     let mut child = root
-        .command(&["serve"], upstream)
+        .command(&["serve"], upstream, admin_listen)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -167,16 +174,16 @@ fn http(addr: &str, request: &str) -> (u16, String) {
     (status, body)
 }
 
-fn healthcheck(root: &ImageRoot, url: &str) -> bool {
-    root.command(
-        &["healthcheck", "--url", url, "--timeout", "2s"],
-        "http://127.0.0.1:1",
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .status()
-    .unwrap()
-    .success()
+/// `portcullis healthcheck [--url URL]` in the image's environment.
+fn healthcheck(root: &ImageRoot, url: Option<&str>, admin_listen: &str) -> bool {
+    let mut args = vec!["healthcheck", "--timeout", "2s"];
+    args.extend(url.map(|url| ["--url", url]).into_iter().flatten());
+    root.command(&args, "http://127.0.0.1:1", admin_listen)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,7 +193,8 @@ async fn the_release_binary_keeps_the_image_contract() {
         .unwrap();
     let root = ImageRoot::new();
     // Blocking calls below run on this worker; the echo upstream on the other.
-    let mut gateway = start(&root, &upstream.url());
+    let admin_listen = format!("127.0.0.1:{}", free_port());
+    let mut gateway = start(&root, &upstream.url(), &admin_listen);
 
     // The image's user, when the test could switch to it.
     if running_as_root() {
@@ -229,9 +237,16 @@ async fn the_release_binary_keeps_the_image_contract() {
     assert_eq!(session("change-me"), 401);
 
     // The HEALTHCHECK command.
+    // The HEALTHCHECK as the Dockerfile writes it: no URL, so /readyz on
+    // the admin listener the config and environment name.
+    assert!(healthcheck(&root, None, &admin_listen));
     let readyz = format!("http://{}/readyz", gateway.admin);
-    assert!(healthcheck(&root, &readyz));
-    assert!(!healthcheck(&root, "http://127.0.0.1:1/readyz"));
+    assert!(healthcheck(&root, Some(&readyz), &admin_listen));
+    assert!(!healthcheck(
+        &root,
+        Some("http://127.0.0.1:1/readyz"),
+        &admin_listen
+    ));
 
     // STOPSIGNAL SIGTERM: drain, exit 0, within the shutdown timeout.
     let stopped = Command::new("kill")
@@ -262,7 +277,10 @@ async fn the_release_binary_keeps_the_image_contract() {
 #[test]
 fn a_bad_override_is_refused_naming_the_variable() {
     let root = ImageRoot::new();
-    let output = root.command(&["serve"], "ftp://nowhere").output().unwrap();
+    let output = root
+        .command(&["serve"], "ftp://nowhere", "127.0.0.1:0")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -271,7 +289,7 @@ fn a_bad_override_is_refused_naming_the_variable() {
     );
     // `check` sees the same environment.
     let output = root
-        .command(&["check"], "http://127.0.0.1:8000")
+        .command(&["check"], "http://127.0.0.1:8000", "127.0.0.1:0")
         .output()
         .unwrap();
     assert_eq!(
@@ -279,5 +297,23 @@ fn a_bad_override_is_refused_naming_the_variable() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+#[test]
+fn the_example_admin_token_is_refused_on_a_reachable_admin_listener() {
+    let root = ImageRoot::new();
+    // The image's own admin address, without PORTCULLIS_ADMIN_TOKEN: the
+    // shipped config's "change-me" would be open to the network.
+    let output = root
+        .command(&["serve"], "http://127.0.0.1:8000", "0.0.0.0:0")
+        .env_remove("PORTCULLIS_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("admin.token is the example value \"change-me\""),
+        "{stderr}"
     );
 }

@@ -1,5 +1,7 @@
-//! The admin API on `server.admin_listen`: health, readiness, and session management.
-//! Every call except `GET /healthz` and `GET /readyz` needs `Authorization: Bearer <token>`.
+//! The admin API on `server.admin_listen`: health, readiness, metrics,
+//! session management, reload and `POST /explain`. Every call except
+//! `GET /healthz`, `GET /readyz` and `GET /metrics` needs
+//! `Authorization: Bearer <token>`.
 
 mod explain;
 mod sessions;

@@ -13,6 +13,7 @@ use super::raw::RawConfig;
 pub struct Override {
     pub variable: &'static str,
     pub key: &'static str,
+    set: fn(&mut RawConfig, Spanned<String>),
 }
 
 /// Every override, in the order they are applied.
@@ -20,18 +21,25 @@ pub const OVERRIDES: [Override; 4] = [
     Override {
         variable: "PORTCULLIS_LISTEN",
         key: "server.listen",
+        set: |raw, value| raw.server.listen = value,
     },
     Override {
         variable: "PORTCULLIS_ADMIN_LISTEN",
         key: "server.admin_listen",
+        set: |raw, value| raw.server.admin_listen = value,
     },
     Override {
         variable: "PORTCULLIS_UPSTREAM",
         key: "upstream.url",
+        set: |raw, value| raw.upstream.url = value,
     },
     Override {
         variable: "PORTCULLIS_ADMIN_TOKEN",
         key: "admin.token",
+        set: |raw, value| {
+            raw.admin.token = Some(value);
+            raw.admin.token_env = None;
+        },
     },
 ];
 
@@ -44,15 +52,12 @@ pub struct Overrides {
 impl Overrides {
     /// The overrides set (and non-empty) in this process's environment.
     pub fn from_env() -> Overrides {
-        Overrides::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Overrides {
         let values = OVERRIDES
             .iter()
             .enumerate()
             .filter_map(|(index, o)| {
-                lookup(o.variable)
+                std::env::var(o.variable)
+                    .ok()
                     .filter(|v| !v.is_empty())
                     .map(|v| (index, v))
             })
@@ -66,16 +71,7 @@ impl Overrides {
     pub fn apply(&self, raw: &mut RawConfig, source_len: usize) {
         for (index, value) in &self.values {
             let spanned = Spanned::new(span_of(*index, source_len), value.clone());
-            match OVERRIDES[*index].key {
-                "server.listen" => raw.server.listen = spanned,
-                "server.admin_listen" => raw.server.admin_listen = spanned,
-                "upstream.url" => raw.upstream.url = spanned,
-                "admin.token" => {
-                    raw.admin.token = Some(spanned);
-                    raw.admin.token_env = None;
-                }
-                _ => {}
-            }
+            (OVERRIDES[*index].set)(raw, spanned);
         }
     }
 }

@@ -73,8 +73,9 @@ pub fn load(path: &Path) -> Result<Runtime, ConfigErrors> {
 }
 
 /// Compiles config text; `origin` names it in error messages. A relative
-/// `users_file` is read from the current directory. The environment is not
-/// consulted (tests and `demo` get exactly the text).
+/// `users_file` is read from the current directory. No `PORTCULLIS_*`
+/// override is applied (tests and the built-in `demo` config get exactly
+/// the text; `admin.token_env` still names a variable to read).
 pub fn parse(source: &str, origin: &str) -> Result<Runtime, ConfigErrors> {
     let no_overrides = environment::Overrides::default();
     compile::compile(source, Path::new("."), &no_overrides).map_err(|errors| ConfigErrors {

@@ -66,6 +66,18 @@ pub struct ServerSettings {
     pub worker_threads: Option<usize>,
 }
 
+/// An address a client on this host can dial for a listen address: a
+/// wildcard (`0.0.0.0`, `::`) means this host's loopback.
+pub fn dialable(listen: SocketAddr) -> SocketAddr {
+    match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], listen.port())),
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, listen.port()))
+        }
+        _ => listen,
+    }
+}
+
 impl ServerSettings {
     /// True when `peer` is a configured proxy whose forwarding headers count.
     pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {

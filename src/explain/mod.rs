@@ -25,7 +25,7 @@ use crate::pipeline::denial::Denial;
 use crate::pipeline::session::SessionState;
 use crate::pipeline::trace::{Outcome, Step, Trace};
 use crate::pipeline::{self, canonical, Context, OutgoingCookies, Verdict};
-use crate::response::{self, ProxyBody};
+use crate::response::ProxyBody;
 use crate::session::Store;
 
 /// The request to explain, as `POST /explain` takes it in JSON.
@@ -184,51 +184,44 @@ pub async fn explain(
     explanation.canonical_path = decision.target.as_ref().map(|t| t.path.to_string());
     explanation.route = decision.route.map(|r| r.name.to_string());
     explanation.session = decision.session.as_ref().map(session_view);
-    let would_deny = match &decision.verdict {
-        Verdict::WouldDeny(denial) => Some(denial.reason),
-        _ => None,
-    };
-    let forwarded = match &decision.verdict {
-        Verdict::Endpoint => {
-            explanation.decision = Cow::Borrowed("endpoint");
-            false
-        }
-        Verdict::Deny(denial) => {
-            explanation.decision = Cow::Borrowed("deny");
-            explanation.reason = Some(Cow::Borrowed(denial.reason.as_str()));
-            explanation.detail = Some(denial.detail.to_string());
-            explanation.hint = Some(pipeline::hint::hint(denial, runtime));
-            let target = parts.uri.path_and_query();
-            let answer = pipeline::deny(runtime, denial, &parts.method, html, target);
-            let answer = pipeline::finish(runtime, answer, cookies, cors_origin);
-            explanation.response = Some(response_view(answer).await);
-            false
-        }
-        Verdict::WouldDeny(denial) => {
-            explanation.decision = Cow::Borrowed("would_deny");
-            explanation.reason = Some(Cow::Borrowed(denial.reason.as_str()));
-            explanation.detail = Some(denial.detail.to_string());
-            explanation.hint = Some(pipeline::hint::hint(denial, runtime));
-            true
-        }
-        Verdict::Forward => true,
-    };
-    if forwarded {
-        match upstream_view(&context, &parts, &decision, would_deny) {
-            Ok(view) => explanation.upstream_request = Some(view),
-            // The live request fails here too, with this answer.
-            Err(denial) => {
-                explanation.decision = Cow::Borrowed("deny");
-                explanation.reason = Some(Cow::Borrowed(denial.reason.as_str()));
-                explanation.detail = Some(denial.detail.to_string());
-                explanation.hint = Some(pipeline::hint::hint(&denial, runtime));
-                let answer = response::denial(&denial, html, runtime);
-                explanation.response = Some(response_view(answer).await);
+    // What the gateway answers itself, if anything: the decision's
+    // denial, or the one `run` meets while preparing the forward.
+    let mut answered: Option<Denial> = None;
+    match &decision.verdict {
+        Verdict::Endpoint => explanation.decision = Cow::Borrowed("endpoint"),
+        Verdict::Deny(denial) => answered = Some(denial.clone()),
+        Verdict::Forward | Verdict::WouldDeny(_) => {
+            let would_deny = match &decision.verdict {
+                Verdict::WouldDeny(denial) => {
+                    explanation.decision = Cow::Borrowed("would_deny");
+                    describe_denial(&mut explanation, denial, runtime);
+                    Some(denial.reason)
+                }
+                _ => None,
+            };
+            match upstream_view(&context, &parts, &decision, would_deny) {
+                Ok(view) => explanation.upstream_request = Some(view),
+                Err(denial) => answered = Some(denial),
             }
         }
     }
+    if let Some(denial) = answered {
+        explanation.decision = Cow::Borrowed("deny");
+        describe_denial(&mut explanation, &denial, runtime);
+        // Built by the functions that answer live requests.
+        let target = parts.uri.path_and_query();
+        let answer = pipeline::deny(runtime, &denial, &parts.method, html, target);
+        let answer = pipeline::finish(runtime, answer, cookies, cors_origin);
+        explanation.response = Some(response_view(answer).await);
+    }
     explanation.steps = trace.into_steps();
     Ok(explanation)
+}
+
+fn describe_denial(explanation: &mut Explanation, denial: &Denial, runtime: &Runtime) {
+    explanation.reason = Some(Cow::Borrowed(denial.reason.as_str()));
+    explanation.detail = Some(denial.detail.to_string());
+    explanation.hint = Some(pipeline::hint::hint(denial, runtime));
 }
 
 /// The request head `run` would send upstream, made by the same function;
@@ -360,7 +353,7 @@ fn build_parts(
     }
     let mut assumed = None;
     if uri.authority().is_none() && !parts.headers.contains_key(header::HOST) {
-        let host = runtime.server.listen.to_string();
+        let host = crate::config::runtime::dialable(runtime.server.listen).to_string();
         let value = HeaderValue::from_str(&host).map_err(|e| e.to_string())?;
         parts.headers.insert(header::HOST, value);
         assumed = Some(host);

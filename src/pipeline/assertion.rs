@@ -77,17 +77,18 @@ pub struct Subject<'a> {
 }
 
 impl Signer {
-    /// `algorithm` is "HS256" (key: the file's bytes, trailing whitespace
-    /// removed, at least 32) or "EdDSA" (key: an Ed25519 PKCS#8 PEM).
+    /// `algorithm` is "HS256" (`key`: the key file's bytes, trailing
+    /// whitespace removed, at least 32) or "EdDSA" (`key`: an Ed25519
+    /// PKCS#8 PEM).
     pub fn load(
         algorithm: &str,
-        key_file: &[u8],
+        key: &[u8],
         ttl: Duration,
         audience: Option<String>,
     ) -> Result<Signer, String> {
         let (algorithm, key) = match algorithm {
             "HS256" => {
-                let secret = key_file.trim_ascii_end();
+                let secret = key.trim_ascii_end();
                 if secret.len() < MIN_HMAC_KEY_BYTES {
                     return Err(format!(
                         "an HS256 key must be at least {MIN_HMAC_KEY_BYTES} bytes (it has {}); make one with `openssl rand -base64 48`",
@@ -97,7 +98,7 @@ impl Signer {
                 (Algorithm::HS256, EncodingKey::from_secret(secret))
             }
             "EdDSA" => {
-                let key = EncodingKey::from_ed_pem(key_file).map_err(|e| {
+                let key = EncodingKey::from_ed_pem(key).map_err(|e| {
                     format!("not an Ed25519 private key in PEM ({e}); make one with `openssl genpkey -algorithm ed25519`")
                 })?;
                 (Algorithm::EdDSA, key)

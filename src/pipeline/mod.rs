@@ -7,8 +7,10 @@
 //! 3. `route`      first matching `[[routes]]` entry in file order; none = deny
 //! 4. `session`    session cookie → id format check → store lookup (→ sliding renewal)
 //! 5. `csrf`       Django's CSRF check on unsafe methods, in Django's order
-//! 6. `authorize`  access level, groups, permissions, model permissions
-//! 7. `identity`   strip every client copy of identity headers, inject ours
+//! 6. `authorize`  access level, groups, permissions, model permissions;
+//!    then the route's `max_body` (`body`)
+//! 7. `identity`   strip every client copy of identity headers, inject ours;
+//!    `assertion` signs the identity for the upstream (`[identity] sign`)
 //! 8. `forward`    pooled upstream client, hop-by-hop hygiene, X-Forwarded-*
 //! 9. `observe`    one access-log line with the decision and reason
 //!
