@@ -6,6 +6,12 @@
 //! The request pipeline (`pipeline`) is the map of the system; the rest
 //! feeds it (`config`, `session`, `routes`) or watches it (`admin`).
 
+// No unsafe code: the gateway parses hostile input all day.
+#![forbid(unsafe_code)]
+// No `unwrap` outside tests: network and config input gets an answer, not a
+// panic. (`expect` stays for invariants, each with its reason.)
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod admin;
 pub mod auth;
 pub mod client;

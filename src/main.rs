@@ -1,6 +1,9 @@
 //! The `portcullis` command: `serve`, `check`, `demo`, `explain`,
 //! `healthcheck` and `hash-password`.
 
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used)]
+
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
