@@ -1,0 +1,20 @@
+//! Cookie parsing as Django does it, over raw header bytes: never panics,
+//! and the value found is one the header contains (unquoted).
+#![no_main]
+
+use http::header::{HeaderMap, HeaderValue, COOKIE};
+use libfuzzer_sys::fuzz_target;
+use portcullis::pipeline::session::cookie_value;
+
+fuzz_target!(|data: (&[u8], &[u8], &str)| {
+    let (first, second, name) = data;
+    let mut headers = HeaderMap::new();
+    for field in [first, second] {
+        if let Ok(value) = HeaderValue::from_bytes(field) {
+            headers.append(COOKIE, value);
+        }
+    }
+    if let Some(value) = cookie_value(&headers, name) {
+        assert!(value.len() <= first.len() + second.len());
+    }
+});
