@@ -17,7 +17,25 @@ impl ServeProcess {
     /// Starts `portcullis serve --config <config_file>` (listeners on port
     /// 0) and waits, bounded, for its "portcullis listening" line.
     pub fn start(config_file: &Path) -> ServeProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        ServeProcess::spawn(Command::new(env!("CARGO_BIN_EXE_portcullis")), config_file)
+    }
+
+    /// `start`, with the open-file limit raised to `limit` (or the hard
+    /// limit, if lower) for tests that hold thousands of connections.
+    pub fn start_with_open_files(config_file: &Path, limit: u64) -> ServeProcess {
+        let mut shell = Command::new("sh");
+        shell.args([
+            "-c",
+            &format!(
+                "ulimit -n {limit} 2>/dev/null || ulimit -n \"$(ulimit -Hn)\"; exec \"$0\" \"$@\""
+            ),
+            env!("CARGO_BIN_EXE_portcullis"),
+        ]);
+        ServeProcess::spawn(shell, config_file)
+    }
+
+    fn spawn(mut command: Command, config_file: &Path) -> ServeProcess {
+        let mut child = command
             .args(["serve", "--config"])
             .arg(config_file)
             .env("RUST_LOG", "info")
