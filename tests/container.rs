@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use portcullis::echo::EchoUpstream;
 
+mod common;
+
 /// The image's user (distroless `nonroot`).
 const IMAGE_UID: u32 = 65532;
 const ADMIN_TOKEN: &str = "contract-admin-token";
@@ -96,6 +98,22 @@ impl ImageRoot {
     }
 }
 
+/// Runs a process start again while exec fails with ETXTBSY ("text file
+/// busy"): each test copies the binary, and another test thread's fork can
+/// hold the copy's descriptor open for an instant. Bounded: 50 tries.
+fn unbusy<T>(mut start: impl FnMut() -> std::io::Result<T>) -> T {
+    const ETXTBSY: i32 = 26;
+    for _ in 0..50 {
+        match start() {
+            Err(error) if error.raw_os_error() == Some(ETXTBSY) => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("the copied binary stayed busy");
+}
+
 fn running_as_root() -> bool {
     std::fs::metadata("/proc/self")
         .map(|m| m.uid())
@@ -125,12 +143,9 @@ fn free_port() -> u16 {
 }
 
 fn start(root: &ImageRoot, upstream: &str, admin_listen: &str) -> Gateway {
-    let mut child = root
-        .command(&["serve"], upstream, admin_listen)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut command = root.command(&["serve"], upstream, admin_listen);
+    command.stderr(Stdio::piped()).stdout(Stdio::null());
+    let mut child = unbusy(|| command.spawn());
     let (sender, log) = std::sync::mpsc::channel();
     let stderr = BufReader::new(child.stderr.take().unwrap());
     std::thread::spawn(move || {
@@ -158,32 +173,18 @@ fn start(root: &ImageRoot, upstream: &str, admin_listen: &str) -> Gateway {
 
 /// One HTTP/1.1 exchange over a plain socket; the status and body.
 fn http(addr: &str, request: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let status = answer[9..12].parse().unwrap();
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (status, body)
+    let answer = common::blocking::exchange(addr, request);
+    let (status, body) = common::blocking::status_and_body(&answer);
+    (status, body.to_string())
 }
 
 /// `portcullis healthcheck [--url URL]` in the image's environment.
 fn healthcheck(root: &ImageRoot, url: Option<&str>, admin_listen: &str) -> bool {
     let mut args = vec!["healthcheck", "--timeout", "2s"];
     args.extend(url.map(|url| ["--url", url]).into_iter().flatten());
-    root.command(&args, "http://127.0.0.1:1", admin_listen)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success()
+    let mut command = root.command(&args, "http://127.0.0.1:1", admin_listen);
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    unbusy(|| command.status()).success()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,10 +278,8 @@ async fn the_release_binary_keeps_the_image_contract() {
 #[test]
 fn a_bad_override_is_refused_naming_the_variable() {
     let root = ImageRoot::new();
-    let output = root
-        .command(&["serve"], "ftp://nowhere", "127.0.0.1:0")
-        .output()
-        .unwrap();
+    let mut command = root.command(&["serve"], "ftp://nowhere", "127.0.0.1:0");
+    let output = unbusy(|| command.output());
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -288,10 +287,8 @@ fn a_bad_override_is_refused_naming_the_variable() {
         "{stderr}"
     );
     // `check` sees the same environment.
-    let output = root
-        .command(&["check"], "http://127.0.0.1:8000", "127.0.0.1:0")
-        .output()
-        .unwrap();
+    let mut command = root.command(&["check"], "http://127.0.0.1:8000", "127.0.0.1:0");
+    let output = unbusy(|| command.output());
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -305,11 +302,9 @@ fn the_example_admin_token_is_refused_on_a_reachable_admin_listener() {
     let root = ImageRoot::new();
     // The image's own admin address, without PORTCULLIS_ADMIN_TOKEN: the
     // shipped config's "change-me" would be open to the network.
-    let output = root
-        .command(&["serve"], "http://127.0.0.1:8000", "0.0.0.0:0")
-        .env_remove("PORTCULLIS_ADMIN_TOKEN")
-        .output()
-        .unwrap();
+    let mut command = root.command(&["serve"], "http://127.0.0.1:8000", "0.0.0.0:0");
+    command.env_remove("PORTCULLIS_ADMIN_TOKEN");
+    let output = unbusy(|| command.output());
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

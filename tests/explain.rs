@@ -569,20 +569,14 @@ fn the_explain_command_asks_the_running_gateway() {
 
 /// `POST /sessions` over a plain socket (this test has no async runtime).
 fn create_session(admin: &str, json: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(admin).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "POST /sessions HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
-        json.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+    let answer = common::blocking::exchange(
+        admin,
+        &format!(
+            "POST /sessions HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+            json.len()
+        ),
+    );
+    let (_, body) = common::blocking::status_and_body(&answer);
     let value: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
     value["session_id"].as_str().unwrap().to_string()
 }

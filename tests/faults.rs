@@ -229,30 +229,21 @@ fn thousands_of_idle_connections_are_held_and_their_memory_is_given_back() {
     );
 }
 
-/// One request over a plain socket: the status.
+/// One request the gateway answers itself (no route): the status.
 fn raw_status(addr: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .write_all(b"GET /nowhere HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    (answer[9..12].parse().unwrap(), answer)
+    let answer = common::blocking::exchange(
+        addr,
+        "GET /nowhere HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\n",
+    );
+    (common::blocking::status_and_body(&answer).0, answer)
 }
 
 /// The value of a gauge or counter from the admin API's /metrics.
 fn http_metric(admin: &str, name: &str) -> f64 {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(admin).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
+    let text = common::blocking::exchange(
+        admin,
+        "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
     text.lines()
         .find(|l| l.starts_with(name) && !l.starts_with('#'))
         .and_then(|l| l.rsplit(' ').next())

@@ -3,6 +3,7 @@
 //! a raw-TCP client for requests no client library would send.
 #![allow(dead_code)]
 
+pub mod blocking;
 pub mod process;
 pub mod python;
 pub mod redis;
