@@ -829,3 +829,106 @@ async fn the_explain_command_reads_sessions_from_redis_itself() {
     let denied = explain("/nowhere");
     assert_eq!(denied["reason"], "no_route");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_frozen_killed_and_restarted_under_load_fails_closed_and_recovers() {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let mut redis = RedisServer::start();
+    // Every lookup asks Redis, so every protected request meets the fault.
+    let h = Arc::new(replica_uncached(&redis).await);
+    let cookie = Arc::new(Mutex::new(format!(
+        "sessionid={}",
+        h.session(r#"{"username":"lee"}"#).await
+    )));
+    let stop = Arc::new(AtomicBool::new(false));
+    let answers = Arc::new(Mutex::new(BTreeMap::<(String, u16), usize>::new()));
+    let mut load = Vec::new();
+    for path in ["/life/1/", "/life/2/", "/public/x"] {
+        let (h, cookie, stop, answers) = (
+            Arc::clone(&h),
+            Arc::clone(&cookie),
+            Arc::clone(&stop),
+            Arc::clone(&answers),
+        );
+        load.push(tokio::spawn(async move {
+            // Bounded: at most 5,000 requests per task.
+            for _ in 0..5000 {
+                if stop.load(Ordering::Acquire) {
+                    break;
+                }
+                let cookie = cookie.lock().unwrap().clone();
+                let started = Instant::now();
+                let reply = h.get(path, &[("cookie", &cookie)]).await;
+                // Every answer within the store timeout's reach, never a hang.
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "{path} took {:?}",
+                    started.elapsed()
+                );
+                *answers
+                    .lock()
+                    .unwrap()
+                    .entry((path.to_string(), reply.status.as_u16()))
+                    .or_default() += 1;
+            }
+        }));
+    }
+    let phase = |ms| tokio::time::sleep(Duration::from_millis(ms));
+    phase(300).await;
+    redis.signal("-STOP");
+    phase(800).await;
+    redis.signal("-CONT");
+    phase(300).await;
+    redis.stop();
+    phase(800).await;
+    redis.restart();
+    h.wait_until_ready().await;
+    // Redis came back empty: sign in again; the load picks the new cookie up.
+    *cookie.lock().unwrap() = format!("sessionid={}", h.session(r#"{"username":"lee"}"#).await);
+    phase(500).await;
+    stop.store(true, Ordering::Release);
+    for task in load {
+        task.await.expect("a request hung or failed");
+    }
+
+    let answers = answers.lock().unwrap().clone();
+    eprintln!("answers under faults: {answers:?}");
+    let count = |path: &str, status: u16| {
+        answers
+            .get(&(path.to_string(), status))
+            .copied()
+            .unwrap_or(0)
+    };
+    for (path, status) in answers.keys() {
+        let allowed: &[u16] = if path == "/public/x" {
+            &[200]
+        } else {
+            &[200, 403, 503]
+        };
+        assert!(allowed.contains(status), "{path} answered {status}");
+    }
+    // It failed closed while the store was away, and recovered.
+    assert!(
+        count("/life/1/", 503) + count("/life/2/", 503) > 0,
+        "{answers:?}"
+    );
+    assert!(
+        count("/life/1/", 200) > 0 && count("/life/2/", 200) > 0,
+        "{answers:?}"
+    );
+    // Nothing reached the upstream without a decision: it saw exactly the
+    // requests that were answered 200.
+    let seen = h.seen();
+    for path in ["/life/1/", "/life/2/", "/public/x"] {
+        let forwarded = seen.iter().filter(|s| s.target == path).count();
+        assert_eq!(forwarded, count(path, 200), "{path}");
+    }
+}
+
+/// A replica whose every session lookup asks Redis (no local cache).
+async fn replica_uncached(redis: &RedisServer) -> Harness {
+    Harness::with_config(|upstream| redis_config(upstream, redis, "cache_size = 0\n")).await
+}
