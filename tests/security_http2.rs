@@ -170,3 +170,90 @@ async fn the_same_frames_well_formed_are_answered_and_forwarded() {
     assert_eq!(seen[0].target, "/upload");
     assert_eq!(seen[0].body_len, 3);
 }
+
+const CONTINUATION: u8 = 0x9;
+
+/// Writes `frames` while reading: true when the server ended the
+/// connection (GOAWAY or close) within the bound.
+async fn flood_ends_the_connection(h: &Harness, frames: Vec<Vec<u8>>) -> bool {
+    let stream = TcpStream::connect(h.proxy).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let writing = tokio::spawn(async move {
+        let _ = writer.write_all(PREFACE).await;
+        let _ = writer.write_all(&frame(SETTINGS, 0, 0, &[])).await;
+        for f in frames {
+            // The server may close mid-flood: stop writing then.
+            if writer.write_all(&f).await.is_err() {
+                return;
+            }
+        }
+    });
+    let read = async {
+        let mut head = [0u8; 9];
+        loop {
+            if reader.read_exact(&mut head).await.is_err() {
+                return true;
+            }
+            let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let mut payload = vec![0u8; length];
+            if reader.read_exact(&mut payload).await.is_err() {
+                return true;
+            }
+            if head[3] == GOAWAY {
+                return true;
+            }
+        }
+    };
+    let ended = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .unwrap_or(false);
+    writing.abort();
+    ended
+}
+
+async fn still_healthy(h: &Harness) {
+    assert_eq!(h.admin("GET", "/healthz", None, "").await.status, 200);
+    assert_eq!(h.get("/after", &[]).await.status, 200);
+}
+
+#[tokio::test]
+async fn c20_a_continuation_flood_is_cut_off() {
+    let h = Harness::start(OPEN).await;
+    let mut frames = vec![frame(HEADERS, 0, 1, &request_head(&[]))];
+    let filler = field(b"x-filler", &[b'a'; 100]);
+    let block: Vec<u8> = filler
+        .iter()
+        .copied()
+        .cycle()
+        .take(filler.len() * 10)
+        .collect();
+    // About 11 MB of header block, far past any header limit.
+    frames.extend((0..10_000).map(|_| frame(CONTINUATION, 0, 1, &block)));
+    assert!(
+        flood_ends_the_connection(&h, frames).await,
+        "the gateway kept reading an endless header block"
+    );
+    assert!(h.seen().iter().all(|s| s.target != "/upload"));
+    still_healthy(&h).await;
+}
+
+#[tokio::test]
+async fn c20_rapid_reset_streams_leave_the_gateway_healthy() {
+    let h = Harness::start(OPEN).await;
+    let mut frames = Vec::new();
+    // 5,000 streams opened and cancelled at once (CVE-2023-44487's shape).
+    for i in 0..5_000u32 {
+        let id = 2 * i + 1;
+        frames.push(frame(
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            id,
+            &request_head(&[]),
+        ));
+        frames.push(frame(RST_STREAM, 0, id, &0x8u32.to_be_bytes()));
+    }
+    // Either it sends GOAWAY (h2's reset-flood guard) or it keeps up; in
+    // both cases it must stay bounded and healthy.
+    let _ = flood_ends_the_connection(&h, frames).await;
+    still_healthy(&h).await;
+}
