@@ -123,10 +123,7 @@ impl Gateway {
         self.runtime.store(Arc::clone(&next));
         self.metrics.reload_result(true);
         tracing::info!(file = %path.display(), "config reloaded");
-        let origin = path.display().to_string();
-        for warning in &next.warnings {
-            tracing::warn!("{}", warning.placed(&origin, ""));
-        }
+        next.log_warnings(&path);
         for setting in &report.needs_restart {
             tracing::warn!(
                 setting,

@@ -292,10 +292,7 @@ async fn serve(runtime: Runtime, config_file: PathBuf) -> anyhow::Result<()> {
         }
         tracing::warn!("admin.token is the example value \"change-me\"; set a secret before exposing the admin listener");
     }
-    let origin = config_file.display().to_string();
-    for warning in &runtime.warnings {
-        tracing::warn!("{}", warning.placed(&origin, ""));
-    }
+    runtime.log_warnings(&config_file);
     let listeners = bind(&runtime).await?;
     let gateway = Arc::new(Gateway::new(runtime));
     gateway.set_config_file(config_file);

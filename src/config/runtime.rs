@@ -29,6 +29,17 @@ pub struct Runtime {
     pub warnings: Vec<super::ConfigError>,
 }
 
+impl Runtime {
+    /// Logs what `check` would warn about, placed in `origin` (the config
+    /// file): at start and after every reload.
+    pub fn log_warnings(&self, origin: &std::path::Path) {
+        let origin = origin.display().to_string();
+        for warning in &self.warnings {
+            tracing::warn!("{}", warning.placed(&origin, ""));
+        }
+    }
+}
+
 /// `[diagnostics]`: what a denial tells the client about why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Diagnostics {
