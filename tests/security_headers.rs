@@ -1,19 +1,15 @@
 //! SECURITY_CASES sections B and E as raw bytes (so no client library
 //! normalises the case or drops a duplicate) and over HTTP/2: client
 //! identity and override headers never reach the upstream or sway the
-//! decision, `Connection` cannot remove the injected identity, a session id
-//! in the URL is ignored, and health checks live only on the admin port.
-//! The upstream records every request it gets; nothing it did not get can
-//! have leaked.
+//! decision, `Connection` cannot remove the injected identity, a stored
+//! name with CR/LF is no session, a session id in the URL is ignored, and
+//! health checks live only on the admin port. (B15, duplicate Host, is with
+//! the paths in `security_paths.rs`.) The upstream records every request it
+//! gets; nothing it did not get can have leaked.
 
 mod common;
 
-use bytes::Bytes;
 use common::*;
-use http::Request;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 const ROUTES: &str = r#"
 [[routes]]
@@ -123,25 +119,21 @@ async fn b12_b13_only_the_gateways_identity_reaches_the_upstream() {
 async fn b12_b16_the_same_over_http2() {
     let h = Harness::start(ROUTES).await;
     let id = h.session(r#"{"username":"alice"}"#).await;
-    let client = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build_http::<Full<Bytes>>();
-    let mut builder = Request::get(format!("http://{}/life/1/", h.proxy))
-        // Two cookie fields, as HTTP/2 clients send them.
-        .header("cookie", "theme=dark")
-        .header("cookie", format!("sessionid={id}"));
-    for line in HOSTILE.split("\r\n").filter(|l| !l.is_empty()) {
-        let (name, value) = line.split_once(':').unwrap();
-        // HTTP/2 field names are lower case; `_` names are still legal there.
-        builder = builder.header(name.trim().to_ascii_lowercase(), value.trim());
-    }
-    let response = client
-        .request(builder.body(Full::new(Bytes::new())).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(response.version(), http::Version::HTTP_2);
-    assert_eq!(response.status(), 200);
-    let _ = response.into_body().collect().await;
+    let session = format!("sessionid={id}");
+    // Two cookie fields, as HTTP/2 clients send them.
+    let mut headers = vec![("cookie", "theme=dark"), ("cookie", session.as_str())];
+    let hostile: Vec<(String, &str)> = HOSTILE
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let (name, value) = line.split_once(':').unwrap();
+            // HTTP/2 field names are lower case; `_` names are still legal.
+            (name.trim().to_ascii_lowercase(), value.trim())
+        })
+        .collect();
+    headers.extend(hostile.iter().map(|(n, v)| (n.as_str(), *v)));
+    let reply = h.send_h2("GET", "/life/1/", &headers, "").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
     let seen = &h.seen()[0];
     assert_eq!(seen.target, "/life/1/");
     assert_eq!(seen.header_values("x-remote-user"), ["alice"]);
@@ -157,6 +149,52 @@ async fn b12_b16_the_same_over_http2() {
             seen.header_values(name).is_empty(),
             "{name} reached the upstream over HTTP/2"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b17_a_stored_name_with_cr_lf_is_no_session() {
+    // The admin API refuses such names (tests/identity.rs); here another
+    // program writes them straight into the shared Redis store.
+    let redis = common::redis::RedisServer::start();
+    let h =
+        Harness::with_config(|upstream| with_redis_store(&config(upstream, ROUTES), &redis.url()))
+            .await;
+    let expires = 4_102_444_800u64;
+    for (id, record) in [
+        ("a", r#""username":"bob\r\nX-Admin: 1""#),
+        ("b", r#""username":"bob","groups":["ops\r\nX-Admin: 1"]"#),
+        ("c", r#""username":"bob","permissions":["a.b\nX-Admin: 1"]"#),
+    ] {
+        let id = id.repeat(32);
+        let json = format!(r#"{{"v":1,{record},"expires_at":{expires}}}"#);
+        let key = format!("portcullis:session:{id}");
+        assert_eq!(redis.cli(&["SET", &key, &json, "EX", "600"]), "OK");
+        let cookie = format!("Cookie: sessionid={id}\r\n");
+        let reply = h.raw(&request("GET", "/life/1/", &cookie)).await;
+        assert_eq!(reply.status, 403, "{record}: {}", reply.head);
+        assert!(reply
+            .head
+            .contains("x-portcullis-reason: not_authenticated"));
+        let cookie = format!("sessionid={id}");
+        let reply = h
+            .send_h2("GET", "/life/1/", &[("cookie", &cookie)], "")
+            .await;
+        reply.assert_denied(403, "not_authenticated", NOT_AUTHENTICATED);
+        // On a public route the request goes on, anonymous and clean.
+        let reply = h
+            .raw(&request(
+                "GET",
+                "/public/x",
+                &format!("Cookie: sessionid={id}\r\n"),
+            ))
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+    for seen in h.seen() {
+        assert_eq!(seen.target, "/public/x");
+        assert!(seen.header_values("x-admin").is_empty());
+        assert!(seen.header_values("x-remote-user").is_empty());
     }
 }
 

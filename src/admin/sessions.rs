@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{error, read_json};
 use crate::gateway::Gateway;
 use crate::response::{self, ProxyBody};
-use crate::session::record::unsafe_value_reason;
+use crate::session::record::unsafe_identity_value;
 use crate::session::{NewSession, Session, SessionId, SessionStore, StoreError, MAX_SESSION_TTL};
 
 /// `POST /sessions` body. Only `username` is required.
@@ -136,24 +136,12 @@ pub async fn create(gateway: &Gateway, request: Request<Incoming>) -> Response<P
 }
 
 fn validate(input: &CreateSession) -> Option<String> {
-    if let Some(why) = unsafe_value_reason(&input.username, false) {
-        return Some(format!("Invalid username: it {why}."));
-    }
-    if let Some(why) = input
-        .user_id
-        .as_deref()
-        .and_then(|id| unsafe_value_reason(id, false))
-    {
-        return Some(format!("Invalid user_id: it {why}."));
-    }
-    for (what, items) in [("group", &input.groups), ("permission", &input.permissions)] {
-        for item in items {
-            if let Some(why) = unsafe_value_reason(item, true) {
-                return Some(format!("Invalid {what} {item:?}: it {why}."));
-            }
-        }
-    }
-    None
+    unsafe_identity_value(
+        &input.username,
+        input.user_id.as_deref(),
+        &input.groups,
+        &input.permissions,
+    )
 }
 
 pub async fn show(gateway: &Gateway, id: &str) -> Response<ProxyBody> {

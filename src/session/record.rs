@@ -118,6 +118,31 @@ pub fn unsafe_value_reason(value: &str, list_item: bool) -> Option<&'static str>
     None
 }
 
+/// The first of a session's names that could not be sent as a header, as a
+/// sentence ("Invalid username: it must ..."); `None` when all can. The
+/// admin API refuses such a session, and a stored one is no session.
+pub fn unsafe_identity_value(
+    username: &str,
+    user_id: Option<&str>,
+    groups: &[String],
+    permissions: &[String],
+) -> Option<String> {
+    if let Some(why) = unsafe_value_reason(username, false) {
+        return Some(format!("Invalid username: it {why}."));
+    }
+    if let Some(why) = user_id.and_then(|id| unsafe_value_reason(id, false)) {
+        return Some(format!("Invalid user_id: it {why}."));
+    }
+    for (what, items) in [("group", groups), ("permission", permissions)] {
+        for item in items {
+            if let Some(why) = unsafe_value_reason(item, true) {
+                return Some(format!("Invalid {what} {item:?}: it {why}."));
+            }
+        }
+    }
+    None
+}
+
 fn safe_header_value(value: &str) -> Option<HeaderValue> {
     if unsafe_value_reason(value, false).is_some() {
         return None;

@@ -19,13 +19,14 @@
 //!
 //! The key's Redis TTL should end at `expires_at`; the gateway also checks
 //! `expires_at` itself. Unknown fields are ignored (forward compatible);
-//! another `v` is refused (the session is anonymous, and the gateway logs
-//! why).
+//! another `v`, or a name that is not printable ASCII (or holds a `,` in a
+//! list), is refused: the session is anonymous, and the gateway logs why.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::record::unsafe_identity_value;
 use super::{NewSession, Session};
 
 pub const VERSION: u32 = 1;
@@ -60,6 +61,10 @@ pub enum SchemaError {
     Version(u32),
     #[error("expires_at is not a valid time")]
     Time,
+    /// A name that could never be sent as a header (`bob\r\nX-Admin: 1`):
+    /// the record is not trusted at all rather than forwarded without it.
+    #[error("{0}")]
+    Value(String),
 }
 
 fn to_unix(t: SystemTime) -> f64 {
@@ -106,6 +111,14 @@ pub fn decode(json: &[u8]) -> Result<Session, SchemaError> {
         .map(from_unix)
         .transpose()?
         .unwrap_or(expires_at);
+    if let Some(why) = unsafe_identity_value(
+        &stored.username,
+        stored.user_id.as_deref(),
+        &stored.groups,
+        &stored.permissions,
+    ) {
+        return Err(SchemaError::Value(why));
+    }
     let new = NewSession {
         username: stored.username,
         user_id: stored.user_id,
@@ -173,5 +186,16 @@ mod tests {
             decode(br#"{"v":1,"username":"b","expires_at":-5}"#).err(),
             Some(SchemaError::Time)
         );
+        for unsafe_names in [
+            r#"{"v":1,"username":"bob\r\nX-Admin: 1","expires_at":4102444800}"#,
+            r#"{"v":1,"username":"bob","groups":["a,b"],"expires_at":4102444800}"#,
+            r#"{"v":1,"username":"bob","permissions":["a\u0000b"],"expires_at":4102444800}"#,
+            r#"{"v":1,"username":"bob","user_id":"","expires_at":4102444800}"#,
+        ] {
+            assert!(
+                matches!(decode(unsafe_names.as_bytes()), Err(SchemaError::Value(_))),
+                "{unsafe_names}"
+            );
+        }
     }
 }

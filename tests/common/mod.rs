@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod blocking;
+pub mod h2;
 pub mod process;
 pub mod python;
 pub mod redis;

@@ -1,9 +1,12 @@
-//! SECURITY_CASES section A through a real gateway, sent as raw bytes so no
-//! client library normalises the target first. Each case is its own
-//! assertion: the status, and what (if anything) reached the upstream.
+//! SECURITY_CASES section A through a real gateway, each case sent twice:
+//! as raw HTTP/1.1 bytes, so no client library normalises the target
+//! first, and over HTTP/2 (the hyper client when `http::Uri` can carry the
+//! target, raw frames when it cannot). Each asserts the status, the reason,
+//! and what (if anything) reached the upstream.
 
 mod common;
 
+use common::h2::assert_refused_by_framing;
 use common::*;
 
 const ROUTES: &str = r#"
@@ -27,6 +30,17 @@ fn get(target: &str) -> Vec<u8> {
     format!("GET {target} HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n").into_bytes()
 }
 
+/// `target` over HTTP/2. `None` when `http::Uri` cannot carry it: then it
+/// went as raw frames, and HTTP/2 itself refused it with nothing forwarded.
+async fn over_h2(h: &Harness, target: &str) -> Option<Reply> {
+    if target.parse::<http::uri::PathAndQuery>().is_ok() {
+        Some(h.send_h2("GET", target, &[], "").await)
+    } else {
+        assert_refused_by_framing(h, b"GET", target.as_bytes(), &[]).await;
+        None
+    }
+}
+
 /// The request was decided on `/admin` (anonymous, so refused) and nothing
 /// was forwarded.
 async fn assert_decided_as_admin(h: &Harness, target: &str) {
@@ -40,6 +54,8 @@ async fn assert_decided_as_admin(h: &Harness, target: &str) {
         reply.head
     );
     assert_eq!(reply.body, NOT_AUTHENTICATED, "{target}");
+    let reply = over_h2(h, target).await.expect("an HTTP/2 request");
+    reply.assert_denied(403, "not_authenticated", NOT_AUTHENTICATED);
     assert!(h.seen().is_empty(), "{target} reached the upstream");
 }
 
@@ -52,6 +68,9 @@ async fn assert_bad_path(h: &Harness, target: &str) {
         reply.head
     );
     assert_eq!(reply.body, MALFORMED_PATH, "{target}");
+    if let Some(reply) = over_h2(h, target).await {
+        reply.assert_denied(400, "bad_path", MALFORMED_PATH);
+    }
     assert!(h.seen().is_empty(), "{target} reached the upstream");
 }
 
@@ -64,6 +83,14 @@ async fn assert_forwarded_as(h: &Harness, target: &str, expected: &str) {
         seen.last().map(|s| s.target.as_str()),
         Some(expected),
         "{target}"
+    );
+    let reply = over_h2(h, target).await.expect("an HTTP/2 request");
+    assert_eq!(reply.status, 200, "{target} over HTTP/2: {}", reply.text());
+    let seen = h.seen();
+    assert_eq!(
+        seen.last().map(|s| s.target.as_str()),
+        Some(expected),
+        "{target} over HTTP/2"
     );
 }
 
@@ -143,6 +170,8 @@ async fn a6_segment_boundaries() {
                 .contains("x-portcullis-reason: not_authenticated"),
             "{target}"
         );
+        let reply = h.send_h2("GET", target, &[], "").await;
+        assert_eq!(reply.reason(), Some("not_authenticated"), "{target}");
     }
     let reply = h.raw(&get("/administrator")).await;
     assert!(
@@ -150,6 +179,9 @@ async fn a6_segment_boundaries() {
         "{}",
         reply.head
     );
+    let reply = h.send_h2("GET", "/administrator", &[], "").await;
+    assert_eq!(reply.reason(), Some("no_route"));
+    assert!(h.seen().is_empty());
 }
 
 #[tokio::test]
@@ -179,6 +211,8 @@ async fn a7_raw_control_character_never_forwarded() {
         .raw(b"GET /public/a\x01b HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
         .await;
     assert_eq!(reply.status, 400);
+    assert_refused_by_framing(&h, b"GET", b"/public/a\x01b", &[]).await;
+    assert_refused_by_framing(&h, b"GET", b"/public/a b", &[]).await;
     assert!(h.seen().is_empty());
 }
 
@@ -193,6 +227,9 @@ async fn a8_case_is_significant() {
     let reply = h.raw(&get("/ADMIN")).await;
     assert_eq!(reply.status, 403);
     assert!(reply.head.contains("x-portcullis-reason: no_route"));
+    let reply = h.send_h2("GET", "/ADMIN", &[], "").await;
+    assert_eq!(reply.reason(), Some("no_route"));
+    assert!(h.seen().is_empty());
 }
 
 #[tokio::test]
@@ -237,6 +274,12 @@ async fn a10_absolute_form_host_disagreeing_with_authority() {
     let reply = h.raw(request).await;
     assert_eq!(reply.status, 400, "{reply:?}");
     assert!(reply.head.contains("x-portcullis-reason: bad_host"));
+    // HTTP/2's form of the same disagreement: `:authority` against `host`.
+    let reply = h
+        .send_h2("GET", "/public/x", &[("host", "other.test")], "")
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_eq!(reply.reason(), Some("bad_host"));
     assert!(h.seen().is_empty());
 }
 
@@ -247,6 +290,15 @@ async fn b15_duplicate_host() {
         b"GET /public/x HTTP/1.1\r\nHost: gw.test\r\nHost: evil.test\r\nConnection: close\r\n\r\n";
     let reply = h.raw(request).await;
     assert_eq!(reply.status, 400, "{reply:?}");
+    let reply = h
+        .send_h2(
+            "GET",
+            "/public/x",
+            &[("host", "gw.test"), ("host", "evil.test")],
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
     assert!(h.seen().is_empty());
 }
 
