@@ -12,7 +12,7 @@ use http::{Method, StatusCode};
 use portcullis::config::runtime::{dialable, StoreKind};
 use portcullis::config::Runtime;
 use portcullis::explain::{render, ExplainRequest, Explanation};
-use portcullis::session::{RedisStore, Store};
+use portcullis::session::{DjangoStore, RedisStore, Store};
 
 use crate::ConfigPath;
 
@@ -74,6 +74,13 @@ pub(crate) async fn run(args: ExplainArgs) -> anyhow::Result<()> {
             store.start();
             connected(&store).await?;
             let store = Store::Redis(store);
+            portcullis::explain::explain(&runtime, &store, &request)
+                .await
+                .map_err(anyhow::Error::msg)?
+        }
+        (StoreKind::Django(settings), None) => {
+            // Read-only: explain asks Django's database as the gateway would.
+            let store = Store::Django(DjangoStore::new(settings).map_err(anyhow::Error::msg)?);
             portcullis::explain::explain(&runtime, &store, &request)
                 .await
                 .map_err(anyhow::Error::msg)?

@@ -17,7 +17,7 @@ use crate::config::Runtime;
 use crate::metrics::Metrics;
 use crate::pipeline::forward::Upstream;
 use crate::reload::{ReloadError, ReloadReport};
-use crate::session::{MemoryStore, RedisStore, Store};
+use crate::session::{DjangoStore, MemoryStore, RedisStore, Store};
 
 /// How often the memory store drops expired sessions, and the login
 /// throttle expired blocks.
@@ -58,6 +58,11 @@ impl Gateway {
                 redis.count_cache_answers(metrics.cache_hits.clone(), metrics.cache_misses.clone());
                 redis.start();
                 Store::Redis(redis)
+            }
+            StoreKind::Django(settings) => {
+                // Invariant: the config compiler already opened these settings.
+                let django = DjangoStore::new(settings).expect("validated django settings");
+                Store::Django(django)
             }
         };
         let upstream = Upstream::new(&runtime.upstream);

@@ -81,6 +81,12 @@ fn json_of(status: StatusCode, value: &impl Serialize) -> Response<ProxyBody> {
 }
 
 fn store_error(e: StoreError) -> Response<ProxyBody> {
+    if let StoreError::ReadOnly = e {
+        return error(
+            StatusCode::CONFLICT,
+            "The django session store is read-only: sessions are made and ended by Django (log the user out there).",
+        );
+    }
     tracing::error!(error = %e, "admin call: session store failed");
     error(
         StatusCode::SERVICE_UNAVAILABLE,

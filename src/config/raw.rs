@@ -46,6 +46,54 @@ pub struct RawConfig {
     /// What a denial tells the client about why.
     #[serde(default)]
     pub diagnostics: RawDiagnostics,
+    /// The Django project whose sessions are read (`session.store = "django"`).
+    pub django: Option<Spanned<RawDjango>>,
+}
+
+/// `[django]`: the settings copied from the Django project's `settings.py`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDjango {
+    /// `DATABASES["default"]` as a URL: "sqlite:///srv/app/db.sqlite3" or
+    /// "postgres://user:password@host:5432/name". Read only, never written.
+    pub database: Spanned<String>,
+    /// `SECRET_KEY`, inline. Prefer `secret_key_file` or `secret_key_env`.
+    pub secret_key: Option<Spanned<String>>,
+    /// A file holding `SECRET_KEY` (relative to this file's directory; one
+    /// trailing newline is ignored).
+    pub secret_key_file: Option<Spanned<String>>,
+    /// An environment variable holding `SECRET_KEY`.
+    pub secret_key_env: Option<Spanned<String>>,
+    /// `SECRET_KEY_FALLBACKS`: older keys that still verify sessions and
+    /// `_auth_user_hash`, tried in order.
+    #[serde(default)]
+    pub secret_key_fallbacks: Vec<Spanned<String>>,
+    /// `AUTHENTICATION_BACKENDS` (default Django's, `ModelBackend` only).
+    pub authentication_backends: Option<Vec<String>>,
+    /// The session table (default "django_session").
+    pub session_table: Option<Spanned<String>>,
+    /// The user model's table (default "auth_user"; for
+    /// `AUTH_USER_MODEL = "accounts.User"` it is "accounts_user").
+    pub user_table: Option<Spanned<String>>,
+    /// The user model's `USERNAME_FIELD` column (default "username").
+    pub username_column: Option<Spanned<String>>,
+    /// The user-to-group table (default `<user_table>_groups`).
+    pub user_groups_table: Option<Spanned<String>>,
+    /// The user-to-permission table (default `<user_table>_user_permissions`).
+    pub user_permissions_table: Option<Spanned<String>>,
+    /// The column of both tables above naming the user (default "user_id").
+    pub user_column: Option<Spanned<String>>,
+    /// Longest any database call may take before it counts as a failure
+    /// (default "1s"); protected routes then answer 503.
+    pub timeout: Option<Spanned<String>>,
+    /// How long a resolved session is reused before asking the database
+    /// again (default "1s"): a logout or password change in Django takes
+    /// effect at the gateway within it.
+    pub cache_ttl: Option<Spanned<String>>,
+    /// How long "no such session" is reused (default "1s").
+    pub negative_cache_ttl: Option<Spanned<String>>,
+    /// Most sessions kept in the cache (default 100000); 0 turns it off.
+    pub cache_size: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -174,7 +222,8 @@ pub struct RawUpstream {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSession {
-    /// Session store: "memory" (this process only) or "redis" (shared).
+    /// Session store: "memory" (this process only), "redis" (shared) or
+    /// "django" (Django's own sessions, read from its database; see `[django]`).
     pub store: Option<Spanned<String>>,
     /// Name of the cookie carrying the session id (default Django's "sessionid").
     pub cookie_name: Option<Spanned<String>>,
@@ -322,6 +371,10 @@ pub struct RawCsrf {
     /// `csrfmiddlewaretoken` field (default 2621440, Django's
     /// DATA_UPLOAD_MAX_MEMORY_SIZE). The body is forwarded whole either way.
     pub form_body_limit: Option<Spanned<u64>>,
+    /// Django's CSRF_USE_SESSIONS: the secret is the session's `_csrftoken`,
+    /// not a cookie, and the gateway hands out no csrftoken cookie (needs
+    /// `session.store = "django"`; default false).
+    pub use_sessions: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -111,6 +111,7 @@ pub struct UpstreamSettings {
 pub enum StoreKind {
     Memory,
     Redis(RedisSettings),
+    Django(crate::session::django::settings::DjangoSettings),
 }
 
 /// `redis_sentinel = { master = "...", urls = [...] }`.
@@ -225,4 +226,6 @@ pub struct CsrfSettings {
     pub legacy_messages: bool,
     pub websocket_origin_check: bool,
     pub form_body_limit: usize,
+    /// CSRF_USE_SESSIONS: the secret is the session's, never a cookie.
+    pub use_sessions: bool,
 }

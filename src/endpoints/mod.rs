@@ -8,6 +8,10 @@
 //! | `/login`  | GET, HEAD  | the HTML sign-in form                              |
 //! | `/login`  | POST       | sign in (JSON or form), CSRF-checked like LoginView |
 //! | `/logout` | POST       | sign out, CSRF-checked                             |
+//!
+//! With `session.store = "django"` there is no `/login` or `/logout`
+//! (Django signs users in and out), and with `csrf.use_sessions` no
+//! `/csrf` (the secret lives in Django's session).
 
 mod csrf_token;
 mod login;
@@ -19,7 +23,7 @@ use std::sync::Arc;
 use http::request::Parts;
 use http::{header, Method, Response};
 
-use crate::config::runtime::CsrfEnforce;
+use crate::config::runtime::{CsrfEnforce, StoreKind};
 use crate::config::Runtime;
 use crate::csrf::token::Secret;
 use crate::gateway::Gateway;
@@ -52,6 +56,18 @@ pub struct Exchange<'a> {
 pub async fn handle(exchange: Exchange<'_>, path: &str) -> Result<Response<ProxyBody>, Denial> {
     let method = exchange.parts.method.clone();
     let endpoint = &path[exchange.runtime.server.internal_prefix.len()..];
+    let runtime = exchange.runtime;
+    // Django's sessions: signing in and out is Django's; with
+    // CSRF_USE_SESSIONS the token lives in its session, which we never write.
+    let django = matches!(runtime.session.store, StoreKind::Django(_));
+    let off = match endpoint {
+        "/login" | "/logout" => django,
+        "/csrf" => runtime.csrf.use_sessions,
+        _ => false,
+    };
+    if off {
+        return Err(Denial::not_found());
+    }
     match (endpoint, method) {
         ("/csrf", Method::GET | Method::HEAD) => Ok(csrf_token::handle(&exchange)),
         ("/login", Method::GET | Method::HEAD) => Ok(login::page(&exchange)),

@@ -44,6 +44,18 @@ pub fn cookie_state(headers: &HeaderMap, settings: &CsrfSettings) -> CookieState
     }
 }
 
+/// CSRF_USE_SESSIONS: the secret Django keeps in the session
+/// (`_csrftoken`), read as `_get_secret` reads it (64 characters are a
+/// secret masked by Django < 4.0). Django only ever stores well-formed
+/// secrets there; anything else counts as no secret.
+pub fn session_secret_state(session: &SessionState) -> CookieState {
+    session
+        .user()
+        .and_then(|user| user.csrf_secret.as_deref())
+        .and_then(|value| Secret::from_token(value).ok())
+        .map_or(CookieState::Absent, CookieState::Valid)
+}
+
 /// RFC 9110 safe methods, which Django never CSRF-checks. Unknown methods
 /// are unsafe.
 pub fn is_safe(method: &Method) -> bool {

@@ -306,7 +306,9 @@ async fn checks<'r>(
     let (https, csrf_cookie) = (decision.https, decision.csrf_cookie);
     // After an enforced denial (explain only) the live request has ended.
     let answered = held.denied.is_some();
-    if !exempt && !answered && csrf::needs_new_cookie(&parts.method, &csrf_cookie) {
+    // With CSRF_USE_SESSIONS the secret lives in Django's session: no cookie.
+    let hand_out = !runtime.csrf.use_sessions;
+    if hand_out && !exempt && !answered && csrf::needs_new_cookie(&parts.method, &csrf_cookie) {
         trace.note(|| {
             Step::new(
                 "csrf",
@@ -343,6 +345,13 @@ async fn checks<'r>(
                 .await;
     }
     let session = &*decision.session.insert(session);
+    let csrf_cookie = if runtime.csrf.use_sessions {
+        let state = csrf::session_secret_state(session);
+        decision.csrf_cookie = state;
+        state
+    } else {
+        csrf_cookie
+    };
     let csrf_request = csrf::Request {
         exempt,
         enforce: runtime.csrf.enforce,

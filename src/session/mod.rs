@@ -1,10 +1,11 @@
 //! Session stores: where the gateway looks up who a session cookie belongs
-//! to. `SessionStore` is the contract every backend (memory now; Redis and
-//! Django's database later) fulfils; `Store` picks one at startup without a
+//! to. `SessionStore` is the contract every backend (memory, Redis,
+//! Django's own database) fulfils; `Store` picks one at startup without a
 //! boxed future per lookup on the hot path.
 
 pub mod cache;
 pub mod cookie;
+pub mod django;
 pub mod id;
 pub mod memory;
 pub mod record;
@@ -15,6 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+pub use django::DjangoStore;
 pub use id::SessionId;
 pub use memory::MemoryStore;
 pub use record::{NewSession, Session};
@@ -31,6 +33,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("session store timed out")]
     Timeout,
+    /// The Django store: Django makes and ends its sessions, never us.
+    #[error("the django session store is read-only: Django creates and ends its sessions")]
+    ReadOnly,
 }
 
 /// The operations the pipeline and the admin API need from a session store.
@@ -69,6 +74,7 @@ pub trait SessionStore: Send + Sync {
 pub enum Store {
     Memory(MemoryStore),
     Redis(RedisStore),
+    Django(DjangoStore),
 }
 
 impl Store {
@@ -77,6 +83,7 @@ impl Store {
         match self {
             Store::Memory(_) => ("memory", None),
             Store::Redis(store) => ("redis", Some(store.cache_on())),
+            Store::Django(store) => ("django", Some(store.cache_on())),
         }
     }
 
@@ -85,6 +92,7 @@ impl Store {
         match self {
             Store::Memory(_) => Ok(()),
             Store::Redis(store) => store.ready().await,
+            Store::Django(store) => store.ready().await,
         }
     }
 
@@ -107,6 +115,7 @@ impl SessionStore for Store {
         match self {
             Store::Memory(store) => store.get(id).await,
             Store::Redis(store) => store.get(id).await,
+            Store::Django(store) => store.get(id).await,
         }
     }
 
@@ -114,6 +123,7 @@ impl SessionStore for Store {
         match self {
             Store::Memory(store) => store.insert(id, session).await,
             Store::Redis(store) => store.insert(id, session).await,
+            Store::Django(store) => store.insert(id, session).await,
         }
     }
 
@@ -121,6 +131,7 @@ impl SessionStore for Store {
         match self {
             Store::Memory(store) => store.remove(id).await,
             Store::Redis(store) => store.remove(id).await,
+            Store::Django(store) => store.remove(id).await,
         }
     }
 
@@ -128,6 +139,7 @@ impl SessionStore for Store {
         match self {
             Store::Memory(store) => store.remove_user(username).await,
             Store::Redis(store) => store.remove_user(username).await,
+            Store::Django(store) => store.remove_user(username).await,
         }
     }
 
@@ -139,6 +151,7 @@ impl SessionStore for Store {
         match self {
             Store::Memory(store) => store.renew(id, expires_at).await,
             Store::Redis(store) => store.renew(id, expires_at).await,
+            Store::Django(store) => store.renew(id, expires_at).await,
         }
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod blocking;
+pub mod django;
 pub mod h2;
 pub mod process;
 pub mod python;

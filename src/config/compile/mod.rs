@@ -37,6 +37,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "x-forwarded-host",
 ];
 
+mod django;
 mod users;
 
 /// Problems found so far, placed in `source` (the main config, or with
@@ -209,7 +210,7 @@ pub fn compile(
 
     let upstream = upstream(&mut problems, &raw, base);
     let session = SessionSettings {
-        store: store_kind(&mut problems, &raw.session),
+        store: store_kind(&mut problems, &raw, base),
         cookie_name: cookie_name(&mut problems, raw.session.cookie_name.as_ref(), "sessionid"),
         ttl: session_ttl(&mut problems, raw.session.ttl.as_ref()),
         sliding: raw.session.sliding.unwrap_or(false),
@@ -233,6 +234,15 @@ pub fn compile(
     };
     let identity = identity(&mut problems, &raw.identity, base);
     let csrf = csrf(&mut problems, &raw.csrf);
+    if let (Some(flag), false) = (
+        raw.csrf.use_sessions.as_ref().filter(|u| *u.get_ref()),
+        matches!(session.store, StoreKind::Django(_)),
+    ) {
+        problems.at(
+            flag.span(),
+            "csrf.use_sessions reads the secret from Django's session: it needs session.store = \"django\"",
+        );
+    }
     let cors = cors(&mut problems, &raw.cors);
     if csrf.cookie_name == session.cookie_name {
         problems.anywhere("csrf.cookie_name and session.cookie_name must differ");
@@ -283,7 +293,15 @@ pub fn compile(
     })
 }
 
-fn store_kind(problems: &mut Problems, raw: &super::raw::RawSession) -> StoreKind {
+fn store_kind(problems: &mut Problems, config: &RawConfig, base: &std::path::Path) -> StoreKind {
+    let raw = &config.session;
+    let is_django = raw.store.as_ref().is_some_and(|s| s.get_ref() == "django");
+    if let (Some(django), false) = (&config.django, is_django) {
+        problems.at(
+            django.span(),
+            "[django] is read only with session.store = \"django\"",
+        );
+    }
     let redis_keys = [
         &raw.redis_url,
         &raw.key_prefix,
@@ -378,10 +396,21 @@ fn store_kind(problems: &mut Problems, raw: &super::raw::RawSession) -> StoreKin
             }
             StoreKind::Redis(settings)
         }
+        Some(("django", _)) => {
+            if let Some(key) = redis_keys.iter().find_map(|k| k.as_ref()) {
+                problems.at(
+                    key.span(),
+                    "this is a Redis setting, but session.store is not \"redis\"",
+                );
+            }
+            django::settings(problems, config, base).map_or(StoreKind::Memory, StoreKind::Django)
+        }
         Some((other, span)) => {
             problems.at(
                 span,
-                format!("unknown session store {other:?}; expected \"memory\" or \"redis\""),
+                format!(
+                    "unknown session store {other:?}; expected \"memory\", \"redis\" or \"django\""
+                ),
             );
             StoreKind::Memory
         }
@@ -774,6 +803,7 @@ fn csrf(problems: &mut Problems, raw: &RawCsrf) -> CsrfSettings {
         legacy_messages: raw.legacy_messages.unwrap_or(false),
         websocket_origin_check: raw.websocket_origin_check.unwrap_or(true),
         form_body_limit,
+        use_sessions: raw.use_sessions.as_ref().is_some_and(|u| *u.get_ref()),
     }
 }
 

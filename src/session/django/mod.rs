@@ -1,0 +1,224 @@
+//! `[session] store = "django"`: the sessions a Django project writes
+//! itself, read from its database (never written), so its users reach the
+//! services behind the gateway with the login they already have. A
+//! session counts when Django would accept it in `auth.get_user`: a valid
+//! `session_data` signature (current key or a fallback), a future
+//! `expire_date`, a listed `_auth_user_backend`, an active user, and an
+//! `_auth_user_hash` that still matches the user's password hash.
+
+pub mod database;
+pub mod settings;
+pub mod signing;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+use self::database::{Database, SessionRow, UserRow};
+use self::settings::DjangoSettings;
+use self::signing::{KeyRing, SigningError, AUTH_HASH_SALT, SESSION_SALT};
+use super::cache::SessionCache;
+use super::record::unsafe_identity_value;
+use super::{NewSession, Session, SessionId, SessionStore, StoreError};
+
+/// The keys Django keeps in a logged-in session.
+const USER_ID: &str = "_auth_user_id";
+const BACKEND: &str = "_auth_user_backend";
+const HASH: &str = "_auth_user_hash";
+const CSRF_SECRET: &str = "_csrftoken";
+
+#[derive(Clone)]
+pub struct DjangoStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    database: Database,
+    session_keys: KeyRing,
+    hash_keys: KeyRing,
+    backends: Vec<String>,
+    cache: Option<SessionCache>,
+}
+
+impl std::fmt::Debug for DjangoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DjangoStore")
+            .field("database", &self.inner.database)
+            .field("cache", &self.inner.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a Django session is not a signed-in user, for the log.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Expired,
+    Signature(SigningError),
+    NoUser,
+    Backend,
+    UnknownUser,
+    Inactive,
+    /// `_auth_user_hash` is missing or no longer matches (the password
+    /// changed, or the key rotated past the fallbacks).
+    Hash,
+    UnsendableName(String),
+}
+
+impl DjangoStore {
+    pub fn new(settings: &DjangoSettings) -> Result<DjangoStore, String> {
+        let fallbacks = &settings.secret_key_fallbacks;
+        Ok(DjangoStore {
+            inner: Arc::new(Inner {
+                database: Database::new(settings)?,
+                session_keys: KeyRing::for_signer(SESSION_SALT, &settings.secret_key, fallbacks),
+                hash_keys: KeyRing::new(AUTH_HASH_SALT, &settings.secret_key, fallbacks),
+                backends: settings.authentication_backends.clone(),
+                cache: (settings.cache_capacity > 0).then(|| {
+                    SessionCache::new(
+                        settings.cache_capacity,
+                        settings.cache_ttl,
+                        settings.negative_cache_ttl,
+                    )
+                }),
+            }),
+        })
+    }
+
+    pub fn cache_on(&self) -> bool {
+        self.inner.cache.is_some()
+    }
+
+    /// `Ok` when the session table can be read now (`/readyz`).
+    pub async fn ready(&self) -> Result<(), String> {
+        self.inner.database.ready().await
+    }
+
+    /// Asks the database: the signed-in user of session `id`, or why not.
+    async fn resolve(&self, id: &SessionId) -> Result<Result<Session, Refusal>, StoreError> {
+        let Some(row) = self.inner.database.session(id.as_str()).await? else {
+            return Ok(Err(Refusal::UnknownUser));
+        };
+        let SessionRow { data, expires_at } = row;
+        let expires_at = UNIX_EPOCH + Duration::from_secs_f64(expires_at.max(0.0));
+        if expires_at <= SystemTime::now() {
+            return Ok(Err(Refusal::Expired));
+        }
+        let dict = match self.inner.session_keys.loads(&data) {
+            Ok(dict) => dict,
+            Err(error) => return Ok(Err(Refusal::Signature(error))),
+        };
+        let Some(user_id) = user_id(&dict) else {
+            return Ok(Err(Refusal::NoUser));
+        };
+        let backend = dict.get(BACKEND).and_then(Value::as_str);
+        if !backend.is_some_and(|b| self.inner.backends.iter().any(|listed| listed == b)) {
+            return Ok(Err(Refusal::Backend));
+        }
+        let Some(user) = self.inner.database.user(&user_id).await? else {
+            return Ok(Err(Refusal::UnknownUser));
+        };
+        Ok(self.signed_in(&dict, user_id, user, expires_at))
+    }
+
+    /// The rest of `get_user`, once the user row is known.
+    fn signed_in(
+        &self,
+        dict: &Map<String, Value>,
+        user_id: String,
+        user: UserRow,
+        expires_at: SystemTime,
+    ) -> Result<Session, Refusal> {
+        // ModelBackend.user_can_authenticate.
+        if !user.active {
+            return Err(Refusal::Inactive);
+        }
+        let hash = dict.get(HASH).and_then(Value::as_str).unwrap_or("");
+        if hash.is_empty()
+            || !self
+                .inner
+                .hash_keys
+                .hex_digest_matches(user.password.as_bytes(), hash)
+        {
+            return Err(Refusal::Hash);
+        }
+        if let Some(why) = unsafe_identity_value(
+            &user.username,
+            Some(&user_id),
+            &user.groups,
+            &user.permissions,
+        ) {
+            return Err(Refusal::UnsendableName(why));
+        }
+        let new = NewSession {
+            username: user.username,
+            user_id: Some(user_id),
+            groups: user.groups,
+            permissions: user.permissions,
+            staff: user.staff,
+            superuser: user.superuser,
+            csrf_secret: dict
+                .get(CSRF_SECRET)
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        };
+        // Django does not record when a session began.
+        Ok(Session::new(new, expires_at, expires_at))
+    }
+}
+
+/// `_auth_user_id` as Django stores it: the primary key as a string (a
+/// number from older code is accepted as `pk.to_python` would).
+fn user_id(dict: &Map<String, Value>) -> Option<String> {
+    match dict.get(USER_ID)? {
+        Value::String(id) if !id.is_empty() => Some(id.clone()),
+        Value::Number(id) => Some(id.to_string()),
+        _ => None,
+    }
+}
+
+impl SessionStore for DjangoStore {
+    async fn get(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
+        if let Some(answer) = self.inner.cache.as_ref().and_then(|cache| cache.get(id)) {
+            return Ok(answer);
+        }
+        let answer = match self.resolve(id).await? {
+            Ok(session) => Some(Arc::new(session)),
+            Err(refusal) => {
+                match &refusal {
+                    // Django logs this one as a security warning too.
+                    Refusal::Signature(SigningError::BadSignature) => {
+                        tracing::warn!("Django session data corrupted (bad signature); anonymous")
+                    }
+                    Refusal::UnknownUser | Refusal::Expired => {}
+                    other => tracing::info!(why = ?other, "Django session is not a signed-in user"),
+                }
+                None
+            }
+        };
+        if let Some(cache) = &self.inner.cache {
+            cache.insert(*id, answer.clone());
+        }
+        Ok(answer)
+    }
+
+    async fn insert(&self, _id: SessionId, _session: Session) -> Result<Arc<Session>, StoreError> {
+        Err(StoreError::ReadOnly)
+    }
+
+    async fn remove(&self, _id: &SessionId) -> Result<bool, StoreError> {
+        Err(StoreError::ReadOnly)
+    }
+
+    async fn remove_user(&self, _username: &str) -> Result<usize, StoreError> {
+        Err(StoreError::ReadOnly)
+    }
+
+    async fn renew(
+        &self,
+        _id: &SessionId,
+        _expires_at: SystemTime,
+    ) -> Result<Option<Arc<Session>>, StoreError> {
+        Err(StoreError::ReadOnly)
+    }
+}

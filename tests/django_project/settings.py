@@ -1,0 +1,53 @@
+"""A small Django + DRF site, as the people in the seed documents run one.
+
+Environment (set by tests/django.rs):
+  PJ_SECRET_KEY            SECRET_KEY
+  PJ_SECRET_KEY_FALLBACKS  SECRET_KEY_FALLBACKS, comma-separated
+  PJ_DATABASE              "sqlite:/abs/path/db.sqlite3" or
+                           "postgres:host:port:name:user"
+  PJ_CSRF_USE_SESSIONS     "1" for CSRF_USE_SESSIONS = True
+"""
+import os
+
+SECRET_KEY = os.environ["PJ_SECRET_KEY"]
+SECRET_KEY_FALLBACKS = [k for k in os.environ.get("PJ_SECRET_KEY_FALLBACKS", "").split(",") if k]
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+ROOT_URLCONF = "urls"
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+CSRF_USE_SESSIONS = os.environ.get("PJ_CSRF_USE_SESSIONS") == "1"
+# Fast hashing for tests; the session hash covers whatever hash is stored.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "rest_framework",
+    "shop",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+}
+
+_database = os.environ["PJ_DATABASE"]
+if _database.startswith("sqlite:"):
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _database[len("sqlite:"):]}}
+else:
+    _, host, port, name, user = _database.split(":")
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": host,
+            "PORT": port,
+            "NAME": name,
+            "USER": user,
+        }
+    }

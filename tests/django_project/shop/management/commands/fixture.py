@@ -1,0 +1,108 @@
+"""`manage.py fixture <op> ...`: makes the users, groups, permissions and
+sessions tests/django.rs checks the gateway with, through Django's own
+APIs, and prints one JSON object."""
+import json
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
+from django.core import signing
+from django.core.management.base import BaseCommand
+from django.test import Client
+from django.utils import timezone
+
+
+def permission(label):
+    app_label, codename = label.split(".")
+    return Permission.objects.get(content_type__app_label=app_label, codename=codename)
+
+
+class Command(BaseCommand):
+    def add_arguments(self, parser):
+        parser.add_argument("op")
+        parser.add_argument("args", nargs="*")
+        parser.add_argument("--staff", action="store_true")
+        parser.add_argument("--superuser", action="store_true")
+        parser.add_argument("--inactive", action="store_true")
+        parser.add_argument("--group", action="append", default=[])
+        parser.add_argument("--perm", action="append", default=[])
+
+    def handle(self, *args, **options):
+        # Django hands the positional "args" over as *args.
+        op = options.pop("op")
+        result = getattr(self, op.replace("-", "_"))(*args, **options)
+        self.stdout.write(json.dumps(result))
+
+    def user(self, name, password, staff, superuser, inactive, group, perm, **_):
+        user = get_user_model().objects.create_user(
+            name, password=password, is_staff=staff or superuser, is_superuser=superuser
+        )
+        user.is_active = not inactive
+        user.save()
+        for name in group:
+            user.groups.add(Group.objects.get_or_create(name=name)[0])
+        for label in perm:
+            user.user_permissions.add(permission(label))
+        return {"id": user.pk}
+
+    def group_perm(self, group_name, label, **_):
+        Group.objects.get_or_create(name=group_name)[0].permissions.add(permission(label))
+        return {}
+
+    def login(self, name, password, **_):
+        """Signs in through Django's test client (a real DB session), then
+        asks a view for a CSRF token, as a browser page would."""
+        client = Client()
+        assert client.login(username=name, password=password)
+        token = client.get("/csrf/").json()["token"]
+        csrf_cookie = client.cookies.get("csrftoken")
+        return {
+            "sessionid": client.cookies["sessionid"].value,
+            "csrftoken": csrf_cookie.value if csrf_cookie else None,
+            "token": token,
+        }
+
+    def password(self, name, new_password, **_):
+        user = get_user_model().objects.get(username=name)
+        user.set_password(new_password)
+        user.save()
+        return {}
+
+    def deactivate(self, name, **_):
+        get_user_model().objects.filter(username=name).update(is_active=False)
+        return {}
+
+    def expire(self, session_key, **_):
+        Session.objects.filter(pk=session_key).update(expire_date=timezone.now() - timedelta(seconds=1))
+        return {}
+
+    def tamper(self, session_key, **_):
+        """Changes one character of the signed session data."""
+        session = Session.objects.get(pk=session_key)
+        data = session.session_data
+        middle = len(data) // 2
+        swapped = "A" if data[middle] != "A" else "B"
+        session.session_data = data[:middle] + swapped + data[middle + 1 :]
+        session.save()
+        return {}
+
+    def forge(self, name, **_):
+        """A session for `name` that looks right but is signed with a key
+        the site does not have: what an attacker with database write
+        access but not SECRET_KEY could make."""
+        user = get_user_model().objects.get(username=name)
+        store = SessionStore()
+        payload = {
+            "_auth_user_id": str(user.pk),
+            "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+            "_auth_user_hash": user._get_session_auth_hash(secret="attacker-key"),
+        }
+        key = store._get_new_session_key()
+        Session.objects.create(
+            session_key=key,
+            session_data=signing.dumps(payload, key="attacker-key", salt=store.key_salt, compress=True),
+            expire_date=timezone.now() + timedelta(days=1),
+        )
+        return {"sessionid": key}

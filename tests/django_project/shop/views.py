@@ -1,0 +1,50 @@
+"""DRF views guarded the way the gateway's routes in tests/django.rs are,
+so the same request can be sent to both and the decisions compared."""
+from django.http import JsonResponse
+from django.middleware.csrf import get_token
+from rest_framework import permissions
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from shop.models import Widget
+
+
+class Answer(APIView):
+    def get(self, request):
+        return Response({"user": request.user.get_username()})
+
+    def post(self, request):
+        return Response({"user": request.user.get_username()})
+
+    def delete(self, request):
+        return Response({"user": request.user.get_username()})
+
+
+class Open(Answer):
+    permission_classes = [permissions.AllowAny]
+
+
+class Me(Answer):
+    permission_classes = [permissions.IsAuthenticated]
+
+
+class Staff(Answer):
+    permission_classes = [permissions.IsAdminUser]
+
+
+class Widgets(Answer):
+    permission_classes = [permissions.DjangoModelPermissions]
+    queryset = Widget.objects.all()
+
+
+class CanViewReports(permissions.BasePermission):
+    def has_permission(self, request, view):
+        return request.user.has_perm("shop.view_report")
+
+
+class Reports(Answer):
+    permission_classes = [permissions.IsAuthenticated, CanViewReports]
+
+
+def csrf_token(request):
+    return JsonResponse({"token": get_token(request)})
