@@ -62,6 +62,8 @@ impl Gateway {
             StoreKind::Django(settings) => {
                 // Invariant: the config compiler already opened these settings.
                 let django = DjangoStore::new(settings).expect("validated django settings");
+                django
+                    .count_cache_answers(metrics.cache_hits.clone(), metrics.cache_misses.clone());
                 Store::Django(django)
             }
         };

@@ -59,6 +59,11 @@ pub fn prepare(path: &Path, current: &Runtime) -> Result<(Runtime, ReloadReport)
         report.needs_restart.push("session store settings");
         next.session.store = current.session.store.clone();
     }
+    // It reads the running store's sessions: it changes with the store.
+    if next.csrf.use_sessions != current.csrf.use_sessions {
+        report.needs_restart.push("csrf.use_sessions");
+        next.csrf.use_sessions = current.csrf.use_sessions;
+    }
     if next.upstream.authority != current.upstream.authority
         || next.upstream.scheme != current.upstream.scheme
         || next.upstream.connect_timeout != current.upstream.connect_timeout

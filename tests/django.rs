@@ -223,6 +223,18 @@ async fn sessions_made_by_django_decide_routes(database: Database) {
     assert_eq!(get_as(&h, "/api/me/", &carol).await.status, 200);
     project.fixture(&["password", "carol", "a-new-password"]);
     anonymous(get_as(&h, "/api/me/", &carol).await);
+    // `explain` says why, in Django's terms.
+    let request = serde_json::json!({"method": "GET", "url": "/api/me/", "cookie": cookie(&carol)});
+    let explained = h
+        .admin("POST", "/explain", Some(ADMIN_TOKEN), &request.to_string())
+        .await
+        .json();
+    assert_eq!(explained["reason"], "not_authenticated");
+    let steps = explained["steps"].to_string();
+    assert!(
+        steps.contains("_auth_user_hash no longer matches"),
+        "{steps}"
+    );
     // So does deactivating the user.
     assert_eq!(get_as(&h, "/api/me/", &gina).await.status, 200);
     project.fixture(&["deactivate", "gina"]);
@@ -429,7 +441,7 @@ async fn postgres_the_gateway_decides_as_django_does() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_outage_fails_closed_and_recovers_from_the_cache_never() {
+async fn a_database_outage_fails_closed_and_recovery_needs_no_restart() {
     let project = DjangoProject::new(Database::Postgres(Postgres::start()), SECRET_KEY, false);
     people(&project);
     let h = gateway(&project, "cache_size = 0\ntimeout = \"500ms\"").await;
@@ -448,6 +460,18 @@ async fn a_database_outage_fails_closed_and_recovers_from_the_cache_never() {
     assert_eq!(h.get("/api/open/", &[]).await.status, 200);
     assert_eq!(h.seen().len(), 2);
     assert_eq!(h.admin("GET", "/readyz", None, "").await.status, 503);
+    // The database comes back: so do the users, without a restart.
+    pg.restart();
+    let mut status = 0;
+    for _ in 0..100 {
+        status = get_as(&h, "/api/me/", &alice).await.status.as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200);
+    assert_eq!(h.admin("GET", "/readyz", None, "").await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -467,6 +491,26 @@ async fn results_are_cached_for_the_configured_ttl() {
         "not_authenticated",
         NOT_AUTHENTICATED,
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misnamed_column_is_unready_and_fails_closed_never_a_shared_identity() {
+    // SQLite reads an unknown "column" as a string literal; every user
+    // would then be named "e_mail". The gateway must refuse instead.
+    let project = DjangoProject::new(Database::Sqlite, SECRET_KEY, false);
+    people(&project);
+    let alice = login(&project, "alice");
+    let tail = django_config(&project, SECRET_KEY, &[], "username_column = \"e_mail\"");
+    let h = Harness::unready(|upstream| config(upstream, &tail)).await;
+    let ready = h.admin("GET", "/readyz", None, "").await;
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    assert!(ready.text().contains("e_mail"), "{}", ready.text());
+    get_as(&h, "/api/me/", &alice).await.assert_denied(
+        503,
+        "store_unavailable",
+        r#"{"detail":"Session store unavailable."}"#,
+    );
+    assert!(h.seen().is_empty());
 }
 
 #[test]
@@ -500,6 +544,14 @@ fn check_refuses_what_means_nothing_with_djangos_sessions() {
                 "secret_key = \"k\"\nsecret_key_env = \"K\"",
             ),
             "exactly one of secret_key",
+        ),
+        (
+            format!("{django}secret_key_fallbacks = [\"\"]\n"),
+            "an empty key in django.secret_key_fallbacks",
+        ),
+        (
+            format!("[csrf]\nuse_sessions = true\nenforce = \"always\"\n\n{django}"),
+            "use it with csrf.enforce = \"authenticated\"",
         ),
         (
             django.replace("sqlite:///tmp/x.sqlite3", "mysql://x"),

@@ -112,7 +112,14 @@ pub async fn lookup(
             trace.note(|| Step::new("session", "store", Outcome::Pass, describe_user(&session)));
             SessionState::Authenticated(session)
         }
-        Ok(None) => no_session(NoSession::NotFound, trace),
+        Ok(None) => {
+            if trace.is_on() {
+                if let Some(why) = store.why_not(&id).await {
+                    trace.note(|| Step::new("session", "store", Outcome::Info, why));
+                }
+            }
+            no_session(NoSession::NotFound, trace)
+        }
         Err(error) => {
             tracing::warn!(%error, "session lookup failed");
             trace.note(|| Step::new("session", "store", Outcome::Fail, format!("the session store did not answer ({error}): only anonymous access works until it does")));

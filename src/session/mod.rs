@@ -96,6 +96,15 @@ impl Store {
         }
     }
 
+    /// Why the store has no signed-in user for `id`, when it can say more
+    /// than "none" (the Django store: a bad signature, a changed password…).
+    pub async fn why_not(&self, id: &SessionId) -> Option<String> {
+        match self {
+            Store::Django(store) => store.why_not(id).await,
+            Store::Memory(_) | Store::Redis(_) => None,
+        }
+    }
+
     /// Makes a session with a brand-new id that expires after `ttl`.
     pub async fn create(
         &self,

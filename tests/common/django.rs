@@ -226,27 +226,25 @@ impl Postgres {
             .local_addr()
             .unwrap()
             .port();
+        pg.restart();
+        pg
+    }
+
+    /// Starts the server (again, after `stop`) on the same port and data.
+    pub fn restart(&self) {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            pg.port,
-            pg._dir.path().display()
+            self.port,
+            self._dir.path().display()
         );
-        pg.run(
+        let log = self._dir.path().join("log").display().to_string();
+        let data = self.data.display().to_string();
+        self.run(
             "pg_ctl",
             &[
-                "-D",
-                &pg.data.display().to_string(),
-                "-o",
-                &options,
-                "-w",
-                "-t",
-                "60",
-                "-l",
-                &pg._dir.path().join("log").display().to_string(),
-                "start",
+                "-D", &data, "-o", &options, "-w", "-t", "60", "-l", &log, "start",
             ],
         );
-        pg
     }
 
     fn run(&self, program: &str, args: &[&str]) {

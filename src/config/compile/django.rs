@@ -46,6 +46,31 @@ pub(super) fn settings(
     if let Some(name) = &django.user_column {
         tables.user_column = table(problems, Some(name), "user_id");
     }
+    for key in &django.secret_key_fallbacks {
+        if key.get_ref().is_empty() {
+            problems.at(
+                key.span(),
+                "an empty key in django.secret_key_fallbacks would verify data anyone can sign",
+            );
+        }
+    }
+    for backend in django.authentication_backends.iter().flatten() {
+        if backend != MODEL_BACKEND {
+            problems.warn(
+                django.database.span(),
+                format!("authentication backend {backend:?}: users of its sessions are resolved with ModelBackend's rules (active users, auth_user's password hash), not its own get_user"),
+            );
+        }
+    }
+    if raw.csrf.use_sessions.as_ref().is_some_and(|u| *u.get_ref())
+        && raw
+            .csrf
+            .enforce
+            .as_ref()
+            .is_some_and(|e| e.get_ref() == "always")
+    {
+        problems.anywhere("csrf.use_sessions reads the secret of signed-in users' sessions only: use it with csrf.enforce = \"authenticated\" (DRF's rule)");
+    }
     let settings = DjangoSettings {
         database: django.database.get_ref().clone(),
         secret_key,

@@ -62,7 +62,11 @@ fn quoted(name: &str) -> String {
 
 /// The SQL, built once from the table names; `$1` is the key or user id
 /// (SQLite reads `$1` as one named parameter, however often it appears).
+/// Every column is qualified by its table, so a misnamed one is an error,
+/// never (as SQLite would read a lone `"name"`) a string literal.
 struct Queries {
+    /// The `expire_date` column alone, to check its type.
+    expiry_column: String,
     session: String,
     user: String,
     groups: String,
@@ -81,12 +85,13 @@ impl Queries {
         let permission = "SELECT ct.app_label || '.' || p.codename FROM auth_permission p \
              JOIN django_content_type ct ON ct.id = p.content_type_id";
         Queries {
+            expiry_column: format!("SELECT s.expire_date FROM {session} s WHERE 1 = 0"),
             session: format!(
-                "SELECT session_data, {expiry_epoch} FROM {session} WHERE session_key = $1"
+                "SELECT s.session_data, {expiry_epoch} FROM {session} s WHERE s.session_key = $1"
             ),
             user: format!(
-                "SELECT {username}, password, is_active, is_staff, is_superuser \
-                 FROM {user} WHERE id = $1"
+                "SELECT u.{username}, u.password, u.is_active, u.is_staff, u.is_superuser \
+                 FROM {user} u WHERE u.id = $1"
             ),
             groups: format!(
                 "SELECT g.name FROM auth_group g JOIN {user_groups} ug ON ug.group_id = g.id \
@@ -94,13 +99,24 @@ impl Queries {
             ),
             permissions: format!(
                 "{permission} WHERE p.id IN \
-                 (SELECT permission_id FROM {user_permissions} WHERE {user_column} = $1) \
+                 (SELECT up.permission_id FROM {user_permissions} up WHERE up.{user_column} = $1) \
                  OR p.id IN (SELECT gp.permission_id FROM auth_group_permissions gp \
                  JOIN {user_groups} ug ON ug.group_id = gp.group_id WHERE ug.{user_column} = $1) \
                  ORDER BY 1"
             ),
             all_permissions: format!("{permission} ORDER BY 1"),
         }
+    }
+
+    fn all(&self) -> [&str; 6] {
+        [
+            &self.expiry_column,
+            &self.session,
+            &self.user,
+            &self.groups,
+            &self.permissions,
+            &self.all_permissions,
+        ]
     }
 }
 
@@ -131,15 +147,15 @@ impl Database {
                     "database {url:?}: a SQLite URL needs an absolute path, sqlite:///path/db.sqlite3"
                 ));
             }
-            return Ok(Database::Sqlite(Sqlite {
-                path: path.to_string(),
-                idle: Mutex::new(Vec::new()),
-                queries: Arc::new(Queries::new(
-                    &settings.tables,
-                    "(julianday(expire_date) - 2440587.5) * 86400.0",
-                )),
-                timeout: settings.timeout,
-            }));
+            let queries = Queries::new(
+                &settings.tables,
+                "(julianday(s.expire_date) - 2440587.5) * 86400.0",
+            );
+            return Ok(Database::Sqlite(Sqlite::new(
+                path,
+                queries,
+                settings.timeout,
+            )));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let config: tokio_postgres::Config = url
@@ -152,7 +168,10 @@ impl Database {
                 config,
                 connected: ArcSwapOption::empty(),
                 connecting: tokio::sync::Mutex::new(()),
-                queries: Queries::new(&settings.tables, "EXTRACT(EPOCH FROM expire_date)::float8"),
+                queries: Queries::new(
+                    &settings.tables,
+                    "EXTRACT(EPOCH FROM s.expire_date)::float8",
+                ),
                 timeout: settings.timeout,
             })));
         }
@@ -199,10 +218,16 @@ impl Database {
         .await
     }
 
-    /// `Ok` when the session table can be read now (`/readyz`).
+    /// `Ok` when every query prepares against the database now (`/readyz`):
+    /// it is up, and the configured tables and columns exist.
     pub async fn ready(&self) -> Result<(), String> {
-        let probe = self.session("readiness-probe").await;
-        probe.map(|_| ()).map_err(|e| e.to_string())
+        let probe = self.bounded(async {
+            match self {
+                Database::Sqlite(db) => db.ready().await,
+                Database::Postgres(db) => db.connection().await.map(drop),
+            }
+        });
+        probe.await.map_err(|e| e.to_string())
     }
 }
 
@@ -210,31 +235,39 @@ fn unavailable(error: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
 
-/// SQLite through rusqlite, read-only, on the blocking pool: a few idle
-/// connections are kept for reuse.
+/// SQLite through rusqlite, read-only, on the blocking pool (opening a
+/// file and querying both block): a few idle connections are kept.
 pub struct Sqlite {
+    pool: Arc<SqlitePool>,
+    timeout: Duration,
+}
+
+struct SqlitePool {
     path: String,
     idle: Mutex<Vec<rusqlite::Connection>>,
-    queries: Arc<Queries>,
+    queries: Queries,
     timeout: Duration,
 }
 
 /// Idle SQLite connections kept open.
 const SQLITE_IDLE: usize = 4;
 
-impl Sqlite {
-    fn checkout(&self) -> Result<rusqlite::Connection, StoreError> {
+impl SqlitePool {
+    fn checkout(&self) -> rusqlite::Result<rusqlite::Connection> {
         if let Some(connection) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
             return Ok(connection);
         }
+        use rusqlite::config::DbConfig;
         use rusqlite::OpenFlags;
         let connection = rusqlite::Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(unavailable)?;
+        )?;
+        // A "name" that is no column must be an error, not a string.
+        connection.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, false)?;
+        connection.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, false)?;
         // Wait for Django's writers rather than failing at once.
-        connection.busy_timeout(self.timeout).map_err(unavailable)?;
+        connection.busy_timeout(self.timeout)?;
         Ok(connection)
     }
 
@@ -245,6 +278,20 @@ impl Sqlite {
             }
         }
     }
+}
+
+impl Sqlite {
+    fn new(path: &str, queries: Queries, timeout: Duration) -> Sqlite {
+        Sqlite {
+            pool: Arc::new(SqlitePool {
+                path: path.to_string(),
+                idle: Mutex::new(Vec::new()),
+                queries,
+                timeout,
+            }),
+            timeout,
+        }
+    }
 
     /// Runs `work` with a connection on the blocking pool; the connection
     /// goes back to the idle list only when the work succeeded.
@@ -252,21 +299,29 @@ impl Sqlite {
         &self,
         work: impl FnOnce(&rusqlite::Connection, &Queries) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let connection = self.checkout()?;
-        let queries = Arc::clone(&self.queries);
-        let (connection, result) = tokio::task::spawn_blocking(move || {
-            let result = work(&connection, &queries);
-            (connection, result)
+        let pool = Arc::clone(&self.pool);
+        tokio::task::spawn_blocking(move || {
+            let connection = pool.checkout()?;
+            let result = work(&connection, &pool.queries);
+            if result.is_ok() {
+                pool.checkin(connection);
+            }
+            result
         })
         .await
-        .map_err(unavailable)?;
-        match result {
-            Ok(value) => {
-                self.checkin(connection);
-                Ok(value)
+        .map_err(unavailable)?
+        .map_err(unavailable)
+    }
+
+    /// Every statement prepares: the tables and columns exist.
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.with(|connection, queries| {
+            for sql in queries.all() {
+                connection.prepare_cached(sql)?;
             }
-            Err(error) => Err(unavailable(error)),
-        }
+            Ok(())
+        })
+        .await
     }
 
     async fn session(&self, key: &str) -> Result<Option<SessionRow>, StoreError> {
@@ -374,6 +429,14 @@ impl UserId {
 }
 
 impl Postgres {
+    /// A failed query: the connection is dropped, so the next call
+    /// reconnects and prepares afresh (after a restore or a migration the
+    /// old statements would fail for good).
+    fn failed(&self, error: tokio_postgres::Error) -> StoreError {
+        self.connected.store(None);
+        unavailable(error)
+    }
+
     async fn connection(&self) -> Result<Arc<Connected>, StoreError> {
         if let Some(connected) = self.connected.load_full() {
             if !connected.client.is_closed() {
@@ -393,7 +456,8 @@ impl Postgres {
             }
         });
         let queries = &self.queries;
-        let (session, user, groups, permissions, all_permissions) = tokio::try_join!(
+        let (expiry, session, user, groups, permissions, all_permissions) = tokio::try_join!(
+            client.prepare(&queries.expiry_column),
             client.prepare(&queries.session),
             client.prepare(&queries.user),
             client.prepare(&queries.groups),
@@ -401,6 +465,13 @@ impl Postgres {
             client.prepare(&queries.all_permissions),
         )
         .map_err(unavailable)?;
+        let expiry_type = expiry.columns().first().map(|c| c.type_().clone());
+        if expiry_type != Some(Type::TIMESTAMPTZ) {
+            // Local times read as UTC would keep sessions alive for hours.
+            return Err(StoreError::Unavailable(
+                "django_session.expire_date is not a timestamp with time zone: Django must run with USE_TZ = True".into(),
+            ));
+        }
         let connected = Arc::new(Connected {
             client,
             session,
@@ -430,7 +501,7 @@ impl Postgres {
             .client
             .query_opt(&connected.session, &[&key])
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.failed(e))?;
         row.map(|row| {
             Ok(SessionRow {
                 data: row.try_get(0).map_err(unavailable)?,
@@ -457,7 +528,7 @@ impl Postgres {
         let Some(row) = client
             .query_opt(&connected.user, &bind)
             .await
-            .map_err(unavailable)?
+            .map_err(|e| self.failed(e))?
         else {
             return Ok(None);
         };
@@ -485,8 +556,8 @@ impl Postgres {
             active: row.try_get(2).map_err(unavailable)?,
             staff: row.try_get(3).map_err(unavailable)?,
             superuser,
-            groups: strings(groups.map_err(unavailable)?)?,
-            permissions: strings(permissions.map_err(unavailable)?)?,
+            groups: strings(groups.map_err(|e| self.failed(e))?)?,
+            permissions: strings(permissions.map_err(|e| self.failed(e))?)?,
         }))
     }
 }

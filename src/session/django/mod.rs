@@ -13,6 +13,7 @@ pub mod signing;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use prometheus_client::metrics::counter::Counter;
 use serde_json::{Map, Value};
 
 use self::database::{Database, SessionRow, UserRow};
@@ -39,6 +40,8 @@ struct Inner {
     hash_keys: KeyRing,
     backends: Vec<String>,
     cache: Option<SessionCache>,
+    /// Cache hits and misses, counted into the gateway's metrics.
+    answers: std::sync::OnceLock<(Counter, Counter)>,
 }
 
 impl std::fmt::Debug for DjangoStore {
@@ -50,9 +53,10 @@ impl std::fmt::Debug for DjangoStore {
     }
 }
 
-/// Why a Django session is not a signed-in user, for the log.
+/// Why a Django session is not a signed-in user, for the log and `explain`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
+    NoSuchSession,
     Expired,
     Signature(SigningError),
     NoUser,
@@ -63,6 +67,24 @@ pub enum Refusal {
     /// changed, or the key rotated past the fallbacks).
     Hash,
     UnsendableName(String),
+}
+
+impl Refusal {
+    /// What happened, in Django's terms, for `explain`.
+    pub fn describe(&self) -> String {
+        match self {
+            Refusal::NoSuchSession => "django_session has no such session_key (signed out, or never made)".into(),
+            Refusal::Expired => "Django's session has expired (its expire_date is past)".into(),
+            Refusal::Signature(SigningError::BadSignature) => "its session_data is not signed with SECRET_KEY or any of secret_key_fallbacks (Django logs \"Session data corrupted\")".into(),
+            Refusal::Signature(SigningError::Malformed(what)) => format!("its session_data is signed but unreadable ({what})"),
+            Refusal::NoUser => "the session has no _auth_user_id: nobody is signed in to it".into(),
+            Refusal::Backend => "its _auth_user_backend is not in django.authentication_backends".into(),
+            Refusal::UnknownUser => "its _auth_user_id names no user".into(),
+            Refusal::Inactive => "the user is inactive (is_active is false)".into(),
+            Refusal::Hash => "_auth_user_hash no longer matches the user's password hash: the password changed since sign-in, or SECRET_KEY changed without the old key in secret_key_fallbacks".into(),
+            Refusal::UnsendableName(why) => format!("{why} Names must be printable ASCII to be sent as identity headers"),
+        }
+    }
 }
 
 impl DjangoStore {
@@ -81,8 +103,14 @@ impl DjangoStore {
                         settings.negative_cache_ttl,
                     )
                 }),
+                answers: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Counts cache hits and misses into these counters (metrics).
+    pub fn count_cache_answers(&self, hits: Counter, misses: Counter) {
+        let _ = self.inner.answers.set((hits, misses));
     }
 
     pub fn cache_on(&self) -> bool {
@@ -94,13 +122,31 @@ impl DjangoStore {
         self.inner.database.ready().await
     }
 
+    /// Why session `id` is no signed-in user, asked afresh (for `explain`,
+    /// after `get` said "none"); `None` when it now is one, or the database
+    /// did not answer.
+    pub async fn why_not(&self, id: &SessionId) -> Option<String> {
+        match self.resolve(id).await {
+            Ok(Err(refusal)) => Some(refusal.describe()),
+            _ => None,
+        }
+    }
+
     /// Asks the database: the signed-in user of session `id`, or why not.
     async fn resolve(&self, id: &SessionId) -> Result<Result<Session, Refusal>, StoreError> {
         let Some(row) = self.inner.database.session(id.as_str()).await? else {
-            return Ok(Err(Refusal::UnknownUser));
+            return Ok(Err(Refusal::NoSuchSession));
         };
         let SessionRow { data, expires_at } = row;
-        let expires_at = UNIX_EPOCH + Duration::from_secs_f64(expires_at.max(0.0));
+        // NULL, negative or unrepresentable (PostgreSQL's 'infinity'):
+        // no session Django would keep is like that.
+        let Some(expires_at) = Duration::try_from_secs_f64(expires_at)
+            .ok()
+            .and_then(|since_epoch| UNIX_EPOCH.checked_add(since_epoch))
+            .filter(|at| *at <= UNIX_EPOCH + super::MAX_SESSION_TTL * 2)
+        else {
+            return Ok(Err(Refusal::Expired));
+        };
         if expires_at <= SystemTime::now() {
             return Ok(Err(Refusal::Expired));
         }
@@ -179,8 +225,14 @@ fn user_id(dict: &Map<String, Value>) -> Option<String> {
 
 impl SessionStore for DjangoStore {
     async fn get(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
-        if let Some(answer) = self.inner.cache.as_ref().and_then(|cache| cache.get(id)) {
-            return Ok(answer);
+        if let Some(cache) = &self.inner.cache {
+            let cached = cache.get(id);
+            if let Some((hits, misses)) = self.inner.answers.get() {
+                if cached.is_some() { hits } else { misses }.inc();
+            }
+            if let Some(answer) = cached {
+                return Ok(answer);
+            }
         }
         let answer = match self.resolve(id).await? {
             Ok(session) => Some(Arc::new(session)),
@@ -190,7 +242,7 @@ impl SessionStore for DjangoStore {
                     Refusal::Signature(SigningError::BadSignature) => {
                         tracing::warn!("Django session data corrupted (bad signature); anonymous")
                     }
-                    Refusal::UnknownUser | Refusal::Expired => {}
+                    Refusal::NoSuchSession | Refusal::Expired => {}
                     other => tracing::info!(why = ?other, "Django session is not a signed-in user"),
                 }
                 None
