@@ -493,6 +493,40 @@ async fn results_are_cached_for_the_configured_ttl() {
     );
 }
 
+#[test]
+fn the_explain_command_reads_djangos_database_itself() {
+    let project = DjangoProject::new(Database::Sqlite, SECRET_KEY, false);
+    people(&project);
+    let alice = login(&project, "alice");
+    let tail = django_config(&project, SECRET_KEY, &[], "");
+    let file = project.dir.path().join("portcullis.toml");
+    std::fs::write(&file, config("http://127.0.0.1:9", &tail)).unwrap();
+    let explain = |cookie: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["explain", "--config"])
+            .arg(&file)
+            .args(["--url", "/api/reports/", "--cookie", cookie])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // No gateway is running: the command asks the database directly.
+    let text = explain(&cookie(&alice));
+    assert!(
+        text.contains("user alice; groups: ops; permissions: shop.view_report"),
+        "{text}"
+    );
+    assert!(text.contains("decision: forward"), "{text}");
+    project.fixture(&["deactivate", "alice"]);
+    let text = explain(&cookie(&alice));
+    assert!(text.contains("the user is inactive"), "{text}");
+    assert!(
+        text.contains("decision: deny (not_authenticated)"),
+        "{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_misnamed_column_is_unready_and_fails_closed_never_a_shared_identity() {
     // SQLite reads an unknown "column" as a string literal; every user
