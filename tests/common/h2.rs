@@ -5,9 +5,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, Request};
-use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -153,15 +150,8 @@ impl Harness {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Reply {
-        let mut request = Request::builder()
-            .method(Method::from_bytes(method.as_bytes()).unwrap())
-            .uri(format!("http://{authority}{path}"));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body.to_string())))
-            .unwrap();
+        let url = format!("http://{authority}{path}");
+        let request = super::build_request(method, &url, headers, body);
         let exchange = async {
             let stream = TcpStream::connect(self.proxy).await.unwrap();
             let (mut sender, connection) =
@@ -175,12 +165,6 @@ impl Harness {
             .await
             .expect("exchange timed out")
             .expect("HTTP/2 request failed");
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.expect("read body").to_bytes();
-        Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        super::read_reply(response).await
     }
 }

@@ -185,26 +185,12 @@ impl Harness {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Reply {
-        let mut request = Request::builder()
-            .method(Method::from_bytes(method.as_bytes()).unwrap())
-            .uri(url);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body.to_string())))
-            .unwrap();
+        let request = build_request(method, url, headers, body);
         let response = tokio::time::timeout(EXCHANGE_LIMIT, self.client.request(request))
             .await
             .expect("exchange timed out")
             .expect("request failed");
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.expect("read body").to_bytes();
-        Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        read_reply(response).await
     }
 
     /// Sends a request to the admin listener.
@@ -253,6 +239,35 @@ impl Harness {
     /// should carry `Connection: close`, or the gateway closes it).
     pub async fn raw(&self, bytes: &[u8]) -> RawReply {
         raw_exchange(self.proxy, bytes).await
+    }
+}
+
+/// A request with `headers` exactly as given (repeated names stay repeated).
+fn build_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Request<Full<Bytes>> {
+    let mut request = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).unwrap())
+        .uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+/// The whole response, body read.
+async fn read_reply(response: http::Response<hyper::body::Incoming>) -> Reply {
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("read body").to_bytes();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
     }
 }
 
