@@ -160,3 +160,27 @@ async fn c20_rapid_reset_streams_leave_the_gateway_healthy() {
     let _ = flood_ends_the_connection(&h, frames).await;
     still_healthy(&h).await;
 }
+
+#[tokio::test]
+async fn c20_an_empty_data_flood_is_cut_off() {
+    let h = Harness::start(OPEN).await;
+    // One open upload, then 200,000 empty DATA frames (1.8 MB of frame
+    // headers carrying no body).
+    let mut frames = vec![frame(HEADERS, END_HEADERS, 1, &request_head(&[]))];
+    frames.extend((0..200_000).map(|_| frame(DATA, 0, 1, &[])));
+    frames.push(frame(DATA, END_STREAM, 1, b""));
+    // h2 answers GOAWAY ENHANCE_YOUR_CALM ("too_many_data_frames"); the
+    // gateway stays healthy and nothing of the upload is forwarded whole.
+    assert!(
+        flood_ends_the_connection(&h, frames).await,
+        "the gateway kept reading empty DATA frames"
+    );
+    still_healthy(&h).await;
+    assert!(
+        h.seen()
+            .iter()
+            .all(|s| s.target != "/upload" || s.body_len == 0),
+        "{:?}",
+        h.seen()
+    );
+}
