@@ -309,3 +309,30 @@ async fn forwarded_path_is_the_canonical_path() {
     assert_forwarded_as(&h, "/public/caf%c3%a9", "/public/caf%C3%A9").await;
     assert_forwarded_as(&h, "/public/%61?q=%2e%2e", "/public/a?q=%2e%2e").await;
 }
+
+#[test]
+fn a11_check_reports_patterns_that_can_never_match_and_dead_routes() {
+    let check = |routes: &str| {
+        portcullis::config::parse(&config("http://127.0.0.1:9", routes), "test")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    // A segment canonicalisation refuses (dot segments, encoded slashes).
+    for pattern in ["/public/../admin/**", "/a%2Fb/**", "/x/./y"] {
+        let errors = check(&format!(
+            "[[routes]]\npath = \"{pattern}\"\naccess = \"anonymous\"\n"
+        ));
+        // "can never match", or "never reach matching" for dot segments.
+        assert!(errors.contains("never"), "{pattern}: {errors}");
+    }
+    // A later rule that an earlier one covers entirely is dead.
+    let errors = check(
+        "[[routes]]\npath = \"/admin/**\"\naccess = \"staff\"\n\n\
+         [[routes]]\npath = \"/admin/public/**\"\naccess = \"anonymous\"\n",
+    );
+    assert!(
+        errors.contains("already matched by the earlier route"),
+        "{errors}"
+    );
+}
