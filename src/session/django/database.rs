@@ -268,6 +268,7 @@ impl SqlitePool {
         connection.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, false)?;
         // Wait for Django's writers rather than failing at once.
         connection.busy_timeout(self.timeout)?;
+        connection.pragma_update(None, "mmap_size", 268_435_456)?;
         Ok(connection)
     }
 
@@ -345,6 +346,9 @@ impl Sqlite {
         let id = id.to_string();
         self.with(move |connection, queries| {
             use rusqlite::OptionalExtension;
+            // One read transaction for the three reads: one consistent
+            // snapshot, and SQLite locks and re-reads its header once.
+            let snapshot = connection.unchecked_transaction()?;
             let Some(mut user) = connection
                 .prepare_cached(&queries.user)?
                 .query_row([&id], |row| {
@@ -373,6 +377,7 @@ impl Sqlite {
             } else {
                 strings(&queries.permissions, &[&id])?
             };
+            snapshot.commit()?;
             Ok(Some(user))
         })
         .await
