@@ -270,6 +270,53 @@ async fn postgres_sessions_made_by_django_decide_routes() {
     sessions_made_by_django_decide_routes(Database::Postgres(Postgres::start())).await;
 }
 
+/// `AUTH_USER_MODEL = "shop.Account"`: a custom user table with UUID keys
+/// and its own many-to-many tables, named in `[django]`.
+async fn a_custom_user_model_with_uuid_keys(database: Database) {
+    let project = DjangoProject::with_account_model(database, SECRET_KEY);
+    people(&project);
+    let h = gateway(
+        &project,
+        "cache_size = 0\nuser_table = \"shop_account\"\nuser_column = \"account_id\"",
+    )
+    .await;
+    let alice = login(&project, "alice");
+    let reply = get_as(&h, "/api/reports/", &alice).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let echo = reply.echoed();
+    assert_eq!(echoed_header(&echo, "x-remote-user"), ["alice"]);
+    assert_eq!(echoed_header(&echo, "x-remote-groups"), ["ops"]);
+    assert_eq!(
+        echoed_header(&echo, "x-remote-permissions"),
+        ["shop.view_report"]
+    );
+    let gina = login(&project, "gina");
+    let echo = get_as(&h, "/api/me/", &gina).await.echoed();
+    assert_eq!(
+        echoed_header(&echo, "x-remote-permissions"),
+        ["shop.add_widget"]
+    );
+    get_as(&h, "/api/staff/", &alice).await.assert_denied(
+        403,
+        "permission_denied",
+        PERMISSION_DENIED,
+    );
+    project.fixture(&["password", "alice", "changed"]);
+    get_as(&h, "/api/me/", &alice)
+        .await
+        .assert_denied(403, "not_authenticated", NOT_AUTHENTICATED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_custom_user_model_with_uuid_keys() {
+    a_custom_user_model_with_uuid_keys(Database::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_custom_user_model_with_uuid_keys() {
+    a_custom_user_model_with_uuid_keys(Database::Postgres(Postgres::start())).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csrf_use_sessions_reads_the_secret_from_djangos_session() {
     let project = DjangoProject::new(Database::Sqlite, SECRET_KEY, true);

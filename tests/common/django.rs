@@ -24,11 +24,27 @@ pub struct DjangoProject {
     pub secret_key: String,
     pub fallbacks: Vec<String>,
     pub csrf_use_sessions: bool,
+    /// `AUTH_USER_MODEL = "shop.Account"` (UUID keys) instead of auth.User.
+    pub account_model: bool,
 }
 
 impl DjangoProject {
     /// Copies the project, then `makemigrations` and `migrate`.
     pub fn new(database: Database, secret_key: &str, csrf_use_sessions: bool) -> DjangoProject {
+        DjangoProject::build(database, secret_key, csrf_use_sessions, false)
+    }
+
+    /// The project with the custom `shop.Account` user model (UUID keys).
+    pub fn with_account_model(database: Database, secret_key: &str) -> DjangoProject {
+        DjangoProject::build(database, secret_key, false, true)
+    }
+
+    fn build(
+        database: Database,
+        secret_key: &str,
+        csrf_use_sessions: bool,
+        account_model: bool,
+    ) -> DjangoProject {
         let dir = tempfile::tempdir().unwrap();
         copy_tree(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/django_project"),
@@ -40,6 +56,7 @@ impl DjangoProject {
             secret_key: secret_key.to_string(),
             fallbacks: Vec::new(),
             csrf_use_sessions,
+            account_model,
         };
         project.manage(&["makemigrations", "shop", "-v0"]);
         project.manage(&["migrate", "-v0"]);
@@ -67,6 +84,14 @@ impl DjangoProject {
             .current_dir(self.dir.path())
             .env("PJ_SECRET_KEY", &self.secret_key)
             .env("PJ_SECRET_KEY_FALLBACKS", self.fallbacks.join(","))
+            .env(
+                "PJ_USER_MODEL",
+                if self.account_model {
+                    "account"
+                } else {
+                    "user"
+                },
+            )
             .env(
                 "PJ_CSRF_USE_SESSIONS",
                 if self.csrf_use_sessions { "1" } else { "0" },

@@ -6,6 +6,8 @@ Environment (set by tests/django.rs):
   PJ_DATABASE              "sqlite:/abs/path/db.sqlite3" or
                            "postgres:host:port:name:user"
   PJ_CSRF_USE_SESSIONS     "1" for CSRF_USE_SESSIONS = True
+  PJ_USER_MODEL            "account" for AUTH_USER_MODEL = "shop.Account"
+                           (a custom user model with a UUID primary key)
 """
 import os
 
@@ -17,6 +19,8 @@ USE_TZ = True
 ROOT_URLCONF = "urls"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 CSRF_USE_SESSIONS = os.environ.get("PJ_CSRF_USE_SESSIONS") == "1"
+if os.environ.get("PJ_USER_MODEL") == "account":
+    AUTH_USER_MODEL = "shop.Account"
 # Fast hashing for tests; the session hash covers whatever hash is stored.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

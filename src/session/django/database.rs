@@ -343,7 +343,7 @@ impl Sqlite {
     }
 
     async fn user(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
-        let id = id.to_string();
+        let id = sqlite_user_key(id);
         self.with(move |connection, queries| {
             use rusqlite::OptionalExtension;
             // One read transaction for the three reads: one consistent
@@ -410,8 +410,20 @@ enum UserId {
     Small(i16),
     Int(i32),
     Big(i64),
+    Uuid(uuid::Uuid),
     Text(String),
 }
+
+/// The primary key types the PostgreSQL user query binds.
+const KEY_TYPES: [Type; 7] = [
+    Type::INT2,
+    Type::INT4,
+    Type::INT8,
+    Type::UUID,
+    Type::TEXT,
+    Type::VARCHAR,
+    Type::BPCHAR,
+];
 
 impl UserId {
     fn for_column(column: &Type, id: &str) -> Option<UserId> {
@@ -419,6 +431,7 @@ impl UserId {
             Type::INT2 => id.parse().ok().map(UserId::Small),
             Type::INT4 => id.parse().ok().map(UserId::Int),
             Type::INT8 => id.parse().ok().map(UserId::Big),
+            Type::UUID => uuid::Uuid::parse_str(id).ok().map(UserId::Uuid),
             _ => Some(UserId::Text(id.to_string())),
         }
     }
@@ -428,8 +441,19 @@ impl UserId {
             UserId::Small(id) => id,
             UserId::Int(id) => id,
             UserId::Big(id) => id,
+            UserId::Uuid(id) => id,
             UserId::Text(id) => id,
         }
+    }
+}
+
+/// `_auth_user_id` as Django's SQLite backend stores that key: a UUID
+/// (kept in the session as `str(uuid)`, with dashes) is a 32-digit hex
+/// string in the table; any other key is compared as it is.
+fn sqlite_user_key(id: &str) -> String {
+    match uuid::Uuid::try_parse(id) {
+        Ok(uuid) if id.len() == 36 => uuid.simple().to_string(),
+        _ => id.to_string(),
     }
 }
 
@@ -485,14 +509,10 @@ impl Postgres {
             permissions,
             all_permissions,
         });
-        let id_type = connected.user.params().first().cloned();
-        if let Some(id_type) = id_type {
-            let text_like = [Type::TEXT, Type::VARCHAR, Type::BPCHAR];
-            if ![Type::INT2, Type::INT4, Type::INT8].contains(&id_type)
-                && !text_like.contains(&id_type)
-            {
+        if let Some(id_type) = connected.user.params().first() {
+            if !KEY_TYPES.contains(id_type) {
                 return Err(StoreError::Unavailable(format!(
-                    "the user table's primary key is {id_type}; integer and text keys are supported"
+                    "the user table's primary key is {id_type}; integer, UUID and text keys are supported"
                 )));
             }
         }
@@ -580,5 +600,18 @@ mod tests {
             assert!(!is_sql_identifier(bad), "{bad}");
         }
         assert_eq!(quoted("accounts.user"), "\"accounts\".\"user\"");
+    }
+
+    #[test]
+    fn sqlite_keys_as_django_stores_them() {
+        assert_eq!(
+            sqlite_user_key("4f6c9c8e-1b2a-4c3d-9e8f-0a1b2c3d4e5f"),
+            "4f6c9c8e1b2a4c3d9e8f0a1b2c3d4e5f"
+        );
+        assert_eq!(sqlite_user_key("42"), "42");
+        assert_eq!(
+            sqlite_user_key("4f6c9c8e1b2a4c3d9e8f0a1b2c3d4e5f"),
+            "4f6c9c8e1b2a4c3d9e8f0a1b2c3d4e5f"
+        );
     }
 }

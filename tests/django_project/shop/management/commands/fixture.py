@@ -45,7 +45,7 @@ class Command(BaseCommand):
             user.groups.add(Group.objects.get_or_create(name=name)[0])
         for label in perm:
             user.user_permissions.add(permission(label))
-        return {"id": user.pk}
+        return {"id": str(user.pk)}
 
     def group_perm(self, group_name, label, **_):
         Group.objects.get_or_create(name=group_name)[0].permissions.add(permission(label))
