@@ -275,11 +275,18 @@ async fn postgres_sessions_made_by_django_decide_routes() {
 async fn a_custom_user_model_with_uuid_keys(database: Database) {
     let project = DjangoProject::with_account_model(database, SECRET_KEY);
     people(&project);
-    let h = gateway(
+    let mut tail = django_config(
         &project,
+        SECRET_KEY,
+        &[],
         "cache_size = 0\nuser_table = \"shop_account\"\nuser_column = \"account_id\"",
-    )
-    .await;
+    );
+    if let Database::Postgres(pg) = &project.database {
+        // And PostgreSQL through its unix socket rather than TCP.
+        tail = tail.replace(&project.database_url(), &pg.socket_url());
+        assert!(tail.contains("?host=/"), "{tail}");
+    }
+    let h = Harness::with_config(|upstream| config(upstream, &tail)).await;
     let alice = login(&project, "alice");
     let reply = get_as(&h, "/api/reports/", &alice).await;
     assert_eq!(reply.status, 200, "{}", reply.text());

@@ -255,6 +255,15 @@ impl Postgres {
         pg
     }
 
+    /// `postgres://` through the server's unix socket instead of TCP.
+    pub fn socket_url(&self) -> String {
+        format!(
+            "postgres://postgres@/postgres?host={}&port={}",
+            self._dir.path().display(),
+            self.port
+        )
+    }
+
     /// Starts the server (again, after `stop`) on the same port and data.
     pub fn restart(&self) {
         let options = format!(

@@ -603,6 +603,37 @@ mod tests {
     }
 
     #[test]
+    fn database_urls() {
+        let settings = |url: &str| DjangoSettings {
+            database: url.into(),
+            secret_key: b"k".to_vec(),
+            secret_key_fallbacks: Vec::new(),
+            tables: DjangoTables::for_user_table("auth_user"),
+            authentication_backends: Vec::new(),
+            timeout: Duration::from_secs(1),
+            cache_ttl: Duration::from_secs(1),
+            negative_cache_ttl: Duration::from_secs(1),
+            cache_capacity: 0,
+        };
+        for good in [
+            "sqlite:///srv/app/db.sqlite3",
+            "postgres://app:secret@127.0.0.1:5432/app",
+            "postgresql://app@db/app?connect_timeout=2",
+            "postgres://app@/app?host=/run/postgresql",
+        ] {
+            assert!(Database::new(&settings(good)).is_ok(), "{good}");
+        }
+        for bad in [
+            "sqlite://relative.db",
+            "mysql://x",
+            "postgres://app@db/app?sslmode=require",
+            "postgres://app@db:notaport/app",
+        ] {
+            assert!(Database::new(&settings(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn sqlite_keys_as_django_stores_them() {
         assert_eq!(
             sqlite_user_key("4f6c9c8e-1b2a-4c3d-9e8f-0a1b2c3d4e5f"),
