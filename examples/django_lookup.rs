@@ -14,6 +14,7 @@ use portcullis::session::{DjangoStore, SessionId, SessionStore};
 fn store(database: &str, secret_key: &str, cache_capacity: u64) -> DjangoStore {
     let settings = DjangoSettings {
         database: database.to_string(),
+        database_ca_file: None,
         secret_key: secret_key.as_bytes().to_vec(),
         secret_key_fallbacks: Vec::new(),
         tables: DjangoTables::for_user_table("auth_user"),

@@ -325,6 +325,38 @@ async fn postgres_a_custom_user_model_with_uuid_keys() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_over_verified_tls() {
+    // The server refuses plain TCP (pg_hba: hostssl only).
+    let (pg, ca) = Postgres::start_tls();
+    let port = pg.port;
+    let project = DjangoProject::new(Database::Postgres(pg), SECRET_KEY, false);
+    people(&project);
+    let alice = login(&project, "alice");
+    let plain = format!("postgres://postgres@localhost:{port}/postgres");
+    let with = |url: &str, extra: &str| {
+        django_config(&project, SECRET_KEY, &[], extra).replace(&project.database_url(), url)
+    };
+    let tls_url = format!("{plain}?sslmode=require");
+    let ca_file = format!("database_ca_file = {:?}", ca.display().to_string());
+    let tail = with(&tls_url, &ca_file);
+    let h = Harness::with_config(|upstream| config(upstream, &tail)).await;
+    let echo = get_as(&h, "/api/me/", &alice).await.echoed();
+    assert_eq!(echoed_header(&echo, "x-remote-user"), ["alice"]);
+    // Plain TCP is refused by the server; a certificate the gateway cannot
+    // verify (system roots, not the test CA) is refused by the gateway:
+    // both fail closed.
+    for tail in [with(&plain, ""), with(&tls_url, "")] {
+        let h = Harness::unready(|upstream| config(upstream, &tail)).await;
+        get_as(&h, "/api/me/", &alice).await.assert_denied(
+            503,
+            "store_unavailable",
+            r#"{"detail":"Session store unavailable."}"#,
+        );
+        assert!(h.seen().is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csrf_use_sessions_reads_the_secret_from_djangos_session() {
     let project = DjangoProject::new(Database::Sqlite, SECRET_KEY, true);
     people(&project);

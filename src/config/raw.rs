@@ -57,6 +57,10 @@ pub struct RawDjango {
     /// `DATABASES["default"]` as a URL: "sqlite:///srv/app/db.sqlite3" or
     /// "postgres://user:password@host:5432/name". Read only, never written.
     pub database: Spanned<String>,
+    /// PEM of the CA that signed PostgreSQL's certificate, for
+    /// `?sslmode=require` (TLS with the certificate and host name verified)
+    /// with a private CA; default the system's roots. Relative to this file.
+    pub database_ca_file: Option<Spanned<String>>,
     /// `SECRET_KEY`, inline. Prefer `secret_key_file` or `secret_key_env`.
     pub secret_key: Option<Spanned<String>>,
     /// A file holding `SECRET_KEY` (relative to this file's directory; one

@@ -197,11 +197,26 @@ pub struct Postgres {
     data: PathBuf,
     bin: PathBuf,
     as_postgres: bool,
+    /// `-c` settings beyond the defaults (TLS).
+    options: String,
     _dir: tempfile::TempDir,
 }
 
 impl Postgres {
     pub fn start() -> Postgres {
+        Postgres::start_with(false)
+    }
+
+    /// A server that takes TCP connections only over TLS (`hostssl` in
+    /// pg_hba.conf), with a certificate for `localhost` from a test CA;
+    /// returns it and the CA's PEM file.
+    pub fn start_tls() -> (Postgres, PathBuf) {
+        let pg = Postgres::start_with(true);
+        let ca = pg._dir.path().join("ca.pem");
+        (pg, ca)
+    }
+
+    fn start_with(tls: bool) -> Postgres {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .expect(
                 "PostgreSQL is not installed: scripts/test installs Debian's postgresql package",
@@ -231,6 +246,7 @@ impl Postgres {
             data,
             bin,
             as_postgres,
+            options: String::new(),
             _dir: dir,
         };
         pg.run(
@@ -245,6 +261,25 @@ impl Postgres {
                 "UTF8",
             ],
         );
+        if tls {
+            let (_, cert, key) = super::tls::tls_files(pg._dir.path());
+            std::fs::write(
+                pg.data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            if pg.as_postgres {
+                let status = Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(pg._dir.path())
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }
+            pg.options = format!(" -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}");
+        }
         // A free port: bound and released just before the server takes it.
         pg.port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -267,9 +302,10 @@ impl Postgres {
     /// Starts the server (again, after `stop`) on the same port and data.
     pub fn restart(&self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off{}",
             self.port,
-            self._dir.path().display()
+            self._dir.path().display(),
+            self.options
         );
         let log = self._dir.path().join("log").display().to_string();
         let data = self.data.display().to_string();

@@ -73,6 +73,10 @@ pub(super) fn settings(
     }
     let settings = DjangoSettings {
         database: django.database.get_ref().clone(),
+        database_ca_file: django
+            .database_ca_file
+            .as_ref()
+            .map(|file| base.join(file.get_ref())),
         secret_key,
         secret_key_fallbacks: django
             .secret_key_fallbacks

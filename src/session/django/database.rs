@@ -161,13 +161,29 @@ impl Database {
             let config: tokio_postgres::Config = url
                 .parse()
                 .map_err(|e| format!("database: not a PostgreSQL URL: {e}"))?;
-            if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-                return Err("database: sslmode=require is not supported; reach PostgreSQL over loopback, a private network or a unix socket (host=/run/postgresql)".into());
-            }
+            // sslmode=require is TLS with the certificate and host name
+            // verified; disable and prefer (the default) are plain, as
+            // prefer without verification would protect from nothing.
+            let tls = match config.get_ssl_mode() {
+                tokio_postgres::config::SslMode::Require => Some(super::tls::RustlsConnect(
+                    crate::pipeline::forward::client_tls(
+                        settings.database_ca_file.as_deref(),
+                        true,
+                    )
+                    .map_err(|e| format!("database_ca_file: {e}"))?,
+                )),
+                _ => {
+                    if settings.database_ca_file.is_some() {
+                        return Err("database_ca_file is for sslmode=require: add ?sslmode=require to the database URL".into());
+                    }
+                    None
+                }
+            };
             return Ok(Database::Postgres(Box::new(Postgres {
                 config,
                 connected: ArcSwapOption::empty(),
                 connecting: tokio::sync::Mutex::new(()),
+                tls,
                 queries: Queries::new(
                     &settings.tables,
                     "EXTRACT(EPOCH FROM s.expire_date)::float8",
@@ -392,6 +408,8 @@ pub struct Postgres {
     connected: ArcSwapOption<Connected>,
     /// Only one task reconnects at a time.
     connecting: tokio::sync::Mutex<()>,
+    /// `sslmode=require`: verified TLS; otherwise plain.
+    tls: Option<super::tls::RustlsConnect>,
     queries: Queries,
     timeout: Duration,
 }
@@ -457,6 +475,17 @@ fn sqlite_user_key(id: &str) -> String {
     }
 }
 
+/// Drives a connection until it ends, and says why it did.
+async fn watch<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if let Err(error) = connection.await {
+        tracing::warn!(%error, "Django database connection ended");
+    }
+}
+
 impl Postgres {
     /// A failed query: the connection is dropped, so the next call
     /// reconnects and prepares afresh (after a restore or a migration the
@@ -478,12 +507,22 @@ impl Postgres {
                 return Ok(connected);
             }
         }
-        let (client, connection) = self.config.connect(NoTls).await.map_err(unavailable)?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::warn!(%error, "Django database connection ended");
+        let client = match &self.tls {
+            Some(tls) => {
+                let (client, connection) = self
+                    .config
+                    .connect(tls.clone())
+                    .await
+                    .map_err(unavailable)?;
+                tokio::spawn(watch(connection));
+                client
             }
-        });
+            None => {
+                let (client, connection) = self.config.connect(NoTls).await.map_err(unavailable)?;
+                tokio::spawn(watch(connection));
+                client
+            }
+        };
         let queries = &self.queries;
         let (expiry, session, user, groups, permissions, all_permissions) = tokio::try_join!(
             client.prepare(&queries.expiry_column),
@@ -614,19 +653,20 @@ mod tests {
             cache_ttl: Duration::from_secs(1),
             negative_cache_ttl: Duration::from_secs(1),
             cache_capacity: 0,
+            database_ca_file: None,
         };
         for good in [
             "sqlite:///srv/app/db.sqlite3",
             "postgres://app:secret@127.0.0.1:5432/app",
             "postgresql://app@db/app?connect_timeout=2",
             "postgres://app@/app?host=/run/postgresql",
+            "postgres://app@db.internal/app?sslmode=require",
         ] {
             assert!(Database::new(&settings(good)).is_ok(), "{good}");
         }
         for bad in [
             "sqlite://relative.db",
             "mysql://x",
-            "postgres://app@db/app?sslmode=require",
             "postgres://app@db:notaport/app",
         ] {
             assert!(Database::new(&settings(bad)).is_err(), "{bad}");

@@ -9,6 +9,7 @@
 pub mod database;
 pub mod settings;
 pub mod signing;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -37,6 +37,9 @@ impl DjangoTables {
 pub struct DjangoSettings {
     /// `sqlite:///path/to/db.sqlite3` or `postgres://user:pass@host:port/db`.
     pub database: String,
+    /// PEM of the CA that signed PostgreSQL's certificate, for
+    /// `sslmode=require` with a private CA (else the system's roots).
+    pub database_ca_file: Option<std::path::PathBuf>,
     /// `SECRET_KEY`.
     pub secret_key: Vec<u8>,
     /// `SECRET_KEY_FALLBACKS`, tried in order after `secret_key`.
