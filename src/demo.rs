@@ -11,14 +11,14 @@ use portcullis::auth::password::hash_password;
 use portcullis::auth::users::{User, UserTable};
 use portcullis::config::Runtime;
 use portcullis::echo::EchoUpstream;
-use portcullis::session::NewSession;
 use portcullis::Gateway;
 
 /// The demo users' passwords, printed for people to try. Demo only.
 const ALICE_PASSWORD: &str = "alice-password";
 const ROOT_PASSWORD: &str = "root-password";
 
-fn demo_users() -> UserTable {
+/// alice (a reader who may change life) and root (staff, superuser).
+fn demo_users() -> [User; 2] {
     let user = |username: &str, password: &str, staff: bool| User {
         username: username.into(),
         password_hash: hash_password(password),
@@ -36,10 +36,10 @@ fn demo_users() -> UserTable {
         superuser: staff,
         active: true,
     };
-    UserTable::new(vec![
+    [
         user("alice", ALICE_PASSWORD, false),
         user("root", ROOT_PASSWORD, true),
-    ])
+    ]
 }
 
 pub async fn run(mut runtime: Runtime) -> anyhow::Result<()> {
@@ -47,8 +47,9 @@ pub async fn run(mut runtime: Runtime) -> anyhow::Result<()> {
         .await
         .context("starting the demo echo upstream")?;
     runtime.upstream.authority = echo.addr.to_string().parse().context("echo address")?;
+    let [alice, root] = demo_users();
     if runtime.users.is_empty() {
-        runtime.users = demo_users();
+        runtime.users = UserTable::new(vec![alice.clone(), root.clone()]);
     }
     runtime.login.redirect_browsers = true;
     let listeners = crate::bind(&runtime).await?;
@@ -56,24 +57,9 @@ pub async fn run(mut runtime: Runtime) -> anyhow::Result<()> {
     let admin = listeners.admin.local_addr()?;
     let gateway = Arc::new(Gateway::new(runtime));
     let ttl = Duration::from_secs(8 * 3600);
-    let session = |username: &str, staff: bool| NewSession {
-        username: username.into(),
-        groups: if staff {
-            vec![]
-        } else {
-            vec!["readers".into()]
-        },
-        permissions: if staff {
-            vec![]
-        } else {
-            vec!["lifeapp.change_life".into()]
-        },
-        staff,
-        superuser: staff,
-        ..NewSession::default()
-    };
-    let (alice, _) = gateway.store().create(session("alice", false), ttl).await?;
-    let (root, _) = gateway.store().create(session("root", true), ttl).await?;
+    // Ready-made sessions for the same two users.
+    let (alice, _) = gateway.store().create(alice.session(), ttl).await?;
+    let (root, _) = gateway.store().create(root.session(), ttl).await?;
     // Handlers before the banner, as in `serve`.
     let signals = crate::Signals::register();
     println!(

@@ -39,6 +39,21 @@ pub enum Outcome {
     Refused,
 }
 
+impl User {
+    /// The session a sign-in as this user makes.
+    pub fn session(&self) -> NewSession {
+        NewSession {
+            username: self.username.clone(),
+            user_id: None,
+            groups: self.groups.clone(),
+            permissions: self.permissions.clone(),
+            staff: self.staff,
+            superuser: self.superuser,
+            csrf_secret: None,
+        }
+    }
+}
+
 impl UserTable {
     pub fn new(users: Vec<User>) -> UserTable {
         // The most expensive parameters among the real hashes (validated by
@@ -78,15 +93,7 @@ impl UserTable {
         let hash = user.map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
         let matches = password::verify(hash, password_text);
         match user {
-            Some(user) if matches && user.active => Outcome::SignedIn(Box::new(NewSession {
-                username: user.username.clone(),
-                user_id: None,
-                groups: user.groups.clone(),
-                permissions: user.permissions.clone(),
-                staff: user.staff,
-                superuser: user.superuser,
-                csrf_secret: None,
-            })),
+            Some(user) if matches && user.active => Outcome::SignedIn(Box::new(user.session())),
             _ => Outcome::Refused,
         }
     }
