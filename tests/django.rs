@@ -652,7 +652,7 @@ fn check_refuses_what_means_nothing_with_djangos_sessions() {
         ),
         (
             "[django]\ndatabase = \"sqlite:///x\"\nsecret_key = \"k\"\n".to_string(),
-            "[django] is read only with",
+            "[django] is used only with",
         ),
         (
             "[session]\nstore = \"django\"\n".to_string(),

@@ -299,7 +299,7 @@ fn store_kind(problems: &mut Problems, config: &RawConfig, base: &std::path::Pat
     if let (Some(django), false) = (&config.django, is_django) {
         problems.at(
             django.span(),
-            "[django] is read only with session.store = \"django\"",
+            "[django] is used only with session.store = \"django\"",
         );
     }
     let redis_keys = [

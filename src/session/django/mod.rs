@@ -244,6 +244,10 @@ impl SessionStore for DjangoStore {
                         tracing::warn!("Django session data corrupted (bad signature); anonymous")
                     }
                     Refusal::NoSuchSession | Refusal::Expired => {}
+                    // The user is signed in to Django but cannot be sent on.
+                    Refusal::UnsendableName(why) => {
+                        tracing::warn!(%why, "Django user refused: a name cannot be an identity header")
+                    }
                     other => tracing::info!(why = ?other, "Django session is not a signed-in user"),
                 }
                 None
