@@ -186,6 +186,39 @@ async fn sessions_made_by_django_decide_routes(database: Database) {
         );
     }
 
+    // Every user's identity headers are what Django itself says of them:
+    // groups, and exactly `user.get_all_permissions()`.
+    for (name, person) in [
+        ("alice", &alice),
+        ("gina", &gina),
+        ("carol", &carol),
+        ("root", &root),
+    ] {
+        let django = project.fixture(&["identity", name]);
+        let echo = get_as(&h, "/api/me/", person).await.echoed();
+        let list = |header: &str| -> Vec<String> {
+            echoed_header(&echo, header)
+                .first()
+                .filter(|v| !v.is_empty())
+                .map(|v| v.split(',').map(str::to_string).collect())
+                .unwrap_or_default()
+        };
+        let strings = |key: &str| -> Vec<String> {
+            django[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(list("x-remote-groups"), strings("groups"), "{name}");
+        assert_eq!(
+            list("x-remote-permissions"),
+            strings("permissions"),
+            "{name}"
+        );
+    }
+
     // CSRF: Django's csrftoken cookie and the token its page handed out.
     assert_eq!(post(&alice, "/api/me/").await.status, 200);
     h.send("POST", "/api/me/", &[("cookie", &cookie(&alice))], "")

@@ -31,9 +31,9 @@ pub struct UserRow {
     pub active: bool,
     pub staff: bool,
     pub superuser: bool,
-    /// Group names, sorted.
+    /// Group names.
     pub groups: Vec<String>,
-    /// `app_label.codename`, sorted: user and group permissions, or every
+    /// `app_label.codename`: user and group permissions, or every
     /// permission for a superuser (as `ModelBackend` gives them).
     pub permissions: Vec<String>,
 }

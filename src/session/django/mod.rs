@@ -173,9 +173,13 @@ impl DjangoStore {
         &self,
         dict: &Map<String, Value>,
         user_id: String,
-        user: UserRow,
+        mut user: UserRow,
         expires_at: SystemTime,
     ) -> Result<Session, Refusal> {
+        // In code-point order whatever the database's collation, so the
+        // headers are the same from SQLite and PostgreSQL.
+        user.groups.sort_unstable();
+        user.permissions.sort_unstable();
         // ModelBackend.user_can_authenticate.
         if !user.active {
             return Err(Refusal::Inactive);

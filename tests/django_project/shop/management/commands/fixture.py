@@ -47,6 +47,17 @@ class Command(BaseCommand):
             user.user_permissions.add(permission(label))
         return {"id": str(user.pk)}
 
+    def identity(self, name, **_):
+        """What Django itself says of the user: the reference the gateway's
+        identity headers are compared with."""
+        user = get_user_model().objects.get(username=name)
+        return {
+            "groups": sorted(user.groups.values_list("name", flat=True)),
+            "permissions": sorted(user.get_all_permissions()),
+            "staff": user.is_staff,
+            "superuser": user.is_superuser,
+        }
+
     def group_perm(self, group_name, label, **_):
         Group.objects.get_or_create(name=group_name)[0].permissions.add(permission(label))
         return {}
