@@ -137,7 +137,7 @@ impl KeyRing {
     /// `signing.dumps(obj, salt=..., compress=True)` with the current key
     /// (for tests and tools; the gateway never writes Django's sessions).
     pub fn dumps(&self, object: &Map<String, Value>, timestamp: u64) -> String {
-        let json = serde_json::to_string(object).unwrap_or_default();
+        let json = ascii_json(&serde_json::to_string(object).unwrap_or_default());
         let mut encoder =
             flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         let compressed = std::io::Write::write_all(&mut encoder, json.as_bytes())
@@ -166,6 +166,24 @@ pub enum SigningError {
     BadSignature,
     #[error("signed but unreadable: {0}")]
     Malformed(&'static str),
+}
+
+/// JSON as Python's `json.dumps` writes it (`ensure_ascii=True`): every
+/// character past ASCII as `\uXXXX`, astral ones as a surrogate pair.
+/// Non-ASCII can only stand inside strings, where the escape means the same.
+fn ascii_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
 }
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -279,6 +297,25 @@ mod tests {
         for input in [":", "::", "a:b:c", ".:0:x", "\u{0}:\u{0}", "é:é:é"] {
             assert!(keys.loads(input).is_err(), "{input:?}");
         }
+    }
+
+    /// The fuzzer's first find (django_session_data): `dumps` wrote UTF-8,
+    /// which `loads` (Latin-1, as Django) read back as another string.
+    /// Django escapes non-ASCII; so does `dumps` now.
+    #[test]
+    fn non_ascii_values_round_trip_as_django_writes_them() {
+        let keys = sessions("k", &[]);
+        for value in ["\u{10c}", "zo\u{eb}", "\u{1f600}", "a\"b\\c"] {
+            let mut dict = Map::new();
+            dict.insert("_auth_user_id".into(), Value::from(value));
+            let signed = keys.dumps(&dict, 7);
+            assert!(signed.is_ascii(), "{signed}");
+            assert_eq!(keys.loads(&signed).unwrap(), dict, "{value:?}");
+        }
+        assert_eq!(
+            ascii_json("\"\u{10c}\u{1f600}\""),
+            "\"\\u010c\\ud83d\\ude00\""
+        );
     }
 
     #[test]
