@@ -3,11 +3,12 @@
 //! answers for `negative_ttl`, so a client spraying random ids costs no
 //! store query each. Bounded in size (moka, TinyLFU eviction).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use moka::sync::Cache;
 use moka::Expiry;
+use prometheus_client::metrics::counter::Counter;
 
 use super::{Session, SessionId};
 
@@ -42,6 +43,8 @@ impl Expiry<SessionId, Cached> for Lifetimes {
 #[derive(Clone)]
 pub struct SessionCache {
     entries: Cache<SessionId, Cached>,
+    /// Counters of hits and misses (metrics), once set.
+    answers: Arc<OnceLock<(Counter, Counter)>>,
 }
 
 impl std::fmt::Debug for SessionCache {
@@ -59,12 +62,22 @@ impl SessionCache {
                 .max_capacity(capacity)
                 .expire_after(Lifetimes { positive, negative })
                 .build(),
+            answers: Arc::default(),
         }
+    }
+
+    /// Counts every `get` as a hit or a miss into these counters.
+    pub fn count_answers(&self, hits: Counter, misses: Counter) {
+        let _ = self.answers.set((hits, misses));
     }
 
     /// `Some(answer)` on a hit (the answer may be "no session").
     pub fn get(&self, id: &SessionId) -> Option<Cached> {
-        self.entries.get(id)
+        let answer = self.entries.get(id);
+        if let Some((hits, misses)) = self.answers.get() {
+            if answer.is_some() { hits } else { misses }.inc();
+        }
+        answer
     }
 
     pub fn insert(&self, id: SessionId, answer: Cached) {

@@ -116,11 +116,6 @@ struct Inner {
     trackers_up: AtomicUsize,
     /// Why the store is not usable, for `/readyz` and logs.
     last_error: Mutex<Option<String>>,
-    /// Counters of cache hits and misses (metrics), once set.
-    answers: std::sync::OnceLock<(
-        prometheus_client::metrics::counter::Counter,
-        prometheus_client::metrics::counter::Counter,
-    )>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -237,7 +232,6 @@ impl RedisStore {
                 ),
                 trackers_up: AtomicUsize::new(0),
                 last_error: Mutex::new(Some("connecting".into())),
-                answers: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -270,7 +264,7 @@ impl RedisStore {
         hits: prometheus_client::metrics::counter::Counter,
         misses: prometheus_client::metrics::counter::Counter,
     ) {
-        let _ = self.inner.answers.set((hits, misses));
+        self.inner.cache.count_answers(hits, misses);
     }
 
     /// True while every node's invalidations flow and the cache is in use.
@@ -422,13 +416,7 @@ fn ttl_millis(expires_at: SystemTime) -> u64 {
 impl SessionStore for RedisStore {
     async fn get(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
         if let Some(answer) = self.inner.cache.get(id) {
-            if let Some((hits, _)) = self.inner.answers.get() {
-                hits.inc();
-            }
             return Ok(answer);
-        }
-        if let Some((_, misses)) = self.inner.answers.get() {
-            misses.inc();
         }
         let found = self
             .fetch(id)

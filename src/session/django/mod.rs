@@ -41,8 +41,6 @@ struct Inner {
     hash_keys: KeyRing,
     backends: Vec<String>,
     cache: Option<SessionCache>,
-    /// Cache hits and misses, counted into the gateway's metrics.
-    answers: std::sync::OnceLock<(Counter, Counter)>,
 }
 
 impl std::fmt::Debug for DjangoStore {
@@ -104,14 +102,15 @@ impl DjangoStore {
                         settings.negative_cache_ttl,
                     )
                 }),
-                answers: std::sync::OnceLock::new(),
             }),
         })
     }
 
     /// Counts cache hits and misses into these counters (metrics).
     pub fn count_cache_answers(&self, hits: Counter, misses: Counter) {
-        let _ = self.inner.answers.set((hits, misses));
+        if let Some(cache) = &self.inner.cache {
+            cache.count_answers(hits, misses);
+        }
     }
 
     pub fn cache_on(&self) -> bool {
@@ -230,14 +229,8 @@ fn user_id(dict: &Map<String, Value>) -> Option<String> {
 
 impl SessionStore for DjangoStore {
     async fn get(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
-        if let Some(cache) = &self.inner.cache {
-            let cached = cache.get(id);
-            if let Some((hits, misses)) = self.inner.answers.get() {
-                if cached.is_some() { hits } else { misses }.inc();
-            }
-            if let Some(answer) = cached {
-                return Ok(answer);
-            }
+        if let Some(answer) = self.inner.cache.as_ref().and_then(|cache| cache.get(id)) {
+            return Ok(answer);
         }
         let answer = match self.resolve(id).await? {
             Ok(session) => Some(Arc::new(session)),
