@@ -198,7 +198,7 @@ impl Database {
 
     fn timeout(&self) -> Duration {
         match self {
-            Database::Sqlite(db) => db.timeout,
+            Database::Sqlite(db) => db.pool.timeout,
             Database::Postgres(db) => db.timeout,
         }
     }
@@ -255,7 +255,6 @@ fn unavailable(error: impl std::fmt::Display) -> StoreError {
 /// file and querying both block): a few idle connections are kept.
 pub struct Sqlite {
     pool: Arc<SqlitePool>,
-    timeout: Duration,
 }
 
 struct SqlitePool {
@@ -284,7 +283,6 @@ impl SqlitePool {
         connection.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, false)?;
         // Wait for Django's writers rather than failing at once.
         connection.busy_timeout(self.timeout)?;
-        connection.pragma_update(None, "mmap_size", 268_435_456)?;
         Ok(connection)
     }
 
@@ -306,7 +304,6 @@ impl Sqlite {
                 queries,
                 timeout,
             }),
-            timeout,
         }
     }
 
