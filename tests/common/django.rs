@@ -317,16 +317,21 @@ impl Postgres {
         );
     }
 
-    fn run(&self, program: &str, args: &[&str]) {
+    /// `program` from PostgreSQL's bin directory, as the `postgres` user
+    /// when we are root.
+    fn command(&self, program: &str) -> Command {
         let path = self.bin.join(program);
-        let mut command = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&path);
-            c
+        if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
         } else {
-            Command::new(&path)
-        };
-        let output = command.args(args).output().unwrap();
+            Command::new(path)
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let output = self.command(program).args(args).output().unwrap();
         assert!(
             output.status.success(),
             "{program} {args:?} failed:\n{}\n{}",
@@ -353,16 +358,10 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let path = self.bin.join("pg_ctl");
+        // Already stopped (`stop`) is fine: nothing to assert here.
         let data = self.data.display().to_string();
-        let mut command = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&path);
-            c
-        } else {
-            Command::new(&path)
-        };
-        let _ = command
+        let _ = self
+            .command("pg_ctl")
             .args(["-D", &data, "-m", "immediate", "-w", "stop"])
             .output();
     }
