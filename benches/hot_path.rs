@@ -12,12 +12,13 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use http::{HeaderMap, HeaderValue, Method};
+use portcullis::canonical::canonicalize;
+use portcullis::cookies::cookie_value;
 use portcullis::csrf::token::Secret;
 use portcullis::pipeline::authorize::authorize;
-use portcullis::pipeline::canonical::canonicalize;
-use portcullis::pipeline::session::{cookie_value, NoSession, SessionState};
 use portcullis::pipeline::trace::Trace;
 use portcullis::routes::{Access, Mode, Pattern, Requirements, Route, RouteTable, Selected};
+use portcullis::session::state::{NoSession, SessionState};
 use portcullis::session::{MemoryStore, NewSession, Session, SessionId, SessionStore, Store};
 
 /// Polls a future that never waits (the memory store's) to completion

@@ -7,11 +7,23 @@ use std::net::IpAddr;
 
 use http::HeaderMap;
 
-use crate::config::runtime::ServerSettings;
+/// `server.trusted_proxies`: the proxies in front of the gateway whose
+/// forwarding headers count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
 
-pub fn client_address(peer: IpAddr, headers: &HeaderMap, server: &ServerSettings) -> IpAddr {
+impl TrustedProxies {
+    /// True when `address` is one of the trusted proxies.
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.0.iter().any(|net| net.contains(&address))
+    }
+}
+
+/// The client's address: `peer`, or what trusted proxies say it is.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
     let peer = peer.to_canonical();
-    if !server.is_trusted_proxy(peer) {
+    if !trusted.contains(peer) {
         return peer;
     }
     let hops: Vec<&str> = headers
@@ -22,7 +34,7 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, server: &ServerSettings
         .collect();
     for hop in hops.into_iter().rev() {
         match hop.trim().parse::<IpAddr>() {
-            Ok(address) if server.is_trusted_proxy(address) => continue,
+            Ok(address) if trusted.contains(address) => continue,
             Ok(address) => return address.to_canonical(),
             // An unreadable entry: stop here rather than trust what is left of it.
             Err(_) => break,
@@ -35,25 +47,9 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, server: &ServerSettings
 mod tests {
     use super::*;
     use http::HeaderValue;
-    use std::time::Duration;
 
-    fn server(trusted: &[&str]) -> ServerSettings {
-        ServerSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_listen: "127.0.0.1:0".parse().unwrap(),
-            header_read_timeout: Duration::from_secs(1),
-            idle_timeout: Duration::from_secs(1),
-            shutdown_timeout: Duration::from_secs(1),
-            body_read_timeout: Duration::from_secs(1),
-            trusted_proxies: trusted.iter().map(|t| t.parse().unwrap()).collect(),
-            internal_prefix: "/_portcullis".into(),
-            tls: None,
-            max_header_bytes: 65_536,
-            max_headers: 100,
-            max_connections: 10_000,
-            max_concurrent_streams: 256,
-            worker_threads: None,
-        }
+    fn server(trusted: &[&str]) -> TrustedProxies {
+        TrustedProxies(trusted.iter().map(|t| t.parse().unwrap()).collect())
     }
 
     fn xff(value: &str) -> HeaderMap {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 
-use crate::response::ProxyBody;
+use crate::reply::ProxyBody;
 
 #[derive(Debug, Clone)]
 pub struct CorsSettings {
@@ -49,7 +49,7 @@ impl CorsSettings {
             return None;
         }
         let origin = self.allowed_origin(headers)?;
-        let mut response = crate::response::json(StatusCode::NO_CONTENT, bytes::Bytes::new());
+        let mut response = crate::reply::json(StatusCode::NO_CONTENT, bytes::Bytes::new());
         let out = response.headers_mut();
         out.remove(header::CONTENT_TYPE);
         self.decorate(out, origin);

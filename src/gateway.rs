@@ -12,19 +12,19 @@ use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 
 use crate::auth::throttle::LoginThrottle;
-use crate::config::runtime::StoreKind;
-use crate::config::Runtime;
+use crate::config::snapshot::StoreKind;
+use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::pipeline::forward::Upstream;
 use crate::reload::{ReloadError, ReloadReport};
 use crate::session::{DjangoStore, MemoryStore, RedisStore, Store};
+use crate::upstream::Upstream;
 
 /// How often the memory store drops expired sessions, and the login
 /// throttle expired blocks.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 pub struct Gateway {
-    runtime: ArcSwap<Runtime>,
+    config: ArcSwap<Config>,
     store: Store,
     upstream: Upstream,
     login_throttle: Arc<LoginThrottle>,
@@ -38,15 +38,15 @@ pub struct Gateway {
     /// Shutting down: `/readyz` says not ready so traffic moves away.
     draining: AtomicBool,
     metrics: Arc<Metrics>,
-    upgrades: Arc<crate::server::upgrades::Upgrades>,
+    upgrades: Arc<crate::connection::upgrades::Upgrades>,
 }
 
 impl Gateway {
-    /// Builds the shared state for `runtime`. Must run inside a Tokio runtime
+    /// Builds the shared state for `config`. Must run inside a Tokio config
     /// (the memory store starts its expiry sweeper).
-    pub fn new(runtime: Runtime) -> Gateway {
+    pub fn new(config: Config) -> Gateway {
         let metrics = Arc::new(Metrics::new());
-        let store = match &runtime.session.store {
+        let store = match &config.session.store {
             StoreKind::Memory => {
                 let memory = MemoryStore::new();
                 memory.spawn_sweeper(SWEEP_EVERY);
@@ -67,14 +67,14 @@ impl Gateway {
                 Store::Django(django)
             }
         };
-        let upstream = Upstream::new(&runtime.upstream);
+        let upstream = Upstream::new(&config.upstream);
         let login_throttle = Arc::new(LoginThrottle::new(
-            runtime.login.max_failures,
-            runtime.login.failure_window,
+            config.login.max_failures,
+            config.login.failure_window,
         ));
         spawn_throttle_sweeper(&login_throttle);
         Gateway {
-            runtime: ArcSwap::from_pointee(runtime),
+            config: ArcSwap::from_pointee(config),
             store,
             upstream,
             login_throttle,
@@ -94,7 +94,7 @@ impl Gateway {
     }
 
     /// Upgraded connections in flight (waited for on shutdown).
-    pub fn upgrades(&self) -> &Arc<crate::server::upgrades::Upgrades> {
+    pub fn upgrades(&self) -> &Arc<crate::connection::upgrades::Upgrades> {
         &self.upgrades
     }
 
@@ -106,7 +106,7 @@ impl Gateway {
     }
 
     /// Re-reads the config file and swaps it in (see `reload`).
-    pub fn reload(&self) -> Result<(Arc<Runtime>, ReloadReport), ReloadError> {
+    pub fn reload(&self) -> Result<(Arc<Config>, ReloadReport), ReloadError> {
         let _one_at_a_time = self
             .reloading
             .lock()
@@ -117,7 +117,7 @@ impl Gateway {
             .ok()
             .and_then(|f| f.clone())
             .ok_or(ReloadError::NoConfigFile)?;
-        let current = self.runtime();
+        let current = self.config();
         let (next, report) = match crate::reload::prepare(&path, &current) {
             Ok(prepared) => prepared,
             Err(error) => {
@@ -127,7 +127,7 @@ impl Gateway {
             }
         };
         let next = Arc::new(next);
-        self.runtime.store(Arc::clone(&next));
+        self.config.store(Arc::clone(&next));
         self.metrics.reload_result(true);
         tracing::info!(file = %path.display(), "config reloaded");
         next.log_warnings(&path);
@@ -150,8 +150,8 @@ impl Gateway {
     }
 
     /// The current config snapshot; hold it for the whole request.
-    pub fn runtime(&self) -> Arc<Runtime> {
-        self.runtime.load_full()
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
     }
 
     pub fn store(&self) -> &Store {

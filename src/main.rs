@@ -1,7 +1,7 @@
 //! The `portcullis` command: `serve`, `check`, `demo`, `explain`,
 //! `healthcheck` and `hash-password`.
 
-// Unsafe code is denied; the one exception (heap_trim.rs) says why.
+// Unsafe code is denied; the one exception (cli/heap_trim.rs) says why.
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
@@ -13,15 +13,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use portcullis::config::{self, Runtime};
+use portcullis::config::{self, Config};
 use portcullis::Gateway;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-mod cli_http;
-mod demo;
-mod explain_command;
-mod heap_trim;
+mod cli;
 
 /// The example configuration shipped in `config/portcullis.toml`; `demo`
 /// uses it when no `--config` is given, so it works from any directory.
@@ -61,7 +58,7 @@ enum Command {
     /// Explain why a request would be allowed or denied: runs it through
     /// the gateway's decision stages, forwarding nothing, and prints each
     /// stage, the decision, the response the client gets and the fix.
-    Explain(explain_command::ExplainArgs),
+    Explain(cli::explain::ExplainArgs),
     /// Exit 0 when the URL (default: the admin API's /readyz on this host)
     /// answers 2xx within the timeout, 1 otherwise: a container
     /// HEALTHCHECK that needs no shell tools.
@@ -121,7 +118,7 @@ fn main() -> ExitCode {
             Err(error) => Err(error),
         },
         Command::HashPassword => hash_password(),
-        Command::Explain(args) => run(explain_command::run(args)),
+        Command::Explain(args) => run(cli::explain::run(args)),
         Command::Healthcheck {
             url,
             config,
@@ -130,17 +127,17 @@ fn main() -> ExitCode {
         Command::Serve(config) => config
             .path()
             .and_then(|path| Ok((load(&path)?, path)))
-            .and_then(|(runtime, path)| {
-                let threads = runtime.server.worker_threads;
-                run_on(threads, serve(runtime, path))
+            .and_then(|(config, path)| {
+                let threads = config.server.worker_threads;
+                run_on(threads, serve(config, path))
             }),
         Command::Demo { config } => {
-            let runtime = match &config {
+            let config = match &config {
                 Some(path) => load(path),
                 None => config::parse(SHIPPED_CONFIG, "config/portcullis.toml (built in)")
                     .map_err(anyhow::Error::from),
             };
-            runtime.and_then(|runtime| run(demo::run(runtime)))
+            config.and_then(|config| run(cli::demo::run(config)))
         }
     };
     match result {
@@ -167,12 +164,12 @@ fn init_logging(format: LogFormat) {
 
 fn check(path: &Path) -> ExitCode {
     match config::load(path) {
-        Ok(runtime) => {
+        Ok(config) => {
             let origin = path.display().to_string();
-            for warning in &runtime.warnings {
+            for warning in &config.warnings {
                 println!("{}", warning.placed(&origin, "warning: "));
             }
-            match runtime.warnings.len() {
+            match config.warnings.len() {
                 0 => println!("config OK"),
                 1 => println!("config OK (1 warning)"),
                 n => println!("config OK ({n} warnings)"),
@@ -194,8 +191,8 @@ fn healthcheck_url(url: Option<String>, config: ConfigPath) -> anyhow::Result<St
     }
     match config.path() {
         Ok(path) => {
-            let runtime = load(&path)?;
-            let admin = config::runtime::dialable(runtime.server.admin_listen);
+            let config = load(&path)?;
+            let admin = config::snapshot::dialable(config.server.admin_listen);
             Ok(format!("http://{admin}/readyz"))
         }
         Err(_) => Ok("http://127.0.0.1:9901/readyz".to_string()),
@@ -204,7 +201,7 @@ fn healthcheck_url(url: Option<String>, config: ConfigPath) -> anyhow::Result<St
 
 async fn healthcheck(url: String, timeout: std::time::Duration) -> anyhow::Result<()> {
     let (status, body) =
-        cli_http::call(http::Method::GET, &url, &[], bytes::Bytes::new(), timeout).await?;
+        cli::healthcheck::call(http::Method::GET, &url, &[], bytes::Bytes::new(), timeout).await?;
     if !status.is_success() {
         anyhow::bail!(
             "{url} answered {status}: {}",
@@ -232,7 +229,7 @@ fn hash_password() -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn load(path: &Path) -> anyhow::Result<Runtime> {
+pub(crate) fn load(path: &Path) -> anyhow::Result<Config> {
     config::load(path).map_err(anyhow::Error::from)
 }
 
@@ -240,7 +237,7 @@ fn run(future: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow:
     run_on(None, future)
 }
 
-/// Runs `future` on a runtime with `threads` workers (default: one per CPU).
+/// Runs `future` on a config with `threads` workers (default: one per CPU).
 fn run_on(
     threads: Option<usize>,
     future: impl std::future::Future<Output = anyhow::Result<()>>,
@@ -259,7 +256,7 @@ fn run_on(
     builder
         .enable_all()
         .build()
-        .context("starting the async runtime")?
+        .context("starting the async config")?
         .block_on(future)
 }
 
@@ -270,33 +267,33 @@ pub(crate) struct Listeners {
     pub(crate) admin: TcpListener,
 }
 
-pub(crate) async fn bind(runtime: &Runtime) -> anyhow::Result<Listeners> {
+pub(crate) async fn bind(config: &Config) -> anyhow::Result<Listeners> {
     let bind = |addr: SocketAddr, what: &'static str| async move {
         TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding the {what} listener on {addr}"))
     };
     Ok(Listeners {
-        proxy: bind(runtime.server.listen, "proxy").await?,
-        admin: bind(runtime.server.admin_listen, "admin").await?,
+        proxy: bind(config.server.listen, "proxy").await?,
+        admin: bind(config.server.admin_listen, "admin").await?,
     })
 }
 
-async fn serve(runtime: Runtime, config_file: PathBuf) -> anyhow::Result<()> {
-    if runtime.admin.token.is_default() {
+async fn serve(config: Config, config_file: PathBuf) -> anyhow::Result<()> {
+    if config.admin.token.is_default() {
         // Anyone who can reach a non-loopback admin listener could use the
         // example token: refuse rather than warn.
-        let admin = runtime.server.admin_listen;
+        let admin = config.server.admin_listen;
         if !admin.ip().is_loopback() {
             anyhow::bail!("admin.token is the example value \"change-me\" and the admin API listens on {admin}: set a secret (PORTCULLIS_ADMIN_TOKEN, admin.token or admin.token_env)");
         }
         tracing::warn!("admin.token is the example value \"change-me\"; set a secret before exposing the admin listener");
     }
-    runtime.log_warnings(&config_file);
-    let listeners = bind(&runtime).await?;
-    let gateway = Arc::new(Gateway::new(runtime));
+    config.log_warnings(&config_file);
+    let listeners = bind(&config).await?;
+    let gateway = Arc::new(Gateway::new(config));
     gateway.set_config_file(config_file);
-    heap_trim::spawn(&gateway);
+    cli::heap_trim::spawn(&gateway);
     // Signal handlers before "listening": a SIGTERM sent as soon as the
     // line appears must drain, not kill the process.
     let signals = Signals::register();

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::config::{self, ConfigErrors, Runtime};
+use crate::config::{self, Config, ConfigErrors};
 
 /// What a successful reload left unapplied.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -39,7 +39,7 @@ impl std::fmt::Display for ReloadError {
 
 /// Loads `path` and compares it with `current`: the new snapshot, with the
 /// restart-only settings kept at their running values, and the report.
-pub fn prepare(path: &Path, current: &Runtime) -> Result<(Runtime, ReloadReport), ReloadError> {
+pub fn prepare(path: &Path, current: &Config) -> Result<(Config, ReloadReport), ReloadError> {
     let mut next = config::load(path).map_err(ReloadError::Invalid)?;
     let mut report = ReloadReport::default();
     if next.server.listen != current.server.listen

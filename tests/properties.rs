@@ -2,8 +2,8 @@
 //! canonicaliser, session cookie parsing, and first-match route selection.
 
 use http::{HeaderMap, HeaderValue, Method};
-use portcullis::pipeline::canonical::canonicalize;
-use portcullis::pipeline::session::cookie_value;
+use portcullis::canonical::canonicalize;
+use portcullis::cookies::cookie_value;
 use portcullis::routes::{Access, Mode, Pattern, Requirements, Route, RouteTable, Selected};
 use proptest::prelude::*;
 

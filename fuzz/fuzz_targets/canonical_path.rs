@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::pipeline::canonical::canonicalize;
+use portcullis::canonical::canonicalize;
 
 fuzz_target!(|raw: &str| {
     if let Ok(path) = canonicalize(raw) {

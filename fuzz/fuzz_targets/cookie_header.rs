@@ -5,7 +5,7 @@
 
 use http::header::{HeaderMap, HeaderValue, COOKIE};
 use libfuzzer_sys::fuzz_target;
-use portcullis::pipeline::session::cookie_value;
+use portcullis::cookies::cookie_value;
 
 fuzz_target!(|data: (&[u8], &[u8], &str)| {
     let (first, second, name) = data;

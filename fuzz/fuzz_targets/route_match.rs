@@ -5,7 +5,7 @@
 
 use http::Method;
 use libfuzzer_sys::fuzz_target;
-use portcullis::pipeline::canonical::canonicalize;
+use portcullis::canonical::canonicalize;
 use portcullis::routes::{Access, Mode, Pattern, Requirements, Route, RouteTable, Selected};
 
 fuzz_target!(|data: (Vec<&str>, &str)| {

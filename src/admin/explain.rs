@@ -9,17 +9,17 @@ use hyper::body::Incoming;
 use super::{error, read_json};
 use crate::explain::{self, ExplainRequest};
 use crate::gateway::Gateway;
-use crate::response::{self, ProxyBody};
+use crate::reply::ProxyBody;
 
 pub async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Response<ProxyBody> {
     let input: ExplainRequest = match read_json(request).await {
         Ok(input) => input,
         Err(refused) => return refused,
     };
-    let runtime = gateway.runtime();
-    match explain::explain(&runtime, gateway.store(), &input).await {
+    let config = gateway.config();
+    match explain::explain(&config, gateway.store(), &input).await {
         Ok(explanation) => match serde_json::to_vec(&explanation) {
-            Ok(body) => response::json(StatusCode::OK, body.into()),
+            Ok(body) => crate::reply::json(StatusCode::OK, body.into()),
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         },
         Err(problem) => error(StatusCode::BAD_REQUEST, &problem),

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::gateway::Gateway;
-use crate::response::{self, detail_body, ProxyBody};
+use crate::reply::{detail_body, ProxyBody};
 
 /// Largest JSON body the admin API reads.
 const MAX_BODY: usize = 64 * 1024;
@@ -24,7 +24,7 @@ pub async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Response<P
     if segments == ["healthz"] {
         return match method {
             Method::GET | Method::HEAD => {
-                response::json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
+                crate::reply::json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
             }
             _ => method_not_allowed(&method),
         };
@@ -33,7 +33,7 @@ pub async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Response<P
         return match method {
             Method::GET | Method::HEAD => {
                 let mut response =
-                    response::json(StatusCode::OK, Bytes::from(gateway.metrics().encode()));
+                    crate::reply::json(StatusCode::OK, Bytes::from(gateway.metrics().encode()));
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static(
@@ -81,7 +81,7 @@ fn reload(gateway: &Gateway) -> Response<ProxyBody> {
         Ok((_, report)) => {
             let body =
                 serde_json::json!({ "status": "reloaded", "needs_restart": report.needs_restart });
-            response::json(StatusCode::OK, Bytes::from(body.to_string()))
+            crate::reply::json(StatusCode::OK, Bytes::from(body.to_string()))
         }
         Err(crate::reload::ReloadError::Invalid(errors)) => {
             let lines: Vec<String> = errors.to_string().lines().map(str::to_string).collect();
@@ -89,7 +89,7 @@ fn reload(gateway: &Gateway) -> Response<ProxyBody> {
                 "detail": "Invalid config; the old config keeps serving.",
                 "errors": lines,
             });
-            response::json(StatusCode::BAD_REQUEST, Bytes::from(body.to_string()))
+            crate::reply::json(StatusCode::BAD_REQUEST, Bytes::from(body.to_string()))
         }
         Err(other) => error(StatusCode::CONFLICT, &format!("Cannot reload: {other}.")),
     }
@@ -100,7 +100,7 @@ fn reload(gateway: &Gateway) -> Response<ProxyBody> {
 async fn readiness(gateway: &Gateway) -> Response<ProxyBody> {
     if gateway.is_draining() {
         let body = serde_json::json!({ "status": "not ready", "detail": "Shutting down." });
-        return response::json(
+        return crate::reply::json(
             StatusCode::SERVICE_UNAVAILABLE,
             Bytes::from(body.to_string()),
         );
@@ -116,16 +116,16 @@ async fn readiness(gateway: &Gateway) -> Response<ProxyBody> {
     };
     body["store"] = store.into();
     body["local_cache"] = cache.into();
-    response::json(status, Bytes::from(body.to_string()))
+    crate::reply::json(status, Bytes::from(body.to_string()))
 }
 
 fn authorized(gateway: &Gateway, request: &Request<Incoming>) -> bool {
-    let runtime = gateway.runtime();
+    let config = gateway.config();
     request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .is_some_and(|token| runtime.admin.token.verify(token))
+        .is_some_and(|token| config.admin.token.verify(token))
 }
 
 /// A JSON request body of at most `MAX_BODY` bytes, or the answer refusing it.
@@ -146,7 +146,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
 }
 
 fn error(status: StatusCode, detail: &str) -> Response<ProxyBody> {
-    response::json(status, detail_body(detail))
+    crate::reply::json(status, detail_body(detail))
 }
 
 fn method_not_allowed(method: &Method) -> Response<ProxyBody> {

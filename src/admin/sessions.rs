@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{error, read_json};
 use crate::gateway::Gateway;
-use crate::response::{self, ProxyBody};
+use crate::reply::ProxyBody;
 use crate::session::record::unsafe_identity_value;
 use crate::session::{NewSession, Session, SessionId, SessionStore, StoreError, MAX_SESSION_TTL};
 
@@ -74,7 +74,7 @@ fn rfc3339(t: SystemTime) -> String {
 
 fn json_of(status: StatusCode, value: &impl Serialize) -> Response<ProxyBody> {
     // Invariant: these view structs hold only strings, bools and lists.
-    response::json(
+    crate::reply::json(
         status,
         Bytes::from(serde_json::to_vec(value).expect("serialise admin view")),
     )
@@ -102,9 +102,9 @@ pub async fn create(gateway: &Gateway, request: Request<Incoming>) -> Response<P
     if let Some(problem) = validate(&input) {
         return error(StatusCode::BAD_REQUEST, &problem);
     }
-    let runtime = gateway.runtime();
+    let config = gateway.config();
     let ttl = match &input.ttl {
-        None => runtime.session.ttl,
+        None => config.session.ttl,
         Some(text) => match humantime::parse_duration(text) {
             Ok(ttl) if ttl > Duration::ZERO && ttl <= MAX_SESSION_TTL => ttl,
             _ => {
@@ -167,7 +167,7 @@ pub async fn revoke(gateway: &Gateway, id: &str) -> Response<ProxyBody> {
     };
     match gateway.store().remove(&id).await {
         Ok(true) => {
-            let mut response = response::json(StatusCode::NO_CONTENT, Bytes::new());
+            let mut response = crate::reply::json(StatusCode::NO_CONTENT, Bytes::new());
             response.headers_mut().remove(http::header::CONTENT_TYPE);
             response
         }

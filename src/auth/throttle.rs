@@ -165,14 +165,6 @@ fn address_key(address: IpAddr) -> IpAddr {
     }
 }
 
-/// DRF's `Throttled` message: `Request was throttled. Expected available in
-/// N seconds.` (N rounded up; "second" when it is 1).
-pub fn throttled_message(wait: Duration) -> String {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let unit = if seconds == 1 { "second" } else { "seconds" };
-    format!("Request was throttled. Expected available in {seconds} {unit}.")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,17 +213,5 @@ mod tests {
         assert_ne!(address_key(a), address_key(other));
         let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
         assert_eq!(address_key(mapped), "10.1.2.3".parse::<IpAddr>().unwrap());
-    }
-
-    #[test]
-    fn drf_wording() {
-        assert_eq!(
-            throttled_message(Duration::from_millis(12_200)),
-            "Request was throttled. Expected available in 13 seconds."
-        );
-        assert_eq!(
-            throttled_message(Duration::from_secs(1)),
-            "Request was throttled. Expected available in 1 second."
-        );
     }
 }

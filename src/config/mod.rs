@@ -1,16 +1,16 @@
-//! Configuration: the TOML file (`raw`), its validation into the runtime
-//! snapshot (`compile`), and the snapshot types (`runtime`). Every problem in
+//! Configuration: the TOML file (`raw`), its validation into the config
+//! snapshot (`compile`), and the snapshot types (`config`). Every problem in
 //! a file is reported at once, each with its line and column.
 
 mod compile;
 pub mod environment;
 pub mod raw;
-pub mod runtime;
+pub mod snapshot;
 
 use std::fmt;
 use std::path::Path;
 
-pub use runtime::Runtime;
+pub use snapshot::Config;
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +57,7 @@ impl std::error::Error for ConfigErrors {}
 
 /// Reads and compiles a config file, with the environment's overrides
 /// (`environment::OVERRIDES`) applied.
-pub fn load(path: &Path) -> Result<Runtime, ConfigErrors> {
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let origin = path.display().to_string();
     let source = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
         origin: origin.clone(),
@@ -76,7 +76,7 @@ pub fn load(path: &Path) -> Result<Runtime, ConfigErrors> {
 /// `users_file` is read from the current directory. No `PORTCULLIS_*`
 /// override is applied (tests and the built-in `demo` config get exactly
 /// the text; `admin.token_env` still names a variable to read).
-pub fn parse(source: &str, origin: &str) -> Result<Runtime, ConfigErrors> {
+pub fn parse(source: &str, origin: &str) -> Result<Config, ConfigErrors> {
     let no_overrides = environment::Overrides::default();
     compile::compile(source, Path::new("."), &no_overrides).map_err(|errors| ConfigErrors {
         origin: origin.to_string(),

@@ -8,7 +8,7 @@ use cookie::Cookie;
 use http::HeaderValue;
 
 use super::token::Secret;
-use crate::config::runtime::CsrfSettings;
+use crate::csrf::settings::CsrfSettings;
 
 /// Django's CSRF_COOKIE_AGE: 52 weeks.
 pub const COOKIE_AGE_SECONDS: i64 = 60 * 60 * 24 * 7 * 52;

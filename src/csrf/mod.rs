@@ -6,4 +6,5 @@
 pub mod cookie;
 pub mod form;
 pub mod origin;
+pub mod settings;
 pub mod token;

@@ -142,15 +142,6 @@ impl Secret {
     }
 }
 
-/// A header value as WSGI/ASGI give it to Django: bytes decoded as Latin-1
-/// (one char per byte). Borrowed when it is plain ASCII.
-pub fn latin1(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) if text.is_ascii() => std::borrow::Cow::Borrowed(text),
-        _ => std::borrow::Cow::Owned(bytes.iter().map(|&b| b as char).collect()),
-    }
-}
-
 /// `_unmask_cipher_token`: `secret[i] = alphabet[(cipher[i] - mask[i]) mod 62]`.
 fn unmask(token: &[u8]) -> Secret {
     let (mask, cipher) = token.split_at(SECRET_LENGTH);

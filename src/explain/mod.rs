@@ -19,13 +19,14 @@ use http::{Method, Request, Response, Uri};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Runtime;
-use crate::pipeline::body::ForwardBody;
-use crate::pipeline::denial::Denial;
-use crate::pipeline::session::SessionState;
+use crate::body::ForwardBody;
+use crate::canonical;
+use crate::config::Config;
+use crate::denial::Denial;
 use crate::pipeline::trace::{Outcome, Step, Trace};
-use crate::pipeline::{self, canonical, Context, OutgoingCookies, Verdict};
-use crate::response::ProxyBody;
+use crate::pipeline::{self, Context, OutgoingCookies, Verdict};
+use crate::reply::ProxyBody;
+use crate::session::state::SessionState;
 use crate::session::Store;
 
 /// The request to explain, as `POST /explain` takes it in JSON.
@@ -114,14 +115,14 @@ pub struct UpstreamView {
     pub headers: Vec<(String, String)>,
 }
 
-/// Explains `request` against `runtime` and the sessions in `store`.
+/// Explains `request` against `config` and the sessions in `store`.
 /// `Err` is a request that cannot be built (a bad method, URL or header).
 pub async fn explain(
-    runtime: &Arc<Runtime>,
+    config: &Arc<Config>,
     store: &Store,
     request: &ExplainRequest,
 ) -> Result<Explanation, String> {
-    let (mut parts, assumed_host) = build_parts(runtime, request)?;
+    let (mut parts, assumed_host) = build_parts(config, request)?;
     canonical::canonicalize_method(&mut parts);
     let mut trace = Trace::on();
     if let Some(host) = assumed_host {
@@ -153,7 +154,7 @@ pub async fn explain(
         response: None,
         upstream_request: None,
     };
-    if let Some(preflight) = runtime.cors.preflight(&parts.method, &parts.headers) {
+    if let Some(preflight) = config.cors.preflight(&parts.method, &parts.headers) {
         trace.note(|| {
             Step::new(
                 "cors",
@@ -167,11 +168,11 @@ pub async fn explain(
         explanation.steps = trace.into_steps();
         return Ok(explanation);
     }
-    let cors_origin = runtime.cors.allowed_origin(&parts.headers);
+    let cors_origin = config.cors.allowed_origin(&parts.headers);
     let html = crate::negotiate::prefers_html(&parts.headers);
     let peer = SocketAddr::new(request.peer.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), 0);
     let context = Context {
-        runtime,
+        config,
         store,
         peer,
         tls: request.https,
@@ -194,7 +195,7 @@ pub async fn explain(
             let would_deny = match &decision.verdict {
                 Verdict::WouldDeny(denial) => {
                     explanation.decision = Cow::Borrowed("would_deny");
-                    describe_denial(&mut explanation, denial, runtime);
+                    describe_denial(&mut explanation, denial, config);
                     Some(denial.reason)
                 }
                 _ => None,
@@ -207,21 +208,21 @@ pub async fn explain(
     }
     if let Some(denial) = answered {
         explanation.decision = Cow::Borrowed("deny");
-        describe_denial(&mut explanation, &denial, runtime);
+        describe_denial(&mut explanation, &denial, config);
         // Built by the functions that answer live requests.
         let target = parts.uri.path_and_query();
-        let answer = pipeline::deny(runtime, &denial, &parts.method, html, target);
-        let answer = pipeline::finish(runtime, answer, cookies, cors_origin);
+        let answer = pipeline::deny(config, &denial, &parts.method, html, target);
+        let answer = pipeline::finish(config, answer, cookies, cors_origin);
         explanation.response = Some(response_view(answer).await);
     }
     explanation.steps = trace.into_steps();
     Ok(explanation)
 }
 
-fn describe_denial(explanation: &mut Explanation, denial: &Denial, runtime: &Runtime) {
+fn describe_denial(explanation: &mut Explanation, denial: &Denial, config: &Config) {
     explanation.reason = Some(Cow::Borrowed(denial.reason.as_str()));
     explanation.detail = Some(denial.detail.to_string());
-    explanation.hint = Some(pipeline::hint::hint(denial, runtime));
+    explanation.hint = Some(crate::response::hint::hint(denial, config));
 }
 
 /// The request head `run` would send upstream, made by the same function;
@@ -230,16 +231,16 @@ fn upstream_view(
     context: &Context<'_>,
     parts: &Parts,
     decision: &pipeline::Decision<'_, '_>,
-    would_deny: Option<crate::pipeline::denial::Reason>,
+    would_deny: Option<crate::denial::Reason>,
 ) -> Result<UpstreamView, Denial> {
-    let runtime = context.runtime;
+    let config = context.config;
     let target = decision.target.as_ref().ok_or_else(Denial::bad_path)?;
-    let uri = pipeline::forward::upstream_uri(&runtime.upstream, &target.path, &parts.uri)?;
+    let uri = pipeline::forward::upstream_uri(&config.upstream, &target.path, &parts.uri)?;
     let host = target.host.and_then(|h| HeaderValue::from_str(h).ok());
     let mut head = Request::new(()).into_parts().0;
     head.method = parts.method.clone();
     head.headers = parts.headers.clone();
-    let anonymous = SessionState::Anonymous(crate::pipeline::session::NoSession::NoCookie);
+    let anonymous = SessionState::Anonymous(crate::session::state::NoSession::NoCookie);
     let upgrade = pipeline::upgrade::requested(&head.headers);
     let forwarding = pipeline::Forwarding {
         session: decision.session.as_ref().unwrap_or(&anonymous),
@@ -312,7 +313,7 @@ fn header_list(headers: &http::HeaderMap) -> Vec<(String, String)> {
 /// The request head described by `request`; with the Host it assumed, if
 /// it had to.
 fn build_parts(
-    runtime: &Runtime,
+    config: &Config,
     request: &ExplainRequest,
 ) -> Result<(Parts, Option<String>), String> {
     let method = request.method.as_deref().unwrap_or("GET");
@@ -353,7 +354,7 @@ fn build_parts(
     }
     let mut assumed = None;
     if uri.authority().is_none() && !parts.headers.contains_key(header::HOST) {
-        let host = crate::config::runtime::dialable(runtime.server.listen).to_string();
+        let host = crate::config::snapshot::dialable(config.server.listen).to_string();
         let value = HeaderValue::from_str(&host).map_err(|e| e.to_string())?;
         parts.headers.insert(header::HOST, value);
         assumed = Some(host);

@@ -5,10 +5,10 @@
 
 use http::Method;
 
-use super::denial::Denial;
-use super::session::SessionState;
 use super::trace::{Outcome, Step, Trace};
+use crate::denial::Denial;
 use crate::routes::{Access, Requirements, Route};
+use crate::session::state::SessionState;
 use crate::session::Session;
 
 /// GET, HEAD, OPTIONS: DRF's SAFE_METHODS for read-only permissions.
@@ -50,7 +50,7 @@ pub fn authorize(
                 "access = \"deny\": nobody may use this route",
             )
         });
-        return Err(Denial::route_denied().because(trace, || route.name.to_string()));
+        return Err(Denial::route_denied().because(trace.wants_causes(), || route.name.to_string()));
     }
     let user = match session {
         SessionState::Authenticated(user) => user,
@@ -63,7 +63,7 @@ pub fn authorize(
                     format!("access = {level:?} needs a signed-in user, and there is none"),
                 )
             });
-            return Err(Denial::not_authenticated().because(trace, || why.as_str()));
+            return Err(Denial::not_authenticated().because(trace.wants_causes(), || why.as_str()));
         }
         SessionState::StoreUnavailable => {
             trace.note(|| {
@@ -95,7 +95,7 @@ pub fn authorize(
             )
         };
         trace.note(|| Step::new("authorize", "access", Outcome::Fail, cause()));
-        return Err(Denial::permission_denied().because(trace, cause));
+        return Err(Denial::permission_denied().because(trace.wants_causes(), cause));
     }
     trace.note(|| {
         Step::new(
@@ -117,7 +117,7 @@ fn check_requirements(
     // The cause is worded only for explain and debug hints.
     let refuse = |trace: &mut Trace, check: &'static str, cause: &dyn Fn() -> String| {
         trace.note(|| Step::new("authorize", check, Outcome::Fail, cause()));
-        Err(Denial::permission_denied().because(trace, cause))
+        Err(Denial::permission_denied().because(trace.wants_causes(), cause))
     };
     if !req.all_permissions.iter().all(|p| user.has_permission(p)) {
         return refuse(trace, "permissions", &|| {
@@ -212,7 +212,7 @@ fn check_requirements(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::denial::Reason;
+    use crate::denial::Reason;
     use crate::routes::{Mode, ModelPermissions, Pattern};
     use crate::session::NewSession;
     use std::sync::Arc;
@@ -247,7 +247,7 @@ mod tests {
 
     #[test]
     fn access_levels() {
-        let anon = SessionState::Anonymous(crate::pipeline::session::NoSession::NoCookie);
+        let anon = SessionState::Anonymous(crate::session::state::NoSession::NoCookie);
         let plain = user(|_| {});
         let staff = user(|u| u.staff = true);
         let root = user(|u| u.superuser = true);

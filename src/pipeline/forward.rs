@@ -1,26 +1,16 @@
-//! Stage 7: forwarding. Rewrites the request for the upstream (canonical
-//! path, hop-by-hop hygiene, X-Forwarded-*), sends it over a pooled
-//! keep-alive client with a response-header deadline, and streams both
-//! bodies through without buffering them.
+//! Stage 8: forwarding. Rewrites the request head for the upstream
+//! (canonical path, hop-by-hop hygiene, X-Forwarded-*); `upstream` sends it.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use http::header::{self, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
-use http::{Request, Response, Version};
-use http_body_util::Either;
-use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use http::Version;
 
-use super::body::ForwardBody;
-use super::denial::Denial;
-use super::hop_by_hop;
-use crate::config::runtime::UpstreamSettings;
-use crate::response::ProxyBody;
+use crate::denial::Denial;
+use crate::headers::hop_by_hop;
+use crate::upstream::UpstreamSettings;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -34,123 +24,6 @@ const PROXY_ONLY: [HeaderName; 3] = [
     HeaderName::from_static("x-real-ip"),
     HeaderName::from_static("x-forwarded-port"),
 ];
-
-/// The pooled HTTP client to the upstream.
-#[derive(Clone, Debug)]
-pub struct Upstream {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, ForwardBody>,
-}
-
-impl Upstream {
-    pub fn new(settings: &UpstreamSettings) -> Upstream {
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(settings.connect_timeout));
-        http.set_nodelay(true);
-        // https:// upstreams over rustls; http:// ones as plain TCP.
-        http.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(rustls::ClientConfig::clone(&settings.tls))
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            // Idempotency is not known for a proxied request: never let the
-            // pool replay one on a connection the upstream closed.
-            .retry_canceled_requests(false)
-            .build(connector);
-        Upstream { client }
-    }
-
-    /// Sends `request` (already prepared) and waits at most `timeout` for the
-    /// response head. The response body is streamed back as it arrives.
-    pub async fn send(
-        &self,
-        request: Request<ForwardBody>,
-        timeout: Duration,
-    ) -> Result<Response<ProxyBody>, Denial> {
-        Ok(finish(self.exchange(request, timeout).await?))
-    }
-}
-
-impl Upstream {
-    /// Sends `request` and returns the upstream's raw response (used as is
-    /// for upgrades, whose 101 must keep its connection).
-    pub async fn exchange(
-        &self,
-        request: Request<ForwardBody>,
-        timeout: Duration,
-    ) -> Result<Response<Incoming>, Denial> {
-        match tokio::time::timeout(timeout, self.client.request(request)).await {
-            Err(_elapsed) => Err(Denial::upstream_timeout()),
-            Ok(Err(error)) => {
-                tracing::warn!(error = %error_chain(&error), "upstream request failed");
-                Err(Denial::upstream_unavailable())
-            }
-            Ok(Ok(response)) => Ok(response),
-        }
-    }
-}
-
-/// The TLS client config for `https://` upstreams: the CA in `ca_file`, or
-/// the system's root certificates (ring provider, TLS 1.2+).
-pub fn client_tls(
-    ca_file: Option<&std::path::Path>,
-    https: bool,
-) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            for cert in certs {
-                let cert = cert.map_err(|e| format!("{} is not valid PEM: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!("{} holds no certificate", path.display()));
-            }
-        }
-        // The system's roots, read only when an https:// upstream needs them
-        // (missing or unreadable ones make its handshakes fail, loudly).
-        None if https => {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-        }
-        None => {}
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(std::sync::Arc::new(config))
-}
-
-/// An upstream response made ready for the client: hop-by-hop headers
-/// removed, the body streamed through.
-pub fn finish(response: Response<Incoming>) -> Response<ProxyBody> {
-    let (mut parts, body) = response.into_parts();
-    hop_by_hop::strip(&mut parts.headers);
-    Response::from_parts(parts, Either::Left(body))
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
 
 /// The URI sent upstream: the upstream's scheme and authority, the
 /// canonical path that was matched, and the client's query untouched.
@@ -219,7 +92,7 @@ pub fn prepare_headers(
         headers.insert(X_FORWARDED_FOR, value);
     }
     if !from_trusted_proxy {
-        super::headers::remove_matching(headers, |name| PROXY_ONLY.contains(name));
+        crate::headers::remove_matching(headers, |name| PROXY_ONLY.contains(name));
     }
     if !(from_trusted_proxy && headers.contains_key(&X_FORWARDED_PROTO)) {
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));

@@ -24,20 +24,13 @@
 //! a valid csrftoken cookie (safe methods) or with a malformed one gets a
 //! fresh cookie, as Django does; a renewed sliding session gets its cookie.
 
-pub mod assertion;
 pub mod authorize;
-pub mod body;
-pub mod canonical;
-pub mod csrf;
-pub mod denial;
+pub mod check_csrf;
+pub mod endpoints;
 pub mod forward;
-pub mod headers;
-pub mod hint;
-pub mod hop_by_hop;
-pub mod identity;
+pub mod lookup_session;
 pub mod observe;
-pub mod route;
-pub mod session;
+pub mod select_route;
 pub mod trace;
 pub mod upgrade;
 
@@ -51,19 +44,19 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use prometheus_client::metrics::histogram::Histogram;
 
-use crate::config::Runtime;
+use crate::body::ForwardBody;
+use crate::canonical::{self, Target};
+use crate::config::Config;
 use crate::csrf::token::Secret;
-use crate::endpoints;
+use crate::denial::{Denial, Reason};
 use crate::gateway::Gateway;
-use crate::response::{self, ProxyBody};
+use crate::reply::ProxyBody;
+use crate::response;
 use crate::routes::{Mode, Route};
+use crate::session::state::{NoSession, SessionState};
 use crate::session::Store;
-use body::ForwardBody;
-use canonical::Target;
-use csrf::CookieState;
-use denial::{Denial, Reason};
+use check_csrf::CookieState;
 use observe::AccessLog;
-use session::{NoSession, SessionState};
 use trace::{Outcome, Step, Trace};
 
 /// Cookies the response sets on the way out.
@@ -77,43 +70,43 @@ pub struct OutgoingCookies {
 pub async fn handle(
     gateway: &Gateway,
     request: Request<Incoming>,
-    connection: crate::server::Connection,
+    connection: crate::connection::Connection,
 ) -> Response<ProxyBody> {
     // The request keeps this snapshot to the end, even if a reload swaps
     // in a new one meanwhile.
-    let runtime = gateway.runtime();
+    let config = gateway.config();
     let (mut parts, body) = request.into_parts();
     canonical::canonicalize_method(&mut parts);
     let mut log = AccessLog::start(&parts);
     // CORS: a preflight from an allowed origin is answered here (it has no
     // cookies, so no session could be found for it).
-    if let Some(preflight) = runtime.cors.preflight(&parts.method, &parts.headers) {
+    if let Some(preflight) = config.cors.preflight(&parts.method, &parts.headers) {
         log.finish(preflight.status(), gateway.metrics());
         return preflight;
     }
-    let cors_origin = runtime.cors.allowed_origin(&parts.headers);
+    let cors_origin = config.cors.allowed_origin(&parts.headers);
     let html = crate::negotiate::prefers_html(&parts.headers);
     let method = parts.method.clone();
     let target = parts.uri.path_and_query().cloned();
     let mut cookies = OutgoingCookies::default();
     let context = Context {
-        runtime: &runtime,
+        config: &config,
         store: gateway.store(),
         peer: connection.peer,
         tls: connection.tls,
         lookup_timing: Some(&gateway.metrics().session_lookup),
         live: true,
     };
-    let body = ForwardBody::new(body, runtime.server.body_read_timeout);
+    let body = ForwardBody::new(body, config.server.body_read_timeout);
     let result = run(gateway, &context, parts, body, html, &mut log, &mut cookies).await;
     let response = match result {
         Ok(response) => response,
         Err(denial) => {
             log.denied(&denial);
-            deny(&runtime, &denial, &method, html, target.as_ref())
+            deny(&config, &denial, &method, html, target.as_ref())
         }
     };
-    let response = finish(&runtime, response, cookies, cors_origin);
+    let response = finish(&config, response, cookies, cors_origin);
     log.finish(response.status(), gateway.metrics());
     response
 }
@@ -121,34 +114,34 @@ pub async fn handle(
 /// The gateway's answer to a denied request: a redirect to the login page
 /// (`[login] redirect_browsers`), or the denial itself.
 pub fn deny(
-    runtime: &Runtime,
+    config: &Config,
     denial: &Denial,
     method: &Method,
     html: bool,
     target: Option<&PathAndQuery>,
 ) -> Response<ProxyBody> {
-    match login_redirect(runtime, denial, method, html, target) {
+    match login_redirect(config, denial, method, html, target) {
         Some(redirect) => redirect,
-        None => response::denial(denial, html, runtime),
+        None => response::denial(denial, html, config),
     }
 }
 
 /// What every response gets on its way out: the cookies the stages asked
 /// for, and the CORS headers.
 pub fn finish(
-    runtime: &Runtime,
+    config: &Config,
     mut response: Response<ProxyBody>,
     cookies: OutgoingCookies,
     cors_origin: Option<HeaderValue>,
 ) -> Response<ProxyBody> {
     if let Some(cookie) = cookies.csrf {
-        csrf::add_cookie_unless_set(response.headers_mut(), &runtime.csrf, cookie);
+        check_csrf::add_cookie_unless_set(response.headers_mut(), &config.csrf, cookie);
     }
     if let Some(cookie) = cookies.session {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     if let Some(origin) = cors_origin {
-        runtime.cors.decorate(response.headers_mut(), origin);
+        config.cors.decorate(response.headers_mut(), origin);
     }
     response
 }
@@ -156,13 +149,13 @@ pub fn finish(
 /// `[login] redirect_browsers`: a browser GET that needs a user goes to the
 /// login page, which sends it back to `next` after signing in.
 fn login_redirect(
-    runtime: &Runtime,
+    config: &Config,
     denial: &Denial,
     method: &Method,
     html: bool,
     target: Option<&PathAndQuery>,
 ) -> Option<Response<ProxyBody>> {
-    let wanted = runtime.login.redirect_browsers
+    let wanted = config.login.redirect_browsers
         && html
         && denial.reason == Reason::NotAuthenticated
         && matches!(*method, Method::GET | Method::HEAD);
@@ -173,13 +166,13 @@ fn login_redirect(
     let query: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("next", next)
         .finish();
-    let location = format!("{}/login?{query}", runtime.server.internal_prefix);
-    Some(response::redirect(StatusCode::FOUND, &location))
+    let location = format!("{}/login?{query}", config.server.internal_prefix);
+    Some(crate::reply::redirect(StatusCode::FOUND, &location))
 }
 
 /// What `decide` works with besides the request.
 pub struct Context<'a> {
-    pub runtime: &'a Arc<Runtime>,
+    pub config: &'a Arc<Config>,
     pub store: &'a Store,
     pub peer: SocketAddr,
     /// The request came over TLS on our listener.
@@ -224,15 +217,15 @@ pub async fn decide<'r, 'p>(
     cookies: &mut OutgoingCookies,
     trace: &mut Trace,
 ) -> Decision<'r, 'p> {
-    let runtime = context.runtime;
-    let from_trusted_proxy = runtime.server.is_trusted_proxy(context.peer.ip());
+    let config = context.config;
+    let from_trusted_proxy = config.server.is_trusted_proxy(context.peer.ip());
     let mut decision = Decision {
         target: None,
         route: None,
         session: None,
-        https: csrf::is_https(&parts.headers, context.tls, from_trusted_proxy),
+        https: check_csrf::is_https(&parts.headers, context.tls, from_trusted_proxy),
         from_trusted_proxy,
-        csrf_cookie: csrf::cookie_state(&parts.headers, &runtime.csrf),
+        csrf_cookie: check_csrf::cookie_state(&parts.headers, &config.csrf),
         verdict: Verdict::Forward,
     };
     let target = match canonical::canonical_target(&parts.headers, &parts.uri) {
@@ -277,8 +270,8 @@ async fn checks<'r>(
     trace: &mut Trace,
     decision: &mut Decision<'r, '_>,
 ) -> Result<Verdict, Denial> {
-    let runtime = context.runtime;
-    if endpoints::is_internal(runtime, &target.path) {
+    let config = context.config;
+    if endpoints::is_internal(config, &target.path) {
         trace.note(|| {
             Step::new(
                 "endpoint",
@@ -286,29 +279,30 @@ async fn checks<'r>(
                 Outcome::Info,
                 format!(
                     "{} is the gateway's own endpoint (under {}): answered here, never forwarded",
-                    target.path, runtime.server.internal_prefix
+                    target.path, config.server.internal_prefix
                 ),
             )
         });
         return Ok(Verdict::Endpoint);
     }
     let mut held = Held::default();
-    let route = match route::select(&runtime.routes, &parts.method, &target.path, trace) {
+    let route = match select_route::select(&config.routes, &parts.method, &target.path, trace) {
         Ok(route) => Some(route),
         Err(denial) => {
-            held.settle(runtime.routes.unmatched_mode(), denial, trace)?;
+            held.settle(config.routes.unmatched_mode(), denial, trace)?;
             None
         }
     };
     decision.route = route;
-    let mode = route.map_or(runtime.routes.unmatched_mode(), |r| r.mode);
+    let mode = route.map_or(config.routes.unmatched_mode(), |r| r.mode);
     let exempt = route.is_some_and(|r| r.csrf_exempt);
     let (https, csrf_cookie) = (decision.https, decision.csrf_cookie);
     // After an enforced denial (explain only) the live request has ended.
     let answered = held.denied.is_some();
     // With CSRF_USE_SESSIONS the secret lives in Django's session: no cookie.
-    let hand_out = !runtime.csrf.use_sessions;
-    if hand_out && !exempt && !answered && csrf::needs_new_cookie(&parts.method, &csrf_cookie) {
+    let hand_out = !config.csrf.use_sessions;
+    if hand_out && !exempt && !answered && check_csrf::needs_new_cookie(&parts.method, &csrf_cookie)
+    {
         trace.note(|| {
             Step::new(
                 "csrf",
@@ -316,7 +310,7 @@ async fn checks<'r>(
                 Outcome::Info,
                 format!(
                     "the response sets a fresh {} cookie (it was {})",
-                    runtime.csrf.cookie_name,
+                    config.csrf.cookie_name,
                     if csrf_cookie == CookieState::Absent {
                         "absent"
                     } else {
@@ -326,41 +320,46 @@ async fn checks<'r>(
             )
         });
         cookies.csrf = Some(crate::csrf::cookie::set_cookie(
-            &runtime.csrf,
+            &config.csrf,
             &Secret::generate(),
             https,
         ));
     }
-    let session = session::lookup(
+    let session = lookup_session::lookup(
         context.store,
-        &runtime.session.cookie_name,
+        &config.session.cookie_name,
         &parts.headers,
         context.lookup_timing,
         trace,
     )
     .await;
     if let (SessionState::Authenticated(user), true) = (&session, context.live) {
-        cookies.session =
-            session::renew_if_due(context.store, &runtime.session, &parts.headers, user, https)
-                .await;
+        cookies.session = lookup_session::renew_if_due(
+            context.store,
+            &config.session,
+            &parts.headers,
+            user,
+            https,
+        )
+        .await;
     }
     let session = &*decision.session.insert(session);
-    let csrf_cookie = if runtime.csrf.use_sessions {
-        let state = csrf::session_secret_state(session);
+    let csrf_cookie = if config.csrf.use_sessions {
+        let state = check_csrf::session_secret_state(session);
         decision.csrf_cookie = state;
         state
     } else {
         csrf_cookie
     };
-    let csrf_request = csrf::Request {
+    let csrf_request = check_csrf::Request {
         exempt,
-        enforce: runtime.csrf.enforce,
+        enforce: config.csrf.enforce,
         session,
         https,
         host: target.host,
         cookie: csrf_cookie,
     };
-    if let Err(denial) = csrf::check(&runtime.csrf, parts, body, csrf_request, trace).await {
+    if let Err(denial) = check_csrf::check(&config.csrf, parts, body, csrf_request, trace).await {
         held.settle(mode, denial, trace)?;
     }
     if let Some(route) = route {
@@ -368,7 +367,7 @@ async fn checks<'r>(
             held.settle(mode, denial, trace)?;
         }
         if let Some(limit) = route.max_body {
-            if let Err(denial) = body::enforce_limit(&parts.headers, body, limit).await {
+            if let Err(denial) = crate::body::enforce_limit(&parts.headers, body, limit).await {
                 trace.note(|| {
                     Step::new(
                         "body",
@@ -378,7 +377,7 @@ async fn checks<'r>(
                     )
                 });
                 // A limit, not an access decision: enforced in every mode.
-                let denial = denial.because(trace, || limit.to_string());
+                let denial = denial.because(trace.wants_causes(), || limit.to_string());
                 held.settle(Mode::Enforce, denial, trace)?;
             } else {
                 trace.note(|| {
@@ -470,7 +469,7 @@ pub fn prepare_upstream_head(
     host: Option<HeaderValue>,
     forwarding: &Forwarding<'_>,
 ) {
-    let runtime = context.runtime;
+    let config = context.config;
     parts.uri = uri;
     let scheme = if context.tls { "https" } else { "http" };
     forward::prepare_headers(
@@ -480,12 +479,12 @@ pub fn prepare_upstream_head(
         forwarding.from_trusted_proxy,
         scheme,
     );
-    identity::strip_client_claims(&mut parts.headers, &runtime.identity);
+    crate::identity::headers::strip_client_claims(&mut parts.headers, &config.identity);
     if let SessionState::Authenticated(user) = forwarding.session {
-        identity::inject(&mut parts.headers, &runtime.identity, user);
+        crate::identity::headers::inject(&mut parts.headers, &config.identity, user);
     }
-    if let Some(signer) = &runtime.identity.sign {
-        let subject = assertion::Subject {
+    if let Some(signer) = &config.identity.sign {
+        let subject = crate::identity::assertion::Subject {
             session: forwarding.session,
             route: forwarding.route.map_or("-", |r| &r.name),
             method: parts.method.as_str(),
@@ -509,9 +508,9 @@ async fn run<'r>(
     log: &mut AccessLog<'r>,
     cookies: &mut OutgoingCookies,
 ) -> Result<Response<ProxyBody>, Denial> {
-    let runtime = context.runtime;
+    let config = context.config;
     // With `[diagnostics] debug`, denials carry the cause their hint names.
-    let mut trace = if runtime.diagnostics.debug {
+    let mut trace = if config.diagnostics.debug {
         Trace::causes_only()
     } else {
         Trace::off()
@@ -537,7 +536,7 @@ async fn run<'r>(
             };
             let exchange = endpoints::Exchange {
                 gateway,
-                runtime,
+                config,
                 parts: &parts,
                 body: &mut body,
                 peer: context.peer,
@@ -552,7 +551,7 @@ async fn run<'r>(
     let Some(target) = decision.target else {
         return Err(Denial::bad_path());
     };
-    let uri = forward::upstream_uri(&runtime.upstream, &target.path, &parts.uri)?;
+    let uri = forward::upstream_uri(&config.upstream, &target.path, &parts.uri)?;
     let host = target.host.and_then(|h| HeaderValue::from_str(h).ok());
     let session = decision
         .session
@@ -576,14 +575,14 @@ async fn run<'r>(
         None => {
             gateway
                 .upstream()
-                .send(Request::from_parts(parts, body), runtime.upstream.timeout)
+                .send(Request::from_parts(parts, body), config.upstream.timeout)
                 .await
         }
         Some((protocol, client_side)) => {
             upgrade::restore_headers(&mut parts.headers, protocol.clone());
             let raw = gateway
                 .upstream()
-                .exchange(Request::from_parts(parts, body), runtime.upstream.timeout)
+                .exchange(Request::from_parts(parts, body), config.upstream.timeout)
                 .await?;
             if upgrade::switched(&raw) {
                 Ok(upgrade::splice(
@@ -593,7 +592,7 @@ async fn run<'r>(
                     gateway.upgrades().track(),
                 ))
             } else {
-                Ok(forward::finish(raw))
+                Ok(crate::upstream::finish(raw))
             }
         }
     };

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 
-use super::denial::Denial;
+use crate::denial::Denial;
 
 /// What the access log line will say, filled in as the stages run.
 pub struct AccessLog<'r> {

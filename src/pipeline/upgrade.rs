@@ -10,7 +10,7 @@ use http::{Response, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
-use crate::response::ProxyBody;
+use crate::reply::ProxyBody;
 
 /// The protocol an HTTP/1.1 request asks to switch to (`Upgrade:` with
 /// `Connection: upgrade`), if any.
@@ -50,11 +50,11 @@ pub fn splice(
     mut response: hyper::Response<hyper::body::Incoming>,
     client: OnUpgrade,
     protocol: HeaderValue,
-    tracker: crate::server::upgrades::UpgradeGuard,
+    tracker: crate::connection::upgrades::UpgradeGuard,
 ) -> Response<ProxyBody> {
     let upstream = hyper::upgrade::on(&mut response);
     let (mut parts, _) = response.into_parts();
-    crate::pipeline::hop_by_hop::strip(&mut parts.headers);
+    crate::headers::hop_by_hop::strip(&mut parts.headers);
     restore_headers(&mut parts.headers, protocol);
     tokio::spawn(async move {
         let _counted = tracker;

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::pipeline::canonical::canonicalize;
+use crate::canonical::canonicalize;
 
 /// One segment of a compiled pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,14 +6,11 @@
 //! 127.0.0.1:0.
 
 mod idle;
-pub mod tls;
-pub mod upgrades;
 
 use idle::{InFlight, ReadDeadline, TrackedBody};
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,16 +25,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::connection::Connection;
 use crate::gateway::Gateway;
-use crate::response::ProxyBody;
-
-/// What the handler knows about the connection a request came on.
-#[derive(Debug, Clone, Copy)]
-pub struct Connection {
-    pub peer: SocketAddr,
-    /// TLS was terminated here (the request is HTTPS).
-    pub tls: bool,
-}
+use crate::reply::ProxyBody;
 
 /// Serves the proxy on `listener` until `shutdown` resolves, then lets
 /// in-flight requests finish for up to the configured shutdown timeout.
@@ -53,7 +43,7 @@ pub async fn serve(
     let tls_gateway = Arc::clone(&gateway);
     let tls = move || {
         tls_gateway
-            .runtime()
+            .config()
             .server
             .tls
             .clone()
@@ -128,15 +118,15 @@ struct Limits {
 
 impl From<&Gateway> for Limits {
     fn from(gateway: &Gateway) -> Limits {
-        let runtime = gateway.runtime();
+        let config = gateway.config();
         Limits {
-            header_read_timeout: runtime.server.header_read_timeout,
-            idle_timeout: runtime.server.idle_timeout,
-            shutdown_timeout: runtime.server.shutdown_timeout,
-            max_header_bytes: runtime.server.max_header_bytes,
-            max_headers: runtime.server.max_headers,
-            max_connections: runtime.server.max_connections,
-            max_concurrent_streams: runtime.server.max_concurrent_streams,
+            header_read_timeout: config.server.header_read_timeout,
+            idle_timeout: config.server.idle_timeout,
+            shutdown_timeout: config.server.shutdown_timeout,
+            max_header_bytes: config.server.max_header_bytes,
+            max_headers: config.server.max_headers,
+            max_connections: config.server.max_connections,
+            max_concurrent_streams: config.server.max_concurrent_streams,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod memory;
 pub mod record;
 pub mod redis;
 pub mod schema;
+pub mod state;
 
 use std::future::Future;
 use std::sync::Arc;

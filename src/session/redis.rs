@@ -38,7 +38,6 @@ use tokio::sync::Mutex as AsyncMutex;
 
 use super::cache::SessionCache;
 use super::{schema, Session, SessionId, SessionStore, StoreError};
-use crate::config::runtime::RedisSettings;
 
 #[derive(Clone, Debug)]
 pub struct RedisStore {
@@ -696,4 +695,27 @@ fn invalidate(inner: &Inner, prefix: &str, data: &[Value]) {
         }
         _ => inner.cache.clear(),
     }
+}
+/// `redis_sentinel = { master = "...", urls = [...] }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelSettings {
+    pub master: String,
+    pub urls: Vec<String>,
+}
+
+/// `[session] store = "redis"`, compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    pub url: String,
+    /// Redis Cluster seed nodes; when set, `url` is not used.
+    pub cluster_urls: Vec<String>,
+    /// Redis Sentinel; when set, `url` is not used.
+    pub sentinel: Option<SentinelSettings>,
+    /// PEM certificates trusted for `rediss://` (else the system's roots).
+    pub tls_ca: Option<Vec<u8>>,
+    pub key_prefix: String,
+    pub timeout: Duration,
+    pub cache_ttl: Duration,
+    pub negative_cache_ttl: Duration,
+    pub cache_capacity: u64,
 }

@@ -1,4 +1,4 @@
-//! Validation: turns the raw TOML structs into the runtime snapshot,
+//! Validation: turns the raw TOML structs into the config snapshot,
 //! collecting every problem (with its place in the file) instead of
 //! stopping at the first.
 
@@ -12,11 +12,15 @@ use http::{HeaderName, HeaderValue, Method};
 use toml::Spanned;
 
 use super::raw::{RawConfig, RawCsrf, RawIdentity, RawRoute};
-use super::runtime::*;
+use super::snapshot::*;
 use super::ConfigError;
+use crate::csrf::settings::{CsrfEnforce, CsrfSettings};
+use crate::identity::IdentityHeaders;
 use crate::routes::{Access, Mode, ModelPermissions, Pattern, Requirements, Route, RouteTable};
 use crate::session::record::unsafe_value_reason;
+use crate::session::redis::{RedisSettings, SentinelSettings};
 use crate::session::MAX_SESSION_TTL;
+use crate::upstream::UpstreamSettings;
 
 /// Headers the gateway or HTTP itself owns; none may be an identity header.
 const RESERVED_HEADERS: &[&str] = &[
@@ -100,7 +104,7 @@ pub fn compile(
     source: &str,
     base: &std::path::Path,
     overrides: &super::environment::Overrides,
-) -> Result<Runtime, Vec<ConfigError>> {
+) -> Result<Config, Vec<ConfigError>> {
     let mut problems = Problems {
         source,
         file: None,
@@ -145,12 +149,13 @@ pub fn compile(
         idle_timeout: duration(&mut problems, raw.server.idle_timeout.as_ref(), "75s"),
         shutdown_timeout: duration(&mut problems, raw.server.shutdown_timeout.as_ref(), "30s"),
         body_read_timeout: duration(&mut problems, raw.server.body_read_timeout.as_ref(), "30s"),
-        trusted_proxies: raw
-            .server
-            .trusted_proxies
-            .iter()
-            .filter_map(|entry| ip_range(&mut problems, entry))
-            .collect(),
+        trusted_proxies: crate::client::TrustedProxies(
+            raw.server
+                .trusted_proxies
+                .iter()
+                .filter_map(|entry| ip_range(&mut problems, entry))
+                .collect(),
+        ),
         internal_prefix: internal_prefix(&mut problems, raw.server.internal_prefix.as_ref()),
         max_header_bytes: bounded(
             &mut problems,
@@ -192,7 +197,7 @@ pub fn compile(
         tls: raw.server.tls.as_ref().and_then(|tls| {
             let files = tls.get_ref();
             let resolve = |file: &str| base.join(file);
-            match crate::server::tls::load(&resolve(&files.cert), &resolve(&files.key)) {
+            match crate::tls::server::load(&resolve(&files.cert), &resolve(&files.key)) {
                 Ok(config) => Some(config),
                 Err(why) => {
                     problems.at(tls.span(), format!("server.tls: {why}"));
@@ -277,7 +282,7 @@ pub fn compile(
         problems.errors.sort_by_key(|e| e.location);
         return Err(problems.errors);
     }
-    Ok(Runtime {
+    Ok(Config {
         server,
         upstream: upstream.expect("upstream is Some when there are no errors"),
         session,
@@ -583,19 +588,18 @@ fn upstream(
         .ca_file
         .as_ref()
         .map(|f| base.join(f.get_ref()));
-    let tls =
-        match crate::pipeline::forward::client_tls(ca_file.as_deref(), scheme == Scheme::HTTPS) {
-            Ok(config) => config,
-            Err(why) => {
-                let span = raw
-                    .upstream
-                    .ca_file
-                    .as_ref()
-                    .map_or(url.span(), |f| f.span());
-                problems.at(span, format!("upstream.ca_file: {why}"));
-                return None;
-            }
-        };
+    let tls = match crate::tls::client::client_config(ca_file.as_deref(), scheme == Scheme::HTTPS) {
+        Ok(config) => config,
+        Err(why) => {
+            let span = raw
+                .upstream
+                .ca_file
+                .as_ref()
+                .map_or(url.span(), |f| f.span());
+            problems.at(span, format!("upstream.ca_file: {why}"));
+            return None;
+        }
+    };
     let Some(authority) = parsed.authority().cloned() else {
         problems.at(
             url.span(),
@@ -700,7 +704,7 @@ fn internal_prefix(problems: &mut Problems, value: Option<&Spanned<String>>) -> 
         return "/_portcullis".to_string();
     };
     let prefix = value.get_ref();
-    let canonical = crate::pipeline::canonical::canonicalize(prefix).ok();
+    let canonical = crate::canonical::canonicalize(prefix).ok();
     if prefix.len() < 2 || prefix.ends_with('/') || canonical.as_deref() != Some(prefix.as_str()) {
         problems.at(
             value.span(),
@@ -859,7 +863,7 @@ fn signer(
     problems: &mut Problems,
     sign: &Spanned<super::raw::RawSign>,
     base: &std::path::Path,
-) -> Option<std::sync::Arc<crate::pipeline::assertion::Signer>> {
+) -> Option<std::sync::Arc<crate::identity::assertion::Signer>> {
     let raw = sign.get_ref();
     let ttl_text = raw.ttl.as_deref().unwrap_or("30s");
     let ttl = match humantime::parse_duration(ttl_text) {
@@ -886,7 +890,7 @@ fn signer(
             return None;
         }
     };
-    match crate::pipeline::assertion::Signer::load(&raw.algorithm, &key, ttl, raw.audience.clone())
+    match crate::identity::assertion::Signer::load(&raw.algorithm, &key, ttl, raw.audience.clone())
     {
         Ok(signer) => Some(std::sync::Arc::new(signer)),
         Err(why) => {

@@ -9,7 +9,7 @@ use super::{duration, names, Problems};
 use crate::auth::password;
 use crate::auth::users::{User, UserTable};
 use crate::config::raw::{RawLogin, RawUser, RawUsersFile};
-use crate::config::runtime::LoginSettings;
+use crate::config::snapshot::LoginSettings;
 use crate::config::ConfigError;
 use crate::session::record::unsafe_value_reason;
 

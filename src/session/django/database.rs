@@ -166,11 +166,8 @@ impl Database {
             // prefer without verification would protect from nothing.
             let tls = match config.get_ssl_mode() {
                 tokio_postgres::config::SslMode::Require => Some(super::tls::RustlsConnect(
-                    crate::pipeline::forward::client_tls(
-                        settings.database_ca_file.as_deref(),
-                        true,
-                    )
-                    .map_err(|e| format!("database_ca_file: {e}"))?,
+                    crate::tls::client::client_config(settings.database_ca_file.as_deref(), true)
+                        .map_err(|e| format!("database_ca_file: {e}"))?,
                 )),
                 _ => {
                     if settings.database_ca_file.is_some() {

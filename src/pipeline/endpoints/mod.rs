@@ -23,26 +23,27 @@ use std::sync::Arc;
 use http::request::Parts;
 use http::{header, Method, Response};
 
-use crate::config::runtime::{CsrfEnforce, StoreKind};
-use crate::config::Runtime;
+use crate::body::ForwardBody;
+use crate::config::snapshot::StoreKind;
+use crate::config::Config;
+use crate::csrf::settings::CsrfEnforce;
 use crate::csrf::token::Secret;
+use crate::denial::Denial;
 use crate::gateway::Gateway;
-use crate::pipeline::body::ForwardBody;
-use crate::pipeline::csrf::{self, CookieState};
-use crate::pipeline::denial::Denial;
-use crate::pipeline::session::SessionState;
-use crate::response::ProxyBody;
+use crate::pipeline::check_csrf::{self, CookieState};
+use crate::reply::ProxyBody;
+use crate::session::state::SessionState;
 
 /// True when `path` (canonical) is one of ours.
-pub fn is_internal(runtime: &Runtime, path: &str) -> bool {
-    path.strip_prefix(runtime.server.internal_prefix.as_str())
+pub fn is_internal(config: &Config, path: &str) -> bool {
+    path.strip_prefix(config.server.internal_prefix.as_str())
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// What an endpoint needs to know about the request.
 pub struct Exchange<'a> {
     pub gateway: &'a Gateway,
-    pub runtime: &'a Arc<Runtime>,
+    pub config: &'a Arc<Config>,
     pub parts: &'a Parts,
     pub body: &'a mut ForwardBody,
     pub peer: SocketAddr,
@@ -55,14 +56,14 @@ pub struct Exchange<'a> {
 
 pub async fn handle(exchange: Exchange<'_>, path: &str) -> Result<Response<ProxyBody>, Denial> {
     let method = exchange.parts.method.clone();
-    let endpoint = &path[exchange.runtime.server.internal_prefix.len()..];
-    let runtime = exchange.runtime;
+    let endpoint = &path[exchange.config.server.internal_prefix.len()..];
+    let config = exchange.config;
     // Django's sessions: signing in and out is Django's; with
     // CSRF_USE_SESSIONS the token lives in its session, which we never write.
-    let django = matches!(runtime.session.store, StoreKind::Django(_));
+    let django = matches!(config.session.store, StoreKind::Django(_));
     let off = match endpoint {
         "/login" | "/logout" => django,
-        "/csrf" => runtime.csrf.use_sessions,
+        "/csrf" => config.csrf.use_sessions,
         _ => false,
     };
     if off {
@@ -81,17 +82,17 @@ pub async fn handle(exchange: Exchange<'_>, path: &str) -> Result<Response<Proxy
 impl Exchange<'_> {
     /// Django's `csrf_protect`: the full check for everyone, signed in or not.
     async fn csrf_protect(&mut self) -> Result<(), Denial> {
-        let request = csrf::Request {
+        let request = check_csrf::Request {
             exempt: false,
             enforce: CsrfEnforce::Always,
-            session: &SessionState::Anonymous(crate::pipeline::session::NoSession::NoCookie),
+            session: &SessionState::Anonymous(crate::session::state::NoSession::NoCookie),
             https: self.https,
             host: self.host,
             cookie: self.cookie,
         };
         let mut untraced = crate::pipeline::trace::Trace::off();
-        csrf::check(
-            &self.runtime.csrf,
+        check_csrf::check(
+            &self.config.csrf,
             self.parts,
             self.body,
             request,
@@ -108,7 +109,7 @@ impl Exchange<'_> {
             CookieState::Absent | CookieState::Malformed(_) => {
                 let secret = Secret::generate();
                 let cookie =
-                    crate::csrf::cookie::set_cookie(&self.runtime.csrf, &secret, self.https);
+                    crate::csrf::cookie::set_cookie(&self.config.csrf, &secret, self.https);
                 (secret, Some(cookie))
             }
         }

@@ -29,7 +29,7 @@ pub fn strip(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
-    super::headers::remove_matching(headers, |name| HOP_BY_HOP.contains(name));
+    super::remove_matching(headers, |name| HOP_BY_HOP.contains(name));
 }
 
 #[cfg(test)]

@@ -6,14 +6,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::uri::{Authority, Scheme};
-use http::HeaderName;
 use subtle::ConstantTimeEq;
 
+use crate::csrf::settings::CsrfSettings;
+use crate::identity::IdentityHeaders;
 use crate::routes::RouteTable;
+use crate::session::redis::RedisSettings;
+use crate::upstream::UpstreamSettings;
 
 #[derive(Debug)]
-pub struct Runtime {
+pub struct Config {
     pub server: ServerSettings,
     pub upstream: UpstreamSettings,
     pub session: SessionSettings,
@@ -29,7 +31,7 @@ pub struct Runtime {
     pub warnings: Vec<super::ConfigError>,
 }
 
-impl Runtime {
+impl Config {
     /// Logs what `check` would warn about, placed in `origin` (the config
     /// file): at start and after every reload.
     pub fn log_warnings(&self, origin: &std::path::Path) {
@@ -64,7 +66,7 @@ pub struct ServerSettings {
     pub idle_timeout: Duration,
     pub body_read_timeout: Duration,
     pub shutdown_timeout: Duration,
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub trusted_proxies: crate::client::TrustedProxies,
     /// Prefix of the gateway's own endpoints, e.g. "/_portcullis".
     pub internal_prefix: String,
     /// TLS on `listen`, loaded from `[server.tls]`.
@@ -92,19 +94,8 @@ pub fn dialable(listen: SocketAddr) -> SocketAddr {
 impl ServerSettings {
     /// True when `peer` is a configured proxy whose forwarding headers count.
     pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
-        let peer = peer.to_canonical();
-        self.trusted_proxies.iter().any(|net| net.contains(&peer))
+        self.trusted_proxies.contains(peer)
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct UpstreamSettings {
-    pub scheme: Scheme,
-    pub authority: Authority,
-    pub connect_timeout: Duration,
-    pub timeout: Duration,
-    /// Trust for `https://` upstreams: `upstream.ca_file`, or the system's roots.
-    pub tls: Arc<rustls::ClientConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,30 +103,6 @@ pub enum StoreKind {
     Memory,
     Redis(RedisSettings),
     Django(crate::session::django::settings::DjangoSettings),
-}
-
-/// `redis_sentinel = { master = "...", urls = [...] }`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SentinelSettings {
-    pub master: String,
-    pub urls: Vec<String>,
-}
-
-/// `[session] store = "redis"`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisSettings {
-    pub url: String,
-    /// Redis Cluster seed nodes; when set, `url` is not used.
-    pub cluster_urls: Vec<String>,
-    /// Redis Sentinel; when set, `url` is not used.
-    pub sentinel: Option<SentinelSettings>,
-    /// PEM certificates trusted for `rediss://` (else the system's roots).
-    pub tls_ca: Option<Vec<u8>>,
-    pub key_prefix: String,
-    pub timeout: Duration,
-    pub cache_ttl: Duration,
-    pub negative_cache_ttl: Duration,
-    pub cache_capacity: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -188,44 +155,4 @@ impl fmt::Debug for AdminToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("AdminToken(<redacted>)")
     }
-}
-
-/// The identity headers the gateway owns: stripped from every client
-/// request, then set from the session for authenticated ones.
-#[derive(Debug, Clone)]
-pub struct IdentityHeaders {
-    pub user: HeaderName,
-    pub groups: HeaderName,
-    pub permissions: HeaderName,
-    /// Extra names from `[identity] strip`.
-    pub extra_strip: Vec<HeaderName>,
-    /// `[identity] sign`: the signed assertion for the upstream.
-    pub sign: Option<Arc<crate::pipeline::assertion::Signer>>,
-}
-
-/// Who is CSRF-checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CsrfEnforce {
-    /// DRF's SessionAuthentication: requests with a valid session, on every route.
-    Authenticated,
-    /// Django's CsrfViewMiddleware: every unsafe request.
-    Always,
-}
-
-#[derive(Debug, Clone)]
-pub struct CsrfSettings {
-    pub cookie_name: String,
-    pub header_name: HeaderName,
-    /// The header as Django names it in messages: `'X-Csrftoken'`.
-    pub header_label: String,
-    pub trusted_origins: crate::csrf::origin::TrustedOrigins,
-    pub enforce: CsrfEnforce,
-    pub cookie_domain: Option<String>,
-    pub cookie_secure: bool,
-    pub cookie_samesite: cookie::SameSite,
-    pub legacy_messages: bool,
-    pub websocket_origin_check: bool,
-    pub form_body_limit: usize,
-    /// CSRF_USE_SESSIONS: the secret is the session's, never a cookie.
-    pub use_sessions: bool,
 }

@@ -5,15 +5,15 @@ use http::header;
 use http::{Response, StatusCode};
 
 use super::Exchange;
-use crate::pipeline::denial::Denial;
-use crate::response::{self, ProxyBody};
+use crate::denial::Denial;
+use crate::reply::ProxyBody;
 use crate::session::cookie::expired_cookie;
 use crate::session::{SessionId, SessionStore};
 
 pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyBody>, Denial> {
     exchange.csrf_protect().await?;
-    let session = &exchange.runtime.session;
-    let id = crate::pipeline::session::cookie_value(&exchange.parts.headers, &session.cookie_name)
+    let session = &exchange.config.session;
+    let id = crate::cookies::cookie_value(&exchange.parts.headers, &session.cookie_name)
         .and_then(|v| SessionId::parse(&v));
     if let Some(id) = id {
         exchange
@@ -27,13 +27,13 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
             })?;
     }
     let mut response = if exchange.is_form() {
-        response::redirect(StatusCode::SEE_OTHER, "/")
+        crate::reply::redirect(StatusCode::SEE_OTHER, "/")
     } else {
-        let mut empty = response::json(StatusCode::NO_CONTENT, bytes::Bytes::new());
+        let mut empty = crate::reply::json(StatusCode::NO_CONTENT, bytes::Bytes::new());
         empty.headers_mut().remove(header::CONTENT_TYPE);
         empty
     };
-    let csrf = &exchange.runtime.csrf;
+    let csrf = &exchange.config.csrf;
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,

@@ -1,14 +1,12 @@
-//! Every response the gateway writes itself: `{"detail": ...}` JSON bodies
-//! in DRF's compact form, with the reason code header on denials.
+//! The bodies and heads of the responses the gateway writes itself:
+//! `{"detail": ...}` JSON in DRF's compact form, redirects, HTML pages, and
+//! the one body type every response leaving the gateway has.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use serde::Serialize;
-
-use crate::config::Runtime;
-use crate::pipeline::denial::Denial;
 
 /// Body of any response leaving the gateway: streamed from the upstream, or
 /// written here.
@@ -17,11 +15,12 @@ pub type ProxyBody = Either<Incoming, Full<Bytes>>;
 /// Response header carrying the machine reason code of a synthetic answer.
 pub const REASON_HEADER: &str = "x-portcullis-reason";
 
+/// DRF's error body, with the fix beside it when `[diagnostics] debug` asks.
 #[derive(Serialize)]
-struct Detail<'a> {
-    detail: &'a str,
+pub struct Detail<'a> {
+    pub detail: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    hint: Option<&'a str>,
+    pub hint: Option<&'a str>,
 }
 
 /// `{"detail":"..."}` exactly as DRF's JSONRenderer writes it (compact).
@@ -38,43 +37,6 @@ pub fn json(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    response
-}
-
-/// The gateway's own answer for a denial: DRF's JSON, or an HTML page for
-/// a client that prefers HTML (a browser); with the reason code and the
-/// fix as `[diagnostics]` says.
-pub fn denial(denial: &Denial, html: bool, runtime: &Runtime) -> Response<ProxyBody> {
-    let diagnostics = runtime.diagnostics;
-    let hint = diagnostics
-        .debug
-        .then(|| crate::pipeline::hint::hint(denial, runtime));
-    let mut response = if html {
-        let reason = diagnostics.expose_reason.then(|| denial.reason.as_str());
-        let page = crate::pages::error_page(denial.status, &denial.detail, reason, hint.as_deref());
-        let mut response = Response::new(Either::Right(Full::new(Bytes::from(page))));
-        *response.status_mut() = denial.status;
-        crate::pages::add_html_headers(response.headers_mut());
-        response
-    } else {
-        let body = Detail {
-            detail: &denial.detail,
-            hint: hint.as_deref(),
-        };
-        // Invariant: serialising a struct of strings cannot fail.
-        let body = serde_json::to_vec(&body).expect("serialise detail");
-        json(denial.status, Bytes::from(body))
-    };
-    let headers = response.headers_mut();
-    if diagnostics.expose_reason {
-        headers.insert(
-            REASON_HEADER,
-            HeaderValue::from_static(denial.reason.as_str()),
-        );
-    }
-    if let Some(seconds) = denial.retry_after {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
     response
 }
 

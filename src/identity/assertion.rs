@@ -13,7 +13,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
-use super::session::SessionState;
+use crate::session::state::SessionState;
 
 /// The header the assertion travels in; always stripped from clients.
 pub const ASSERTION_HEADER: HeaderName = HeaderName::from_static("x-portcullis-assertion");
@@ -116,7 +116,7 @@ impl Signer {
             audience,
         };
         // A key that parses but cannot sign is found now, not per request.
-        let probe = SessionState::Anonymous(super::session::NoSession::NoCookie);
+        let probe = SessionState::Anonymous(crate::session::state::NoSession::NoCookie);
         signer.sign(
             &Subject {
                 session: &probe,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use portcullis::config::runtime::{dialable, StoreKind};
-use portcullis::config::Runtime;
+use portcullis::config::snapshot::{dialable, StoreKind};
+use portcullis::config::Config;
 use portcullis::explain::{render, ExplainRequest, Explanation};
 use portcullis::session::{DjangoStore, RedisStore, Store};
 
@@ -57,7 +57,7 @@ pub(crate) struct ExplainArgs {
 
 pub(crate) async fn run(args: ExplainArgs) -> anyhow::Result<()> {
     let path = args.config.path()?;
-    let runtime = Arc::new(crate::load(&path)?);
+    let config = Arc::new(crate::load(&path)?);
     let request = ExplainRequest {
         method: Some(args.method.clone()),
         url: args.url.clone(),
@@ -68,28 +68,28 @@ pub(crate) async fn run(args: ExplainArgs) -> anyhow::Result<()> {
         https: args.https,
         peer: args.peer,
     };
-    let explanation = match (&runtime.session.store, &args.admin) {
+    let explanation = match (&config.session.store, &args.admin) {
         (StoreKind::Redis(settings), None) => {
             let store = RedisStore::new(settings).map_err(anyhow::Error::msg)?;
             store.start();
             connected(&store).await?;
             let store = Store::Redis(store);
-            portcullis::explain::explain(&runtime, &store, &request)
+            portcullis::explain::explain(&config, &store, &request)
                 .await
                 .map_err(anyhow::Error::msg)?
         }
         (StoreKind::Django(settings), None) => {
             // Read-only: explain asks Django's database as the gateway would.
             let store = Store::Django(DjangoStore::new(settings).map_err(anyhow::Error::msg)?);
-            portcullis::explain::explain(&runtime, &store, &request)
+            portcullis::explain::explain(&config, &store, &request)
                 .await
                 .map_err(anyhow::Error::msg)?
         }
         (_, admin) => {
             let url = admin
                 .clone()
-                .unwrap_or_else(|| format!("http://{}", dialable(runtime.server.admin_listen)));
-            ask_admin(&runtime, &url, &request).await?
+                .unwrap_or_else(|| format!("http://{}", dialable(config.server.admin_listen)));
+            ask_admin(&config, &url, &request).await?
         }
     };
     if args.json {
@@ -114,7 +114,7 @@ async fn connected(store: &RedisStore) -> anyhow::Result<()> {
 }
 
 async fn ask_admin(
-    runtime: &Runtime,
+    config: &Config,
     base: &str,
     request: &ExplainRequest,
 ) -> anyhow::Result<Explanation> {
@@ -123,10 +123,10 @@ async fn ask_admin(
         ("content-type", b"application/json".to_vec()),
         (
             "authorization",
-            [b"Bearer ".as_slice(), runtime.admin.token.secret()].concat(),
+            [b"Bearer ".as_slice(), config.admin.token.secret()].concat(),
         ),
     ];
-    let (status, body) = crate::cli_http::call(
+    let (status, body) = crate::cli::healthcheck::call(
         Method::POST,
         &url,
         &headers,

@@ -15,14 +15,15 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::Method;
 
-use super::body::ForwardBody;
-use super::denial::{Denial, Reason};
-use super::session::SessionState;
 use super::trace::{Outcome, Step, Trace};
-use crate::config::runtime::{CsrfEnforce, CsrfSettings};
+use crate::body::ForwardBody;
 use crate::csrf::form;
 use crate::csrf::origin::{self, RefererProblem};
-use crate::csrf::token::{check_format, latin1, FormatError, Secret};
+use crate::csrf::settings::{CsrfEnforce, CsrfSettings};
+use crate::csrf::token::{check_format, FormatError, Secret};
+use crate::denial::{Denial, Reason};
+use crate::headers::latin1;
+use crate::session::state::SessionState;
 
 /// The state of the request's csrftoken cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +36,7 @@ pub enum CookieState {
 /// Reads the csrftoken cookie like Django's `_get_secret` (a 64-char cookie
 /// from Django < 4.1 is unmasked).
 pub fn cookie_state(headers: &HeaderMap, settings: &CsrfSettings) -> CookieState {
-    match super::session::cookie_value(headers, &settings.cookie_name) {
+    match crate::cookies::cookie_value(headers, &settings.cookie_name) {
         None => CookieState::Absent,
         Some(value) => match Secret::from_token(&value) {
             Ok(secret) => CookieState::Valid(secret),

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::{safe_next, Exchange};
 use crate::auth::users::Outcome;
 use crate::csrf::token::Secret;
+use crate::denial::Denial;
 use crate::pages::{login_page, LoginPage};
-use crate::pipeline::denial::Denial;
-use crate::response::{self, ProxyBody};
+use crate::reply::ProxyBody;
 use crate::session::cookie::session_cookie;
 use crate::session::{SessionId, SessionStore};
 
@@ -53,13 +53,13 @@ fn render(
     let (secret, new_cookie) = exchange.csrf_secret();
     let token = secret.mask();
     let page = login_page(&LoginPage {
-        prefix: &exchange.runtime.server.internal_prefix,
+        prefix: &exchange.config.server.internal_prefix,
         csrf_token: &token,
         next,
         username,
         error,
     });
-    let mut response = response::html(status, page);
+    let mut response = crate::reply::html(status, page);
     if let Some(cookie) = new_cookie {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
@@ -93,7 +93,7 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
     let address = crate::client::client_address(
         exchange.peer.ip(),
         &exchange.parts.headers,
-        &exchange.runtime.server,
+        &exchange.config.server.trusted_proxies,
     );
     let credentials = read_credentials(&mut exchange, form).await?;
     let next = credentials
@@ -118,11 +118,11 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
         .ok()
         .and_then(Result::ok)
         .ok_or_else(|| Denial::throttled(std::time::Duration::from_secs(1)))?;
-    let runtime = Arc::clone(exchange.runtime);
+    let config = Arc::clone(exchange.config);
     let (username, password) = (credentials.username.clone(), credentials.password);
     let outcome = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        runtime.users.authenticate(&username, &password)
+        config.users.authenticate(&username, &password)
     })
     .await
     .unwrap_or(Outcome::Refused);
@@ -153,7 +153,7 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
     if let Some(old) = old_session_id(&exchange) {
         let _ = exchange.gateway.store().remove(&old).await;
     }
-    let session = &exchange.runtime.session;
+    let session = &exchange.config.session;
     let lifetime = session.lifetime(session.ttl);
     let (id, _) = exchange
         .gateway
@@ -168,14 +168,14 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
     tracing::info!(username = ?username, client = %address, "login succeeded");
 
     let mut response = if form {
-        response::redirect(StatusCode::SEE_OTHER, &next)
+        crate::reply::redirect(StatusCode::SEE_OTHER, &next)
     } else {
         // Invariant: a struct of one &str serialises.
         let body = serde_json::to_vec(&SignedIn {
             username: &username,
         })
         .expect("serialise login");
-        response::json(StatusCode::OK, Bytes::from(body))
+        crate::reply::json(StatusCode::OK, Bytes::from(body))
     };
     let headers = response.headers_mut();
     headers.append(
@@ -186,7 +186,7 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
     let rotated = Secret::generate();
     headers.append(
         header::SET_COOKIE,
-        crate::csrf::cookie::set_cookie(&exchange.runtime.csrf, &rotated, exchange.https),
+        crate::csrf::cookie::set_cookie(&exchange.config.csrf, &rotated, exchange.https),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
@@ -223,9 +223,8 @@ async fn read_credentials(exchange: &mut Exchange<'_>, form: bool) -> Result<Cre
 }
 
 fn old_session_id(exchange: &Exchange<'_>) -> Option<SessionId> {
-    let name = &exchange.runtime.session.cookie_name;
-    crate::pipeline::session::cookie_value(&exchange.parts.headers, name)
-        .and_then(|v| SessionId::parse(&v))
+    let name = &exchange.config.session.cookie_name;
+    crate::cookies::cookie_value(&exchange.parts.headers, name).and_then(|v| SessionId::parse(&v))
 }
 
 /// The last value of `key` in a query string, percent-decoded.

@@ -4,8 +4,8 @@
 
 use http::Method;
 
-use super::denial::Denial;
 use super::trace::{Outcome, Step, Trace};
+use crate::denial::Denial;
 use crate::routes::{Route, RouteMiss, RouteTable, Selected};
 
 pub fn select<'r>(
@@ -20,9 +20,9 @@ pub fn select<'r>(
     }
     match selected {
         Selected::Route(route) | Selected::Fallback(route) => Ok(route),
-        Selected::NoRoute => {
-            Err(Denial::no_route().because(trace, || format!("{method} {canonical_path}")))
-        }
+        Selected::NoRoute => Err(Denial::no_route().because(trace.wants_causes(), || {
+            format!("{method} {canonical_path}")
+        })),
     }
 }
 

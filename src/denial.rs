@@ -4,6 +4,7 @@
 //! wherever DRF has one.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use http::StatusCode;
 
@@ -106,6 +107,14 @@ pub const NOT_AUTHENTICATED: &str = "Authentication credentials were not provide
 /// DRF's `PermissionDenied.default_detail`.
 pub const PERMISSION_DENIED: &str = "You do not have permission to perform this action.";
 
+/// DRF's `Throttled` message: `Request was throttled. Expected available in
+/// N seconds.` (N rounded up; "second" when it is 1).
+pub fn throttled_message(wait: Duration) -> String {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let unit = if seconds == 1 { "second" } else { "seconds" };
+    format!("Request was throttled. Expected available in {seconds} {unit}.")
+}
+
 /// A request answered by the gateway instead of the upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
@@ -125,10 +134,10 @@ impl Denial {
     /// when the trace wants causes; `make` runs only then.
     pub fn because<C: Into<Cow<'static, str>>>(
         mut self,
-        trace: &super::trace::Trace,
+        wanted: bool,
         make: impl FnOnce() -> C,
     ) -> Denial {
-        if trace.wants_causes() {
+        if wanted {
             self.cause = Some(make().into());
         }
         self
@@ -259,7 +268,7 @@ impl Denial {
         Denial {
             status: StatusCode::TOO_MANY_REQUESTS,
             reason: Reason::Throttled,
-            detail: Cow::Owned(crate::auth::throttle::throttled_message(wait)),
+            detail: Cow::Owned(throttled_message(wait)),
             retry_after: Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
             cause: None,
         }
@@ -300,7 +309,7 @@ impl Denial {
 
     /// A body that could not be read: stalled (408) or broken (400).
     pub fn unreadable_body(error: &(dyn std::error::Error + 'static)) -> Denial {
-        if crate::pipeline::body::is_stall(error) {
+        if crate::body::is_stall(error) {
             Denial::body_timeout()
         } else {
             Denial::bad_body()
@@ -327,5 +336,22 @@ impl Denial {
             Reason::UpstreamTimeout,
             "Upstream timed out.",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drf_wording() {
+        assert_eq!(
+            throttled_message(Duration::from_millis(12_200)),
+            "Request was throttled. Expected available in 13 seconds."
+        );
+        assert_eq!(
+            throttled_message(Duration::from_secs(1)),
+            "Request was throttled. Expected available in 1 second."
+        );
     }
 }

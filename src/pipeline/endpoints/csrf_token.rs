@@ -8,7 +8,7 @@ use http::{Response, StatusCode};
 use serde::Serialize;
 
 use super::Exchange;
-use crate::response::{self, ProxyBody};
+use crate::reply::ProxyBody;
 
 #[derive(Serialize)]
 struct CsrfToken {
@@ -23,7 +23,7 @@ pub(super) fn handle(exchange: &Exchange<'_>) -> Response<ProxyBody> {
         csrf_token: secret.mask(),
     })
     .expect("serialise token");
-    let mut response = response::json(StatusCode::OK, Bytes::from(body));
+    let mut response = crate::reply::json(StatusCode::OK, Bytes::from(body));
     let headers = response.headers_mut();
     // A token must never be served from a shared cache to someone else.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use portcullis::auth::password::hash_password;
 use portcullis::auth::users::{User, UserTable};
-use portcullis::config::Runtime;
+use portcullis::config::Config;
 use portcullis::echo::EchoUpstream;
 use portcullis::Gateway;
 
@@ -42,20 +42,20 @@ fn demo_users() -> [User; 2] {
     ]
 }
 
-pub async fn run(mut runtime: Runtime) -> anyhow::Result<()> {
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let echo = EchoUpstream::start(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .context("starting the demo echo upstream")?;
-    runtime.upstream.authority = echo.addr.to_string().parse().context("echo address")?;
+    config.upstream.authority = echo.addr.to_string().parse().context("echo address")?;
     let [alice, root] = demo_users();
-    if runtime.users.is_empty() {
-        runtime.users = UserTable::new(vec![alice.clone(), root.clone()]);
+    if config.users.is_empty() {
+        config.users = UserTable::new(vec![alice.clone(), root.clone()]);
     }
-    runtime.login.redirect_browsers = true;
-    let listeners = crate::bind(&runtime).await?;
+    config.login.redirect_browsers = true;
+    let listeners = crate::bind(&config).await?;
     let proxy = listeners.proxy.local_addr()?;
     let admin = listeners.admin.local_addr()?;
-    let gateway = Arc::new(Gateway::new(runtime));
+    let gateway = Arc::new(Gateway::new(config));
     let ttl = Duration::from_secs(8 * 3600);
     // Ready-made sessions for the same two users.
     let (alice, _) = gateway.store().create(alice.session(), ttl).await?;

@@ -2,17 +2,17 @@
 //! with `[diagnostics] debug = true`, the `hint` beside DRF's `detail`.
 //! Built only when asked for, never on the forwarding path.
 
-use super::denial::{Denial, Reason};
-use super::session::NoSession;
-use crate::config::Runtime;
+use crate::config::Config;
+use crate::denial::{Denial, Reason};
+use crate::session::state::NoSession;
 
 /// What the client (or the operator) should change so the request passes.
-pub fn hint(denial: &Denial, runtime: &Runtime) -> String {
+pub fn hint(denial: &Denial, config: &Config) -> String {
     let cause = denial.cause.as_deref().unwrap_or("");
-    let header = runtime.csrf.header_name.as_str();
-    let csrf_cookie = &runtime.csrf.cookie_name;
-    let session_cookie = &runtime.session.cookie_name;
-    let prefix = &runtime.server.internal_prefix;
+    let header = config.csrf.header_name.as_str();
+    let csrf_cookie = &config.csrf.cookie_name;
+    let session_cookie = &config.session.cookie_name;
+    let prefix = &config.server.internal_prefix;
     match denial.reason {
         Reason::BadPath => "The path is malformed (an encoded '/', '\\' or NUL, a broken %-escape, or '..' above the root): send the plain path.".into(),
         Reason::BadHost => "Send exactly one Host header, the same as the URL's host.".into(),

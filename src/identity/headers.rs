@@ -6,7 +6,7 @@
 
 use http::header::{HeaderMap, HeaderName};
 
-use crate::config::runtime::IdentityHeaders;
+use crate::identity::IdentityHeaders;
 use crate::session::Session;
 
 /// Identity headers other proxies and frameworks trust (oauth2-proxy,
@@ -54,7 +54,7 @@ const OVERRIDES: [HeaderName; 8] = [
 /// `X_Remote_User: admin` would otherwise arrive as our identity header.
 /// Names are case-insensitive and already lower-cased by the parser.
 pub fn strip_client_claims(headers: &mut HeaderMap, identity: &IdentityHeaders) {
-    super::headers::remove_matching(headers, |name| {
+    crate::headers::remove_matching(headers, |name| {
         name.as_str().contains('_')
             || *name == identity.user
             || *name == identity.groups

@@ -1,0 +1,184 @@
+//! Stage 3: session cookie → id format check → store lookup. A cookie that
+//! is absent, malformed, unknown or expired is anonymous; a store that
+//! cannot answer is remembered as such so protected routes fail closed.
+
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, HeaderValue};
+
+use super::trace::{Outcome, Step, Trace};
+use crate::config::snapshot::SessionSettings;
+use crate::cookies::cookie_value;
+use crate::session::state::{describe_user, NoSession, SessionState};
+use crate::session::{Session, SessionId, SessionStore, Store};
+
+/// Finds the request's session; `timing` (the lookup histogram) is `None`
+/// for `explain`, whose lookups are not traffic.
+pub async fn lookup(
+    store: &Store,
+    cookie_name: &str,
+    headers: &HeaderMap,
+    timing: Option<&prometheus_client::metrics::histogram::Histogram>,
+    trace: &mut Trace,
+) -> SessionState {
+    let no_session = |why: NoSession, trace: &mut Trace| {
+        trace.note(|| {
+            Step::new(
+                "session",
+                "cookie",
+                Outcome::Info,
+                format!("{}: anonymous", why.describe(cookie_name)),
+            )
+        });
+        SessionState::Anonymous(why)
+    };
+    let Some(value) = cookie_value(headers, cookie_name) else {
+        return no_session(NoSession::NoCookie, trace);
+    };
+    let Some(id) = SessionId::parse(&value) else {
+        return no_session(NoSession::MalformedId, trace);
+    };
+    let started = std::time::Instant::now();
+    let found = store.get(&id).await;
+    if let Some(timing) = timing {
+        timing.observe(started.elapsed().as_secs_f64());
+    }
+    match found {
+        Ok(Some(session)) => {
+            trace.note(|| Step::new("session", "store", Outcome::Pass, describe_user(&session)));
+            SessionState::Authenticated(session)
+        }
+        Ok(None) => {
+            if trace.is_on() {
+                if let Some(why) = store.why_not(&id).await {
+                    trace.note(|| Step::new("session", "store", Outcome::Info, why));
+                }
+            }
+            no_session(NoSession::NotFound, trace)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "session lookup failed");
+            trace.note(|| Step::new("session", "store", Outcome::Fail, format!("the session store did not answer ({error}): only anonymous access works until it does")));
+            SessionState::StoreUnavailable
+        }
+    }
+}
+
+/// Sliding sessions: the new expiry for `session` if it is due a renewal
+/// — `now + ttl`, capped at `created + max_age`, and only when that moves
+/// the expiry by a minute or more (half the ttl, for ttls under two
+/// minutes), so a busy session is written at most once a minute.
+pub fn renewal(
+    session: &Session,
+    settings: &SessionSettings,
+    now: SystemTime,
+) -> Option<SystemTime> {
+    if !settings.sliding {
+        return None;
+    }
+    let mut target = now + settings.ttl;
+    if let Some(max_age) = settings.max_age {
+        target = target.min(session.created_at + max_age);
+    }
+    let step = RENEW_AT_MOST_EVERY.min(settings.ttl / 2);
+    (target >= session.expires_at + step).then_some(target)
+}
+
+const RENEW_AT_MOST_EVERY: Duration = Duration::from_secs(60);
+
+/// Renews a sliding session when due; returns the `Set-Cookie` carrying the
+/// new lifetime. A store error keeps the old expiry (the request goes on).
+pub async fn renew_if_due(
+    store: &Store,
+    settings: &SessionSettings,
+    headers: &HeaderMap,
+    session: &Session,
+    https: bool,
+) -> Option<HeaderValue> {
+    let now = SystemTime::now();
+    let expires_at = renewal(session, settings, now)?;
+    let id = cookie_value(headers, &settings.cookie_name).and_then(|v| SessionId::parse(&v))?;
+    match store.renew(&id, expires_at).await {
+        Ok(Some(_)) => {
+            let lifetime = expires_at.duration_since(now).unwrap_or_default();
+            Some(crate::session::cookie::session_cookie(
+                &settings.cookie_name,
+                &id,
+                lifetime,
+                https,
+            ))
+        }
+        Ok(None) => None,
+        Err(error) => {
+            tracing::warn!(%error, "session renewal failed");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    fn settings(sliding: bool, ttl: u64, max_age: Option<u64>) -> SessionSettings {
+        SessionSettings {
+            store: crate::config::snapshot::StoreKind::Memory,
+            cookie_name: "sessionid".into(),
+            ttl: Duration::from_secs(ttl),
+            sliding,
+            max_age: max_age.map(Duration::from_secs),
+        }
+    }
+    #[test]
+    fn sliding_renewal_at_most_once_a_minute_and_never_past_max_age() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let session = Session::new(
+            crate::session::NewSession::default(),
+            t0,
+            t0 + Duration::from_secs(3600),
+        );
+        let s = settings(true, 3600, None);
+        assert_eq!(
+            renewal(&session, &s, t0 + Duration::from_secs(30)),
+            None,
+            "not within a minute"
+        );
+        assert_eq!(
+            renewal(&session, &s, t0 + Duration::from_secs(90)),
+            Some(t0 + Duration::from_secs(3690))
+        );
+        assert_eq!(
+            renewal(
+                &session,
+                &settings(false, 3600, None),
+                t0 + Duration::from_secs(900)
+            ),
+            None
+        );
+        let capped = settings(true, 3600, Some(3700));
+        assert_eq!(
+            renewal(&session, &capped, t0 + Duration::from_secs(900)),
+            Some(t0 + Duration::from_secs(3700))
+        );
+        let at_cap = Session::new(
+            crate::session::NewSession::default(),
+            t0,
+            t0 + Duration::from_secs(3700),
+        );
+        assert_eq!(
+            renewal(&at_cap, &capped, t0 + Duration::from_secs(2000)),
+            None
+        );
+        // Short ttls renew every half ttl, not never.
+        let short = settings(true, 40, None);
+        let s40 = Session::new(
+            crate::session::NewSession::default(),
+            t0,
+            t0 + Duration::from_secs(40),
+        );
+        assert_eq!(renewal(&s40, &short, t0 + Duration::from_secs(10)), None);
+        assert_eq!(
+            renewal(&s40, &short, t0 + Duration::from_secs(20)),
+            Some(t0 + Duration::from_secs(60))
+        );
+    }
+}
