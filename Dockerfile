@@ -2,7 +2,7 @@
 #   docker build -t portcullis .
 #   docker run --rm -p 8080:8080 -e PORTCULLIS_UPSTREAM=http://app:8000 \
 #     -e PORTCULLIS_ADMIN_TOKEN=... portcullis
-# Configuration: README "Deploy".
+# Configuration: docs/deploy.md.
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /build
