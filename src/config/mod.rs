@@ -6,10 +6,12 @@ mod compile;
 pub mod environment;
 pub mod raw;
 pub mod snapshot;
+pub mod startup;
 
 use std::fmt;
 use std::path::Path;
 
+pub use compile::defaults;
 pub use snapshot::Config;
 
 /// One problem in a config file.

@@ -8,14 +8,18 @@ use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
+use super::startup::Startup;
 use crate::csrf::settings::CsrfSettings;
 use crate::identity::IdentityHeaders;
 use crate::routes::RouteTable;
-use crate::session::redis::RedisSettings;
 use crate::upstream::UpstreamSettings;
 
+/// One compiled config file. `startup` is what only a restart applies
+/// (see `startup.rs`); every other field applies to the next connection
+/// or request once a reload swaps this snapshot in.
 #[derive(Debug)]
 pub struct Config {
+    pub startup: Startup,
     pub server: ServerSettings,
     pub upstream: UpstreamSettings,
     pub session: SessionSettings,
@@ -53,15 +57,12 @@ pub struct Diagnostics {
 
 #[derive(Debug, Clone)]
 pub struct LoginSettings {
+    /// Browsers that need a user are sent to the login page.
     pub redirect_browsers: bool,
-    pub max_failures: std::num::NonZeroU32,
-    pub failure_window: Duration,
 }
 
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
-    pub listen: SocketAddr,
-    pub admin_listen: SocketAddr,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
     pub body_read_timeout: Duration,
@@ -73,10 +74,7 @@ pub struct ServerSettings {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub max_header_bytes: usize,
     pub max_headers: usize,
-    pub max_connections: usize,
     pub max_concurrent_streams: u32,
-    /// `None`: one per CPU.
-    pub worker_threads: Option<usize>,
 }
 
 /// An address a client on this host can dial for a listen address: a
@@ -98,16 +96,8 @@ impl ServerSettings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreKind {
-    Memory,
-    Redis(RedisSettings),
-    Django(crate::session::django::settings::DjangoSettings),
-}
-
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
-    pub store: StoreKind,
     pub cookie_name: String,
     pub ttl: Duration,
     pub sliding: bool,

@@ -7,7 +7,9 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::{duration, Problems};
+use super::defaults;
+use super::problems::Problems;
+use super::values::duration;
 use crate::config::raw::{RawConfig, RawDjango};
 use crate::session::django::database::is_sql_identifier;
 use crate::session::django::settings::{DjangoSettings, DjangoTables};
@@ -31,21 +33,36 @@ pub(super) fn settings(
     };
     let django = django.get_ref();
     let secret_key = secret_key(problems, django, base);
-    let user_table = table(problems, django.user_table.as_ref(), "auth_user");
-    let mut tables = DjangoTables::for_user_table(&user_table);
-    tables.session = table(problems, django.session_table.as_ref(), "django_session");
-    if let Some(name) = &django.username_column {
-        tables.username_column = table(problems, Some(name), "username");
-    }
-    if let Some(name) = &django.user_groups_table {
-        tables.user_groups = table(problems, Some(name), "");
-    }
-    if let Some(name) = &django.user_permissions_table {
-        tables.user_permissions = table(problems, Some(name), "");
-    }
-    if let Some(name) = &django.user_column {
-        tables.user_column = table(problems, Some(name), "user_id");
-    }
+    let user = table(
+        problems,
+        django.user_table.as_ref(),
+        defaults::DJANGO_USER_TABLE,
+    );
+    let (user_groups, user_permissions) = DjangoTables::many_to_many(&user);
+    let tables = DjangoTables {
+        session: table(
+            problems,
+            django.session_table.as_ref(),
+            defaults::DJANGO_SESSION_TABLE,
+        ),
+        username_column: table(
+            problems,
+            django.username_column.as_ref(),
+            defaults::DJANGO_USERNAME_COLUMN,
+        ),
+        user_groups: table(problems, django.user_groups_table.as_ref(), &user_groups),
+        user_permissions: table(
+            problems,
+            django.user_permissions_table.as_ref(),
+            &user_permissions,
+        ),
+        user_column: table(
+            problems,
+            django.user_column.as_ref(),
+            defaults::DJANGO_USER_COLUMN,
+        ),
+        user,
+    };
     for key in &django.secret_key_fallbacks {
         if key.get_ref().is_empty() {
             problems.at(
@@ -84,14 +101,27 @@ pub(super) fn settings(
             .map(|key| key.get_ref().as_bytes().to_vec())
             .collect(),
         tables,
-        authentication_backends: django
-            .authentication_backends
-            .clone()
-            .unwrap_or_else(|| vec![MODEL_BACKEND.to_string()]),
-        timeout: duration(problems, django.timeout.as_ref(), "1s"),
-        cache_ttl: duration(problems, django.cache_ttl.as_ref(), "1s"),
-        negative_cache_ttl: duration(problems, django.negative_cache_ttl.as_ref(), "1s"),
-        cache_capacity: django.cache_size.as_ref().map_or(100_000, |s| *s.get_ref()),
+        authentication_backends: django.authentication_backends.clone().unwrap_or_else(|| {
+            defaults::DJANGO_AUTHENTICATION_BACKENDS
+                .iter()
+                .map(|backend| backend.to_string())
+                .collect()
+        }),
+        timeout: duration(problems, django.timeout.as_ref(), defaults::DJANGO_TIMEOUT),
+        cache_ttl: duration(
+            problems,
+            django.cache_ttl.as_ref(),
+            defaults::DJANGO_CACHE_TTL,
+        ),
+        negative_cache_ttl: duration(
+            problems,
+            django.negative_cache_ttl.as_ref(),
+            defaults::DJANGO_NEGATIVE_CACHE_TTL,
+        ),
+        cache_capacity: django
+            .cache_size
+            .as_ref()
+            .map_or(defaults::DJANGO_CACHE_SIZE, |s| *s.get_ref()),
     };
     if let Err(why) = crate::session::django::database::Database::new(&settings) {
         problems.at(django.database.span(), format!("django.{why}"));

@@ -5,11 +5,15 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::{duration, names, Problems};
+use super::defaults;
+use super::problems::Problems;
+use super::routes::names;
+use super::values::duration;
 use crate::auth::password;
 use crate::auth::users::{User, UserTable};
 use crate::config::raw::{RawLogin, RawUser, RawUsersFile};
 use crate::config::snapshot::LoginSettings;
+use crate::config::startup::ThrottleSettings;
 use crate::config::ConfigError;
 use crate::session::record::unsafe_value_reason;
 
@@ -117,25 +121,36 @@ fn validate(problems: &mut Problems, raw: &[RawUser]) -> Vec<User> {
                     .into_iter()
                     .map(String::from)
                     .collect(),
-                staff: user.staff.unwrap_or(false),
-                superuser: user.superuser.unwrap_or(false),
-                active: user.active.unwrap_or(true),
+                staff: user.staff.unwrap_or(defaults::USER_STAFF),
+                superuser: user.superuser.unwrap_or(defaults::USER_SUPERUSER),
+                active: user.active.unwrap_or(defaults::USER_ACTIVE),
             }
         })
         .collect()
 }
 
-pub(super) fn login(problems: &mut Problems, raw: &RawLogin) -> LoginSettings {
+/// `[login]`: what the pages do (live), and the failed-login throttle's
+/// quota (restart-only: the throttle is built once).
+pub(super) fn login(problems: &mut Problems, raw: &RawLogin) -> (LoginSettings, ThrottleSettings) {
     let max_failures = match &raw.max_failures {
-        None => NonZeroU32::new(5),
+        None => NonZeroU32::new(defaults::LOGIN_MAX_FAILURES as u32),
         Some(n) => NonZeroU32::new(*n.get_ref()).or_else(|| {
             problems.at(n.span(), "login.max_failures must be at least 1");
             None
         }),
     };
-    LoginSettings {
-        redirect_browsers: raw.redirect_browsers.unwrap_or(false),
+    let login = LoginSettings {
+        redirect_browsers: raw
+            .redirect_browsers
+            .unwrap_or(defaults::LOGIN_REDIRECT_BROWSERS),
+    };
+    let throttle = ThrottleSettings {
         max_failures: max_failures.unwrap_or(NonZeroU32::MIN),
-        failure_window: duration(problems, raw.failure_window.as_ref(), "5m"),
-    }
+        failure_window: duration(
+            problems,
+            raw.failure_window.as_ref(),
+            defaults::LOGIN_FAILURE_WINDOW,
+        ),
+    };
+    (login, throttle)
 }

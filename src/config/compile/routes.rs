@@ -1,0 +1,262 @@
+//! `[[routes]]` and the top-level `default_access` and `mode`: access
+//! levels, requirements, methods, and the routes an earlier one makes dead.
+
+use std::ops::Range;
+
+use http::Method;
+use toml::Spanned;
+
+use super::defaults;
+use super::problems::{line_column, Problems};
+use crate::config::raw::RawRoute;
+use crate::routes::{Access, Mode, ModelPermissions, Pattern, Requirements, Route};
+use crate::session::record::unsafe_value_reason;
+
+pub(super) fn access(problems: &mut Problems, value: &Spanned<String>) -> Access {
+    value.get_ref().parse().unwrap_or_else(|_| {
+        problems.at(
+            value.span(),
+            format!(
+                "unknown access level {:?}; expected one of {}",
+                value.get_ref(),
+                Access::NAMES
+            ),
+        );
+        Access::Deny
+    })
+}
+
+pub(super) fn mode(problems: &mut Problems, value: &Spanned<String>) -> Mode {
+    value.get_ref().parse().unwrap_or_else(|_| {
+        problems.at(
+            value.span(),
+            format!(
+                "unknown mode {:?}; expected \"enforce\" or \"report\"",
+                value.get_ref()
+            ),
+        );
+        Mode::Enforce
+    })
+}
+
+/// Permission strings as Django's `user.has_perm` takes them:
+/// `app_label.codename`.
+fn permissions(problems: &mut Problems, values: &[Spanned<String>]) -> Vec<Box<str>> {
+    for value in values {
+        if !is_permission(value.get_ref()) {
+            // A warning: sessions made through the admin API may carry
+            // any strings, but no Django user ever holds such a permission.
+            problems.warn(
+                value.span(),
+                format!(
+                    "permission {:?} is not \"app_label.codename\", the form Django's user.has_perm takes (e.g. \"lifeapp.change_life\")",
+                    value.get_ref()
+                ),
+            );
+        }
+    }
+    names(problems, values, "permission")
+}
+
+fn is_permission(text: &str) -> bool {
+    let Some((app_label, codename)) = text.split_once('.') else {
+        return false;
+    };
+    let identifier = app_label.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && app_label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    identifier
+        && !codename.is_empty()
+        && codename.len() <= 100
+        && !codename.contains(char::is_whitespace)
+}
+
+pub(super) fn names(
+    problems: &mut Problems,
+    values: &[Spanned<String>],
+    what: &str,
+) -> Vec<Box<str>> {
+    values
+        .iter()
+        .map(|value| {
+            if let Some(why) = unsafe_value_reason(value.get_ref(), true) {
+                problems.at(value.span(), format!("{what} {:?} {why}", value.get_ref()));
+            }
+            value.get_ref().as_str().into()
+        })
+        .collect()
+}
+
+fn model_permissions(problems: &mut Problems, value: &Spanned<String>) -> Option<ModelPermissions> {
+    let text = value.get_ref();
+    let valid_part = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    match text.split_once('.') {
+        Some((app, model)) if valid_part(app) && valid_part(model) => Some(ModelPermissions {
+            add: format!("{app}.add_{model}").into(),
+            change: format!("{app}.change_{model}").into(),
+            delete: format!("{app}.delete_{model}").into(),
+        }),
+        _ => {
+            problems.at(
+                value.span(),
+                format!("model {text:?} must be \"app_label.model_name\" in lower case, as in Django's permission codenames (e.g. \"lifeapp.life\")"),
+            );
+            None
+        }
+    }
+}
+
+fn methods(problems: &mut Problems, value: &Spanned<Vec<String>>) -> Option<Box<[Method]>> {
+    let mut out = Vec::new();
+    for text in value.get_ref() {
+        match Method::from_bytes(text.as_bytes()) {
+            Ok(m) if text.bytes().all(|b| !b.is_ascii_lowercase()) => out.push(m),
+            _ => problems.at(
+                value.span(),
+                format!(
+                    "{text:?} is not an HTTP method; methods are case-sensitive (e.g. \"GET\")"
+                ),
+            ),
+        }
+    }
+    if value.get_ref().is_empty() {
+        problems.at(
+            value.span(),
+            "methods must list at least one method (leave it out to match every method)",
+        );
+    }
+    Some(out.into_boxed_slice())
+}
+
+pub(super) fn routes(
+    problems: &mut Problems,
+    raw: &[RawRoute],
+    global_mode: Mode,
+    internal_prefix: &str,
+) -> Vec<Route> {
+    let internal = Pattern::parse(&format!("{internal_prefix}/**")).ok();
+    let mut compiled: Vec<(Route, Range<usize>)> = Vec::with_capacity(raw.len());
+    for (i, route) in raw.iter().enumerate() {
+        let name: Box<str> = match &route.name {
+            Some(name) if name.get_ref().trim().is_empty() => {
+                problems.at(name.span(), "route name must not be empty");
+                format!("routes[{i}]").into()
+            }
+            Some(name) => name.get_ref().as_str().into(),
+            None => format!("routes[{i}]").into(),
+        };
+        if let Some(first) = compiled.iter().find(|(r, _)| r.name == name) {
+            let (line, _) = line_column(problems.source, first.1.start);
+            problems.at(
+                route.path.span(),
+                format!("route name {name:?} is already used by the route on line {line}"),
+            );
+        }
+        let pattern = match Pattern::parse(route.path.get_ref()) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.at(route.path.span(), format!("route {name:?}: {e}"));
+                continue;
+            }
+        };
+        let access = access(problems, &route.access);
+        let requirements = Requirements {
+            all_permissions: permissions(problems, &route.permissions),
+            any_permissions: permissions(problems, &route.any_permissions),
+            any_groups: names(problems, &route.groups, "group"),
+            model: route
+                .model
+                .as_ref()
+                .and_then(|m| model_permissions(problems, m)),
+        };
+        if matches!(access, Access::Anonymous | Access::Deny) && !requirements.is_empty() {
+            problems.at(
+                route.access.span(),
+                format!(
+                    "route {name:?}: permissions, any_permissions, groups and model have no effect with access = \"{}\"",
+                    access.as_str()
+                ),
+            );
+        }
+        let methods = route.methods.as_ref().and_then(|m| methods(problems, m));
+        let route_compiled = Route {
+            name,
+            pattern,
+            methods,
+            access,
+            requirements,
+            csrf_exempt: !route.csrf.unwrap_or(defaults::ROUTE_CSRF),
+            max_body: route.max_body.as_ref().map(|limit| *limit.get_ref()),
+            mode: route
+                .mode
+                .as_ref()
+                .map_or(global_mode, |value| mode(problems, value)),
+        };
+        if internal
+            .as_ref()
+            .is_some_and(|i| i.covers(&route_compiled.pattern))
+        {
+            problems.at(
+                route.path.span(),
+                format!(
+                    "route {:?} can never match: {internal_prefix}/* is the gateway's own endpoints, answered before any route",
+                    route_compiled.name
+                ),
+            );
+        }
+        if route_compiled.access == Access::Anonymous {
+            let catch_all = compiled.iter().find(|(r, _)| {
+                r.pattern.segments == [crate::routes::pattern::Segment::Rest]
+                    && !shadows(r, &route_compiled)
+            });
+            if let Some((earlier, _)) = catch_all {
+                problems.warn(
+                    route.path.span(),
+                    format!(
+                        "anonymous route {:?} comes after the catch-all {:?} ({}): only methods the catch-all does not take reach it; put specific routes before catch-alls",
+                        route_compiled.name,
+                        earlier.name,
+                        earlier.pattern.as_str()
+                    ),
+                );
+            }
+        }
+        if let (Some(value), Mode::Report) = (&route.mode, route_compiled.mode) {
+            problems.warn(
+                value.span(),
+                format!(
+                    "route {:?} has mode = \"report\": it enforces nothing; requests it would deny are forwarded (and counted as would_deny)",
+                    route_compiled.name
+                ),
+            );
+        }
+        if let Some((earlier, _)) = compiled.iter().find(|(r, _)| shadows(r, &route_compiled)) {
+            problems.at(
+                route.path.span(),
+                format!(
+                    "route {:?} can never match: every request it covers is already matched by the earlier route {:?} ({})",
+                    route_compiled.name,
+                    earlier.name,
+                    earlier.pattern.as_str()
+                ),
+            );
+        }
+        compiled.push((route_compiled, route.path.span()));
+    }
+    compiled.into_iter().map(|(route, _)| route).collect()
+}
+
+/// True when `earlier` matches every request `later` could match.
+fn shadows(earlier: &Route, later: &Route) -> bool {
+    let methods_covered = match (&earlier.methods, &later.methods) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(mine), Some(theirs)) => theirs.iter().all(|m| mine.contains(m)),
+    };
+    methods_covered && earlier.pattern.covers(&later.pattern)
+}
