@@ -38,6 +38,9 @@ pub struct Seen {
     pub body_len: u64,
     /// The body as text when it is at most 64 KiB.
     pub body: Option<String>,
+    /// The address the request came from: one pooled connection keeps it.
+    #[serde(skip)]
+    pub peer: Option<SocketAddr>,
 }
 
 impl Seen {
@@ -89,7 +92,7 @@ async fn accept(
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(c) => c,
                 Err(_) => continue,
@@ -98,7 +101,7 @@ async fn accept(
         };
         let seen = Arc::clone(&seen);
         tokio::spawn(async move {
-            let service = service_fn(move |request| echo(request, Arc::clone(&seen)));
+            let service = service_fn(move |request| echo(request, peer, Arc::clone(&seen)));
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -110,6 +113,7 @@ type EchoBody = Either<Full<Bytes>, Generated>;
 
 async fn echo(
     request: Request<Incoming>,
+    peer: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
 ) -> Result<Response<EchoBody>, Infallible> {
     let (parts, mut body) = request.into_parts();
@@ -144,6 +148,7 @@ async fn echo(
         body_len,
         body: (body_len as usize <= ECHO_BODY_LIMIT)
             .then(|| String::from_utf8_lossy(&kept).into_owned()),
+        peer: Some(peer),
     };
     if let Ok(mut all) = seen.lock() {
         all.push(record.clone());

@@ -1,5 +1,6 @@
 //! `Gateway`: the state every request shares — the current config snapshot
-//! (swappable), the session store and the upstream client.
+//! (swappable, with the upstream client), the session store, the login
+//! throttle, metrics, and the upgraded connections in flight.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,12 +13,11 @@ use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 
 use crate::auth::throttle::LoginThrottle;
-use crate::config::snapshot::StoreKind;
+use crate::config::startup::StoreKind;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::reload::{ReloadError, ReloadReport};
 use crate::session::{DjangoStore, MemoryStore, RedisStore, Store};
-use crate::upstream::Upstream;
 
 /// How often the memory store drops expired sessions, and the login
 /// throttle expired blocks.
@@ -26,7 +26,6 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 pub struct Gateway {
     config: ArcSwap<Config>,
     store: Store,
-    upstream: Upstream,
     login_throttle: Arc<LoginThrottle>,
     /// Bounds concurrent argon2 checks to the CPUs we have, so sign-in
     /// attempts cannot pile up memory-hard work (about 19 MiB each).
@@ -46,15 +45,14 @@ impl Gateway {
     /// (the memory store starts its expiry sweeper).
     pub fn new(config: Config) -> Gateway {
         let metrics = Arc::new(Metrics::new());
-        let store = match &config.session.store {
+        let store = match &config.startup.store {
             StoreKind::Memory => {
                 let memory = MemoryStore::new();
                 memory.spawn_sweeper(SWEEP_EVERY);
                 Store::Memory(memory)
             }
             StoreKind::Redis(settings) => {
-                // Invariant: the config compiler already opened these settings.
-                let redis = RedisStore::new(settings).expect("validated redis settings");
+                let redis = RedisStore::new(settings);
                 redis.count_cache_answers(metrics.cache_hits.clone(), metrics.cache_misses.clone());
                 redis.start();
                 Store::Redis(redis)
@@ -67,16 +65,14 @@ impl Gateway {
                 Store::Django(django)
             }
         };
-        let upstream = Upstream::new(&config.upstream);
         let login_throttle = Arc::new(LoginThrottle::new(
-            config.login.max_failures,
-            config.login.failure_window,
+            config.startup.login_throttle.max_failures,
+            config.startup.login_throttle.failure_window,
         ));
         spawn_throttle_sweeper(&login_throttle);
         Gateway {
             config: ArcSwap::from_pointee(config),
             store,
-            upstream,
             login_throttle,
             password_checks: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
@@ -156,10 +152,6 @@ impl Gateway {
 
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    pub fn upstream(&self) -> &Upstream {
-        &self.upstream
     }
 
     pub fn login_throttle(&self) -> &LoginThrottle {

@@ -128,7 +128,7 @@ fn main() -> ExitCode {
             .path()
             .and_then(|path| Ok((load(&path)?, path)))
             .and_then(|(config, path)| {
-                let threads = config.server.worker_threads;
+                let threads = config.startup.worker_threads;
                 run_on(threads, serve(config, path))
             }),
         Command::Demo { config } => {
@@ -192,7 +192,7 @@ fn healthcheck_url(url: Option<String>, config: ConfigPath) -> anyhow::Result<St
     match config.path() {
         Ok(path) => {
             let config = load(&path)?;
-            let admin = config::snapshot::dialable(config.server.admin_listen);
+            let admin = config::snapshot::dialable(config.startup.admin_listen);
             Ok(format!("http://{admin}/readyz"))
         }
         Err(_) => Ok("http://127.0.0.1:9901/readyz".to_string()),
@@ -274,8 +274,8 @@ pub(crate) async fn bind(config: &Config) -> anyhow::Result<Listeners> {
             .with_context(|| format!("binding the {what} listener on {addr}"))
     };
     Ok(Listeners {
-        proxy: bind(config.server.listen, "proxy").await?,
-        admin: bind(config.server.admin_listen, "admin").await?,
+        proxy: bind(config.startup.listen, "proxy").await?,
+        admin: bind(config.startup.admin_listen, "admin").await?,
     })
 }
 
@@ -283,7 +283,7 @@ async fn serve(config: Config, config_file: PathBuf) -> anyhow::Result<()> {
     if config.admin.token.is_default() {
         // Anyone who can reach a non-loopback admin listener could use the
         // example token: refuse rather than warn.
-        let admin = config.server.admin_listen;
+        let admin = config.startup.admin_listen;
         if !admin.ip().is_loopback() {
             anyhow::bail!("admin.token is the example value \"change-me\" and the admin API listens on {admin}: set a secret (PORTCULLIS_ADMIN_TOKEN, admin.token or admin.token_env)");
         }

@@ -79,25 +79,6 @@ async fn an_invalid_file_changes_nothing_and_says_why() {
 }
 
 #[tokio::test]
-async fn restart_only_settings_are_reported_and_kept() {
-    let (h, file) = from_file(&routes("anonymous")).await;
-    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let text = config(&format!("http://{elsewhere}"), &routes("anonymous"));
-    std::fs::write(file.path(), text).unwrap();
-    let reply = reload(&h).await;
-    assert_eq!(reply.status, 200);
-    assert_eq!(
-        reply.json()["needs_restart"],
-        serde_json::json!(["upstream.url / upstream.connect_timeout / upstream.ca_file"])
-    );
-    // Still forwarded to the upstream it started with.
-    assert_eq!(h.get("/public/x", &[]).await.status, 200);
-}
-
-#[tokio::test]
 async fn in_flight_requests_finish_on_the_config_they_started_with() {
     let (h, file) = from_file(&routes("anonymous")).await;
     let h = Arc::new(h);

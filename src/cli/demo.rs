@@ -77,7 +77,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
          \x20 curl -i -b sessionid={alice} http://{proxy}/life/1/\n\
          \x20     -> 200, the echo shows x-remote-user: alice\n\
          \x20 curl -i -X PUT -b sessionid={alice} -d '{{\"answer\":24}}' http://{proxy}/life/1/\n\
-         \x20     -> 403 {{\"detail\":\"CSRF Failed: CSRF cookie not set.\"}} (see README: CSRF)\n\
+         \x20     -> 403 {{\"detail\":\"CSRF Failed: CSRF cookie not set.\"}} (see docs/csrf.md)\n\
          \x20 curl -i -b sessionid={alice} http://{proxy}/admin/\n\
          \x20     -> 403 {{\"detail\":\"You do not have permission to perform this action.\"}}\n\
          \x20 curl -i -b sessionid={root} http://{proxy}/admin/\n\

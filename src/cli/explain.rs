@@ -9,7 +9,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use portcullis::config::snapshot::{dialable, StoreKind};
+use portcullis::config::snapshot::dialable;
+use portcullis::config::startup::StoreKind;
 use portcullis::config::Config;
 use portcullis::explain::{render, ExplainRequest, Explanation};
 use portcullis::session::{DjangoStore, RedisStore, Store};
@@ -68,9 +69,9 @@ pub(crate) async fn run(args: ExplainArgs) -> anyhow::Result<()> {
         https: args.https,
         peer: args.peer,
     };
-    let explanation = match (&config.session.store, &args.admin) {
+    let explanation = match (&config.startup.store, &args.admin) {
         (StoreKind::Redis(settings), None) => {
-            let store = RedisStore::new(settings).map_err(anyhow::Error::msg)?;
+            let store = RedisStore::new(settings);
             store.start();
             connected(&store).await?;
             let store = Store::Redis(store);
@@ -88,7 +89,7 @@ pub(crate) async fn run(args: ExplainArgs) -> anyhow::Result<()> {
         (_, admin) => {
             let url = admin
                 .clone()
-                .unwrap_or_else(|| format!("http://{}", dialable(config.server.admin_listen)));
+                .unwrap_or_else(|| format!("http://{}", dialable(config.startup.admin_listen)));
             ask_admin(&config, &url, &request).await?
         }
     };

@@ -26,6 +26,4 @@ pub struct CsrfSettings {
     pub legacy_messages: bool,
     pub websocket_origin_check: bool,
     pub form_body_limit: usize,
-    /// CSRF_USE_SESSIONS: the secret is the session's, never a cookie.
-    pub use_sessions: bool,
 }

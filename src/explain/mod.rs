@@ -354,7 +354,7 @@ fn build_parts(
     }
     let mut assumed = None;
     if uri.authority().is_none() && !parts.headers.contains_key(header::HOST) {
-        let host = crate::config::snapshot::dialable(config.server.listen).to_string();
+        let host = crate::config::snapshot::dialable(config.startup.listen).to_string();
         let value = HeaderValue::from_str(&host).map_err(|e| e.to_string())?;
         parts.headers.insert(header::HOST, value);
         assumed = Some(host);

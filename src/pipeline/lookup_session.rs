@@ -121,7 +121,6 @@ mod tests {
     use super::*;
     fn settings(sliding: bool, ttl: u64, max_age: Option<u64>) -> SessionSettings {
         SessionSettings {
-            store: crate::config::snapshot::StoreKind::Memory,
             cookie_name: "sessionid".into(),
             ttl: Duration::from_secs(ttl),
             sliding,

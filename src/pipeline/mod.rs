@@ -300,7 +300,7 @@ async fn checks<'r>(
     // After an enforced denial (explain only) the live request has ended.
     let answered = held.denied.is_some();
     // With CSRF_USE_SESSIONS the secret lives in Django's session: no cookie.
-    let hand_out = !config.csrf.use_sessions;
+    let hand_out = !config.startup.csrf_use_sessions;
     if hand_out && !exempt && !answered && check_csrf::needs_new_cookie(&parts.method, &csrf_cookie)
     {
         trace.note(|| {
@@ -344,7 +344,7 @@ async fn checks<'r>(
         .await;
     }
     let session = &*decision.session.insert(session);
-    let csrf_cookie = if config.csrf.use_sessions {
+    let csrf_cookie = if config.startup.csrf_use_sessions {
         let state = check_csrf::session_secret_state(session);
         decision.csrf_cookie = state;
         state
@@ -573,15 +573,17 @@ async fn run<'r>(
     let stalled = body.stalled_flag();
     let response = match upgrade {
         None => {
-            gateway
-                .upstream()
+            config
+                .upstream
+                .client
                 .send(Request::from_parts(parts, body), config.upstream.timeout)
                 .await
         }
         Some((protocol, client_side)) => {
             upgrade::restore_headers(&mut parts.headers, protocol.clone());
-            let raw = gateway
-                .upstream()
+            let raw = config
+                .upstream
+                .client
                 .exchange(Request::from_parts(parts, body), config.upstream.timeout)
                 .await?;
             if upgrade::switched(&raw) {

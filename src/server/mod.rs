@@ -25,6 +25,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::config::snapshot::ServerSettings;
 use crate::connection::Connection;
 use crate::gateway::Gateway;
 use crate::reply::ProxyBody;
@@ -39,23 +40,19 @@ pub async fn serve(
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let limits = Limits::from(&*gateway);
-    let tls_gateway = Arc::clone(&gateway);
-    let tls = move || {
-        tls_gateway
-            .config()
-            .server
-            .tls
-            .clone()
-            .map(TlsAcceptor::from)
+    let current_gateway = Arc::clone(&gateway);
+    let current = move || {
+        let config = current_gateway.config();
+        let tls = config.server.tls.clone().map(TlsAcceptor::from);
+        (Limits::from(&config.server), tls)
     };
     let open = Some(gateway.metrics().open_connections.clone());
     let upgrades = Arc::clone(gateway.upgrades());
     let drain_deadline = accept_loop(
         listener,
-        limits,
+        gateway.config().startup.max_connections,
         shutdown,
-        tls,
+        current,
         open,
         move |request, connection| {
             let gateway = Arc::clone(&gateway);
@@ -90,12 +87,13 @@ pub async fn serve_admin(
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let limits = Limits::from(&*gateway);
+    let current_gateway = Arc::clone(&gateway);
+    let current = move || (Limits::from(&current_gateway.config().server), None);
     accept_loop(
         listener,
-        limits,
+        gateway.config().startup.max_connections,
         shutdown,
-        || None,
+        current,
         None,
         move |request, _connection| {
             let gateway = Arc::clone(&gateway);
@@ -105,6 +103,9 @@ pub async fn serve_admin(
     .await;
 }
 
+/// The `[server]` limits a connection is served with: read from the config
+/// snapshot current when it is accepted (so a reload applies them to new
+/// connections), and `shutdown_timeout` from the one current at shutdown.
 #[derive(Clone, Copy)]
 struct Limits {
     header_read_timeout: Duration,
@@ -112,26 +113,40 @@ struct Limits {
     shutdown_timeout: Duration,
     max_header_bytes: usize,
     max_headers: usize,
-    max_connections: usize,
     max_concurrent_streams: u32,
 }
 
-impl From<&Gateway> for Limits {
-    fn from(gateway: &Gateway) -> Limits {
-        let config = gateway.config();
+impl From<&ServerSettings> for Limits {
+    fn from(server: &ServerSettings) -> Limits {
         Limits {
-            header_read_timeout: config.server.header_read_timeout,
-            idle_timeout: config.server.idle_timeout,
-            shutdown_timeout: config.server.shutdown_timeout,
-            max_header_bytes: config.server.max_header_bytes,
-            max_headers: config.server.max_headers,
-            max_connections: config.server.max_connections,
-            max_concurrent_streams: config.server.max_concurrent_streams,
+            header_read_timeout: server.header_read_timeout,
+            idle_timeout: server.idle_timeout,
+            shutdown_timeout: server.shutdown_timeout,
+            max_header_bytes: server.max_header_bytes,
+            max_headers: server.max_headers,
+            max_concurrent_streams: server.max_concurrent_streams,
         }
     }
 }
 
 impl Limits {
+    /// hyper's connection builder for these limits.
+    fn builder(&self) -> auto::Builder<TokioExecutor> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout)
+            .max_buf_size(self.max_header_bytes)
+            .max_headers(self.max_headers);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(self.max_concurrent_streams);
+        builder
+    }
+
     fn read_deadline<S>(&self, stream: S, in_flight: &Arc<InFlight>) -> ReadDeadline<S> {
         ReadDeadline::new(
             stream,
@@ -142,34 +157,24 @@ impl Limits {
     }
 }
 
-async fn accept_loop<H, F, T>(
+/// Accepts connections until `shutdown`, serving each with the limits and
+/// TLS `current` gives at accept time; returns the drain deadline.
+async fn accept_loop<H, F, C>(
     listener: TcpListener,
-    limits: Limits,
+    max_connections: usize,
     shutdown: impl Future<Output = ()>,
-    tls: T,
+    current: C,
     open_connections: Option<Gauge>,
     handler: H,
 ) -> tokio::time::Instant
 where
     H: Fn(Request<Incoming>, Connection) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<ProxyBody>> + Send + 'static,
-    T: Fn() -> Option<TlsAcceptor>,
+    C: Fn() -> (Limits, Option<TlsAcceptor>),
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes)
-        .max_headers(limits.max_headers);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(limits.max_concurrent_streams);
     // At most `max_connections` open: further clients wait in the kernel's
     // listen queue (not in memory here) until a connection closes.
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -194,13 +199,13 @@ where
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let acceptor = tls();
+        let (limits, acceptor) = current();
+        let builder = limits.builder();
         let connection = Connection {
             peer,
             tls: acceptor.is_some(),
         };
         let handler = handler.clone();
-        let builder = builder.clone();
         let watcher = graceful.watcher();
         let open = open_connections.clone().map(OpenConnection::new);
         tokio::spawn(async move {
@@ -249,7 +254,7 @@ where
     drop(listener);
     // One deadline for the whole drain, returned so that waiting for
     // upgraded connections shares it.
-    let deadline = tokio::time::Instant::now() + limits.shutdown_timeout;
+    let deadline = tokio::time::Instant::now() + current().0.shutdown_timeout;
     if tokio::time::timeout_at(deadline, graceful.shutdown())
         .await
         .is_err()

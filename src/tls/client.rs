@@ -2,26 +2,40 @@
 //! to PostgreSQL): rustls with the ring provider, TLS 1.2 and 1.3, trusting
 //! a configured CA file or the system's roots.
 
-/// The TLS client config for `https://` upstreams: the CA in `ca_file`, or
-/// the system's root certificates (ring provider, TLS 1.2+).
+use std::sync::Arc;
+
+/// The TLS client config trusting the CA certificates in `ca_file` (PEM),
+/// or the system's root certificates.
 pub fn client_config(
     ca_file: Option<&std::path::Path>,
     https: bool,
-) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let pem = match ca_file {
+        Some(path) => {
+            Some(std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let label = ca_file.map(|path| path.display().to_string());
+    client_config_pem(pem.as_deref().zip(label.as_deref()), https)
+}
+
+/// The TLS client config trusting `ca` (PEM, with a name for messages), or
+/// the system's root certificates (ring provider, TLS 1.2+).
+pub fn client_config_pem(
+    ca: Option<(&[u8], &str)>,
+    https: bool,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            for cert in certs {
-                let cert = cert.map_err(|e| format!("{} is not valid PEM: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+    match ca {
+        Some((pem, name)) => {
+            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| format!("{name} is not valid PEM: {e}"))?;
+                roots.add(cert).map_err(|e| format!("{name}: {e}"))?;
             }
             if roots.is_empty() {
-                return Err(format!("{} holds no certificate", path.display()));
+                return Err(format!("{name} holds no certificate"));
             }
         }
         // The system's roots, read only when an https:// upstream needs them
@@ -33,11 +47,11 @@ pub fn client_config(
         }
         None => {}
     }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| format!("TLS setup: {e}"))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(std::sync::Arc::new(config))
+    Ok(Arc::new(config))
 }

@@ -18,15 +18,54 @@ use crate::denial::Denial;
 use crate::headers::hop_by_hop;
 use crate::reply::ProxyBody;
 
-/// `[upstream]`, compiled.
+/// `[upstream]`, compiled, with the pooled client built for it.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
     pub scheme: Scheme,
     pub authority: Authority,
+    /// Longest TCP connect (502 past it).
     pub connect_timeout: Duration,
+    /// Longest wait for the response head (504 past it).
     pub timeout: Duration,
-    /// Trust for `https://` upstreams: `upstream.ca_file`, or the system's roots.
-    pub tls: Arc<rustls::ClientConfig>,
+    /// `upstream.ca_file`'s certificates (PEM) as read; `None` trusts the
+    /// system's roots.
+    pub ca_pem: Option<Arc<[u8]>>,
+    /// The pooled client that connects as the fields above say.
+    pub client: Upstream,
+}
+
+impl UpstreamSettings {
+    /// The settings with a client built for them; `Err` when the CA
+    /// certificates cannot be used.
+    pub fn new(
+        scheme: Scheme,
+        authority: Authority,
+        connect_timeout: Duration,
+        timeout: Duration,
+        ca: Option<(Arc<[u8]>, &str)>,
+    ) -> Result<UpstreamSettings, String> {
+        let https = scheme == Scheme::HTTPS;
+        let trust = ca.as_ref().map(|(pem, name)| (&pem[..], *name));
+        let tls = crate::tls::client::client_config_pem(trust, https)?;
+        Ok(UpstreamSettings {
+            scheme,
+            authority,
+            connect_timeout,
+            timeout,
+            ca_pem: ca.map(|(pem, _)| pem),
+            client: Upstream::new(connect_timeout, &tls),
+        })
+    }
+
+    /// True when `other` connects the same way (scheme, host, connect
+    /// timeout, trust): a reload then keeps the running client, and the
+    /// connections in its pool, instead of the one built for `other`.
+    pub fn connects_like(&self, other: &UpstreamSettings) -> bool {
+        self.scheme == other.scheme
+            && self.authority == other.authority
+            && self.connect_timeout == other.connect_timeout
+            && self.ca_pem == other.ca_pem
+    }
 }
 
 /// The pooled HTTP client to the upstream.
@@ -36,14 +75,14 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(settings: &UpstreamSettings) -> Upstream {
+    fn new(connect_timeout: Duration, tls: &rustls::ClientConfig) -> Upstream {
         let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(settings.connect_timeout));
+        http.set_connect_timeout(Some(connect_timeout));
         http.set_nodelay(true);
         // https:// upstreams over rustls; http:// ones as plain TCP.
         http.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(rustls::ClientConfig::clone(&settings.tls))
+            .with_tls_config(tls.clone())
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);

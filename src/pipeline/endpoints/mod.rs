@@ -24,7 +24,7 @@ use http::request::Parts;
 use http::{header, Method, Response};
 
 use crate::body::ForwardBody;
-use crate::config::snapshot::StoreKind;
+use crate::config::startup::StoreKind;
 use crate::config::Config;
 use crate::csrf::settings::CsrfEnforce;
 use crate::csrf::token::Secret;
@@ -60,10 +60,10 @@ pub async fn handle(exchange: Exchange<'_>, path: &str) -> Result<Response<Proxy
     let config = exchange.config;
     // Django's sessions: signing in and out is Django's; with
     // CSRF_USE_SESSIONS the token lives in its session, which we never write.
-    let django = matches!(config.session.store, StoreKind::Django(_));
+    let django = matches!(config.startup.store, StoreKind::Django(_));
     let off = match endpoint {
         "/login" | "/logout" => django,
-        "/csrf" => config.csrf.use_sessions,
+        "/csrf" => config.startup.csrf_use_sessions,
         _ => false,
     };
     if off {

@@ -19,16 +19,10 @@ pub struct DjangoTables {
 }
 
 impl DjangoTables {
-    /// Django's names for `auth.User`, or for a custom user table.
-    pub fn for_user_table(user: &str) -> DjangoTables {
-        DjangoTables {
-            session: "django_session".into(),
-            user: user.into(),
-            username_column: "username".into(),
-            user_groups: format!("{user}_groups"),
-            user_permissions: format!("{user}_user_permissions"),
-            user_column: "user_id".into(),
-        }
+    /// Django's names for a user model's many-to-many tables, from its
+    /// table: `<user>_groups` and `<user>_user_permissions`.
+    pub fn many_to_many(user: &str) -> (String, String) {
+        (format!("{user}_groups"), format!("{user}_user_permissions"))
     }
 }
 
@@ -56,6 +50,78 @@ pub struct DjangoSettings {
     /// How long "no such session" is reused.
     pub negative_cache_ttl: Duration,
     pub cache_capacity: u64,
+}
+
+impl DjangoSettings {
+    /// The `[django]` keys set differently here than in `running`.
+    pub fn changed_keys(&self, running: &DjangoSettings) -> Vec<&'static str> {
+        // Taken apart without `..`: a new field must be compared here.
+        let DjangoSettings {
+            database,
+            database_ca_file,
+            secret_key,
+            secret_key_fallbacks,
+            tables:
+                DjangoTables {
+                    session,
+                    user,
+                    username_column,
+                    user_groups,
+                    user_permissions,
+                    user_column,
+                },
+            authentication_backends,
+            timeout,
+            cache_ttl,
+            negative_cache_ttl,
+            cache_capacity,
+        } = self;
+        let theirs = &running.tables;
+        [
+            ("django.database", *database != running.database),
+            (
+                "django.database_ca_file",
+                *database_ca_file != running.database_ca_file,
+            ),
+            ("django.secret_key", *secret_key != running.secret_key),
+            (
+                "django.secret_key_fallbacks",
+                *secret_key_fallbacks != running.secret_key_fallbacks,
+            ),
+            ("django.session_table", *session != theirs.session),
+            ("django.user_table", *user != theirs.user),
+            (
+                "django.username_column",
+                *username_column != theirs.username_column,
+            ),
+            (
+                "django.user_groups_table",
+                *user_groups != theirs.user_groups,
+            ),
+            (
+                "django.user_permissions_table",
+                *user_permissions != theirs.user_permissions,
+            ),
+            ("django.user_column", *user_column != theirs.user_column),
+            (
+                "django.authentication_backends",
+                *authentication_backends != running.authentication_backends,
+            ),
+            ("django.timeout", *timeout != running.timeout),
+            ("django.cache_ttl", *cache_ttl != running.cache_ttl),
+            (
+                "django.negative_cache_ttl",
+                *negative_cache_ttl != running.negative_cache_ttl,
+            ),
+            (
+                "django.cache_size",
+                *cache_capacity != running.cache_capacity,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
+    }
 }
 
 impl std::fmt::Debug for DjangoSettings {
@@ -105,8 +171,83 @@ mod tests {
 
     #[test]
     fn custom_user_tables_follow_djangos_naming() {
-        let tables = DjangoTables::for_user_table("accounts_user");
-        assert_eq!(tables.user_groups, "accounts_user_groups");
-        assert_eq!(tables.user_permissions, "accounts_user_user_permissions");
+        let (groups, permissions) = DjangoTables::many_to_many("accounts_user");
+        assert_eq!(groups, "accounts_user_groups");
+        assert_eq!(permissions, "accounts_user_user_permissions");
+    }
+
+    fn django() -> DjangoSettings {
+        let (user_groups, user_permissions) = DjangoTables::many_to_many("auth_user");
+        DjangoSettings {
+            database: "sqlite:///db".into(),
+            database_ca_file: None,
+            secret_key: b"k".to_vec(),
+            secret_key_fallbacks: Vec::new(),
+            tables: DjangoTables {
+                session: "django_session".into(),
+                user: "auth_user".into(),
+                username_column: "username".into(),
+                user_groups,
+                user_permissions,
+                user_column: "user_id".into(),
+            },
+            authentication_backends: Vec::new(),
+            timeout: Duration::from_secs(1),
+            cache_ttl: Duration::from_secs(1),
+            negative_cache_ttl: Duration::from_secs(1),
+            cache_capacity: 1,
+        }
+    }
+
+    #[test]
+    fn every_field_is_named_when_it_changes() {
+        type Change = fn(&mut DjangoSettings);
+        let cases: [(Change, &str); 15] = [
+            (|d| d.database = "sqlite:///other".into(), "django.database"),
+            (
+                |d| d.database_ca_file = Some("ca.pem".into()),
+                "django.database_ca_file",
+            ),
+            (|d| d.secret_key = b"j".to_vec(), "django.secret_key"),
+            (
+                |d| d.secret_key_fallbacks = vec![b"old".to_vec()],
+                "django.secret_key_fallbacks",
+            ),
+            (|d| d.tables.session = "s".into(), "django.session_table"),
+            (|d| d.tables.user = "u".into(), "django.user_table"),
+            (
+                |d| d.tables.username_column = "email".into(),
+                "django.username_column",
+            ),
+            (
+                |d| d.tables.user_groups = "g".into(),
+                "django.user_groups_table",
+            ),
+            (
+                |d| d.tables.user_permissions = "p".into(),
+                "django.user_permissions_table",
+            ),
+            (
+                |d| d.tables.user_column = "account_id".into(),
+                "django.user_column",
+            ),
+            (
+                |d| d.authentication_backends = vec!["b".into()],
+                "django.authentication_backends",
+            ),
+            (|d| d.timeout = Duration::from_secs(2), "django.timeout"),
+            (|d| d.cache_ttl = Duration::from_secs(2), "django.cache_ttl"),
+            (
+                |d| d.negative_cache_ttl = Duration::from_secs(2),
+                "django.negative_cache_ttl",
+            ),
+            (|d| d.cache_capacity = 2, "django.cache_size"),
+        ];
+        for (change, key) in cases {
+            let mut next = django();
+            change(&mut next);
+            assert_eq!(next.changed_keys(&django()), [key]);
+        }
+        assert!(django().changed_keys(&django()).is_empty());
     }
 }
