@@ -1,9 +1,7 @@
 //! `/metrics` on the admin listener: Prometheus text whose counters move
 //! with the requests a test makes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const ROUTES: &str = "[[routes]]\nname = \"public\"\npath = \"/public/**\"\naccess = \"anonymous\"\n\n\
                       [[routes]]\nname = \"life\"\npath = \"/life/**\"\naccess = \"authenticated\"\n";

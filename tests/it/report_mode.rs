@@ -3,9 +3,7 @@
 //! reason; requests that are broken (not merely unauthorised) are still
 //! refused; enforcing routes next to reporting ones keep enforcing.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const ROUTES: &str = r#"
 [[routes]]

@@ -1,9 +1,7 @@
 //! The admin API: bearer token, session create/show/revoke, per-user
 //! revocation, health, and clear errors for bad input.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn healthz_needs_no_token() {

@@ -2,13 +2,11 @@
 //! spliced to a real WebSocket echo upstream; the decision (route, session,
 //! Origin) is made before the upgrade, so refused upgrades never reach it.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

@@ -7,9 +7,7 @@
 //! the paths in `security_paths.rs`.) The upstream records every request it
 //! gets; nothing it did not get can have leaked.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const ROUTES: &str = r#"
 [[routes]]
@@ -156,7 +154,7 @@ async fn b12_b16_the_same_over_http2() {
 async fn b17_a_stored_name_with_cr_lf_is_no_session() {
     // The admin API refuses such names (tests/identity.rs); here another
     // program writes them straight into the shared Redis store.
-    let redis = common::redis::RedisServer::start();
+    let redis = crate::common::redis::RedisServer::start();
     let h =
         Harness::with_config(|upstream| with_redis_store(&config(upstream, ROUTES), &redis.url()))
             .await;

@@ -8,9 +8,7 @@
 //! answer: `Secret::matches` compares with `subtle::ConstantTimeEq`, and the
 //! house rules keep timing thresholds out of tests.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use portcullis::csrf::token::Secret;
 
 const ROUTES: &str = r#"

@@ -1,12 +1,10 @@
 //! Forwarding through a real gateway to a real upstream: what the upstream
 //! receives, streaming, HTTP/2 from clients, and upstream failures.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;

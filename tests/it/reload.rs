@@ -1,14 +1,12 @@
 //! Hot reload (POST /reload and SIGHUP) and graceful shutdown (SIGTERM),
 //! through real gateways, a real upstream and the real binary.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::process::ServeProcess;
-use common::*;
+use crate::common::process::ServeProcess;
+use crate::common::*;
 
 fn routes(public_access: &str) -> String {
     format!("[[routes]]\npath = \"/public/**\"\naccess = \"{public_access}\"\n")

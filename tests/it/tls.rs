@@ -2,12 +2,10 @@
 //! HTTP/1.1 chosen by ALPN, HTTPS seen by the pipeline (X-Forwarded-Proto,
 //! CSRF origins, Secure cookies), and `check` on bad certificates.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -26,7 +24,7 @@ struct TlsGateway {
 
 async fn tls_gateway() -> TlsGateway {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = common::tls::tls_files(dir.path());
+    let (ca, cert, key) = crate::common::tls::tls_files(dir.path());
     let h = Harness::with_config(|upstream| {
         config(upstream, ROUTES).replace(
             "admin_listen = \"127.0.0.1:0\"",
@@ -170,9 +168,9 @@ async fn https_counts_for_csrf_and_cookies() {
 #[tokio::test]
 async fn check_reports_bad_certificates_and_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, cert, key) = common::tls::tls_files(dir.path());
+    let (_, cert, key) = crate::common::tls::tls_files(dir.path());
     let other = tempfile::tempdir().unwrap();
-    let (_, _, other_key) = common::tls::tls_files(other.path());
+    let (_, _, other_key) = crate::common::tls::tls_files(other.path());
     let garbage = dir.path().join("garbage.pem");
     std::fs::write(&garbage, "not a certificate").unwrap();
     let cases = [

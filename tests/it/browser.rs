@@ -4,8 +4,6 @@
 //! CSRF-protected PUT, proves a page from another origin cannot, and signs
 //! out. Fails, never skips, when the browser is missing.
 
-mod common;
-
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -13,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};

@@ -4,10 +4,8 @@
 //! reason, status and body. Then the `portcullis explain` command itself,
 //! text and JSON, against a running `portcullis serve`.
 
-mod common;
-
-use common::process::ServeProcess;
-use common::*;
+use crate::common::process::ServeProcess;
+use crate::common::*;
 use serde_json::{json, Value};
 
 fn routes() -> &'static str {
@@ -506,7 +504,7 @@ fn the_explain_command_asks_the_running_gateway() {
     let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let upstream_url = format!("http://{}", upstream.local_addr().unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(&dir, &common::config(&upstream_url, routes()));
+    let config = write_config(&dir, &crate::common::config(&upstream_url, routes()));
     let gateway = ServeProcess::start(&config);
     let id = create_session(
         &gateway.admin,
@@ -569,14 +567,14 @@ fn the_explain_command_asks_the_running_gateway() {
 
 /// `POST /sessions` over a plain socket (this test has no async runtime).
 fn create_session(admin: &str, json: &str) -> String {
-    let answer = common::blocking::exchange(
+    let answer = crate::common::blocking::exchange(
         admin,
         &format!(
             "POST /sessions HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
             json.len()
         ),
     );
-    let (_, body) = common::blocking::status_and_body(&answer);
+    let (_, body) = crate::common::blocking::status_and_body(&answer);
     let value: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
     value["session_id"].as_str().unwrap().to_string()
 }

@@ -2,16 +2,14 @@
 //! `upstream.ca_file`. The upstream here is a second gateway terminating
 //! TLS (with an rcgen certificate) in front of the echo server.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const OPEN: &str = "[[routes]]\npath = \"/**\"\naccess = \"anonymous\"\n";
 
 #[tokio::test]
 async fn an_https_upstream_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = common::tls::tls_files(dir.path());
+    let (ca, cert, key) = crate::common::tls::tls_files(dir.path());
     let inner = Harness::with_config(|upstream| {
         config(upstream, OPEN).replace(
             "admin_listen = \"127.0.0.1:0\"",

@@ -3,9 +3,7 @@
 //! test per Django reason, both enforce modes, exemptions, trusted origins,
 //! HTTPS Referer rules, form-field tokens, cookies, the token endpoint.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use portcullis::csrf::token::Secret;
 
 const ROUTES: &str = r#"

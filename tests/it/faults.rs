@@ -4,12 +4,10 @@
 //! slowloris client dribbling its head one byte at a time (cut off by
 //! `header_read_timeout` however steadily it sends).
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -170,7 +168,7 @@ sys.stdin.read()
 
 #[test]
 fn thousands_of_idle_connections_are_held_and_their_memory_is_given_back() {
-    use common::process::ServeProcess;
+    use crate::common::process::ServeProcess;
     let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     // Requests are answered by the gateway itself (no route: 403), so the
     // upstream is never needed.
@@ -231,16 +229,16 @@ fn thousands_of_idle_connections_are_held_and_their_memory_is_given_back() {
 
 /// One request the gateway answers itself (no route): the status.
 fn raw_status(addr: &str) -> (u16, String) {
-    let answer = common::blocking::exchange(
+    let answer = crate::common::blocking::exchange(
         addr,
         "GET /nowhere HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\n",
     );
-    (common::blocking::status_and_body(&answer).0, answer)
+    (crate::common::blocking::status_and_body(&answer).0, answer)
 }
 
 /// The value of a gauge or counter from the admin API's /metrics.
 fn http_metric(admin: &str, name: &str) -> f64 {
-    let text = common::blocking::exchange(
+    let text = crate::common::blocking::exchange(
         admin,
         "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     );

@@ -4,12 +4,10 @@
 //! with a wrong key, for another request, and after expiry; never taken
 //! from the client.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::python::python;
-use common::*;
+use crate::common::python::python;
+use crate::common::*;
 use serde_json::Value;
 
 const ROUTES: &str = r#"

@@ -1,9 +1,7 @@
 //! Access decisions per route through a real gateway: access levels,
 //! groups, permissions, model permissions, first-match order, default deny.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const ROUTES: &str = r#"
 [[routes]]

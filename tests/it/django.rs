@@ -6,10 +6,8 @@
 //! upstream, so the same requests are sent to both and the decisions
 //! compared.
 
-mod common;
-
-use common::django::{Database, DjangoProject, Postgres};
-use common::*;
+use crate::common::django::{Database, DjangoProject, Postgres};
+use crate::common::*;
 
 const SECRET_KEY: &str = "django-insecure-test-key-0123456789abcdefghijklmnop";
 

@@ -4,11 +4,9 @@
 //! throttling, logout, the login page, HTML errors, browser redirects and
 //! sliding sessions.
 
-mod common;
-
 use std::sync::OnceLock;
 
-use common::*;
+use crate::common::*;
 
 const PASSWORD: &str = "correct horse battery staple";
 

@@ -2,8 +2,6 @@
 //! answering and stopping cleanly on SIGTERM, and `demo` working as the
 //! README says.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -414,7 +412,7 @@ fn http_get(addr: &str, path: &str, cookie: Option<&str>) -> String {
     let cookie = cookie
         .map(|c| format!("Cookie: {c}\r\n"))
         .unwrap_or_default();
-    common::blocking::exchange(
+    crate::common::blocking::exchange(
         addr,
         &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{cookie}Connection: close\r\n\r\n"),
     )

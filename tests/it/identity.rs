@@ -2,9 +2,7 @@
 //! public routes too), then ours injected; hop-by-hop tricks cannot remove
 //! them; unsafe values are never emitted (SECURITY_CASES B12–B14, B17, D25).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const ROUTES: &str = r#"
 [[routes]]

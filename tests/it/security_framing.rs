@@ -7,11 +7,9 @@
 //! Content-Length dropped, and the connection closed after the answer, so
 //! whatever follows the chunked body (the smuggled request) is never read.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

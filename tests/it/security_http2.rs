@@ -5,12 +5,10 @@
 //! and the upstream (which records everything it gets) never receives it
 //! whole.
 
-mod common;
-
 use std::time::Duration;
 
-use common::h2::*;
-use common::*;
+use crate::common::h2::*;
+use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

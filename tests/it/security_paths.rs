@@ -4,10 +4,8 @@
 //! target, raw frames when it cannot). Each asserts the status, the reason,
 //! and what (if anything) reached the upstream.
 
-mod common;
-
-use common::h2::assert_refused_by_framing;
-use common::*;
+use crate::common::h2::assert_refused_by_framing;
+use crate::common::*;
 
 const ROUTES: &str = r#"
 [[routes]]

@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 
 use portcullis::echo::EchoUpstream;
 
-mod common;
-
 /// The image's user (distroless `nonroot`).
 const IMAGE_UID: u32 = 65532;
 const ADMIN_TOKEN: &str = "contract-admin-token";
@@ -173,8 +171,8 @@ fn start(root: &ImageRoot, upstream: &str, admin_listen: &str) -> Gateway {
 
 /// One HTTP/1.1 exchange over a plain socket; the status and body.
 fn http(addr: &str, request: &str) -> (u16, String) {
-    let answer = common::blocking::exchange(addr, request);
-    let (status, body) = common::blocking::status_and_body(&answer);
+    let answer = crate::common::blocking::exchange(addr, request);
+    let (status, body) = crate::common::blocking::status_and_body(&answer);
     (status, body.to_string())
 }
 

@@ -1,9 +1,7 @@
 //! CORS: preflights from allowed origins answered by the gateway without a
 //! session; responses to allowed origins readable; others unchanged.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const SETTINGS: &str = "[[routes]]\npath = \"/api/**\"\naccess = \"authenticated\"\n\n\
                         [cors]\nallowed_origins = [\"https://app.example.com\"]\nallow_credentials = true\n\

@@ -3,13 +3,11 @@
 //! outages and recovery, starting with Redis down, sessions written by
 //! other programs, and negative caching.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::process::ServeProcess;
-use common::redis::RedisServer;
-use common::*;
+use crate::common::process::ServeProcess;
+use crate::common::redis::RedisServer;
+use crate::common::*;
 
 /// Sessions cached for a minute: a refusal within seconds can only come
 /// from an invalidation, never from the cache entry running out.
@@ -498,7 +496,7 @@ async fn a_redis_cluster_spreads_sessions_over_its_slots() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_failover_is_followed_without_a_restart() {
-    use common::redis::Sentinel;
+    use crate::common::redis::Sentinel;
     let mut master = RedisServer::start();
     let master_port = master.port.to_string();
     let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &master_port]);
@@ -598,7 +596,7 @@ async fn sentinel_failover_is_followed_without_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rediss_with_a_private_ca_and_unix_sockets() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = common::tls::tls_files(dir.path());
+    let (ca, cert, key) = crate::common::tls::tls_files(dir.path());
     let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
