@@ -593,16 +593,30 @@ async fn a_database_outage_fails_closed_and_recovery_needs_no_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_are_cached_for_the_configured_ttl() {
+    use std::time::{Duration, Instant};
     let project = DjangoProject::new(Database::Sqlite, SECRET_KEY, false);
     people(&project);
-    let h = gateway(&project, "cache_ttl = \"2s\"").await;
+    // The TTL must outlast one run of manage.py (the password change
+    // below), which takes seconds on a busy machine: at least 2 s, and at
+    // least four times what the login's run took here.
+    let started = Instant::now();
     let carol = login(&project, "carol");
+    let ttl = (started.elapsed() * 4).max(Duration::from_secs(2));
+    let h = gateway(&project, &format!("cache_ttl = \"{}ms\"", ttl.as_millis())).await;
+    let cached = Instant::now();
     assert_eq!(get_as(&h, "/api/staff/", &carol).await.status, 200);
     project.fixture(&["password", "carol", "changed"]);
     // Within the TTL the cached answer stands (one database read per
     // session per TTL); after it, the password change has logged her out.
+    assert!(
+        cached.elapsed() < ttl,
+        "the password change outlasted the {ttl:?} TTL"
+    );
     assert_eq!(get_as(&h, "/api/staff/", &carol).await.status, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    tokio::time::sleep(
+        (cached + ttl + Duration::from_millis(500)).saturating_duration_since(Instant::now()),
+    )
+    .await;
     get_as(&h, "/api/staff/", &carol).await.assert_denied(
         403,
         "not_authenticated",
