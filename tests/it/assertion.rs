@@ -7,20 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::common::python::python;
+use crate::common::routes::{life, public};
 use crate::common::*;
 use serde_json::Value;
 
-const ROUTES: &str = r#"
-[[routes]]
-name = "public"
-path = "/public/**"
-access = "anonymous"
-
-[[routes]]
-name = "life"
-path = "/life/**"
-access = "authenticated"
-"#;
+const ROUTES: &str = concat!(public!(), life!());
 
 /// The README's Python example, written out, plus a driver that prints
 /// the claims or the PyJWT error's name.

@@ -3,26 +3,11 @@
 //! test per Django reason, both enforce modes, exemptions, trusted origins,
 //! HTTPS Referer rules, form-field tokens, cookies, the token endpoint.
 
+use crate::common::routes::{hooks, life, public};
 use crate::common::*;
 use portcullis::csrf::token::Secret;
 
-const ROUTES: &str = r#"
-[[routes]]
-name = "hooks"
-path = "/hooks/**"
-access = "anonymous"
-csrf = false
-
-[[routes]]
-name = "public"
-path = "/public/**"
-access = "anonymous"
-
-[[routes]]
-name = "life"
-path = "/life/**"
-access = "authenticated"
-"#;
+const ROUTES: &str = concat!(hooks!(), public!(), life!());
 
 const CSRF_COOKIE_NOT_SET: &str = r#"{"detail":"CSRF Failed: CSRF cookie not set."}"#;
 const CSRF_TOKEN_MISSING: &str = r#"{"detail":"CSRF Failed: CSRF token missing."}"#;

@@ -1,10 +1,10 @@
 //! `/metrics` on the admin listener: Prometheus text whose counters move
 //! with the requests a test makes.
 
+use crate::common::routes::{life, public};
 use crate::common::*;
 
-const ROUTES: &str = "[[routes]]\nname = \"public\"\npath = \"/public/**\"\naccess = \"anonymous\"\n\n\
-                      [[routes]]\nname = \"life\"\npath = \"/life/**\"\naccess = \"authenticated\"\n";
+const ROUTES: &str = concat!(public!(), life!());
 
 /// The value of the sample whose line starts with `series`.
 fn sample(text: &str, series: &str) -> f64 {

@@ -3,20 +3,19 @@
 //! reason; requests that are broken (not merely unauthorised) are still
 //! refused; enforcing routes next to reporting ones keep enforcing.
 
+use crate::common::routes::life;
 use crate::common::*;
 
-const ROUTES: &str = r#"
+const ROUTES: &str = concat!(
+    r#"
 [[routes]]
 name = "trial"
 path = "/trial/**"
 access = "staff"
 mode = "report"
-
-[[routes]]
-name = "life"
-path = "/life/**"
-access = "authenticated"
-"#;
+"#,
+    life!()
+);
 
 fn would_deny_count(metrics: &str, route: &str, reason: &str) -> u64 {
     metrics

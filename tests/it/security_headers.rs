@@ -7,24 +7,10 @@
 //! the paths in `security_paths.rs`.) The upstream records every request it
 //! gets; nothing it did not get can have leaked.
 
+use crate::common::routes::{admin, life, public};
 use crate::common::*;
 
-const ROUTES: &str = r#"
-[[routes]]
-name = "public"
-path = "/public/**"
-access = "anonymous"
-
-[[routes]]
-name = "admin"
-path = "/admin/**"
-access = "staff"
-
-[[routes]]
-name = "life"
-path = "/life/**"
-access = "authenticated"
-"#;
+const ROUTES: &str = concat!(public!(), admin!(), life!());
 
 /// Identity and override headers as an attacker writes them: odd case,
 /// duplicated, underscores.

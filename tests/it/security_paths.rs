@@ -5,24 +5,19 @@
 //! and what (if anything) reached the upstream.
 
 use crate::common::h2::assert_refused_by_framing;
+use crate::common::routes::{admin, public};
 use crate::common::*;
 
-const ROUTES: &str = r#"
-[[routes]]
-name = "admin"
-path = "/admin/**"
-access = "staff"
-
-[[routes]]
-name = "public"
-path = "/public/**"
-access = "anonymous"
-
+const ROUTES: &str = concat!(
+    admin!(),
+    public!(),
+    r#"
 [[routes]]
 name = "a"
 path = "/a/**"
 access = "anonymous"
-"#;
+"#
+);
 
 fn get(target: &str) -> Vec<u8> {
     format!("GET {target} HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n").into_bytes()

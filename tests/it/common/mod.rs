@@ -9,6 +9,7 @@ pub mod h2;
 pub mod process;
 pub mod python;
 pub mod redis;
+pub mod routes;
 pub mod tls;
 
 use std::net::SocketAddr;
