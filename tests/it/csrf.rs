@@ -1,7 +1,8 @@
 //! CSRF through a real gateway in front of an upstream that knows nothing
-//! about CSRF: the seed document's walk-through statement by statement, one
-//! test per Django reason, both enforce modes, exemptions, trusted origins,
-//! HTTPS Referer rules, form-field tokens, cookies, the token endpoint.
+//! about CSRF: the seed document's walk-through statement by statement, a
+//! table of single requests (every Django reason, both enforce modes,
+//! exemptions, trusted origins, HTTPS Referer rules), form-field tokens,
+//! cookies, the token endpoint.
 
 use crate::common::routes::{hooks, life, public};
 use crate::common::*;
@@ -106,44 +107,7 @@ async fn the_seed_walk_through() {
     assert_eq!(put.header_values("x-remote-user"), ["alice"]);
 }
 
-#[tokio::test]
-async fn legacy_messages_reproduce_the_seed_wording() {
-    let h = harness_with("[csrf]\nlegacy_messages = true").await;
-    let id = h.session(r#"{"username":"alice"}"#).await;
-    let cookies = format!("sessionid={id}; csrftoken={CSRF_SECRET}");
-    let legacy = r#"{"detail":"CSRF Failed: CSRF token missing or incorrect."}"#;
-    h.send("PUT", "/life/1/", &[("cookie", &cookies)], "{}")
-        .await
-        .assert_denied(403, "csrf_token_missing", legacy);
-    h.send(
-        "PUT",
-        "/life/1/",
-        &[("cookie", &cookies), ("x-csrftoken", "short")],
-        "{}",
-    )
-    .await
-    .assert_denied(403, "csrf_token_malformed", legacy);
-    let wrong = Secret::generate();
-    h.send(
-        "PUT",
-        "/life/1/",
-        &[("cookie", &cookies), ("x-csrftoken", wrong.as_str())],
-        "{}",
-    )
-    .await
-    .assert_denied(403, "csrf_token_incorrect", legacy);
-    // "CSRF cookie not set." existed before 4.0 too.
-    h.send(
-        "PUT",
-        "/life/1/",
-        &[("cookie", &format!("sessionid={id}"))],
-        "{}",
-    )
-    .await
-    .assert_denied(403, "csrf_cookie_missing", CSRF_COOKIE_NOT_SET);
-}
-
-/// An authenticated session plus csrftoken cookie, for the reason tests.
+/// An authenticated session plus csrftoken cookie.
 async fn signed_in(h: &Harness) -> String {
     let id = h.session(r#"{"username":"alice"}"#).await;
     format!("sessionid={id}; csrftoken={CSRF_SECRET}")
@@ -151,195 +115,6 @@ async fn signed_in(h: &Harness) -> String {
 
 fn detail(reason: &str) -> String {
     serde_json::json!({ "detail": format!("CSRF Failed: {reason}") }).to_string()
-}
-
-#[tokio::test]
-async fn reason_token_incorrect() {
-    let h = harness().await;
-    let cookies = signed_in(&h).await;
-    let other = Secret::generate();
-    h.send(
-        "POST",
-        "/life/",
-        &[("cookie", &cookies), ("x-csrftoken", other.as_str())],
-        "",
-    )
-    .await
-    .assert_denied(
-        403,
-        "csrf_token_incorrect",
-        &detail("CSRF token from the 'X-Csrftoken' HTTP header incorrect."),
-    );
-    // A masked form of another secret is just as wrong.
-    h.send(
-        "POST",
-        "/life/",
-        &[("cookie", &cookies), ("x-csrftoken", &other.mask())],
-        "",
-    )
-    .await
-    .assert_denied(
-        403,
-        "csrf_token_incorrect",
-        &detail("CSRF token from the 'X-Csrftoken' HTTP header incorrect."),
-    );
-    assert!(h.seen().is_empty());
-}
-
-#[tokio::test]
-async fn reason_token_incorrect_length() {
-    let h = harness().await;
-    let cookies = signed_in(&h).await;
-    for token in ["", "abc", &"a".repeat(33)] {
-        h.send(
-            "DELETE",
-            "/life/1/",
-            &[("cookie", &cookies), ("x-csrftoken", token)],
-            "",
-        )
-        .await
-        .assert_denied(
-            403,
-            "csrf_token_malformed",
-            &detail("CSRF token from the 'X-Csrftoken' HTTP header has incorrect length."),
-        );
-    }
-}
-
-#[tokio::test]
-async fn reason_token_invalid_characters() {
-    let h = harness().await;
-    let cookies = signed_in(&h).await;
-    h.send(
-        "PATCH",
-        "/life/1/",
-        &[("cookie", &cookies), ("x-csrftoken", &"!".repeat(32))],
-        "",
-    )
-    .await
-    .assert_denied(
-        403,
-        "csrf_token_malformed",
-        &detail("CSRF token from the 'X-Csrftoken' HTTP header has invalid characters."),
-    );
-}
-
-#[tokio::test]
-async fn reason_cookie_malformed_and_replaced() {
-    let h = harness().await;
-    let id = h.session(r#"{"username":"alice"}"#).await;
-    let short = format!("sessionid={id}; csrftoken=short");
-    let reply = h
-        .send("PUT", "/life/1/", &[("cookie", &short), CSRF_HEADER], "")
-        .await;
-    reply.assert_denied(
-        403,
-        "csrf_cookie_malformed",
-        &detail("CSRF cookie has incorrect length."),
-    );
-    // Django replaces a malformed cookie on any response.
-    assert!(set_csrf_cookie(&reply).is_some());
-    let bad = format!("sessionid={id}; csrftoken={}", "-".repeat(64));
-    h.send("PUT", "/life/1/", &[("cookie", &bad), CSRF_HEADER], "")
-        .await
-        .assert_denied(
-            403,
-            "csrf_cookie_malformed",
-            &detail("CSRF cookie has invalid characters."),
-        );
-}
-
-#[tokio::test]
-async fn reason_bad_origin() {
-    let h = harness().await;
-    let cookies = signed_in(&h).await;
-    for origin in [
-        "https://evil.example",
-        "null",
-        "https://[",
-        "https://gw.test",
-    ] {
-        h.send(
-            "POST",
-            "/life/",
-            &[
-                ("host", "gw.test"),
-                ("origin", origin),
-                ("cookie", &cookies),
-                CSRF_HEADER,
-            ],
-            "",
-        )
-        .await
-        .assert_denied(
-            403,
-            "csrf_bad_origin",
-            &detail(&format!(
-                "Origin checking failed - {origin} does not match any trusted origins."
-            )),
-        );
-    }
-    // The request's own scheme://Host passes.
-    let ok = h
-        .send(
-            "POST",
-            "/life/",
-            &[
-                ("host", "gw.test"),
-                ("origin", "http://gw.test"),
-                ("cookie", &cookies),
-                CSRF_HEADER,
-            ],
-            "",
-        )
-        .await;
-    assert_eq!(ok.status, 200, "{}", ok.text());
-}
-
-#[tokio::test]
-async fn trusted_origins_exact_and_wildcard_same_scheme_only() {
-    let h = harness_with(
-        "[csrf]\ntrusted_origins = [\"https://app.example.com\", \"https://*.corp.example\"]",
-    )
-    .await;
-    let cookies = signed_in(&h).await;
-    let send = |origin: &'static str| {
-        let cookies = cookies.clone();
-        let h = &h;
-        async move {
-            h.send(
-                "POST",
-                "/life/",
-                &[
-                    ("host", "gw.test"),
-                    ("origin", origin),
-                    ("cookie", &cookies),
-                    CSRF_HEADER,
-                ],
-                "",
-            )
-            .await
-        }
-    };
-    for allowed in [
-        "https://app.example.com",
-        "https://a.corp.example",
-        "https://corp.example",
-    ] {
-        assert_eq!(send(allowed).await.status, 200, "{allowed}");
-    }
-    for refused in [
-        "http://app.example.com",
-        "http://a.corp.example",
-        "https://a.corp.example.evil",
-        "https://evilcorp.example",
-    ] {
-        assert_eq!(
-            send(refused).await.reason(),
-            Some("csrf_bad_origin"),
-            "{refused}"
-        );
-    }
 }
 
 /// HTTPS is known from a trusted proxy's X-Forwarded-Proto.
@@ -353,165 +128,561 @@ async fn https_harness(extra: &str) -> Harness {
     .await
 }
 
-#[tokio::test]
-async fn https_referer_rules() {
-    let h = https_harness("").await;
-    let cookies = signed_in(&h).await;
-    let base = [
-        ("host", "gw.test"),
-        ("x-forwarded-proto", "https"),
-        CSRF_HEADER,
-    ];
-    let with = |extra: Option<(&'static str, &'static str)>| {
-        let mut headers: Vec<(&str, &str)> = base.to_vec();
-        headers.extend(extra);
-        headers
-    };
-    // (Referer header, reason code, body)
-    type Case = (Option<(&'static str, &'static str)>, &'static str, String);
-    let cases: [Case; 4] = [
-        (None, "csrf_no_referer", detail("Referer checking failed - no Referer.")),
-        (Some(("referer", "gw.test/page")), "csrf_malformed_referer", detail("Referer checking failed - Referer is malformed.")),
-        (
-            Some(("referer", "http://gw.test/page")),
-            "csrf_insecure_referer",
-            detail("Referer checking failed - Referer is insecure while host is secure."),
-        ),
-        (
-            Some(("referer", "https://evil.example/x")),
-            "csrf_bad_referer",
-            detail("Referer checking failed - https://evil.example/x does not match any trusted origins."),
-        ),
-    ];
-    for (referer, reason, body) in cases {
-        let mut headers = with(referer);
-        headers.push(("cookie", &cookies));
-        h.send("POST", "/life/", &headers, "")
-            .await
-            .assert_denied(403, reason, &body);
+/// One request and the answer it must get, on the gateway `gateway`.
+/// Header values may hold `SESSION`, which becomes alice's session id on
+/// that gateway when the case is sent.
+struct Case {
+    /// Names the case when it fails.
+    name: String,
+    gateway: Gateway,
+    method: &'static str,
+    path: &'static str,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    status: u16,
+    /// `X-Portcullis-Reason`, when the case checks it.
+    reason: Option<&'static str>,
+    /// The exact answer body (DRF's JSON, sent as `application/json`), when
+    /// the case checks it.
+    answer: Option<String>,
+    /// Whether the answer sets a csrftoken cookie, when the case checks it.
+    sets_csrf_cookie: Option<bool>,
+}
+
+/// The gateway a case is sent to: `ROUTES` and ...
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Gateway {
+    /// ... the default settings.
+    Plain,
+    /// ... this `[csrf]` section.
+    Csrf(&'static str),
+    /// ... a trusted proxy (127.0.0.1), whose X-Forwarded-Proto says HTTPS.
+    BehindProxy,
+}
+
+impl Gateway {
+    async fn start(self) -> Harness {
+        match self {
+            Gateway::Plain => harness().await,
+            Gateway::Csrf(section) => harness_with(section).await,
+            Gateway::BehindProxy => https_harness("").await,
+        }
     }
-    let mut headers = with(Some(("referer", "https://gw.test/page")));
-    headers.push(("cookie", &cookies));
-    assert_eq!(h.send("POST", "/life/", &headers, "").await.status, 200);
-    // Over plain HTTP no Referer is needed.
-    let plain = harness().await;
-    let cookies = signed_in(&plain).await;
-    assert_eq!(
-        plain
-            .send("POST", "/life/", &[("cookie", &cookies), CSRF_HEADER], "")
-            .await
-            .status,
-        200
-    );
 }
 
+impl Case {
+    fn new(name: &str, gateway: Gateway, method: &'static str, path: &'static str) -> Case {
+        Case {
+            name: name.to_string(),
+            gateway,
+            method,
+            path,
+            headers: Vec::new(),
+            body: String::new(),
+            status: 0,
+            reason: None,
+            answer: None,
+            sets_csrf_cookie: None,
+        }
+    }
+
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Case {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// `Cookie: sessionid=<alice's>; csrftoken=CSRF_SECRET` and
+    /// `X-CSRFToken: CSRF_SECRET`: passes CSRF.
+    fn signed_in_with_token(self) -> Case {
+        self.header("cookie", with_csrftoken(CSRF_SECRET))
+            .header(CSRF_HEADER.0, CSRF_HEADER.1)
+    }
+
+    fn body(mut self, body: impl Into<String>) -> Case {
+        self.body = body.into();
+        self
+    }
+
+    /// Forwarded, and the upstream's 200 comes back.
+    fn allowed(mut self) -> Case {
+        self.status = 200;
+        self
+    }
+
+    /// A synthetic denial: this status, reason and exact body.
+    fn denied(mut self, status: u16, reason: &'static str, answer: impl Into<String>) -> Case {
+        self.status = status;
+        self.reason = Some(reason);
+        self.answer = Some(answer.into());
+        self
+    }
+
+    /// A 403 for `reason` (the body is not checked).
+    fn refused_for(mut self, reason: &'static str) -> Case {
+        self.status = 403;
+        self.reason = Some(reason);
+        self
+    }
+
+    fn sets_csrf_cookie(mut self, sets: bool) -> Case {
+        self.sets_csrf_cookie = Some(sets);
+        self
+    }
+}
+
+/// `sessionid=<alice's>; csrftoken=<value>`.
+fn with_csrftoken(value: &str) -> String {
+    format!("sessionid={SESSION}; csrftoken={value}")
+}
+
+/// Sends the cases in order, each gateway started (and alice signed in on
+/// it) the first time a case needs it, and asserts each answer, naming the
+/// case that failed. A request reaches the upstream exactly when it is
+/// answered 200.
+async fn run(cases: Vec<Case>) {
+    let mut gateways: Vec<(Gateway, Harness, String)> = Vec::new();
+    for case in cases {
+        let at = match gateways.iter().position(|(g, _, _)| *g == case.gateway) {
+            Some(at) => at,
+            None => {
+                let h = case.gateway.start().await;
+                let id = h.session(r#"{"username":"alice"}"#).await;
+                gateways.push((case.gateway, h, id));
+                gateways.len() - 1
+            }
+        };
+        let (_, h, id) = &gateways[at];
+        let values: Vec<String> = case
+            .headers
+            .iter()
+            .map(|(_, value)| value.replace(SESSION, id))
+            .collect();
+        let headers: Vec<(&str, &str)> = case
+            .headers
+            .iter()
+            .zip(&values)
+            .map(|((name, _), value)| (*name, value.as_str()))
+            .collect();
+        let before = h.seen().len();
+        let reply = h.send(case.method, case.path, &headers, &case.body).await;
+        let name = &case.name;
+        assert_eq!(reply.status, case.status, "{name}: {}", reply.text());
+        if let Some(reason) = case.reason {
+            assert_eq!(reply.reason(), Some(reason), "{name}: {}", reply.text());
+        }
+        if let Some(answer) = &case.answer {
+            assert_eq!(reply.text(), *answer, "{name}");
+            assert_eq!(reply.headers["content-type"], "application/json", "{name}");
+        }
+        if let Some(sets) = case.sets_csrf_cookie {
+            assert_eq!(
+                set_csrf_cookie(&reply).is_some(),
+                sets,
+                "{name}: Set-Cookie"
+            );
+        }
+        let forwarded = h.seen().len() - before;
+        assert_eq!(
+            forwarded,
+            usize::from(case.status == 200),
+            "{name}: requests that reached the upstream"
+        );
+    }
+}
+
+/// Every single-request case: Django's reasons and their exact messages,
+/// both enforce modes, exemptions, trusted origins, HTTPS Referer rules,
+/// body limits, duplicated tokens and cookies, masked tokens, custom names.
 #[tokio::test]
-async fn x_forwarded_proto_from_an_untrusted_peer_is_not_https() {
-    let h = harness().await;
-    let cookies = signed_in(&h).await;
-    // Not trusted: the request is plain HTTP, so no Referer rule applies...
-    let reply = h
-        .send(
+async fn single_request_cases() {
+    use Gateway::*;
+    const LEGACY: Gateway = Csrf("[csrf]\nlegacy_messages = true");
+    const TRUSTED: Gateway =
+        Csrf("[csrf]\ntrusted_origins = [\"https://app.example.com\", \"https://*.corp.example\"]");
+    const ALWAYS: Gateway = Csrf("[csrf]\nenforce = \"always\"");
+    const FORM_LIMIT: Gateway = Csrf("[csrf]\nform_body_limit = 4096");
+    const XSRF: Gateway =
+        Csrf("[csrf]\nheader_name = \"X-XSRF-TOKEN\"\ncookie_name = \"XSRF-TOKEN\"");
+    let legacy = r#"{"detail":"CSRF Failed: CSRF token missing or incorrect."}"#;
+    let header_incorrect = detail("CSRF token from the 'X-Csrftoken' HTTP header incorrect.");
+    let header_length =
+        detail("CSRF token from the 'X-Csrftoken' HTTP header has incorrect length.");
+    let other = Secret::generate();
+    let masked = Secret::generate();
+    let mut cases = vec![
+        // legacy_messages_reproduce_the_seed_wording
+        Case::new("legacy: token missing", LEGACY, "PUT", "/life/1/")
+            .header("cookie", with_csrftoken(CSRF_SECRET))
+            .body("{}")
+            .denied(403, "csrf_token_missing", legacy),
+        Case::new("legacy: token malformed", LEGACY, "PUT", "/life/1/")
+            .header("cookie", with_csrftoken(CSRF_SECRET))
+            .header("x-csrftoken", "short")
+            .body("{}")
+            .denied(403, "csrf_token_malformed", legacy),
+        Case::new("legacy: token incorrect", LEGACY, "PUT", "/life/1/")
+            .header("cookie", with_csrftoken(CSRF_SECRET))
+            .header("x-csrftoken", Secret::generate().as_str())
+            .body("{}")
+            .denied(403, "csrf_token_incorrect", legacy),
+        // "CSRF cookie not set." existed before 4.0 too.
+        Case::new("legacy: cookie not set", LEGACY, "PUT", "/life/1/")
+            .header("cookie", format!("sessionid={SESSION}"))
+            .body("{}")
+            .denied(403, "csrf_cookie_missing", CSRF_COOKIE_NOT_SET),
+        // reason_token_incorrect
+        Case::new("token incorrect: another secret", Plain, "POST", "/life/")
+            .header("cookie", with_csrftoken(CSRF_SECRET))
+            .header("x-csrftoken", other.as_str())
+            .denied(403, "csrf_token_incorrect", &header_incorrect),
+        // A masked form of another secret is just as wrong.
+        Case::new(
+            "token incorrect: another secret, masked",
+            Plain,
             "POST",
             "/life/",
-            &[
-                ("host", "gw.test"),
-                ("x-forwarded-proto", "https"),
-                ("cookie", &cookies),
-                CSRF_HEADER,
-            ],
-            "",
         )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    // ...and an https Origin is not this request's own origin.
-    let reply = h
-        .send(
+        .header("cookie", with_csrftoken(CSRF_SECRET))
+        .header("x-csrftoken", other.mask())
+        .denied(403, "csrf_token_incorrect", &header_incorrect),
+    ];
+    // reason_token_incorrect_length
+    for token in ["", "abc", &"a".repeat(33)] {
+        cases.push(
+            Case::new(
+                &format!("token of incorrect length {token:?}"),
+                Plain,
+                "DELETE",
+                "/life/1/",
+            )
+            .header("cookie", with_csrftoken(CSRF_SECRET))
+            .header("x-csrftoken", token)
+            .denied(403, "csrf_token_malformed", &header_length),
+        );
+    }
+    cases.extend([
+        // reason_token_invalid_characters
+        Case::new("token with invalid characters", Plain, "PATCH", "/life/1/")
+            .header("cookie", with_csrftoken(CSRF_SECRET))
+            .header("x-csrftoken", "!".repeat(32))
+            .denied(
+                403,
+                "csrf_token_malformed",
+                detail("CSRF token from the 'X-Csrftoken' HTTP header has invalid characters."),
+            ),
+        // reason_cookie_malformed_and_replaced: Django replaces a
+        // malformed cookie on any response.
+        Case::new("cookie of incorrect length", Plain, "PUT", "/life/1/")
+            .header("cookie", with_csrftoken("short"))
+            .header(CSRF_HEADER.0, CSRF_HEADER.1)
+            .denied(
+                403,
+                "csrf_cookie_malformed",
+                detail("CSRF cookie has incorrect length."),
+            )
+            .sets_csrf_cookie(true),
+        Case::new("cookie with invalid characters", Plain, "PUT", "/life/1/")
+            .header("cookie", with_csrftoken(&"-".repeat(64)))
+            .header(CSRF_HEADER.0, CSRF_HEADER.1)
+            .denied(
+                403,
+                "csrf_cookie_malformed",
+                detail("CSRF cookie has invalid characters."),
+            ),
+    ]);
+    // reason_bad_origin
+    for origin in [
+        "https://evil.example",
+        "null",
+        "https://[",
+        "https://gw.test",
+    ] {
+        cases.push(
+            Case::new(&format!("bad origin {origin}"), Plain, "POST", "/life/")
+                .header("host", "gw.test")
+                .header("origin", origin)
+                .signed_in_with_token()
+                .denied(
+                    403,
+                    "csrf_bad_origin",
+                    detail(&format!(
+                        "Origin checking failed - {origin} does not match any trusted origins."
+                    )),
+                ),
+        );
+    }
+    // The request's own scheme://Host passes.
+    cases.push(
+        Case::new("the request's own origin", Plain, "POST", "/life/")
+            .header("host", "gw.test")
+            .header("origin", "http://gw.test")
+            .signed_in_with_token()
+            .allowed(),
+    );
+    // trusted_origins_exact_and_wildcard_same_scheme_only
+    for allowed in [
+        "https://app.example.com",
+        "https://a.corp.example",
+        "https://corp.example",
+    ] {
+        cases.push(
+            Case::new(
+                &format!("trusted origin {allowed}"),
+                TRUSTED,
+                "POST",
+                "/life/",
+            )
+            .header("host", "gw.test")
+            .header("origin", allowed)
+            .signed_in_with_token()
+            .allowed(),
+        );
+    }
+    for refused in [
+        "http://app.example.com",
+        "http://a.corp.example",
+        "https://a.corp.example.evil",
+        "https://evilcorp.example",
+    ] {
+        cases.push(
+            Case::new(
+                &format!("untrusted origin {refused}"),
+                TRUSTED,
+                "POST",
+                "/life/",
+            )
+            .header("host", "gw.test")
+            .header("origin", refused)
+            .signed_in_with_token()
+            .refused_for("csrf_bad_origin"),
+        );
+    }
+    // https_referer_rules: (Referer header, reason code, body)
+    let referer_cases = [
+        (
+            None,
+            "csrf_no_referer",
+            "Referer checking failed - no Referer.",
+        ),
+        (
+            Some("gw.test/page"),
+            "csrf_malformed_referer",
+            "Referer checking failed - Referer is malformed.",
+        ),
+        (
+            Some("http://gw.test/page"),
+            "csrf_insecure_referer",
+            "Referer checking failed - Referer is insecure while host is secure.",
+        ),
+        (
+            Some("https://evil.example/x"),
+            "csrf_bad_referer",
+            "Referer checking failed - https://evil.example/x does not match any trusted origins.",
+        ),
+        (Some("https://gw.test/page"), "", ""),
+    ];
+    for (referer, reason, message) in referer_cases {
+        let mut case = Case::new(
+            &format!("HTTPS with Referer {referer:?}"),
+            BehindProxy,
             "POST",
             "/life/",
-            &[
-                ("host", "gw.test"),
-                ("origin", "https://gw.test"),
-                ("x-forwarded-proto", "https"),
-                ("cookie", &cookies),
-                CSRF_HEADER,
-            ],
-            "",
         )
-        .await;
-    assert_eq!(reply.reason(), Some("csrf_bad_origin"));
+        .header("host", "gw.test")
+        .header("x-forwarded-proto", "https")
+        .header(CSRF_HEADER.0, CSRF_HEADER.1);
+        if let Some(referer) = referer {
+            case = case.header("referer", referer);
+        }
+        case = case.header("cookie", with_csrftoken(CSRF_SECRET));
+        cases.push(if reason.is_empty() {
+            case.allowed()
+        } else {
+            case.denied(403, reason, detail(message))
+        });
+    }
+    cases.extend([
+        // Over plain HTTP no Referer is needed.
+        Case::new("plain HTTP without a Referer", Plain, "POST", "/life/")
+            .signed_in_with_token()
+            .allowed(),
+        // x_forwarded_proto_from_an_untrusted_peer_is_not_https: not
+        // trusted, the request is plain HTTP, so no Referer rule applies...
+        Case::new("X-Forwarded-Proto from an untrusted peer", Plain, "POST", "/life/")
+            .header("host", "gw.test")
+            .header("x-forwarded-proto", "https")
+            .signed_in_with_token()
+            .allowed(),
+        // ...and an https Origin is not this request's own origin.
+        Case::new(
+            "X-Forwarded-Proto from an untrusted peer, https Origin",
+            Plain,
+            "POST",
+            "/life/",
+        )
+        .header("host", "gw.test")
+        .header("origin", "https://gw.test")
+        .header("x-forwarded-proto", "https")
+        .signed_in_with_token()
+        .refused_for("csrf_bad_origin"),
+        // x_forwarded_proto_is_compared_exactly: "HTTPS" is not "https"
+        // for Django, the request stays plain HTTP.
+        Case::new("X-Forwarded-Proto: HTTPS", BehindProxy, "POST", "/life/")
+            .header("host", "gw.test")
+            .header("x-forwarded-proto", "HTTPS")
+            .header("origin", "http://gw.test")
+            .signed_in_with_token()
+            .allowed(),
+        // enforce_authenticated_skips_anonymous_requests: an anonymous
+        // unsafe request on an anonymous route is not checked (DRF)...
+        Case::new("enforce authenticated: anonymous, public route", Plain, "POST", "/public/form")
+            .body("x")
+            .allowed(),
+        // ...on a protected route it is refused for auth, not CSRF...
+        Case::new("enforce authenticated: anonymous, protected route", Plain, "POST", "/life/")
+            .body("x")
+            .denied(403, "not_authenticated", NOT_AUTHENTICATED),
+        // ...and an authenticated request is checked on every route.
+        Case::new("enforce authenticated: signed in, public route", Plain, "POST", "/public/form")
+            .header("cookie", format!("sessionid={SESSION}"))
+            .body("x")
+            .denied(403, "csrf_cookie_missing", CSRF_COOKIE_NOT_SET),
+        // enforce_always_checks_everyone
+        Case::new("enforce always: anonymous", ALWAYS, "POST", "/public/form")
+            .body("x")
+            .denied(403, "csrf_cookie_missing", CSRF_COOKIE_NOT_SET),
+        Case::new("enforce always: anonymous with a token", ALWAYS, "POST", "/public/form")
+            .header("cookie", format!("csrftoken={CSRF_SECRET}"))
+            .header(CSRF_HEADER.0, CSRF_HEADER.1)
+            .body("x")
+            .allowed(),
+        // Safe methods are never checked.
+        Case::new("enforce always: GET", ALWAYS, "GET", "/public/form").allowed(),
+        Case::new("enforce always: TRACE", ALWAYS, "TRACE", "/public/form").allowed(),
+        // Unknown methods are unsafe.
+        Case::new("enforce always: PURGE", ALWAYS, "PURGE", "/public/form")
+            .denied(403, "csrf_cookie_missing", CSRF_COOKIE_NOT_SET),
+        // exempt_routes_are_never_checked
+        Case::new("exempt route", ALWAYS, "POST", "/hooks/github")
+            .header("cookie", format!("sessionid={SESSION}"))
+            .header("origin", "https://github.com")
+            .body("{}")
+            .allowed(),
+        // No cookie handed out on exempt routes.
+        Case::new("exempt route: no cookie handed out", ALWAYS, "GET", "/hooks/x")
+            .allowed()
+            .sets_csrf_cookie(false),
+        // urlencoded_body_over_the_limit_is_djangos_400
+        Case::new("urlencoded body over the limit", FORM_LIMIT, "POST", "/life/")
+            .header("cookie", with_csrftoken(CSRF_SECRET))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "csrfmiddlewaretoken={CSRF_SECRET}&blob={}",
+                "z".repeat(8192)
+            ))
+            .denied(400, "form_too_large", r#"{"detail":"Request body too large."}"#),
+        // invalid_multipart_boundary_is_djangos_400
+        Case::new("invalid multipart boundary", Plain, "POST", "/life/")
+            .header("cookie", with_csrftoken(CSRF_SECRET))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={}", "-".repeat(300)),
+            )
+            .header(CSRF_HEADER.0, CSRF_HEADER.1)
+            .body("x")
+            .denied(400, "bad_body", r#"{"detail":"Malformed request body."}"#),
+        // duplicate_origins_are_one_origin_that_matches_nothing
+        Case::new("two Origin headers", Plain, "POST", "/life/")
+            .header("host", "gw.test")
+            .header("origin", "http://gw.test")
+            .header("origin", "http://evil.example")
+            .signed_in_with_token()
+            .denied(
+                403,
+                "csrf_bad_origin",
+                detail("Origin checking failed - http://gw.test,http://evil.example does not match any trusted origins."),
+            ),
+        // an_invalid_host_is_nobodys_origin
+        Case::new("an invalid Host as Origin", Plain, "POST", "/life/")
+            .header("host", "my_host")
+            .header("origin", "http://my_host")
+            .signed_in_with_token()
+            .refused_for("csrf_bad_origin"),
+        // duplicate_tokens_and_cookies: two X-CSRFToken headers are
+        // refused (joined, as WSGI joins them)...
+        Case::new("two X-CSRFToken headers", Plain, "POST", "/life/")
+            .signed_in_with_token()
+            .header(CSRF_HEADER.0, CSRF_HEADER.1)
+            .denied(403, "csrf_token_malformed", &header_length),
+        // ...and of two csrftoken cookies the last wins, as in Django.
+        Case::new("two csrftoken cookies, the last good", Plain, "POST", "/life/")
+            .header(
+                "cookie",
+                format!("{}; csrftoken={CSRF_SECRET}", with_csrftoken(other.as_str())),
+            )
+            .header(CSRF_HEADER.0, CSRF_HEADER.1)
+            .allowed(),
+        Case::new("two csrftoken cookies, the first good", Plain, "POST", "/life/")
+            .header(
+                "cookie",
+                format!("{}; csrftoken={}", with_csrftoken(CSRF_SECRET), other.as_str()),
+            )
+            .header(CSRF_HEADER.0, CSRF_HEADER.1)
+            .refused_for("csrf_token_incorrect"),
+        // masked_tokens_and_legacy_masked_cookies_are_accepted: a masked
+        // token against the bare secret cookie...
+        Case::new("a masked token, the bare secret cookie", Plain, "POST", "/life/")
+            .header("cookie", with_csrftoken(masked.as_str()))
+            .header("x-csrftoken", masked.mask())
+            .allowed(),
+        // ...and a 64-char masked cookie (Django < 4.1) against another
+        // masked token.
+        Case::new("a masked token, a masked cookie", Plain, "POST", "/life/")
+            .header("cookie", with_csrftoken(&masked.mask()))
+            .header("x-csrftoken", masked.mask())
+            .allowed(),
+        // custom_header_name_is_named_in_messages
+        Case::new("custom header name in the message", XSRF, "POST", "/life/")
+            .header("cookie", format!("sessionid={SESSION}; XSRF-TOKEN={CSRF_SECRET}"))
+            .header("x-xsrf-token", "nope")
+            .denied(
+                403,
+                "csrf_token_malformed",
+                detail("CSRF token from the 'X-Xsrf-Token' HTTP header has incorrect length."),
+            ),
+        Case::new("custom header name", XSRF, "POST", "/life/")
+            .header("cookie", format!("sessionid={SESSION}; XSRF-TOKEN={CSRF_SECRET}"))
+            .header("x-xsrf-token", CSRF_SECRET)
+            .allowed(),
+    ]);
+    run(cases).await;
 }
 
+/// Not rows of `single_request_cases`: the 431 is for the first request on
+/// a connection, and the table sends many on kept-alive connections, on
+/// which a head over the limit has been seen to get through (the limit is
+/// hyper's read buffer size, `server.max_header_bytes`).
 #[tokio::test]
-async fn enforce_authenticated_skips_anonymous_requests() {
+async fn oversized_cookies_are_refused_cleanly() {
     let h = harness().await;
-    // Anonymous unsafe request on an anonymous route: not checked (DRF).
-    assert_eq!(h.send("POST", "/public/form", &[], "x").await.status, 200);
-    // Anonymous unsafe request on a protected route: refused for auth, not CSRF.
-    h.send("POST", "/life/", &[], "x").await.assert_denied(
-        403,
-        "not_authenticated",
-        NOT_AUTHENTICATED,
-    );
-    // An authenticated request is checked on every route, public ones too.
     let id = h.session(r#"{"username":"alice"}"#).await;
-    h.send(
-        "POST",
-        "/public/form",
-        &[("cookie", &format!("sessionid={id}"))],
-        "x",
-    )
-    .await
-    .assert_denied(403, "csrf_cookie_missing", CSRF_COOKIE_NOT_SET);
-}
-
-#[tokio::test]
-async fn enforce_always_checks_everyone() {
-    let h = harness_with("[csrf]\nenforce = \"always\"").await;
-    h.send("POST", "/public/form", &[], "x")
-        .await
-        .assert_denied(403, "csrf_cookie_missing", CSRF_COOKIE_NOT_SET);
-    let cookie = format!("csrftoken={CSRF_SECRET}");
-    assert_eq!(
-        h.send(
-            "POST",
-            "/public/form",
-            &[("cookie", &cookie), CSRF_HEADER],
-            "x"
-        )
-        .await
-        .status,
-        200
-    );
-    // Safe methods are never checked.
-    assert_eq!(h.get("/public/form", &[]).await.status, 200);
-    assert_eq!(h.send("TRACE", "/public/form", &[], "").await.status, 200);
-    // Unknown methods are unsafe.
-    h.send("PURGE", "/public/form", &[], "")
-        .await
-        .assert_denied(403, "csrf_cookie_missing", CSRF_COOKIE_NOT_SET);
-}
-
-#[tokio::test]
-async fn exempt_routes_are_never_checked() {
-    let h = harness_with("[csrf]\nenforce = \"always\"").await;
-    let id = h.session(r#"{"username":"alice"}"#).await;
+    // 100,000 characters: over the header limit, refused before anything
+    // reads it (431).
+    let huge = format!("sessionid={id}; csrftoken={}", "a".repeat(100_000));
     let reply = h
-        .send(
-            "POST",
-            "/hooks/github",
-            &[
-                ("cookie", &format!("sessionid={id}")),
-                ("origin", "https://github.com"),
-            ],
-            "{}",
-        )
+        .send("POST", "/life/", &[("cookie", &huge), CSRF_HEADER], "")
         .await;
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    assert!(
-        set_csrf_cookie(&h.get("/hooks/x", &[]).await).is_none(),
-        "no cookie handed out on exempt routes"
-    );
+    assert_eq!(reply.status, 431);
+    // Large but within the limit: Django's malformed-cookie answer.
+    let large = format!("sessionid={id}; csrftoken={}", "a".repeat(30_000));
+    h.send("POST", "/life/", &[("cookie", &large), CSRF_HEADER], "")
+        .await
+        .assert_denied(
+            403,
+            "csrf_cookie_malformed",
+            &detail("CSRF cookie has incorrect length."),
+        );
+    assert!(h.seen().is_empty());
 }
 
 #[tokio::test]
@@ -640,51 +811,6 @@ async fn large_multipart_body_is_forwarded_whole_after_the_token_is_read() {
 }
 
 #[tokio::test]
-async fn urlencoded_body_over_the_limit_is_djangos_400() {
-    let h = harness_with("[csrf]\nform_body_limit = 4096").await;
-    let cookies = signed_in(&h).await;
-    let body = format!(
-        "csrfmiddlewaretoken={CSRF_SECRET}&blob={}",
-        "z".repeat(8192)
-    );
-    h.send(
-        "POST",
-        "/life/",
-        &[
-            ("cookie", &cookies),
-            ("content-type", "application/x-www-form-urlencoded"),
-        ],
-        &body,
-    )
-    .await
-    .assert_denied(
-        400,
-        "form_too_large",
-        r#"{"detail":"Request body too large."}"#,
-    );
-    assert!(h.seen().is_empty());
-}
-
-#[tokio::test]
-async fn invalid_multipart_boundary_is_djangos_400() {
-    let h = harness().await;
-    let cookies = signed_in(&h).await;
-    let boundary = format!("multipart/form-data; boundary={}", "-".repeat(300));
-    h.send(
-        "POST",
-        "/life/",
-        &[
-            ("cookie", &cookies),
-            ("content-type", &boundary),
-            CSRF_HEADER,
-        ],
-        "x",
-    )
-    .await
-    .assert_denied(400, "bad_body", r#"{"detail":"Malformed request body."}"#);
-}
-
-#[tokio::test]
 async fn chunked_form_bodies_are_an_empty_form_as_under_wsgi() {
     let h = harness().await;
     let cookies = signed_in(&h).await;
@@ -711,66 +837,6 @@ async fn chunked_form_bodies_are_an_empty_form_as_under_wsgi() {
 }
 
 #[tokio::test]
-async fn duplicate_origins_are_one_origin_that_matches_nothing() {
-    let h = harness().await;
-    let cookies = signed_in(&h).await;
-    h.send(
-        "POST",
-        "/life/",
-        &[("host", "gw.test"), ("origin", "http://gw.test"), ("origin", "http://evil.example"), ("cookie", &cookies), CSRF_HEADER],
-        "",
-    )
-    .await
-    .assert_denied(
-        403,
-        "csrf_bad_origin",
-        &detail("Origin checking failed - http://gw.test,http://evil.example does not match any trusted origins."),
-    );
-}
-
-#[tokio::test]
-async fn an_invalid_host_is_nobodys_origin() {
-    let h = harness().await;
-    let cookies = signed_in(&h).await;
-    let reply = h
-        .send(
-            "POST",
-            "/life/",
-            &[
-                ("host", "my_host"),
-                ("origin", "http://my_host"),
-                ("cookie", &cookies),
-                CSRF_HEADER,
-            ],
-            "",
-        )
-        .await;
-    assert_eq!(reply.reason(), Some("csrf_bad_origin"));
-}
-
-#[tokio::test]
-async fn x_forwarded_proto_is_compared_exactly() {
-    let h = https_harness("").await;
-    let cookies = signed_in(&h).await;
-    // "HTTPS" is not "https" for Django: the request stays plain HTTP.
-    let reply = h
-        .send(
-            "POST",
-            "/life/",
-            &[
-                ("host", "gw.test"),
-                ("x-forwarded-proto", "HTTPS"),
-                ("origin", "http://gw.test"),
-                ("cookie", &cookies),
-                CSRF_HEADER,
-            ],
-            "",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.text());
-}
-
-#[tokio::test]
 async fn a_non_ascii_cookie_does_not_hide_the_others() {
     let h = harness().await;
     let id = h.session(r#"{"username":"alice"}"#).await;
@@ -782,109 +848,6 @@ async fn a_non_ascii_cookie_does_not_hide_the_others() {
     let bytes: Vec<u8> = request.chars().map(|c| c as u8).collect();
     let reply = h.raw(&bytes).await;
     assert_eq!(reply.status, 200, "{reply:?}");
-}
-
-#[tokio::test]
-async fn duplicate_tokens_and_cookies() {
-    let h = harness().await;
-    let id = h.session(r#"{"username":"alice"}"#).await;
-    // Two X-CSRFToken headers are refused (joined, as WSGI joins them).
-    let cookies = format!("sessionid={id}; csrftoken={CSRF_SECRET}");
-    h.send(
-        "POST",
-        "/life/",
-        &[("cookie", &cookies), CSRF_HEADER, CSRF_HEADER],
-        "",
-    )
-    .await
-    .assert_denied(
-        403,
-        "csrf_token_malformed",
-        &detail("CSRF token from the 'X-Csrftoken' HTTP header has incorrect length."),
-    );
-    // Two csrftoken cookies: the last wins, as in Django.
-    let other = Secret::generate();
-    let last_good = format!(
-        "sessionid={id}; csrftoken={}; csrftoken={CSRF_SECRET}",
-        other.as_str()
-    );
-    assert_eq!(
-        h.send("POST", "/life/", &[("cookie", &last_good), CSRF_HEADER], "")
-            .await
-            .status,
-        200
-    );
-    let first_good = format!(
-        "sessionid={id}; csrftoken={CSRF_SECRET}; csrftoken={}",
-        other.as_str()
-    );
-    assert_eq!(
-        h.send(
-            "POST",
-            "/life/",
-            &[("cookie", &first_good), CSRF_HEADER],
-            ""
-        )
-        .await
-        .reason(),
-        Some("csrf_token_incorrect")
-    );
-}
-
-#[tokio::test]
-async fn oversized_cookies_are_refused_cleanly() {
-    let h = harness().await;
-    let id = h.session(r#"{"username":"alice"}"#).await;
-    // 100,000 characters: over the header limit, refused before anything
-    // reads it (431).
-    let huge = format!("sessionid={id}; csrftoken={}", "a".repeat(100_000));
-    let reply = h
-        .send("POST", "/life/", &[("cookie", &huge), CSRF_HEADER], "")
-        .await;
-    assert_eq!(reply.status, 431);
-    // Large but within the limit: Django's malformed-cookie answer.
-    let large = format!("sessionid={id}; csrftoken={}", "a".repeat(30_000));
-    h.send("POST", "/life/", &[("cookie", &large), CSRF_HEADER], "")
-        .await
-        .assert_denied(
-            403,
-            "csrf_cookie_malformed",
-            &detail("CSRF cookie has incorrect length."),
-        );
-    assert!(h.seen().is_empty());
-}
-
-#[tokio::test]
-async fn masked_tokens_and_legacy_masked_cookies_are_accepted() {
-    let h = harness().await;
-    let id = h.session(r#"{"username":"alice"}"#).await;
-    let secret = Secret::generate();
-    // A masked token against the bare secret cookie.
-    let cookies = format!("sessionid={id}; csrftoken={}", secret.as_str());
-    assert_eq!(
-        h.send(
-            "POST",
-            "/life/",
-            &[("cookie", &cookies), ("x-csrftoken", &secret.mask())],
-            ""
-        )
-        .await
-        .status,
-        200
-    );
-    // A 64-char masked cookie (Django < 4.1) against another masked token.
-    let cookies = format!("sessionid={id}; csrftoken={}", secret.mask());
-    assert_eq!(
-        h.send(
-            "POST",
-            "/life/",
-            &[("cookie", &cookies), ("x-csrftoken", &secret.mask())],
-            ""
-        )
-        .await
-        .status,
-        200
-    );
 }
 
 #[tokio::test]
@@ -991,37 +954,6 @@ async fn the_token_endpoint_prefix_is_configurable() {
     assert_eq!(
         h.get("/_portcullis/csrf", &[]).await.reason(),
         Some("no_route")
-    );
-}
-
-#[tokio::test]
-async fn custom_header_name_is_named_in_messages() {
-    let h =
-        harness_with("[csrf]\nheader_name = \"X-XSRF-TOKEN\"\ncookie_name = \"XSRF-TOKEN\"").await;
-    let id = h.session(r#"{"username":"alice"}"#).await;
-    let cookies = format!("sessionid={id}; XSRF-TOKEN={CSRF_SECRET}");
-    h.send(
-        "POST",
-        "/life/",
-        &[("cookie", &cookies), ("x-xsrf-token", "nope")],
-        "",
-    )
-    .await
-    .assert_denied(
-        403,
-        "csrf_token_malformed",
-        &detail("CSRF token from the 'X-Xsrf-Token' HTTP header has incorrect length."),
-    );
-    assert_eq!(
-        h.send(
-            "POST",
-            "/life/",
-            &[("cookie", &cookies), ("x-xsrf-token", CSRF_SECRET)],
-            ""
-        )
-        .await
-        .status,
-        200
     );
 }
 

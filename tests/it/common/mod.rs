@@ -36,6 +36,10 @@ pub const CSRF_SECRET: &str = "abcdefghijklmnopqrstuvwxyzABCDEF";
 /// The header that makes an unsafe request with `Harness::cookie` pass CSRF.
 pub const CSRF_HEADER: (&str, &str) = ("x-csrftoken", CSRF_SECRET);
 
+/// Stands for a session id in the header values of a table of cases
+/// (`csrf`, `security_csrf`); the table's runner puts in the real one.
+pub const SESSION: &str = "{session}";
+
 /// Upper bound for any single exchange in a test, so a bug hangs nothing.
 const EXCHANGE_LIMIT: Duration = Duration::from_secs(20);
 
