@@ -138,7 +138,7 @@ async fn b12_b16_the_same_over_http2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b17_a_stored_name_with_cr_lf_is_no_session() {
-    // The admin API refuses such names (tests/identity.rs); here another
+    // The admin API refuses such names (identity.rs); here another
     // program writes them straight into the shared Redis store.
     let redis = crate::common::redis::RedisServer::start();
     let h =
