@@ -4,6 +4,7 @@
 //! exemptions, trusted origins, HTTPS Referer rules), form-field tokens,
 //! cookies, the token endpoint.
 
+use crate::common::cases::{with_session, Gateways, SESSION};
 use crate::common::routes::{hooks, life, public};
 use crate::common::*;
 use portcullis::csrf::token::Secret;
@@ -240,28 +241,13 @@ fn with_csrftoken(value: &str) -> String {
 /// case that failed. A request reaches the upstream exactly when it is
 /// answered 200.
 async fn run(cases: Vec<Case>) {
-    let mut gateways: Vec<(Gateway, Harness, String)> = Vec::new();
+    let mut gateways = Gateways::default();
     for case in cases {
-        let at = match gateways.iter().position(|(g, _, _)| *g == case.gateway) {
-            Some(at) => at,
-            None => {
-                let h = case.gateway.start().await;
-                let id = h.session(r#"{"username":"alice"}"#).await;
-                gateways.push((case.gateway, h, id));
-                gateways.len() - 1
-            }
-        };
-        let (_, h, id) = &gateways[at];
-        let values: Vec<String> = case
-            .headers
+        let (h, id) = gateways.get(case.gateway, || case.gateway.start()).await;
+        let headers = with_session(&case.headers, id);
+        let headers: Vec<(&str, &str)> = headers
             .iter()
-            .map(|(_, value)| value.replace(SESSION, id))
-            .collect();
-        let headers: Vec<(&str, &str)> = case
-            .headers
-            .iter()
-            .zip(&values)
-            .map(|((name, _), value)| (*name, value.as_str()))
+            .map(|(name, value)| (*name, value.as_str()))
             .collect();
         let before = h.seen().len();
         let reply = h.send(case.method, case.path, &headers, &case.body).await;

@@ -8,6 +8,7 @@
 //! answer: `Secret::matches` compares with `subtle::ConstantTimeEq`, and the
 //! house rules keep timing thresholds out of tests.
 
+use crate::common::cases::{with_session, Gateways, SESSION};
 use crate::common::routes::{life, public};
 use crate::common::*;
 use portcullis::csrf::token::Secret;
@@ -193,28 +194,13 @@ fn signed_in() -> String {
 /// that failed. What reached the upstream kept the method that was sent
 /// and never carried the claim of another (D25).
 async fn run(cases: Vec<Case>) {
-    let mut gateways: Vec<(Gateway, Harness, String)> = Vec::new();
+    let mut gateways = Gateways::default();
     for case in cases {
-        let at = match gateways.iter().position(|(g, _, _)| *g == case.gateway) {
-            Some(at) => at,
-            None => {
-                let h = case.gateway.start().await;
-                let id = h.session(r#"{"username":"alice"}"#).await;
-                gateways.push((case.gateway, h, id));
-                gateways.len() - 1
-            }
-        };
-        let (_, h, id) = &gateways[at];
-        let values: Vec<String> = case
-            .headers
+        let (h, id) = gateways.get(case.gateway, || case.gateway.start()).await;
+        let headers = with_session(&case.headers, id);
+        let headers: Vec<(&str, &str)> = headers
             .iter()
-            .map(|(_, value)| value.replace(SESSION, id))
-            .collect();
-        let headers: Vec<(&str, &str)> = case
-            .headers
-            .iter()
-            .zip(&values)
-            .map(|((name, _), value)| (*name, value.as_str()))
+            .map(|(name, value)| (*name, value.as_str()))
             .collect();
         let name = &case.name;
         let before = h.seen().len();

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod blocking;
+pub mod cases;
 pub mod django;
 pub mod h2;
 pub mod process;
@@ -35,10 +36,6 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const CSRF_SECRET: &str = "abcdefghijklmnopqrstuvwxyzABCDEF";
 /// The header that makes an unsafe request with `Harness::cookie` pass CSRF.
 pub const CSRF_HEADER: (&str, &str) = ("x-csrftoken", CSRF_SECRET);
-
-/// Stands for a session id in the header values of a table of cases
-/// (`csrf`, `security_csrf`); the table's runner puts in the real one.
-pub const SESSION: &str = "{session}";
 
 /// Upper bound for any single exchange in a test, so a bug hangs nothing.
 const EXCHANGE_LIMIT: Duration = Duration::from_secs(20);
