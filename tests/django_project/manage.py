@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The Django project tests/django.rs runs portcullis against (copied into
+"""The Django project tests/it/django.rs runs portcullis against (copied into
 a temporary directory per test; configured by environment variables, see
 settings.py)."""
 import os

@@ -1,5 +1,5 @@
 """Serves the project on a free loopback port (printed on the first line),
-single-threaded, until killed: the second upstream tests/django.rs
+single-threaded, until killed: the second upstream tests/it/django.rs
 compares the gateway with."""
 import os
 import sys

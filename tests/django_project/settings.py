@@ -1,6 +1,6 @@
 """A small Django + DRF site, as the people in the seed documents run one.
 
-Environment (set by tests/django.rs):
+Environment (set by tests/it/django.rs):
   PJ_SECRET_KEY            SECRET_KEY
   PJ_SECRET_KEY_FALLBACKS  SECRET_KEY_FALLBACKS, comma-separated
   PJ_DATABASE              "sqlite:/abs/path/db.sqlite3" or

@@ -1,4 +1,4 @@
-"""DRF views guarded the way the gateway's routes in tests/django.rs are,
+"""DRF views guarded the way the gateway's routes in tests/it/django.rs are,
 so the same request can be sent to both and the decisions compared."""
 from django.http import JsonResponse
 from django.middleware.csrf import get_token

@@ -1,5 +1,5 @@
 """`manage.py fixture <op> ...`: makes the users, groups, permissions and
-sessions tests/django.rs checks the gateway with, through Django's own
+sessions tests/it/django.rs checks the gateway with, through Django's own
 APIs, and prints one JSON object."""
 import json
 from datetime import timedelta
