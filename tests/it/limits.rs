@@ -63,6 +63,68 @@ async fn oversized_or_too_many_headers_are_431() {
     );
 }
 
+/// hyper bounds a request head only while it is incomplete in its read
+/// buffer, and a kept-alive connection's buffer may have grown past the
+/// limit: the gateway measures every head itself.
+#[tokio::test]
+async fn an_oversized_head_on_a_kept_alive_connection_is_431_too() {
+    for first_size in [1, 20_000, 60_000] {
+        let h = Harness::start(ROUTES).await;
+        one_kept_alive_then_oversized(&h, first_size).await;
+    }
+}
+
+async fn one_kept_alive_then_oversized(h: &Harness, first_size: usize) {
+    let mut stream = tokio::net::TcpStream::connect(h.proxy).await.unwrap();
+    let small = "GET /x HTTP/1.1\r\nHost: a\r\nX-Some: ".to_string()
+        + &"b".repeat(first_size)
+        + "\r\n\r\n";
+    let big = format!(
+        "GET /x HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(100_000)
+    );
+    let replies = async {
+        stream.write_all(small.as_bytes()).await.unwrap();
+        let first = read_head_and_body(&mut stream).await;
+        stream.write_all(big.as_bytes()).await.unwrap();
+        let second = read_head_and_body(&mut stream).await;
+        (first, second)
+    };
+    let (first, second) = tokio::time::timeout(Duration::from_secs(10), replies)
+        .await
+        .expect("both answered");
+    assert!(first.starts_with("HTTP/1.1 200"), "{first_size}: {first}");
+    assert!(second.starts_with("HTTP/1.1 431"), "{first_size}: {second}");
+    assert!(second.contains("x-portcullis-reason: headers_too_large"), "{second}");
+    assert!(
+        second.ends_with(r#"{"detail":"Request header fields too large."}"#),
+        "{second}"
+    );
+    assert_eq!(h.seen().len(), 1, "only the small request was forwarded");
+}
+
+/// Reads one response with a Content-Length body from `stream`.
+async fn read_head_and_body(stream: &mut tokio::net::TcpStream) -> String {
+    let mut all = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed before a whole response");
+        all.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&all).to_ascii_lowercase();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if body.len() >= length {
+                return String::from_utf8_lossy(&all).into_owned();
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn header_limits_are_configurable() {
     let h = Harness::with_config(with_server_settings(
