@@ -1,4 +1,4 @@
-//! Stage 5: the route's access level and requirements, checked the way DRF
+//! Stage 6: the route's access level and requirements, checked the way DRF
 //! permission classes are. An anonymous request refused for any reason gets
 //! "not authenticated" (DRF raises NotAuthenticated when no authenticator
 //! succeeded); a known user gets "permission denied".

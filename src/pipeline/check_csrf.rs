@@ -1,4 +1,4 @@
-//! Stage 4: Django's CSRF check, in Django's order (`CsrfViewMiddleware.
+//! Stage 5: Django's CSRF check, in Django's order (`CsrfViewMiddleware.
 //! process_view` and `_check_token`), with DRF's `CSRF Failed: ` prefix:
 //!
 //! 1. unsafe method only (everything but GET, HEAD, OPTIONS, TRACE);

@@ -1,4 +1,4 @@
-//! Stage 3: session cookie → id format check → store lookup. A cookie that
+//! Stage 4: session cookie → id format check → store lookup. A cookie that
 //! is absent, malformed, unknown or expired is anonymous; a store that
 //! cannot answer is remembered as such so protected routes fail closed.
 

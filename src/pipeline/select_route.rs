@@ -1,4 +1,4 @@
-//! Stage 2: the first `[[routes]]` entry (file order) matching the canonical
+//! Stage 3: the first `[[routes]]` entry (file order) matching the canonical
 //! path and method decides the request; no match is a denial unless
 //! `default_access` says otherwise.
 

@@ -1,4 +1,4 @@
-//! The gateway's own endpoints under `server.internal_prefix` (default
+//! Stage 2: the gateway's own endpoints under `server.internal_prefix` (default
 //! `/_portcullis`), answered before any route is matched and never
 //! forwarded:
 //!
