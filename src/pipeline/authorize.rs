@@ -6,7 +6,8 @@
 use http::Method;
 
 use super::trace::{Outcome, Step, Trace};
-use crate::denial::Denial;
+use crate::denial::{Cause, Denial, Lack, Rank};
+use crate::response::hint::lacking;
 use crate::routes::{Access, Requirements, Route};
 use crate::session::state::SessionState;
 use crate::session::Session;
@@ -50,7 +51,11 @@ pub fn authorize(
                 "access = \"deny\": nobody may use this route",
             )
         });
-        return Err(Denial::route_denied().because(trace.wants_causes(), || route.name.to_string()));
+        return Err(
+            Denial::route_denied().because(trace.wants_causes(), || Cause::RouteDenied {
+                route: route.name.to_string(),
+            }),
+        );
     }
     let user = match session {
         SessionState::Authenticated(user) => user,
@@ -63,7 +68,8 @@ pub fn authorize(
                     format!("access = {level:?} needs a signed-in user, and there is none"),
                 )
             });
-            return Err(Denial::not_authenticated().because(trace.wants_causes(), || why.as_str()));
+            return Err(Denial::not_authenticated()
+                .because(trace.wants_causes(), || Cause::NoSession(*why)));
         }
         SessionState::StoreUnavailable => {
             trace.note(|| {
@@ -77,25 +83,17 @@ pub fn authorize(
             return Err(Denial::session_store_unavailable());
         }
     };
-    let level_ok = match route.access {
-        Access::Staff => user.staff,
-        Access::Superuser => user.superuser,
-        _ => true,
+    let rank = match route.access {
+        Access::Staff if !user.staff => Some(Rank::Staff),
+        Access::Superuser if !user.superuser => Some(Rank::Superuser),
+        _ => None,
     };
-    if !level_ok {
-        let cause = || {
-            let needs = if route.access == Access::Staff {
-                "a staff user"
-            } else {
-                "a superuser"
-            };
-            format!(
-                "route {:?} needs {needs}, and {} is not one",
-                route.name, user.username
-            )
-        };
-        trace.note(|| Step::new("authorize", "access", Outcome::Fail, cause()));
-        return Err(Denial::permission_denied().because(trace.wants_causes(), cause));
+    if let Some(rank) = rank {
+        return refuse(trace, "access", || Lack::Rank {
+            route: route.name.to_string(),
+            rank,
+            username: user.username.clone(),
+        });
     }
     trace.note(|| {
         Step::new(
@@ -108,49 +106,46 @@ pub fn authorize(
     check_requirements(&route.requirements, method, user, trace)
 }
 
+/// `permission_denied` for what the user lacks; `lack` runs only for
+/// `explain` and debug hints.
+fn refuse(trace: &mut Trace, check: &'static str, lack: impl Fn() -> Lack) -> Result<(), Denial> {
+    trace.note(|| Step::new("authorize", check, Outcome::Fail, lacking(&lack())));
+    Err(Denial::permission_denied().because(trace.wants_causes(), || Cause::Permission(lack())))
+}
+
 fn check_requirements(
     req: &Requirements,
     method: &Method,
     user: &Session,
     trace: &mut Trace,
 ) -> Result<(), Denial> {
-    // The cause is worded only for explain and debug hints.
-    let refuse = |trace: &mut Trace, check: &'static str, cause: &dyn Fn() -> String| {
-        trace.note(|| Step::new("authorize", check, Outcome::Fail, cause()));
-        Err(Denial::permission_denied().because(trace.wants_causes(), cause))
-    };
+    let username = || user.username.clone();
     if !req.all_permissions.iter().all(|p| user.has_permission(p)) {
-        return refuse(trace, "permissions", &|| {
-            let missing: Vec<&str> = req
+        return refuse(trace, "permissions", || Lack::Permissions {
+            username: username(),
+            missing: req
                 .all_permissions
                 .iter()
                 .filter(|p| !user.has_permission(p))
-                .map(|p| &**p)
-                .collect();
-            format!("the user {} lacks {}", user.username, missing.join(", "))
+                .map(|p| p.to_string())
+                .collect(),
         });
     }
     if !(req.any_permissions.is_empty()
         || req.any_permissions.iter().any(|p| user.has_permission(p)))
     {
-        return refuse(trace, "any_permissions", &|| {
-            format!(
-                "the user {} holds none of {}",
-                user.username,
-                req.any_permissions.join(", ")
-            )
+        return refuse(trace, "any_permissions", || Lack::AnyPermission {
+            username: username(),
+            wanted: req.any_permissions.iter().map(|p| p.to_string()).collect(),
         });
     }
     if !(req.any_groups.is_empty()
         || user.superuser
         || req.any_groups.iter().any(|g| user.in_group(g)))
     {
-        return refuse(trace, "groups", &|| {
-            format!(
-                "the user {} is in none of the groups {}",
-                user.username,
-                req.any_groups.join(", ")
-            )
+        return refuse(trace, "groups", || Lack::AnyGroup {
+            username: username(),
+            groups: req.any_groups.iter().map(|g| g.to_string()).collect(),
         });
     }
     if !req.is_empty() {
@@ -184,8 +179,9 @@ fn check_requirements(
         };
         match needed {
             Some(permission) if !user.has_permission(permission) => {
-                return refuse(trace, "model", &|| {
-                    format!("the user {} lacks {permission}", user.username)
+                return refuse(trace, "model", || Lack::ModelPermission {
+                    username: username(),
+                    permission: permission.to_string(),
                 });
             }
             Some(permission) => trace.note(|| {

@@ -48,7 +48,7 @@ use crate::body::ForwardBody;
 use crate::canonical::{self, Target};
 use crate::config::Config;
 use crate::csrf::token::Secret;
-use crate::denial::{Denial, Reason};
+use crate::denial::{Cause, Denial, Reason};
 use crate::gateway::Gateway;
 use crate::reply::ProxyBody;
 use crate::response;
@@ -377,7 +377,7 @@ async fn checks<'r>(
                     )
                 });
                 // A limit, not an access decision: enforced in every mode.
-                let denial = denial.because(trace.wants_causes(), || limit.to_string());
+                let denial = denial.because(trace.wants_causes(), || Cause::BodyLimit(limit));
                 held.settle(Mode::Enforce, denial, trace)?;
             } else {
                 trace.note(|| {

@@ -5,7 +5,7 @@
 use http::Method;
 
 use super::trace::{Outcome, Step, Trace};
-use crate::denial::Denial;
+use crate::denial::{Cause, Denial};
 use crate::routes::{Route, RouteMiss, RouteTable, Selected};
 
 pub fn select<'r>(
@@ -20,9 +20,14 @@ pub fn select<'r>(
     }
     match selected {
         Selected::Route(route) | Selected::Fallback(route) => Ok(route),
-        Selected::NoRoute => Err(Denial::no_route().because(trace.wants_causes(), || {
-            format!("{method} {canonical_path}")
-        })),
+        Selected::NoRoute => {
+            Err(
+                Denial::no_route().because(trace.wants_causes(), || Cause::NoRoute {
+                    method: method.clone(),
+                    path: canonical_path.to_string(),
+                }),
+            )
+        }
     }
 }
 

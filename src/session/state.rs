@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::Session;
+pub use crate::denial::NoSession;
 
 /// Who the request is from, as far as the session store can tell.
 #[derive(Debug, Clone)]
@@ -14,50 +15,6 @@ pub enum SessionState {
     /// The store failed: treat as anonymous where that is enough, refuse
     /// with 503 where a user is needed.
     StoreUnavailable,
-}
-
-/// Why a request has no session: what `explain` and the fix text say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoSession {
-    /// The request carries no session cookie.
-    NoCookie,
-    /// The cookie's value is not a session id the gateway could have made.
-    MalformedId,
-    /// The store knows no such session: expired, signed out, or never made.
-    NotFound,
-}
-
-impl NoSession {
-    pub fn describe(self, cookie_name: &str) -> String {
-        match self {
-            NoSession::NoCookie => format!("the request carries no {cookie_name} cookie"),
-            NoSession::MalformedId => {
-                format!("the {cookie_name} cookie is not a well-formed session id")
-            }
-            NoSession::NotFound => format!(
-                "the {cookie_name} cookie names no live session (expired, signed out, or from another store)"
-            ),
-        }
-    }
-
-    /// The reverse of `as_str`.
-    pub fn from_code(code: &str) -> Option<NoSession> {
-        [
-            NoSession::NoCookie,
-            NoSession::MalformedId,
-            NoSession::NotFound,
-        ]
-        .into_iter()
-        .find(|why| why.as_str() == code)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoSession::NoCookie => "no_cookie",
-            NoSession::MalformedId => "malformed_id",
-            NoSession::NotFound => "not_found",
-        }
-    }
 }
 
 impl SessionState {
