@@ -277,17 +277,15 @@ fn live_pipeline(c: &mut Criterion) {
 async fn live_request(
     config: &std::sync::Arc<portcullis::config::Config>,
     store: &Store,
-    mut parts: http::request::Parts,
+    parts: http::request::Parts,
 ) -> u16 {
-    use portcullis::pipeline::{self, Context, OutgoingCookies, Verdict};
-    portcullis::canonical::canonicalize_method(&mut parts);
-    if let Some(preflight) = config.cors.preflight(&parts.method, &parts.headers) {
-        return preflight.status().as_u16();
-    }
-    let cors_origin = config.cors.allowed_origin(&parts.headers);
-    let html = portcullis::negotiate::prefers_html(&parts.headers);
-    let method = parts.method.clone();
-    let target = parts.uri.path_and_query().cloned();
+    use portcullis::pipeline::intake::{self, Arrival};
+    use portcullis::pipeline::{self, Context, RequestState, Verdict, Work};
+    let mut trace = Trace::live(config.diagnostics.debug);
+    let intake = match intake::intake(config, parts, &mut trace) {
+        Arrival::Preflight { response, .. } => return response.status().as_u16(),
+        Arrival::Request(intake) => intake,
+    };
     let context = Context {
         config,
         store,
@@ -296,14 +294,13 @@ async fn live_request(
         lookup_timing: None,
         live: true,
     };
-    let mut body = portcullis::body::ForwardBody::from_bytes(bytes::Bytes::new());
-    let mut cookies = OutgoingCookies::default();
-    let mut trace = Trace::off();
-    let decision = pipeline::decide(&context, &parts, &mut body, &mut cookies, &mut trace).await;
+    let body = portcullis::body::ForwardBody::from_bytes(bytes::Bytes::new());
+    let mut state = RequestState::new(context, intake, Work::new(body, trace));
+    let decision = pipeline::decide(&state.context, &state.parts, &mut state.work).await;
     match decision.verdict {
         Verdict::Deny(denial) => {
-            let answer = pipeline::deny(config, &denial, &method, html, target.as_ref());
-            pipeline::finish(config, answer, cookies, cors_origin)
+            let answer = pipeline::deny(config, &denial, &state.reply);
+            pipeline::finish(config, answer, state.work.cookies, state.reply.cors_origin)
                 .status()
                 .as_u16()
         }

@@ -16,11 +16,35 @@ pub fn select<'r>(
 ) -> Result<&'r Route, Denial> {
     let selected = table.select(method, canonical_path);
     if trace.is_on() {
-        note_routes(table, method, canonical_path, &selected, trace);
+        note_routes(table, method, canonical_path, trace);
     }
     match selected {
-        Selected::Route(route) | Selected::Fallback(route) => Ok(route),
+        Selected::Route(route) => Ok(route),
+        Selected::Fallback(route) => {
+            trace.note(|| {
+                Step::new(
+                    "route",
+                    "default_access",
+                    Outcome::Pass,
+                    format!(
+                        "no route matches: default_access = {:?} decides",
+                        route.access.as_str()
+                    ),
+                )
+            });
+            Ok(route)
+        }
         Selected::NoRoute => {
+            trace.note(|| {
+                Step::new(
+                    "route",
+                    "default_access",
+                    Outcome::Fail,
+                    format!(
+                        "no route matches {method} {canonical_path}, and default_access is \"deny\""
+                    ),
+                )
+            });
             Err(
                 Denial::no_route().because(trace.wants_causes(), || Cause::NoRoute {
                     method: method.clone(),
@@ -32,13 +56,7 @@ pub fn select<'r>(
 }
 
 /// Why each route before the deciding one passed the request by.
-fn note_routes(
-    table: &RouteTable,
-    method: &Method,
-    path: &str,
-    selected: &Selected<'_>,
-    trace: &mut Trace,
-) {
+fn note_routes(table: &RouteTable, method: &Method, path: &str, trace: &mut Trace) {
     for (index, (route, miss)) in table.explain(method, path).into_iter().enumerate() {
         let label = format!(
             "routes[{index}] {:?} {}",
@@ -71,27 +89,5 @@ fn note_routes(
             ),
         };
         trace.note(|| Step::new("route", label, outcome, why));
-    }
-    match selected {
-        Selected::Route(_) => {}
-        Selected::Fallback(route) => trace.note(|| {
-            Step::new(
-                "route",
-                "default_access",
-                Outcome::Pass,
-                format!(
-                    "no route matches: default_access = {:?} decides",
-                    route.access.as_str()
-                ),
-            )
-        }),
-        Selected::NoRoute => trace.note(|| {
-            Step::new(
-                "route",
-                "default_access",
-                Outcome::Fail,
-                format!("no route matches {method} {path}, and default_access is \"deny\""),
-            )
-        }),
     }
 }

@@ -84,6 +84,15 @@ impl Trace {
         }
     }
 
+    /// Live traffic: off, or with `[diagnostics] debug` the causes only.
+    pub const fn live(debug: bool) -> Trace {
+        if debug {
+            Trace::causes_only()
+        } else {
+            Trace::off()
+        }
+    }
+
     /// `explain`: every stage's notes are kept.
     pub fn on() -> Trace {
         Trace {
