@@ -7,6 +7,7 @@
 //! `portcullis explain`.
 
 pub mod render;
+pub mod wording;
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -23,11 +24,12 @@ use crate::body::ForwardBody;
 use crate::config::Config;
 use crate::denial::Denial;
 use crate::pipeline::intake::{self, Arrival};
-use crate::pipeline::trace::{Outcome, Step, Trace};
+use crate::pipeline::trace::{Step, Trace};
 use crate::pipeline::{self, Context, Decision, RequestState, Verdict, Work};
 use crate::reply::ProxyBody;
 use crate::session::state::SessionState;
 use crate::session::Store;
+pub use wording::{Outcome, StepView};
 
 /// The request to explain, as `POST /explain` takes it in JSON.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -70,7 +72,7 @@ pub struct Explanation {
     pub route: Option<String>,
     pub session: Option<SessionView>,
     /// Every check, in the order the gateway made them.
-    pub steps: Vec<Step>,
+    pub steps: Vec<StepView>,
     /// `forward`, `would_deny` (report mode: forwarded), `deny`,
     /// `endpoint` (the gateway's own endpoint answers) or `preflight`
     /// (a CORS preflight the gateway answers).
@@ -125,21 +127,14 @@ pub async fn explain(
     let (parts, assumed_host) = build_parts(config, request)?;
     let mut trace = Trace::on();
     if let Some(host) = assumed_host {
-        trace.note(|| {
-            Step::new(
-                "request",
-                "host",
-                Outcome::Info,
-                format!("no Host given: assuming {host} (server.listen), as a client dialling the gateway sends"),
-            )
-        });
+        trace.note(|| Step::HostAssumed { host });
     }
     let intake = match intake::intake(config, parts, &mut trace) {
         Arrival::Preflight { parts, response } => {
             let mut explanation = Explanation::new(request, &parts);
             explanation.decision = Cow::Borrowed("preflight");
             explanation.response = Some(response_view(response).await);
-            explanation.steps = trace.into_steps();
+            explanation.steps = words(trace, config);
             return Ok(explanation);
         }
         Arrival::Request(intake) => intake,
@@ -184,7 +179,7 @@ pub async fn explain(
         let answer = pipeline::finish(config, answer, work.cookies, reply.cors_origin);
         explanation.response = Some(response_view(answer).await);
     }
-    explanation.steps = work.trace.into_steps();
+    explanation.steps = words(work.trace, config);
     Ok(explanation)
 }
 
@@ -212,6 +207,15 @@ impl Explanation {
             upstream_request: None,
         }
     }
+}
+
+/// The steps the trace noted, worded.
+fn words(trace: Trace, config: &Config) -> Vec<StepView> {
+    trace
+        .into_steps()
+        .iter()
+        .map(|step| wording::step(step, config))
+        .collect()
 }
 
 fn describe_denial(explanation: &mut Explanation, denial: &Denial, config: &Config) {

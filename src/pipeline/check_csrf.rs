@@ -17,7 +17,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::Method;
 
-use super::trace::{Outcome, Step, Trace};
+use super::trace::{CsrfStep, Trace};
 use crate::body::ForwardBody;
 use crate::csrf::form;
 use crate::csrf::origin::{self, RefererProblem};
@@ -135,7 +135,7 @@ pub async fn check(
 ) -> Result<(), Denial> {
     let result = run_checks(request, body, trace).await;
     if let Err(denial) = &result {
-        trace.note(|| Step::new("csrf", "result", Outcome::Fail, denial.detail.to_string()));
+        trace.note(|| CsrfStep::Failed(denial.clone()));
     }
     result
 }
@@ -147,14 +147,7 @@ async fn run_checks(
 ) -> Result<(), Denial> {
     let (settings, parts) = (request.settings, request.parts);
     if request.exempt {
-        trace.note(|| {
-            Step::new(
-                "csrf",
-                "exempt",
-                Outcome::Skip,
-                "the route has csrf = false (like @csrf_exempt)",
-            )
-        });
+        trace.note(|| CsrfStep::Exempt);
         return Ok(());
     }
     let enforced = match request.enforce {
@@ -162,7 +155,7 @@ async fn run_checks(
         CsrfEnforce::Authenticated => matches!(request.session, SessionState::Authenticated(_)),
     };
     if !enforced {
-        trace.note(|| Step::new("csrf", "enforce", Outcome::Skip, "csrf.enforce = \"authenticated\" (DRF) checks only requests with a session, and this one has none"));
+        trace.note(|| CsrfStep::NotEnforced);
         return Ok(());
     }
     // Repeated headers reach Django joined with ",": two Origins are one
@@ -174,73 +167,28 @@ async fn run_checks(
         if settings.websocket_origin_check && is_websocket_upgrade(&parts.headers) {
             if let Some(origin) = origin {
                 verify_origin(request, &origin)?;
-                trace.note(|| {
-                    Step::new(
-                        "csrf",
-                        "origin",
-                        Outcome::Pass,
-                        format!("WebSocket handshake from {origin}, a trusted origin"),
-                    )
-                });
+                trace.note(|| CsrfStep::WebSocketOrigin { origin });
             }
         }
-        trace.note(|| {
-            Step::new(
-                "csrf",
-                "method",
-                Outcome::Skip,
-                format!(
-                    "{} is a safe method: Django never CSRF-checks it",
-                    parts.method
-                ),
-            )
-        });
+        trace.note(|| CsrfStep::SafeMethod(parts.method.clone()));
         return Ok(());
     }
 
     match origin {
         Some(origin) => {
             verify_origin(request, &origin)?;
-            trace.note(|| {
-                Step::new(
-                    "csrf",
-                    "origin",
-                    Outcome::Pass,
-                    format!("Origin {origin} is this site or trusted"),
-                )
-            });
+            trace.note(|| CsrfStep::OriginVerified { origin });
         }
         None if request.https => {
             check_referer(request)?;
-            trace.note(|| {
-                Step::new(
-                    "csrf",
-                    "referer",
-                    Outcome::Pass,
-                    "no Origin; HTTPS, and the Referer is this site or trusted",
-                )
-            });
+            trace.note(|| CsrfStep::RefererVerified);
         }
-        None => trace.note(|| {
-            Step::new(
-                "csrf",
-                "origin",
-                Outcome::Skip,
-                "no Origin header, and plain HTTP: Django checks no Referer",
-            )
-        }),
+        None => trace.note(|| CsrfStep::NoOriginOverHttp),
     }
 
     let secret = match request.cookie {
         CookieState::Valid(secret) => {
-            trace.note(|| {
-                Step::new(
-                    "csrf",
-                    "cookie",
-                    Outcome::Pass,
-                    format!("the {} cookie is well-formed", settings.cookie_name),
-                )
-            });
+            trace.note(|| CsrfStep::CookieWellFormed);
             secret
         }
         CookieState::Absent => {
@@ -269,14 +217,7 @@ async fn run_checks(
             (token, TokenSource::Header)
         }
     };
-    trace.note(|| {
-        Step::new(
-            "csrf",
-            "token",
-            Outcome::Info,
-            format!("token read from {}", source.describe(settings)),
-        )
-    });
+    trace.note(|| CsrfStep::TokenRead(source));
     if let Err(problem) = check_format(&token) {
         let message = legacy_or(
             settings,
@@ -295,14 +236,7 @@ async fn run_checks(
         );
         return Err(failed(Reason::CsrfTokenIncorrect, message));
     }
-    trace.note(|| {
-        Step::new(
-            "csrf",
-            "token",
-            Outcome::Pass,
-            format!("the token matches the {} cookie", settings.cookie_name),
-        )
-    });
+    trace.note(|| CsrfStep::TokenMatches);
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use http::request::Parts;
 use http::uri::PathAndQuery;
 use http::{Method, Response};
 
-use super::trace::{Outcome, Step, Trace};
+use super::trace::{Step, Trace};
 use super::Context;
 use crate::canonical;
 use crate::config::Config;
@@ -58,14 +58,7 @@ pub struct Reply {
 pub fn intake(config: &Config, mut parts: Parts, trace: &mut Trace) -> Arrival {
     canonical::canonicalize_method(&mut parts);
     if let Some(response) = config.cors.preflight(&parts.method, &parts.headers) {
-        trace.note(|| {
-            Step::new(
-                "cors",
-                "preflight",
-                Outcome::Pass,
-                "a CORS preflight from an allowed origin: answered by the gateway",
-            )
-        });
+        trace.note(|| Step::Preflight);
         return Arrival::Preflight { parts, response };
     }
     let reply = Reply {

@@ -6,29 +6,21 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderValue};
 
-use super::trace::{Outcome, Step, Trace};
+use super::trace::{SessionStep, Trace};
 use super::Context;
 use crate::config::snapshot::SessionSettings;
 use crate::cookies::cookie_value;
-use crate::session::state::{describe_user, NoSession, SessionState};
+use crate::session::state::{NoSession, SessionState};
 use crate::session::{Session, SessionId, SessionStore};
 
 /// Finds the request's session (timed in `context.lookup_timing`, unless
 /// that is `None`, as for `explain`, whose lookups are not traffic).
 pub async fn lookup(context: &Context<'_>, headers: &HeaderMap, trace: &mut Trace) -> SessionState {
-    let cookie_name = &context.config.session.cookie_name;
     let anonymous = |why: NoSession, trace: &mut Trace| {
-        trace.note(|| {
-            Step::new(
-                "session",
-                "cookie",
-                Outcome::Info,
-                format!("{}: anonymous", why.describe(cookie_name)),
-            )
-        });
+        trace.note(|| SessionStep::Anonymous(why));
         SessionState::Anonymous(why)
     };
-    let Some(value) = cookie_value(headers, cookie_name) else {
+    let Some(value) = cookie_value(headers, &context.config.session.cookie_name) else {
         return anonymous(NoSession::NoCookie, trace);
     };
     let Some(id) = SessionId::parse(&value) else {
@@ -41,20 +33,22 @@ pub async fn lookup(context: &Context<'_>, headers: &HeaderMap, trace: &mut Trac
     }
     match found {
         Ok(Some(session)) => {
-            trace.note(|| Step::new("session", "store", Outcome::Pass, describe_user(&session)));
+            trace.note(|| SessionStep::Found(session.clone()));
             SessionState::Authenticated(session)
         }
         Ok(None) => {
             if trace.is_on() {
                 if let Some(why) = context.store.why_not(&id).await {
-                    trace.note(|| Step::new("session", "store", Outcome::Info, why));
+                    trace.note(|| SessionStep::StoreSays(why));
                 }
             }
             anonymous(NoSession::NotFound, trace)
         }
         Err(error) => {
             tracing::warn!(%error, "session lookup failed");
-            trace.note(|| Step::new("session", "store", Outcome::Fail, format!("the session store did not answer ({error}): only anonymous access works until it does")));
+            trace.note(|| SessionStep::StoreDown {
+                error: error.to_string(),
+            });
             SessionState::StoreUnavailable
         }
     }

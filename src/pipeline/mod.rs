@@ -61,7 +61,7 @@ use crate::session::Store;
 use check_csrf::CookieState;
 use intake::{Arrival, Intake, Reply};
 use observe::AccessLog;
-use trace::{Outcome, Step, Trace};
+use trace::{BodyStep, CanonicalStep, CsrfStep, ModeStep, Step, Trace};
 
 /// Cookies the response sets on the way out.
 #[derive(Default)]
@@ -257,29 +257,14 @@ pub async fn decide<'r, 'p>(
     let target = match canonical::canonical_target(&parts.headers, &parts.uri) {
         Ok(target) => target,
         Err(denial) => {
-            work.trace.note(|| {
-                Step::new(
-                    "canonical",
-                    "target",
-                    Outcome::Fail,
-                    denial.detail.to_string(),
-                )
-            });
+            work.trace.note(|| CanonicalStep::Refused(denial.clone()));
             decision.verdict = Verdict::Deny(denial);
             return decision;
         }
     };
-    work.trace.note(|| {
-        Step::new(
-            "canonical",
-            "path",
-            Outcome::Pass,
-            format!(
-                "{} is matched and forwarded as {}",
-                parts.uri.path(),
-                target.path
-            ),
-        )
+    work.trace.note(|| CanonicalStep::Path {
+        sent: parts.uri.path().to_string(),
+        canonical: target.path.to_string(),
     });
     let request = Canonical {
         parts,
@@ -302,16 +287,8 @@ async fn checks<'r>(
     let Canonical { parts, target } = request;
     let trace = &mut work.trace;
     if endpoints::is_internal(config, &target.path) {
-        trace.note(|| {
-            Step::new(
-                "endpoint",
-                "internal",
-                Outcome::Info,
-                format!(
-                    "{} is the gateway's own endpoint (under {}): answered here, never forwarded",
-                    target.path, config.server.internal_prefix
-                ),
-            )
+        trace.note(|| Step::Endpoint {
+            path: target.path.to_string(),
         });
         return Ok(Verdict::Endpoint);
     }
@@ -333,22 +310,7 @@ async fn checks<'r>(
     let hand_out = !config.csrf.use_sessions;
     if hand_out && !exempt && !answered && check_csrf::needs_new_cookie(&parts.method, &csrf_cookie)
     {
-        trace.note(|| {
-            Step::new(
-                "csrf",
-                "cookie",
-                Outcome::Info,
-                format!(
-                    "the response sets a fresh {} cookie (it was {})",
-                    config.csrf.cookie_name,
-                    if csrf_cookie == CookieState::Absent {
-                        "absent"
-                    } else {
-                        "malformed"
-                    }
-                ),
-            )
-        });
+        trace.note(|| CsrfStep::FreshCookie { was: csrf_cookie });
         work.cookies.csrf = Some(crate::csrf::cookie::set_cookie(
             &config.csrf,
             &Secret::generate(),
@@ -387,22 +349,11 @@ async fn checks<'r>(
         }
         if let Some(limit) = route.max_body {
             match crate::body::enforce_limit(&parts.headers, &mut work.body, limit).await {
-                Ok(()) => trace.note(|| {
-                    Step::new(
-                        "body",
-                        "max_body",
-                        Outcome::Pass,
-                        format!("the body is within {limit} bytes"),
-                    )
-                }),
+                Ok(()) => trace.note(|| BodyStep::Within { limit }),
                 Err(denial) => {
-                    trace.note(|| {
-                        Step::new(
-                            "body",
-                            "max_body",
-                            Outcome::Fail,
-                            format!("{} (the route's max_body is {limit} bytes)", denial.detail),
-                        )
+                    trace.note(|| BodyStep::Refused {
+                        limit,
+                        denial: denial.clone(),
                     });
                     // A limit, not an access decision: enforced in every mode.
                     let denial = denial.because(trace.wants_causes(), || Cause::BodyLimit(limit));
@@ -429,35 +380,18 @@ impl Held {
         let reason = denial.reason;
         let reported = mode == Mode::Report && reason.is_reportable();
         if self.denied.is_some() || (self.would_deny.is_some() && reported) {
-            trace.note(|| {
-                Step::new(
-                    "mode",
-                    "later",
-                    Outcome::Info,
-                    format!("{} would also deny this request", reason.as_str()),
-                )
-            });
+            trace.note(|| ModeStep::AlsoDenies(reason));
             return Ok(());
         }
         if reported {
-            trace.note(|| Step::new("mode", "report", Outcome::Info, format!("mode = \"report\": {} is logged and counted as would_deny, and the request is forwarded", reason.as_str())));
+            trace.note(|| ModeStep::Reported(reason));
             self.would_deny = Some(denial);
             return Ok(());
         }
         if !trace.is_on() {
             return Err(denial);
         }
-        trace.note(|| {
-            Step::new(
-                "mode",
-                "enforce",
-                Outcome::Info,
-                format!(
-                    "the gateway stops here with {}; the checks below run only for explain",
-                    reason.as_str()
-                ),
-            )
-        });
+        trace.note(|| ModeStep::Stops(reason));
         self.denied = Some(denial);
         Ok(())
     }

@@ -4,7 +4,7 @@
 
 use http::Method;
 
-use super::trace::{Outcome, Step, Trace};
+use super::trace::{RouteName, RouteStep, Trace};
 use crate::denial::{Cause, Denial};
 use crate::routes::{Route, RouteMiss, RouteTable, Selected};
 
@@ -21,29 +21,15 @@ pub fn select<'r>(
     match selected {
         Selected::Route(route) => Ok(route),
         Selected::Fallback(route) => {
-            trace.note(|| {
-                Step::new(
-                    "route",
-                    "default_access",
-                    Outcome::Pass,
-                    format!(
-                        "no route matches: default_access = {:?} decides",
-                        route.access.as_str()
-                    ),
-                )
+            trace.note(|| RouteStep::Fallback {
+                access: route.access,
             });
             Ok(route)
         }
         Selected::NoRoute => {
-            trace.note(|| {
-                Step::new(
-                    "route",
-                    "default_access",
-                    Outcome::Fail,
-                    format!(
-                        "no route matches {method} {canonical_path}, and default_access is \"deny\""
-                    ),
-                )
+            trace.note(|| RouteStep::Unmatched {
+                method: method.clone(),
+                path: canonical_path.to_string(),
             });
             Err(
                 Denial::no_route().because(trace.wants_causes(), || Cause::NoRoute {
@@ -58,36 +44,23 @@ pub fn select<'r>(
 /// Why each route before the deciding one passed the request by.
 fn note_routes(table: &RouteTable, method: &Method, path: &str, trace: &mut Trace) {
     for (index, (route, miss)) in table.explain(method, path).into_iter().enumerate() {
-        let label = format!(
-            "routes[{index}] {:?} {}",
-            route.name,
-            route.pattern.as_str()
-        );
-        let (outcome, why) = match miss {
-            RouteMiss::Path => (
-                Outcome::Skip,
-                "the path does not fit the pattern".to_string(),
-            ),
-            RouteMiss::Method => {
-                let methods: Vec<&str> =
-                    route.methods.iter().flatten().map(Method::as_str).collect();
-                (
-                    Outcome::Skip,
-                    format!(
-                        "the path fits, but {method} is not in methods [{}]",
-                        methods.join(", ")
-                    ),
-                )
-            }
-            RouteMiss::Matched => (
-                Outcome::Pass,
-                format!(
-                    "first match: decides (access = {:?}, mode = {:?})",
-                    route.access.as_str(),
-                    route.mode.as_str()
-                ),
-            ),
+        let name = RouteName {
+            index,
+            name: route.name.to_string(),
+            pattern: route.pattern.as_str().to_string(),
         };
-        trace.note(|| Step::new("route", label, outcome, why));
+        trace.note(|| match miss {
+            RouteMiss::Path => RouteStep::PathMisses(name),
+            RouteMiss::Method => RouteStep::MethodMisses {
+                route: name,
+                method: method.clone(),
+                methods: route.methods.iter().flatten().cloned().collect(),
+            },
+            RouteMiss::Matched => RouteStep::Matched {
+                route: name,
+                access: route.access,
+                mode: route.mode,
+            },
+        });
     }
 }

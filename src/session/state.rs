@@ -2,7 +2,6 @@
 //! nobody (and why), or a store that could not answer.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use super::Session;
 pub use crate::denial::NoSession;
@@ -24,28 +23,4 @@ impl SessionState {
             _ => None,
         }
     }
-}
-
-/// One line about a session's user, for `explain`.
-pub fn describe_user(session: &Session) -> String {
-    let list = |items: &[String]| {
-        if items.is_empty() {
-            "none".to_string()
-        } else {
-            items.join(", ")
-        }
-    };
-    let yes_no = |flag: bool| if flag { "yes" } else { "no" };
-    let left = session
-        .expires_at
-        .duration_since(SystemTime::now())
-        .map_or(0, |d| d.as_secs());
-    format!(
-        "user {}; groups: {}; permissions: {}; staff: {}; superuser: {}; expires in {left}s",
-        session.username,
-        list(&session.groups),
-        list(&session.permissions),
-        yes_no(session.staff),
-        yes_no(session.superuser)
-    )
 }
