@@ -230,7 +230,7 @@ pub enum Verdict {
 /// The request as stages 2–6 read it: its head, and the canonical target
 /// stage 1 made of it.
 #[derive(Clone, Copy)]
-struct Canonical<'a, 'p> {
+struct CanonicalRequest<'a, 'p> {
     parts: &'p Parts,
     target: &'a Target<'p>,
 }
@@ -266,7 +266,7 @@ pub async fn decide<'r, 'p>(
         sent: parts.uri.path().to_string(),
         canonical: target.path.to_string(),
     });
-    let request = Canonical {
+    let request = CanonicalRequest {
         parts,
         target: &target,
     };
@@ -279,12 +279,12 @@ pub async fn decide<'r, 'p>(
 /// Stages 2–6 on a canonical request.
 async fn checks<'r>(
     context: &Context<'r>,
-    request: Canonical<'_, '_>,
+    request: CanonicalRequest<'_, '_>,
     work: &mut Work,
     decision: &mut Decision<'r, '_>,
 ) -> Result<Verdict, Denial> {
     let config = context.config;
-    let Canonical { parts, target } = request;
+    let CanonicalRequest { parts, target } = request;
     let trace = &mut work.trace;
     if endpoints::is_internal(config, &target.path) {
         trace.note(|| Step::Endpoint {
