@@ -277,14 +277,14 @@ fn live_pipeline(c: &mut Criterion) {
 async fn live_request(
     config: &std::sync::Arc<portcullis::config::Config>,
     store: &Store,
-    parts: http::request::Parts,
+    mut parts: http::request::Parts,
 ) -> u16 {
-    use portcullis::pipeline::intake::{self, Arrival};
+    use portcullis::pipeline::intake::{self, Intake};
     use portcullis::pipeline::{self, Context, RequestState, Verdict, Work};
     let mut trace = Trace::live(config.diagnostics.debug);
-    let intake = match intake::intake(config, parts, &mut trace) {
-        Arrival::Preflight { response, .. } => return response.status().as_u16(),
-        Arrival::Request(intake) => intake,
+    let reply = match intake::intake(config, &mut parts, &mut trace) {
+        Intake::Request(reply) => reply,
+        Intake::Preflight(preflight) => return preflight.status().as_u16(),
     };
     let context = Context {
         config,
@@ -295,7 +295,12 @@ async fn live_request(
         live: true,
     };
     let body = portcullis::body::ForwardBody::from_bytes(bytes::Bytes::new());
-    let mut state = RequestState::new(context, intake, Work::new(body, trace));
+    let mut state = RequestState {
+        context,
+        parts,
+        reply,
+        work: Work::new(body, trace),
+    };
     let decision = pipeline::decide(&state.context, &state.parts, &mut state.work).await;
     match decision.verdict {
         Verdict::Deny(denial) => {

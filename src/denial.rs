@@ -213,8 +213,9 @@ pub struct Denial {
     pub retry_after: Option<u64>,
     /// What exactly failed, for the fix text (`hint`): the permission the
     /// user lacks, the route that denies everyone. Filled only for
-    /// `explain` and with `[diagnostics] debug` (see `Trace::wants_causes`).
-    pub cause: Option<Cause>,
+    /// `explain` and with `[diagnostics] debug` (see `Trace::wants_causes`);
+    /// boxed, so a denial without one stays small.
+    pub cause: Option<Box<Cause>>,
 }
 
 impl Denial {
@@ -222,7 +223,7 @@ impl Denial {
     /// when the trace wants causes; `make` runs only then.
     pub fn because(mut self, wanted: bool, make: impl FnOnce() -> Cause) -> Denial {
         if wanted {
-            self.cause = Some(make());
+            self.cause = Some(Box::new(make()));
         }
         self
     }

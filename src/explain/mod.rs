@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::body::ForwardBody;
 use crate::config::Config;
 use crate::denial::Denial;
-use crate::pipeline::intake::{self, Arrival};
+use crate::pipeline::intake::{self, Intake};
 use crate::pipeline::trace::{Step, Trace};
 use crate::pipeline::{self, Context, Decision, RequestState, Verdict, Work};
 use crate::reply::ProxyBody;
@@ -124,26 +124,30 @@ pub async fn explain(
     store: &Store,
     request: &ExplainRequest,
 ) -> Result<Explanation, String> {
-    let (parts, assumed_host) = build_parts(config, request)?;
+    let (mut parts, assumed_host) = build_parts(config, request)?;
     let mut trace = Trace::on();
     if let Some(host) = assumed_host {
         trace.note(|| Step::HostAssumed { host });
     }
-    let intake = match intake::intake(config, parts, &mut trace) {
-        Arrival::Preflight { parts, response } => {
-            let mut explanation = Explanation::new(request, &parts);
+    let intake = intake::intake(config, &mut parts, &mut trace);
+    let mut explanation = Explanation::new(request, &parts);
+    let reply = match intake {
+        Intake::Request(reply) => reply,
+        Intake::Preflight(preflight) => {
             explanation.decision = Cow::Borrowed("preflight");
-            explanation.response = Some(response_view(response).await);
+            explanation.response = Some(response_view(preflight).await);
             explanation.steps = words(trace, config);
             return Ok(explanation);
         }
-        Arrival::Request(intake) => intake,
     };
-    let mut explanation = Explanation::new(request, &intake.parts);
     let peer = SocketAddr::new(request.peer.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), 0);
-    let context = Context::explain(config, store, peer, request.https);
     let body = ForwardBody::from_bytes(Bytes::from(request.body.clone().unwrap_or_default()));
-    let mut state = RequestState::new(context, intake, Work::new(body, trace));
+    let mut state = RequestState {
+        context: Context::explain(config, store, peer, request.https),
+        parts,
+        reply,
+        work: Work::new(body, trace),
+    };
     let decision = pipeline::decide(&state.context, &state.parts, &mut state.work).await;
     explanation.canonical_path = decision.target.as_ref().map(|t| t.path.to_string());
     explanation.route = decision.route.map(|r| r.name.to_string());

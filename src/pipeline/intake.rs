@@ -20,26 +20,6 @@ use crate::gateway::Gateway;
 use crate::reply::ProxyBody;
 use crate::session::Store;
 
-/// What intake made of a request.
-pub enum Arrival {
-    /// A CORS preflight from an allowed origin: the gateway's whole answer
-    /// (a preflight carries no cookies, so no session could be found for
-    /// it). Nothing else runs.
-    Preflight {
-        parts: Parts,
-        response: Response<ProxyBody>,
-    },
-    /// A request for the stages.
-    Request(Intake),
-}
-
-/// A request taken in, for the stages.
-pub struct Intake {
-    /// The request head, its method upper-cased.
-    pub parts: Parts,
-    pub reply: Reply,
-}
-
 /// What the gateway's own answer to a request depends on, besides the
 /// denial: read at intake, as the request came.
 pub struct Reply {
@@ -54,20 +34,30 @@ pub struct Reply {
     pub cors_origin: Option<HeaderValue>,
 }
 
-/// Takes a request in; notes a preflight in `trace`.
-pub fn intake(config: &Config, mut parts: Parts, trace: &mut Trace) -> Arrival {
-    canonical::canonicalize_method(&mut parts);
-    if let Some(response) = config.cors.preflight(&parts.method, &parts.headers) {
+/// What intake made of a request.
+pub enum Intake {
+    /// A request for the stages, and what the answer to it depends on.
+    Request(Reply),
+    /// A CORS preflight from an allowed origin: the gateway's whole answer
+    /// (a preflight carries no cookies, so no session could be found for
+    /// it). Nothing else runs.
+    Preflight(Response<ProxyBody>),
+}
+
+/// Takes a request in: upper-cases its method (in place), answers a CORS
+/// preflight (noted in `trace`), and reads what the answer depends on.
+pub fn intake(config: &Config, parts: &mut Parts, trace: &mut Trace) -> Intake {
+    canonical::canonicalize_method(parts);
+    if let Some(preflight) = config.cors.preflight(&parts.method, &parts.headers) {
         trace.note(|| Step::Preflight);
-        return Arrival::Preflight { parts, response };
+        return Intake::Preflight(preflight);
     }
-    let reply = Reply {
+    Intake::Request(Reply {
         method: parts.method.clone(),
         target: parts.uri.path_and_query().cloned(),
         html: crate::negotiate::prefers_html(&parts.headers),
         cors_origin: config.cors.allowed_origin(&parts.headers),
-    };
-    Arrival::Request(Intake { parts, reply })
+    })
 }
 
 impl<'a> Context<'a> {

@@ -59,7 +59,7 @@ use crate::routes::{Mode, Route};
 use crate::session::state::{NoSession, SessionState};
 use crate::session::Store;
 use check_csrf::CookieState;
-use intake::{Arrival, Intake, Reply};
+use intake::{Intake, Reply};
 use observe::AccessLog;
 use trace::{BodyStep, CanonicalStep, CsrfStep, ModeStep, Step, Trace};
 
@@ -79,17 +79,6 @@ pub struct RequestState<'r> {
     pub parts: Parts,
     pub reply: Reply,
     pub work: Work,
-}
-
-impl<'r> RequestState<'r> {
-    pub fn new(context: Context<'r>, intake: Intake, work: Work) -> RequestState<'r> {
-        RequestState {
-            context,
-            parts: intake.parts,
-            reply: intake.reply,
-            work,
-        }
-    }
 }
 
 /// What the stages change as they go: the body (read ahead into for a
@@ -120,23 +109,25 @@ pub async fn handle(
     // The request keeps this snapshot to the end, even if a reload swaps
     // in a new one meanwhile.
     let config = gateway.config();
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     // With `[diagnostics] debug`, denials carry the cause their hint names.
     let mut trace = Trace::live(config.diagnostics.debug);
-    let intake = match intake::intake(&config, parts, &mut trace) {
-        Arrival::Preflight { parts, response } => {
-            AccessLog::start(&parts).finish(response.status(), gateway.metrics());
-            return response;
+    let intake = intake::intake(&config, &mut parts, &mut trace);
+    let mut log = AccessLog::start(&parts);
+    let reply = match intake {
+        Intake::Request(reply) => reply,
+        Intake::Preflight(preflight) => {
+            log.finish(preflight.status(), gateway.metrics());
+            return preflight;
         }
-        Arrival::Request(intake) => intake,
     };
-    let mut log = AccessLog::start(&intake.parts);
     let body = ForwardBody::new(body, config.server.body_read_timeout);
-    let state = RequestState::new(
-        Context::live(gateway, &config, connection),
-        intake,
-        Work::new(body, trace),
-    );
+    let state = RequestState {
+        context: Context::live(gateway, &config, connection),
+        parts,
+        reply,
+        work: Work::new(body, trace),
+    };
     let response = run(gateway, state, &mut log).await;
     log.finish(response.status(), gateway.metrics());
     response
@@ -396,6 +387,7 @@ impl Held {
         Ok(())
     }
 
+    #[inline]
     fn verdict(self) -> Verdict {
         match (self.denied, self.would_deny) {
             (Some(denial), _) => Verdict::Deny(denial),

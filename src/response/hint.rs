@@ -9,7 +9,7 @@ use crate::denial::{Cause, Denial, Lack, Rank, Reason};
 
 /// What the client (or the operator) should change so the request passes.
 pub fn hint(denial: &Denial, config: &Config) -> String {
-    let cause = denial.cause.as_ref();
+    let cause = denial.cause.as_deref();
     let header = config.csrf.header_name.as_str();
     let csrf_cookie = &config.csrf.cookie_name;
     let session_cookie = &config.session.cookie_name;
