@@ -1,8 +1,9 @@
 //! Micro-benchmarks of the per-request work that involves no I/O: route
 //! matching (10/100/1,000 routes), path canonicalisation, cookie parsing,
 //! CSRF mask/unmask/compare, session lookup in a memory store of 10^6
-//! sessions, and the whole
-//! decision for one request. Run: `cargo bench --bench hot_path`.
+//! sessions, the whole decision for one request, and a request's way
+//! through the live pipeline short of I/O (intake, `decide`, the answer).
+//! Run: `cargo bench --bench hot_path`.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -195,9 +196,126 @@ fn lookup_and_decision(c: &mut Criterion) {
     });
 }
 
+const PIPELINE_CONFIG: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+
+[upstream]
+url = "http://127.0.0.1:9"
+
+[admin]
+token = "bench"
+
+[[routes]]
+name = "public"
+path = "/public/**"
+access = "anonymous"
+
+[[routes]]
+name = "staff"
+path = "/staff/**"
+access = "staff"
+
+[[routes]]
+name = "reports"
+path = "/reports/**"
+access = "authenticated"
+permissions = ["reports.view_report"]
+
+[[routes]]
+name = "life"
+path = "/life/**"
+access = "authenticated"
+model = "lifeapp.life"
+"#;
+
+/// The live pipeline without I/O: what `pipeline::handle` does before it
+/// forwards (intake, `decide`) or answers (`deny`, `finish`), trace off.
+fn live_pipeline(c: &mut Criterion) {
+    let config = std::sync::Arc::new(portcullis::config::parse(PIPELINE_CONFIG, "bench").unwrap());
+    let (store, ids) = session_store(1);
+    let secret = "abcdefghijklmnopqrstuvwxyzABCDEF";
+    let cookie = format!("sessionid={}; csrftoken={secret}", ids[0].as_str());
+    let wrong_token = Some(("x-csrftoken", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"));
+    let cases = [
+        ("forward_authenticated_get", Method::GET, "/life/1/", None),
+        (
+            "deny_csrf_token_incorrect",
+            Method::PUT,
+            "/life/1/",
+            wrong_token,
+        ),
+        ("deny_no_route", Method::GET, "/nowhere/", None),
+        ("deny_not_staff", Method::GET, "/staff/x", None),
+    ];
+    let mut group = c.benchmark_group("pipeline");
+    for (name, method, path, extra) in cases {
+        let make = || {
+            let mut request = http::Request::builder()
+                .method(method.clone())
+                .uri(path)
+                .header("host", "gateway.test")
+                .header("cookie", &cookie)
+                .header("accept", "application/json");
+            if let Some((header, value)) = extra {
+                request = request.header(header, value);
+            }
+            request.body(()).unwrap().into_parts().0
+        };
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                make,
+                |parts| ready(live_request(&config, &store, parts)),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+async fn live_request(
+    config: &std::sync::Arc<portcullis::config::Config>,
+    store: &Store,
+    mut parts: http::request::Parts,
+) -> u16 {
+    use portcullis::pipeline::intake::{self, Intake};
+    use portcullis::pipeline::{self, Context, RequestState, Verdict, Work};
+    let mut trace = Trace::live(config.diagnostics.debug);
+    let reply = match intake::intake(config, &mut parts, &mut trace) {
+        Intake::Request(reply) => reply,
+        Intake::Preflight(preflight) => return preflight.status().as_u16(),
+    };
+    let context = Context {
+        config,
+        store,
+        peer: std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
+        tls: false,
+        lookup_timing: None,
+        live: true,
+    };
+    let body = portcullis::body::ForwardBody::from_bytes(bytes::Bytes::new());
+    let mut state = RequestState {
+        context,
+        parts,
+        reply,
+        work: Work::new(body, trace),
+    };
+    let decision = pipeline::decide(&state.context, &state.parts, &mut state.work).await;
+    match decision.verdict {
+        Verdict::Deny(denial) => {
+            let answer = pipeline::deny(config, &denial, &state.reply);
+            pipeline::finish(config, answer, state.work.cookies, state.reply.cors_origin)
+                .status()
+                .as_u16()
+        }
+        _ => 200,
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = route_matching, canonical_path, cookie_parsing, csrf_tokens, lookup_and_decision
+    targets = route_matching, canonical_path, cookie_parsing, csrf_tokens, lookup_and_decision, live_pipeline
 }
 criterion_main!(benches);

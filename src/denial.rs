@@ -1,7 +1,8 @@
 //! `Denial`: what a stage returns when the gateway answers the request
 //! itself. It carries the status, a stable machine reason code (logged and
 //! sent in `X-Portcullis-Reason`) and the exact human message, DRF's wording
-//! wherever DRF has one.
+//! wherever DRF has one; and, for the fix text, what exactly failed
+//! (`Cause`).
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -115,6 +116,93 @@ pub fn throttled_message(wait: Duration) -> String {
     format!("Request was throttled. Expected available in {seconds} {unit}.")
 }
 
+/// What exactly failed, for the fix text (`response::hint`): one variant
+/// per reason that names something.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// `no_route`: the method and canonical path no route matches.
+    NoRoute { method: http::Method, path: String },
+    /// `route_denied`: the route with `access = "deny"`.
+    RouteDenied { route: String },
+    /// `not_authenticated`: why there is no user.
+    NoSession(NoSession),
+    /// `permission_denied`: what the user lacks.
+    Permission(Lack),
+    /// `body_too_large`: the route's `max_body`, in bytes.
+    BodyLimit(u64),
+}
+
+/// Why a request has no session: what `explain` and the fix text say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoSession {
+    /// The request carries no session cookie.
+    NoCookie,
+    /// The cookie's value is not a session id the gateway could have made.
+    MalformedId,
+    /// The store knows no such session: expired, signed out, or never made.
+    NotFound,
+}
+
+impl NoSession {
+    pub fn describe(self, cookie_name: &str) -> String {
+        match self {
+            NoSession::NoCookie => format!("the request carries no {cookie_name} cookie"),
+            NoSession::MalformedId => {
+                format!("the {cookie_name} cookie is not a well-formed session id")
+            }
+            NoSession::NotFound => format!(
+                "the {cookie_name} cookie names no live session (expired, signed out, or from another store)"
+            ),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoSession::NoCookie => "no_cookie",
+            NoSession::MalformedId => "malformed_id",
+            NoSession::NotFound => "not_found",
+        }
+    }
+}
+
+/// What a signed-in user lacks for a route (`permission_denied`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lack {
+    /// The route's access level: `staff` or `superuser`.
+    Rank {
+        route: String,
+        rank: Rank,
+        username: String,
+    },
+    /// `permissions`: the ones the user does not hold.
+    Permissions {
+        username: String,
+        missing: Vec<String>,
+    },
+    /// `any_permissions`: the user holds none of these.
+    AnyPermission {
+        username: String,
+        wanted: Vec<String>,
+    },
+    /// `groups`: the user is in none of these.
+    AnyGroup {
+        username: String,
+        groups: Vec<String>,
+    },
+    /// `model`: the model permission the method needs.
+    ModelPermission {
+        username: String,
+        permission: String,
+    },
+}
+
+/// An access level above "signed in".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rank {
+    Staff,
+    Superuser,
+}
+
 /// A request answered by the gateway instead of the upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
@@ -125,20 +213,17 @@ pub struct Denial {
     pub retry_after: Option<u64>,
     /// What exactly failed, for the fix text (`hint`): the permission the
     /// user lacks, the route that denies everyone. Filled only for
-    /// `explain` and with `[diagnostics] debug` (see `Trace::wants_causes`).
-    pub cause: Option<Cow<'static, str>>,
+    /// `explain` and with `[diagnostics] debug` (see `Trace::wants_causes`);
+    /// boxed, so a denial without one stays small.
+    pub cause: Option<Box<Cause>>,
 }
 
 impl Denial {
     /// The same denial, remembering what exactly failed (see `cause`),
     /// when the trace wants causes; `make` runs only then.
-    pub fn because<C: Into<Cow<'static, str>>>(
-        mut self,
-        wanted: bool,
-        make: impl FnOnce() -> C,
-    ) -> Denial {
+    pub fn because(mut self, wanted: bool, make: impl FnOnce() -> Cause) -> Denial {
         if wanted {
-            self.cause = Some(make().into());
+            self.cause = Some(Box::new(make()));
         }
         self
     }

@@ -7,6 +7,7 @@
 //! `portcullis explain`.
 
 pub mod render;
+pub mod wording;
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -20,14 +21,15 @@ use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 
 use crate::body::ForwardBody;
-use crate::canonical;
 use crate::config::Config;
 use crate::denial::Denial;
-use crate::pipeline::trace::{Outcome, Step, Trace};
-use crate::pipeline::{self, Context, OutgoingCookies, Verdict};
+use crate::pipeline::intake::{self, Intake};
+use crate::pipeline::trace::{Step, Trace};
+use crate::pipeline::{self, Context, Decision, RequestState, Verdict, Work};
 use crate::reply::ProxyBody;
 use crate::session::state::SessionState;
 use crate::session::Store;
+pub use wording::{Outcome, StepView};
 
 /// The request to explain, as `POST /explain` takes it in JSON.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -70,7 +72,7 @@ pub struct Explanation {
     pub route: Option<String>,
     pub session: Option<SessionView>,
     /// Every check, in the order the gateway made them.
-    pub steps: Vec<Step>,
+    pub steps: Vec<StepView>,
     /// `forward`, `would_deny` (report mode: forwarded), `deny`,
     /// `endpoint` (the gateway's own endpoint answers) or `preflight`
     /// (a CORS preflight the gateway answers).
@@ -123,100 +125,101 @@ pub async fn explain(
     request: &ExplainRequest,
 ) -> Result<Explanation, String> {
     let (mut parts, assumed_host) = build_parts(config, request)?;
-    canonical::canonicalize_method(&mut parts);
     let mut trace = Trace::on();
     if let Some(host) = assumed_host {
-        trace.note(|| {
-            Step::new(
-                "request",
-                "host",
-                Outcome::Info,
-                format!("no Host given: assuming {host} (server.listen), as a client dialling the gateway sends"),
-            )
-        });
+        trace.note(|| Step::HostAssumed { host });
     }
-    let mut explanation = Explanation {
-        method: parts.method.to_string(),
-        url: request.url.clone(),
-        host: parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_string),
-        canonical_path: None,
-        route: None,
-        session: None,
-        steps: Vec::new(),
-        decision: Cow::Borrowed("forward"),
-        reason: None,
-        detail: None,
-        hint: None,
-        response: None,
-        upstream_request: None,
+    let intake = intake::intake(config, &mut parts, &mut trace);
+    let mut explanation = Explanation::new(request, &parts);
+    let reply = match intake {
+        Intake::Request(reply) => reply,
+        Intake::Preflight(preflight) => {
+            explanation.decision = Cow::Borrowed("preflight");
+            explanation.response = Some(response_view(preflight).await);
+            explanation.steps = words(trace, config);
+            return Ok(explanation);
+        }
     };
-    if let Some(preflight) = config.cors.preflight(&parts.method, &parts.headers) {
-        trace.note(|| {
-            Step::new(
-                "cors",
-                "preflight",
-                Outcome::Pass,
-                "a CORS preflight from an allowed origin: answered by the gateway",
-            )
-        });
-        explanation.decision = Cow::Borrowed("preflight");
-        explanation.response = Some(response_view(preflight).await);
-        explanation.steps = trace.into_steps();
-        return Ok(explanation);
-    }
-    let cors_origin = config.cors.allowed_origin(&parts.headers);
-    let html = crate::negotiate::prefers_html(&parts.headers);
     let peer = SocketAddr::new(request.peer.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), 0);
-    let context = Context {
-        config,
-        store,
-        peer,
-        tls: request.https,
-        lookup_timing: None,
-        live: false,
+    let body = ForwardBody::from_bytes(Bytes::from(request.body.clone().unwrap_or_default()));
+    let mut state = RequestState {
+        context: Context::explain(config, store, peer, request.https),
+        parts,
+        reply,
+        work: Work::new(body, trace),
     };
-    let mut body = ForwardBody::from_bytes(Bytes::from(request.body.clone().unwrap_or_default()));
-    let mut cookies = OutgoingCookies::default();
-    let decision = pipeline::decide(&context, &parts, &mut body, &mut cookies, &mut trace).await;
+    let decision = pipeline::decide(&state.context, &state.parts, &mut state.work).await;
     explanation.canonical_path = decision.target.as_ref().map(|t| t.path.to_string());
     explanation.route = decision.route.map(|r| r.name.to_string());
     explanation.session = decision.session.as_ref().map(session_view);
     // What the gateway answers itself, if anything: the decision's
     // denial, or the one `run` meets while preparing the forward.
-    let mut answered: Option<Denial> = None;
-    match &decision.verdict {
-        Verdict::Endpoint => explanation.decision = Cow::Borrowed("endpoint"),
-        Verdict::Deny(denial) => answered = Some(denial.clone()),
+    let answered = match decision.verdict {
+        Verdict::Endpoint => {
+            explanation.decision = Cow::Borrowed("endpoint");
+            None
+        }
+        Verdict::Deny(denial) => Some(denial),
         Verdict::Forward | Verdict::WouldDeny(_) => {
-            let would_deny = match &decision.verdict {
-                Verdict::WouldDeny(denial) => {
-                    explanation.decision = Cow::Borrowed("would_deny");
-                    describe_denial(&mut explanation, denial, config);
-                    Some(denial.reason)
+            if let Verdict::WouldDeny(denial) = &decision.verdict {
+                explanation.decision = Cow::Borrowed("would_deny");
+                describe_denial(&mut explanation, denial, config);
+            }
+            match upstream_view(&state.context, &state.parts, decision) {
+                Ok(view) => {
+                    explanation.upstream_request = Some(view);
+                    None
                 }
-                _ => None,
-            };
-            match upstream_view(&context, &parts, &decision, would_deny) {
-                Ok(view) => explanation.upstream_request = Some(view),
-                Err(denial) => answered = Some(denial),
+                Err(denial) => Some(denial),
             }
         }
-    }
+    };
+    let RequestState { reply, work, .. } = state;
     if let Some(denial) = answered {
         explanation.decision = Cow::Borrowed("deny");
         describe_denial(&mut explanation, &denial, config);
         // Built by the functions that answer live requests.
-        let target = parts.uri.path_and_query();
-        let answer = pipeline::deny(config, &denial, &parts.method, html, target);
-        let answer = pipeline::finish(config, answer, cookies, cors_origin);
+        let answer = pipeline::deny(config, &denial, &reply);
+        let answer = pipeline::finish(config, answer, work.cookies, reply.cors_origin);
         explanation.response = Some(response_view(answer).await);
     }
-    explanation.steps = trace.into_steps();
+    explanation.steps = words(work.trace, config);
     Ok(explanation)
+}
+
+impl Explanation {
+    /// An explanation of `request`, whose head intake made `parts`, with
+    /// nothing found yet.
+    fn new(request: &ExplainRequest, parts: &Parts) -> Explanation {
+        Explanation {
+            method: parts.method.to_string(),
+            url: request.url.clone(),
+            host: parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string),
+            canonical_path: None,
+            route: None,
+            session: None,
+            steps: Vec::new(),
+            decision: Cow::Borrowed("forward"),
+            reason: None,
+            detail: None,
+            hint: None,
+            response: None,
+            upstream_request: None,
+        }
+    }
+}
+
+/// The steps the trace noted, worded.
+fn words(trace: Trace, config: &Config) -> Vec<StepView> {
+    trace
+        .into_steps()
+        .iter()
+        .map(|step| wording::step(step, config))
+        .collect()
 }
 
 fn describe_denial(explanation: &mut Explanation, denial: &Denial, config: &Config) {
@@ -225,30 +228,19 @@ fn describe_denial(explanation: &mut Explanation, denial: &Denial, config: &Conf
     explanation.hint = Some(crate::response::hint::hint(denial, config));
 }
 
-/// The request head `run` would send upstream, made by the same function;
+/// The request head `run` would send upstream, made by the same functions;
 /// `Err` when `run` would answer instead.
 fn upstream_view(
     context: &Context<'_>,
     parts: &Parts,
-    decision: &pipeline::Decision<'_, '_>,
-    would_deny: Option<crate::denial::Reason>,
+    decision: Decision<'_, '_>,
 ) -> Result<UpstreamView, Denial> {
-    let config = context.config;
-    let target = decision.target.as_ref().ok_or_else(Denial::bad_path)?;
-    let uri = pipeline::forward::upstream_uri(&config.upstream, &target.path, &parts.uri)?;
-    let host = target.host.and_then(|h| HeaderValue::from_str(h).ok());
+    let forwarding = pipeline::Forwarding::new(context, &parts.uri, decision)?;
     let mut head = Request::new(()).into_parts().0;
     head.method = parts.method.clone();
     head.headers = parts.headers.clone();
-    let anonymous = SessionState::Anonymous(crate::session::state::NoSession::NoCookie);
     let upgrade = pipeline::upgrade::requested(&head.headers);
-    let forwarding = pipeline::Forwarding {
-        session: decision.session.as_ref().unwrap_or(&anonymous),
-        route: decision.route,
-        from_trusted_proxy: decision.from_trusted_proxy,
-        would_deny,
-    };
-    pipeline::prepare_upstream_head(context, &mut head, uri, host, &forwarding);
+    pipeline::prepare_upstream_head(context, &mut head, forwarding);
     // A WebSocket handshake keeps its protocol headers, as `run` restores them.
     if let Some(protocol) = upgrade {
         pipeline::upgrade::restore_headers(&mut head.headers, protocol);

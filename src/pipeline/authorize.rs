@@ -1,12 +1,12 @@
-//! Stage 5: the route's access level and requirements, checked the way DRF
+//! Stage 6: the route's access level and requirements, checked the way DRF
 //! permission classes are. An anonymous request refused for any reason gets
 //! "not authenticated" (DRF raises NotAuthenticated when no authenticator
 //! succeeded); a known user gets "permission denied".
 
 use http::Method;
 
-use super::trace::{Outcome, Step, Trace};
-use crate::denial::Denial;
+use super::trace::{AuthorizeStep, Trace};
+use crate::denial::{Cause, Denial, Lack, Rank};
 use crate::routes::{Access, Requirements, Route};
 use crate::session::state::SessionState;
 use crate::session::Session;
@@ -22,90 +22,60 @@ pub fn authorize(
     session: &SessionState,
     trace: &mut Trace,
 ) -> Result<(), Denial> {
-    let level = route.access.as_str();
-    let open = match route.access {
-        Access::Anonymous => Some("anyone may use it"),
-        Access::AuthenticatedOrReadOnly if is_read_only(method) => {
-            Some("reads (GET, HEAD, OPTIONS) are open to everyone")
-        }
-        _ => None,
+    let access = route.access;
+    let open = match access {
+        Access::Anonymous => true,
+        Access::AuthenticatedOrReadOnly => is_read_only(method),
+        _ => false,
     };
-    if let Some(why) = open {
-        trace.note(|| {
-            Step::new(
-                "authorize",
-                "access",
-                Outcome::Pass,
-                format!("access = {level:?}: {why}"),
-            )
-        });
+    if open {
+        trace.note(|| AuthorizeStep::Open { access });
         return Ok(());
     }
-    if route.access == Access::Deny {
-        trace.note(|| {
-            Step::new(
-                "authorize",
-                "access",
-                Outcome::Fail,
-                "access = \"deny\": nobody may use this route",
-            )
-        });
-        return Err(Denial::route_denied().because(trace.wants_causes(), || route.name.to_string()));
+    if access == Access::Deny {
+        trace.note(|| AuthorizeStep::RouteDenies);
+        return Err(
+            Denial::route_denied().because(trace.wants_causes(), || Cause::RouteDenied {
+                route: route.name.to_string(),
+            }),
+        );
     }
     let user = match session {
         SessionState::Authenticated(user) => user,
         SessionState::Anonymous(why) => {
-            trace.note(|| {
-                Step::new(
-                    "authorize",
-                    "access",
-                    Outcome::Fail,
-                    format!("access = {level:?} needs a signed-in user, and there is none"),
-                )
-            });
-            return Err(Denial::not_authenticated().because(trace.wants_causes(), || why.as_str()));
+            trace.note(|| AuthorizeStep::NoUser { access });
+            return Err(Denial::not_authenticated()
+                .because(trace.wants_causes(), || Cause::NoSession(*why)));
         }
         SessionState::StoreUnavailable => {
-            trace.note(|| {
-                Step::new(
-                    "authorize",
-                    "access",
-                    Outcome::Fail,
-                    "the session store did not answer, so the user is unknown: fail closed",
-                )
-            });
+            trace.note(|| AuthorizeStep::UserUnknown);
             return Err(Denial::session_store_unavailable());
         }
     };
-    let level_ok = match route.access {
-        Access::Staff => user.staff,
-        Access::Superuser => user.superuser,
-        _ => true,
+    let rank = match access {
+        Access::Staff if !user.staff => Some(Rank::Staff),
+        Access::Superuser if !user.superuser => Some(Rank::Superuser),
+        _ => None,
     };
-    if !level_ok {
-        let cause = || {
-            let needs = if route.access == Access::Staff {
-                "a staff user"
-            } else {
-                "a superuser"
-            };
-            format!(
-                "route {:?} needs {needs}, and {} is not one",
-                route.name, user.username
-            )
-        };
-        trace.note(|| Step::new("authorize", "access", Outcome::Fail, cause()));
-        return Err(Denial::permission_denied().because(trace.wants_causes(), cause));
+    if let Some(rank) = rank {
+        return refuse(trace, || Lack::Rank {
+            route: route.name.to_string(),
+            rank,
+            username: user.username.clone(),
+        });
     }
-    trace.note(|| {
-        Step::new(
-            "authorize",
-            "access",
-            Outcome::Pass,
-            format!("access = {level:?}: {} may", user.username),
-        )
+    trace.note(|| AuthorizeStep::RankHeld {
+        access,
+        username: user.username.clone(),
     });
     check_requirements(&route.requirements, method, user, trace)
+}
+
+/// `permission_denied` for what the user lacks; `lack` runs only for
+/// `explain` and debug hints.
+fn refuse(trace: &mut Trace, lack: impl Fn() -> Lack) -> Result<(), Denial> {
+    trace.note(|| AuthorizeStep::Lacks(lack()));
+    Err(Denial::permission_denied().because(trace.wants_causes(), || Cause::Permission(lack())))
 }
 
 fn check_requirements(
@@ -114,54 +84,37 @@ fn check_requirements(
     user: &Session,
     trace: &mut Trace,
 ) -> Result<(), Denial> {
-    // The cause is worded only for explain and debug hints.
-    let refuse = |trace: &mut Trace, check: &'static str, cause: &dyn Fn() -> String| {
-        trace.note(|| Step::new("authorize", check, Outcome::Fail, cause()));
-        Err(Denial::permission_denied().because(trace.wants_causes(), cause))
-    };
+    let username = || user.username.clone();
     if !req.all_permissions.iter().all(|p| user.has_permission(p)) {
-        return refuse(trace, "permissions", &|| {
-            let missing: Vec<&str> = req
+        return refuse(trace, || Lack::Permissions {
+            username: username(),
+            missing: req
                 .all_permissions
                 .iter()
                 .filter(|p| !user.has_permission(p))
-                .map(|p| &**p)
-                .collect();
-            format!("the user {} lacks {}", user.username, missing.join(", "))
+                .map(|p| p.to_string())
+                .collect(),
         });
     }
     if !(req.any_permissions.is_empty()
         || req.any_permissions.iter().any(|p| user.has_permission(p)))
     {
-        return refuse(trace, "any_permissions", &|| {
-            format!(
-                "the user {} holds none of {}",
-                user.username,
-                req.any_permissions.join(", ")
-            )
+        return refuse(trace, || Lack::AnyPermission {
+            username: username(),
+            wanted: req.any_permissions.iter().map(|p| p.to_string()).collect(),
         });
     }
     if !(req.any_groups.is_empty()
         || user.superuser
         || req.any_groups.iter().any(|g| user.in_group(g)))
     {
-        return refuse(trace, "groups", &|| {
-            format!(
-                "the user {} is in none of the groups {}",
-                user.username,
-                req.any_groups.join(", ")
-            )
+        return refuse(trace, || Lack::AnyGroup {
+            username: username(),
+            groups: req.any_groups.iter().map(|g| g.to_string()).collect(),
         });
     }
     if !req.is_empty() {
-        trace.note(|| {
-            Step::new(
-                "authorize",
-                "requirements",
-                Outcome::Pass,
-                "permissions, any_permissions and groups hold",
-            )
-        });
+        trace.note(|| AuthorizeStep::RequirementsHold);
     }
     if let Some(model) = &req.model {
         // DRF's DjangoModelPermissions.perms_map.
@@ -171,39 +124,22 @@ fn check_requirements(
             Method::PUT | Method::PATCH => Some(&model.change),
             Method::DELETE => Some(&model.delete),
             _ => {
-                trace.note(|| {
-                    Step::new(
-                        "authorize",
-                        "model",
-                        Outcome::Fail,
-                        format!("model permissions map no permission to {method}"),
-                    )
-                });
+                trace.note(|| AuthorizeStep::ModelUnmapped(method.clone()));
                 return Err(Denial::method_not_allowed(method));
             }
         };
         match needed {
             Some(permission) if !user.has_permission(permission) => {
-                return refuse(trace, "model", &|| {
-                    format!("the user {} lacks {permission}", user.username)
+                return refuse(trace, || Lack::ModelPermission {
+                    username: username(),
+                    permission: permission.to_string(),
                 });
             }
-            Some(permission) => trace.note(|| {
-                Step::new(
-                    "authorize",
-                    "model",
-                    Outcome::Pass,
-                    format!("{method} needs {permission}, which the user holds"),
-                )
+            Some(permission) => trace.note(|| AuthorizeStep::ModelHeld {
+                method: method.clone(),
+                permission: permission.to_string(),
             }),
-            None => trace.note(|| {
-                Step::new(
-                    "authorize",
-                    "model",
-                    Outcome::Pass,
-                    format!("{method} needs no model permission"),
-                )
-            }),
+            None => trace.note(|| AuthorizeStep::ModelNotNeeded(method.clone())),
         }
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! Stage 4: Django's CSRF check, in Django's order (`CsrfViewMiddleware.
+//! Stage 5: Django's CSRF check, in Django's order (`CsrfViewMiddleware.
 //! process_view` and `_check_token`), with DRF's `CSRF Failed: ` prefix:
 //!
 //! 1. unsafe method only (everything but GET, HEAD, OPTIONS, TRACE);
@@ -11,11 +11,13 @@
 //! Who is checked: with `enforce = "authenticated"` (DRF), requests carrying
 //! a valid session, on every route; with `"always"` (Django), everyone.
 
+use std::borrow::Cow;
+
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::Method;
 
-use super::trace::{Outcome, Step, Trace};
+use super::trace::{CsrfStep, Trace};
 use crate::body::ForwardBody;
 use crate::csrf::form;
 use crate::csrf::origin::{self, RefererProblem};
@@ -90,8 +92,10 @@ pub fn needs_new_cookie(method: &Method, cookie: &CookieState) -> bool {
     }
 }
 
-/// Everything the check reads about the request besides its parts and body.
+/// Everything the check reads about the request besides its body.
 pub struct Request<'a> {
+    pub settings: &'a CsrfSettings,
+    pub parts: &'a Parts,
     /// The route is `csrf = false` (Django's `@csrf_exempt`).
     pub exempt: bool,
     /// Who is checked: the configured mode, or `Always` for the gateway's
@@ -103,37 +107,47 @@ pub struct Request<'a> {
     pub cookie: CookieState,
 }
 
+/// Where the submitted token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The POST form field `csrfmiddlewaretoken`.
+    Form,
+    /// The token header (`X-CSRFToken`).
+    Header,
+}
+
+impl TokenSource {
+    /// As Django names it in its messages: `POST`, or `the X-CSRFToken
+    /// HTTP header`.
+    pub fn describe(self, settings: &CsrfSettings) -> Cow<'static, str> {
+        match self {
+            TokenSource::Form => Cow::Borrowed("POST"),
+            TokenSource::Header => Cow::Owned(format!("the {} HTTP header", settings.header_label)),
+        }
+    }
+}
+
 /// Runs the check; `Ok` lets the request continue.
 pub async fn check(
-    settings: &CsrfSettings,
-    parts: &Parts,
+    request: &Request<'_>,
     body: &mut ForwardBody,
-    request: Request<'_>,
     trace: &mut Trace,
 ) -> Result<(), Denial> {
-    let result = run_checks(settings, parts, body, &request, trace).await;
+    let result = run_checks(request, body, trace).await;
     if let Err(denial) = &result {
-        trace.note(|| Step::new("csrf", "result", Outcome::Fail, denial.detail.to_string()));
+        trace.note(|| CsrfStep::Failed(denial.clone()));
     }
     result
 }
 
 async fn run_checks(
-    settings: &CsrfSettings,
-    parts: &Parts,
-    body: &mut ForwardBody,
     request: &Request<'_>,
+    body: &mut ForwardBody,
     trace: &mut Trace,
 ) -> Result<(), Denial> {
+    let (settings, parts) = (request.settings, request.parts);
     if request.exempt {
-        trace.note(|| {
-            Step::new(
-                "csrf",
-                "exempt",
-                Outcome::Skip,
-                "the route has csrf = false (like @csrf_exempt)",
-            )
-        });
+        trace.note(|| CsrfStep::Exempt);
         return Ok(());
     }
     let enforced = match request.enforce {
@@ -141,7 +155,7 @@ async fn run_checks(
         CsrfEnforce::Authenticated => matches!(request.session, SessionState::Authenticated(_)),
     };
     if !enforced {
-        trace.note(|| Step::new("csrf", "enforce", Outcome::Skip, "csrf.enforce = \"authenticated\" (DRF) checks only requests with a session, and this one has none"));
+        trace.note(|| CsrfStep::NotEnforced);
         return Ok(());
     }
     // Repeated headers reach Django joined with ",": two Origins are one
@@ -151,75 +165,30 @@ async fn run_checks(
         // A WebSocket handshake is a GET, but a cross-site page can open one
         // with the user's cookies: hold it to the Origin rule.
         if settings.websocket_origin_check && is_websocket_upgrade(&parts.headers) {
-            if let Some(origin) = &origin {
-                verify_origin(settings, origin, request)?;
-                trace.note(|| {
-                    Step::new(
-                        "csrf",
-                        "origin",
-                        Outcome::Pass,
-                        format!("WebSocket handshake from {origin}, a trusted origin"),
-                    )
-                });
+            if let Some(origin) = origin {
+                verify_origin(request, &origin)?;
+                trace.note(|| CsrfStep::WebSocketOrigin { origin });
             }
         }
-        trace.note(|| {
-            Step::new(
-                "csrf",
-                "method",
-                Outcome::Skip,
-                format!(
-                    "{} is a safe method: Django never CSRF-checks it",
-                    parts.method
-                ),
-            )
-        });
+        trace.note(|| CsrfStep::SafeMethod(parts.method.clone()));
         return Ok(());
     }
 
-    match &origin {
+    match origin {
         Some(origin) => {
-            verify_origin(settings, origin, request)?;
-            trace.note(|| {
-                Step::new(
-                    "csrf",
-                    "origin",
-                    Outcome::Pass,
-                    format!("Origin {origin} is this site or trusted"),
-                )
-            });
+            verify_origin(request, &origin)?;
+            trace.note(|| CsrfStep::OriginVerified { origin });
         }
         None if request.https => {
-            check_referer(settings, parts, request)?;
-            trace.note(|| {
-                Step::new(
-                    "csrf",
-                    "referer",
-                    Outcome::Pass,
-                    "no Origin; HTTPS, and the Referer is this site or trusted",
-                )
-            });
+            check_referer(request)?;
+            trace.note(|| CsrfStep::RefererVerified);
         }
-        None => trace.note(|| {
-            Step::new(
-                "csrf",
-                "origin",
-                Outcome::Skip,
-                "no Origin header, and plain HTTP: Django checks no Referer",
-            )
-        }),
+        None => trace.note(|| CsrfStep::NoOriginOverHttp),
     }
 
     let secret = match request.cookie {
         CookieState::Valid(secret) => {
-            trace.note(|| {
-                Step::new(
-                    "csrf",
-                    "cookie",
-                    Outcome::Pass,
-                    format!("the {} cookie is well-formed", settings.cookie_name),
-                )
-            });
+            trace.note(|| CsrfStep::CookieWellFormed);
             secret
         }
         CookieState::Absent => {
@@ -238,43 +207,36 @@ async fn run_checks(
         }
     };
 
-    let (token, source) = match form_token(settings, parts, body).await? {
-        Some(token) => (token, "POST".to_string()),
+    let (token, source) = match form_token(request, body).await? {
+        Some(token) => (token, TokenSource::Form),
         None => {
             let Some(token) = header_token(&parts.headers, settings) else {
                 let message = legacy_or(settings, "CSRF token missing.".to_string());
                 return Err(failed(Reason::CsrfTokenMissing, message));
             };
-            (token, format!("the {} HTTP header", settings.header_label))
+            (token, TokenSource::Header)
         }
     };
-    trace.note(|| {
-        Step::new(
-            "csrf",
-            "token",
-            Outcome::Info,
-            format!("token read from {source}"),
-        )
-    });
+    trace.note(|| CsrfStep::TokenRead(source));
     if let Err(problem) = check_format(&token) {
         let message = legacy_or(
             settings,
-            format!("CSRF token from {source} {}.", problem.phrase()),
+            format!(
+                "CSRF token from {} {}.",
+                source.describe(settings),
+                problem.phrase()
+            ),
         );
         return Err(failed(Reason::CsrfTokenMalformed, message));
     }
     if !secret.matches(&token) {
-        let message = legacy_or(settings, format!("CSRF token from {source} incorrect."));
+        let message = legacy_or(
+            settings,
+            format!("CSRF token from {} incorrect.", source.describe(settings)),
+        );
         return Err(failed(Reason::CsrfTokenIncorrect, message));
     }
-    trace.note(|| {
-        Step::new(
-            "csrf",
-            "token",
-            Outcome::Pass,
-            format!("the token matches the {} cookie", settings.cookie_name),
-        )
-    });
+    trace.note(|| CsrfStep::TokenMatches);
     Ok(())
 }
 
@@ -293,16 +255,12 @@ fn failed(reason: Reason, message: String) -> Denial {
     Denial::csrf_failed(reason, message)
 }
 
-fn verify_origin(
-    settings: &CsrfSettings,
-    origin: &str,
-    request: &Request<'_>,
-) -> Result<(), Denial> {
+fn verify_origin(request: &Request<'_>, origin: &str) -> Result<(), Denial> {
     if origin::origin_verified(
         origin,
         request.https,
         request.host,
-        &settings.trusted_origins,
+        &request.settings.trusted_origins,
     ) {
         return Ok(());
     }
@@ -312,12 +270,10 @@ fn verify_origin(
     ))
 }
 
-fn check_referer(
-    settings: &CsrfSettings,
-    parts: &Parts,
-    request: &Request<'_>,
-) -> Result<(), Denial> {
-    let referer = parts
+fn check_referer(request: &Request<'_>) -> Result<(), Denial> {
+    let settings = request.settings;
+    let referer = request
+        .parts
         .headers
         .get(header::REFERER)
         .map(|v| latin1(v.as_bytes()));
@@ -373,10 +329,10 @@ fn check_referer(
 /// The form field token of a POST form body (Django reads `request.POST`
 /// only for POST), or `None` when absent or empty (then the header counts).
 async fn form_token(
-    settings: &CsrfSettings,
-    parts: &Parts,
+    request: &Request<'_>,
     body: &mut ForwardBody,
 ) -> Result<Option<String>, Denial> {
+    let (settings, parts) = (request.settings, request.parts);
     if parts.method != Method::POST {
         return Ok(None);
     }

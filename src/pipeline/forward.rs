@@ -65,18 +65,27 @@ fn build_uri(
     Uri::from_parts(parts).map_err(|_| Denial::bad_path())
 }
 
+/// What this hop saw of the client, for the X-Forwarded-* headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Hop {
+    pub peer: SocketAddr,
+    /// The peer is one of `server.trusted_proxies`.
+    pub from_trusted_proxy: bool,
+    /// `https` or `http`: how the request reached our listener.
+    pub scheme: &'static str,
+}
+
 /// Rewrites headers for the upstream: hop-by-hop removed, Host kept (taken
 /// from the HTTP/2 authority when there is no Host header), HTTP/2 cookie
 /// fields joined into one header, and the X-Forwarded-* set: from a trusted
 /// proxy, X-Forwarded-For is appended to and its X-Forwarded-Proto/Host are
 /// kept; from anyone else, they are replaced by what this hop saw.
-pub fn prepare_headers(
-    request: &mut http::request::Parts,
-    host: Option<HeaderValue>,
-    peer: SocketAddr,
-    from_trusted_proxy: bool,
-    scheme: &'static str,
-) {
+pub fn prepare_headers(request: &mut http::request::Parts, host: Option<HeaderValue>, hop: Hop) {
+    let Hop {
+        peer,
+        from_trusted_proxy,
+        scheme,
+    } = hop;
     request.version = Version::HTTP_11;
     let headers = &mut request.headers;
     hop_by_hop::strip(headers);

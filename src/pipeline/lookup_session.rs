@@ -1,4 +1,4 @@
-//! Stage 3: session cookie → id format check → store lookup. A cookie that
+//! Stage 4: session cookie → id format check → store lookup. A cookie that
 //! is absent, malformed, unknown or expired is anonymous; a store that
 //! cannot answer is remembered as such so protected routes fail closed.
 
@@ -6,59 +6,49 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderValue};
 
-use super::trace::{Outcome, Step, Trace};
+use super::trace::{SessionStep, Trace};
+use super::Context;
 use crate::config::snapshot::SessionSettings;
 use crate::cookies::cookie_value;
-use crate::session::state::{describe_user, NoSession, SessionState};
-use crate::session::{Session, SessionId, SessionStore, Store};
+use crate::session::state::{NoSession, SessionState};
+use crate::session::{Session, SessionId, SessionStore};
 
-/// Finds the request's session; `timing` (the lookup histogram) is `None`
-/// for `explain`, whose lookups are not traffic.
-pub async fn lookup(
-    store: &Store,
-    cookie_name: &str,
-    headers: &HeaderMap,
-    timing: Option<&prometheus_client::metrics::histogram::Histogram>,
-    trace: &mut Trace,
-) -> SessionState {
-    let no_session = |why: NoSession, trace: &mut Trace| {
-        trace.note(|| {
-            Step::new(
-                "session",
-                "cookie",
-                Outcome::Info,
-                format!("{}: anonymous", why.describe(cookie_name)),
-            )
-        });
+/// Finds the request's session (timed in `context.lookup_timing`, unless
+/// that is `None`, as for `explain`, whose lookups are not traffic).
+pub async fn lookup(context: &Context<'_>, headers: &HeaderMap, trace: &mut Trace) -> SessionState {
+    let anonymous = |why: NoSession, trace: &mut Trace| {
+        trace.note(|| SessionStep::Anonymous(why));
         SessionState::Anonymous(why)
     };
-    let Some(value) = cookie_value(headers, cookie_name) else {
-        return no_session(NoSession::NoCookie, trace);
+    let Some(value) = cookie_value(headers, &context.config.session.cookie_name) else {
+        return anonymous(NoSession::NoCookie, trace);
     };
     let Some(id) = SessionId::parse(&value) else {
-        return no_session(NoSession::MalformedId, trace);
+        return anonymous(NoSession::MalformedId, trace);
     };
     let started = std::time::Instant::now();
-    let found = store.get(&id).await;
-    if let Some(timing) = timing {
+    let found = context.store.get(&id).await;
+    if let Some(timing) = context.lookup_timing {
         timing.observe(started.elapsed().as_secs_f64());
     }
     match found {
         Ok(Some(session)) => {
-            trace.note(|| Step::new("session", "store", Outcome::Pass, describe_user(&session)));
+            trace.note(|| SessionStep::Found(session.clone()));
             SessionState::Authenticated(session)
         }
         Ok(None) => {
             if trace.is_on() {
-                if let Some(why) = store.why_not(&id).await {
-                    trace.note(|| Step::new("session", "store", Outcome::Info, why));
+                if let Some(why) = context.store.why_not(&id).await {
+                    trace.note(|| SessionStep::StoreSays(why));
                 }
             }
-            no_session(NoSession::NotFound, trace)
+            anonymous(NoSession::NotFound, trace)
         }
         Err(error) => {
             tracing::warn!(%error, "session lookup failed");
-            trace.note(|| Step::new("session", "store", Outcome::Fail, format!("the session store did not answer ({error}): only anonymous access works until it does")));
+            trace.note(|| SessionStep::StoreDown {
+                error: error.to_string(),
+            });
             SessionState::StoreUnavailable
         }
     }
@@ -89,12 +79,12 @@ const RENEW_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 /// Renews a sliding session when due; returns the `Set-Cookie` carrying the
 /// new lifetime. A store error keeps the old expiry (the request goes on).
 pub async fn renew_if_due(
-    store: &Store,
-    settings: &SessionSettings,
+    context: &Context<'_>,
     headers: &HeaderMap,
     session: &Session,
     https: bool,
 ) -> Option<HeaderValue> {
+    let (store, settings) = (context.store, &context.config.session);
     let now = SystemTime::now();
     let expires_at = renewal(session, settings, now)?;
     let id = cookie_value(headers, &settings.cookie_name).and_then(|v| SessionId::parse(&v))?;

@@ -2,7 +2,9 @@
 //! in this order. Each stage either lets the request continue or returns a
 //! `Denial` the gateway answers with itself. Start reading here.
 //!
-//! 1. `canonical`  one canonical method and path (or 400); the same ones are matched and forwarded
+//! 0. `intake`     the method upper-cased; a CORS preflight answered here;
+//!    what the answer depends on (HTML or JSON, the CORS origin)
+//! 1. `canonical`  one canonical path and Host (or 400); the same ones are matched and forwarded
 //! 2. endpoints    the gateway's own `/_portcullis/*` (CSRF token, login, logout), never forwarded
 //! 3. `route`      first matching `[[routes]]` entry in file order; none = deny
 //! 4. `session`    session cookie → id format check → store lookup (→ sliding renewal)
@@ -14,10 +16,10 @@
 //! 8. `forward`    pooled upstream client, hop-by-hop hygiene, X-Forwarded-*
 //! 9. `observe`    one access-log line with the decision and reason
 //!
-//! Stages 1–6 are `decide`, which `explain` runs too (with a `trace` on and
-//! nothing written), so what it reports is what the gateway does. A route
-//! in `mode = "report"` forwards a request `decide` would deny, and logs and
-//! counts it as `would_deny`.
+//! `intake` and stages 1–6 (`decide`) are what `explain` runs too (with a
+//! `trace` on and nothing written), so what it reports is what the gateway
+//! does. A route in `mode = "report"` forwards a request `decide` would
+//! deny, and logs and counts it as `would_deny`.
 //!
 //! On the way out: a denial is JSON, or HTML for a browser (or a redirect
 //! to the login page, with `[login] redirect_browsers`); a request without
@@ -28,6 +30,7 @@ pub mod authorize;
 pub mod check_csrf;
 pub mod endpoints;
 pub mod forward;
+pub mod intake;
 pub mod lookup_session;
 pub mod observe;
 pub mod select_route;
@@ -39,16 +42,16 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::request::Parts;
-use http::uri::PathAndQuery;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
 use prometheus_client::metrics::histogram::Histogram;
 
 use crate::body::ForwardBody;
 use crate::canonical::{self, Target};
 use crate::config::Config;
 use crate::csrf::token::Secret;
-use crate::denial::{Denial, Reason};
+use crate::denial::{Cause, Denial, Reason};
 use crate::gateway::Gateway;
 use crate::reply::ProxyBody;
 use crate::response;
@@ -56,14 +59,45 @@ use crate::routes::{Mode, Route};
 use crate::session::state::{NoSession, SessionState};
 use crate::session::Store;
 use check_csrf::CookieState;
+use intake::{Intake, Reply};
 use observe::AccessLog;
-use trace::{Outcome, Step, Trace};
+use trace::{BodyStep, CanonicalStep, CsrfStep, ModeStep, Step, Trace};
 
 /// Cookies the response sets on the way out.
 #[derive(Default)]
 pub struct OutgoingCookies {
     pub csrf: Option<HeaderValue>,
     pub session: Option<HeaderValue>,
+}
+
+/// One request on its way through, live or explained: where it is
+/// decided, its head, what the answer depends on, and what the stages
+/// change as they go.
+pub struct RequestState<'r> {
+    pub context: Context<'r>,
+    /// The request head, as intake left it.
+    pub parts: Parts,
+    pub reply: Reply,
+    pub work: Work,
+}
+
+/// What the stages change as they go: the body (read ahead into for a
+/// form's CSRF token or a size limit), the cookies the response sets, and
+/// the trace.
+pub struct Work {
+    pub body: ForwardBody,
+    pub cookies: OutgoingCookies,
+    pub trace: Trace,
+}
+
+impl Work {
+    pub fn new(body: ForwardBody, trace: Trace) -> Work {
+        Work {
+            body,
+            cookies: OutgoingCookies::default(),
+            trace,
+        }
+    }
 }
 
 /// Runs one request through the pipeline and always produces a response.
@@ -76,53 +110,35 @@ pub async fn handle(
     // in a new one meanwhile.
     let config = gateway.config();
     let (mut parts, body) = request.into_parts();
-    canonical::canonicalize_method(&mut parts);
+    // With `[diagnostics] debug`, denials carry the cause their hint names.
+    let mut trace = Trace::live(config.diagnostics.debug);
+    let intake = intake::intake(&config, &mut parts, &mut trace);
     let mut log = AccessLog::start(&parts);
-    // CORS: a preflight from an allowed origin is answered here (it has no
-    // cookies, so no session could be found for it).
-    if let Some(preflight) = config.cors.preflight(&parts.method, &parts.headers) {
-        log.finish(preflight.status(), gateway.metrics());
-        return preflight;
-    }
-    let cors_origin = config.cors.allowed_origin(&parts.headers);
-    let html = crate::negotiate::prefers_html(&parts.headers);
-    let method = parts.method.clone();
-    let target = parts.uri.path_and_query().cloned();
-    let mut cookies = OutgoingCookies::default();
-    let context = Context {
-        config: &config,
-        store: gateway.store(),
-        peer: connection.peer,
-        tls: connection.tls,
-        lookup_timing: Some(&gateway.metrics().session_lookup),
-        live: true,
-    };
-    let body = ForwardBody::new(body, config.server.body_read_timeout);
-    let result = run(gateway, &context, parts, body, html, &mut log, &mut cookies).await;
-    let response = match result {
-        Ok(response) => response,
-        Err(denial) => {
-            log.denied(&denial);
-            deny(&config, &denial, &method, html, target.as_ref())
+    let reply = match intake {
+        Intake::Request(reply) => reply,
+        Intake::Preflight(preflight) => {
+            log.finish(preflight.status(), gateway.metrics());
+            return preflight;
         }
     };
-    let response = finish(&config, response, cookies, cors_origin);
+    let body = ForwardBody::new(body, config.server.body_read_timeout);
+    let state = RequestState {
+        context: Context::live(gateway, &config, connection),
+        parts,
+        reply,
+        work: Work::new(body, trace),
+    };
+    let response = run(gateway, state, &mut log).await;
     log.finish(response.status(), gateway.metrics());
     response
 }
 
 /// The gateway's answer to a denied request: a redirect to the login page
 /// (`[login] redirect_browsers`), or the denial itself.
-pub fn deny(
-    config: &Config,
-    denial: &Denial,
-    method: &Method,
-    html: bool,
-    target: Option<&PathAndQuery>,
-) -> Response<ProxyBody> {
-    match login_redirect(config, denial, method, html, target) {
+pub fn deny(config: &Config, denial: &Denial, reply: &Reply) -> Response<ProxyBody> {
+    match login_redirect(config, denial, reply) {
         Some(redirect) => redirect,
-        None => response::denial(denial, html, config),
+        None => response::denial(denial, reply.html, config),
     }
 }
 
@@ -148,21 +164,15 @@ pub fn finish(
 
 /// `[login] redirect_browsers`: a browser GET that needs a user goes to the
 /// login page, which sends it back to `next` after signing in.
-fn login_redirect(
-    config: &Config,
-    denial: &Denial,
-    method: &Method,
-    html: bool,
-    target: Option<&PathAndQuery>,
-) -> Option<Response<ProxyBody>> {
+fn login_redirect(config: &Config, denial: &Denial, reply: &Reply) -> Option<Response<ProxyBody>> {
     let wanted = config.login.redirect_browsers
-        && html
+        && reply.html
         && denial.reason == Reason::NotAuthenticated
-        && matches!(*method, Method::GET | Method::HEAD);
+        && matches!(reply.method, Method::GET | Method::HEAD);
     if !wanted {
         return None;
     }
-    let next = target.map_or("/", PathAndQuery::as_str);
+    let next = reply.target.as_ref().map_or("/", |target| target.as_str());
     let query: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("next", next)
         .finish();
@@ -170,7 +180,8 @@ fn login_redirect(
     Some(crate::reply::redirect(StatusCode::FOUND, &location))
 }
 
-/// What `decide` works with besides the request.
+/// Where a request is decided: the config snapshot, the session store,
+/// the connection. Built by `intake` (`Context::live`, `Context::explain`).
 pub struct Context<'a> {
     pub config: &'a Arc<Config>,
     pub store: &'a Store,
@@ -207,15 +218,21 @@ pub enum Verdict {
     Deny(Denial),
 }
 
+/// The request as stages 2–6 read it: its head, and the canonical target
+/// stage 1 made of it.
+#[derive(Clone, Copy)]
+struct CanonicalRequest<'a, 'p> {
+    parts: &'p Parts,
+    target: &'a Target<'p>,
+}
+
 /// Stages 1–6: canonical path, the gateway's endpoints, route, session,
 /// CSRF, permissions and body limit. Forwards nothing; what it allows,
 /// `run` forwards, and `explain` reports.
 pub async fn decide<'r, 'p>(
     context: &Context<'r>,
     parts: &'p Parts,
-    body: &mut ForwardBody,
-    cookies: &mut OutgoingCookies,
-    trace: &mut Trace,
+    work: &mut Work,
 ) -> Decision<'r, 'p> {
     let config = context.config;
     let from_trusted_proxy = config.server.is_trusted_proxy(context.peer.ip());
@@ -231,57 +248,38 @@ pub async fn decide<'r, 'p>(
     let target = match canonical::canonical_target(&parts.headers, &parts.uri) {
         Ok(target) => target,
         Err(denial) => {
-            trace.note(|| {
-                Step::new(
-                    "canonical",
-                    "target",
-                    Outcome::Fail,
-                    denial.detail.to_string(),
-                )
-            });
+            work.trace.note(|| CanonicalStep::Refused(denial.clone()));
             decision.verdict = Verdict::Deny(denial);
             return decision;
         }
     };
-    trace.note(|| {
-        Step::new(
-            "canonical",
-            "path",
-            Outcome::Pass,
-            format!(
-                "{} is matched and forwarded as {}",
-                parts.uri.path(),
-                target.path
-            ),
-        )
+    work.trace.note(|| CanonicalStep::Path {
+        sent: parts.uri.path().to_string(),
+        canonical: target.path.to_string(),
     });
-    let verdict = checks(context, parts, &target, body, cookies, trace, &mut decision).await;
+    let request = CanonicalRequest {
+        parts,
+        target: &target,
+    };
+    let verdict = checks(context, request, work, &mut decision).await;
     decision.target = Some(target);
     decision.verdict = verdict.unwrap_or_else(Verdict::Deny);
     decision
 }
 
+/// Stages 2–6 on a canonical request.
 async fn checks<'r>(
     context: &Context<'r>,
-    parts: &Parts,
-    target: &Target<'_>,
-    body: &mut ForwardBody,
-    cookies: &mut OutgoingCookies,
-    trace: &mut Trace,
+    request: CanonicalRequest<'_, '_>,
+    work: &mut Work,
     decision: &mut Decision<'r, '_>,
 ) -> Result<Verdict, Denial> {
     let config = context.config;
+    let CanonicalRequest { parts, target } = request;
+    let trace = &mut work.trace;
     if endpoints::is_internal(config, &target.path) {
-        trace.note(|| {
-            Step::new(
-                "endpoint",
-                "internal",
-                Outcome::Info,
-                format!(
-                    "{} is the gateway's own endpoint (under {}): answered here, never forwarded",
-                    target.path, config.server.internal_prefix
-                ),
-            )
+        trace.note(|| Step::Endpoint {
+            path: target.path.to_string(),
         });
         return Ok(Verdict::Endpoint);
     }
@@ -303,45 +301,17 @@ async fn checks<'r>(
     let hand_out = !config.startup.csrf_use_sessions;
     if hand_out && !exempt && !answered && check_csrf::needs_new_cookie(&parts.method, &csrf_cookie)
     {
-        trace.note(|| {
-            Step::new(
-                "csrf",
-                "cookie",
-                Outcome::Info,
-                format!(
-                    "the response sets a fresh {} cookie (it was {})",
-                    config.csrf.cookie_name,
-                    if csrf_cookie == CookieState::Absent {
-                        "absent"
-                    } else {
-                        "malformed"
-                    }
-                ),
-            )
-        });
-        cookies.csrf = Some(crate::csrf::cookie::set_cookie(
+        trace.note(|| CsrfStep::FreshCookie { was: csrf_cookie });
+        work.cookies.csrf = Some(crate::csrf::cookie::set_cookie(
             &config.csrf,
             &Secret::generate(),
             https,
         ));
     }
-    let session = lookup_session::lookup(
-        context.store,
-        &config.session.cookie_name,
-        &parts.headers,
-        context.lookup_timing,
-        trace,
-    )
-    .await;
+    let session = lookup_session::lookup(context, &parts.headers, trace).await;
     if let (SessionState::Authenticated(user), true) = (&session, context.live) {
-        cookies.session = lookup_session::renew_if_due(
-            context.store,
-            &config.session,
-            &parts.headers,
-            user,
-            https,
-        )
-        .await;
+        work.cookies.session =
+            lookup_session::renew_if_due(context, &parts.headers, user, https).await;
     }
     let session = &*decision.session.insert(session);
     let csrf_cookie = if config.startup.csrf_use_sessions {
@@ -352,6 +322,8 @@ async fn checks<'r>(
         csrf_cookie
     };
     let csrf_request = check_csrf::Request {
+        settings: &config.csrf,
+        parts,
         exempt,
         enforce: config.csrf.enforce,
         session,
@@ -359,7 +331,7 @@ async fn checks<'r>(
         host: target.host,
         cookie: csrf_cookie,
     };
-    if let Err(denial) = check_csrf::check(&config.csrf, parts, body, csrf_request, trace).await {
+    if let Err(denial) = check_csrf::check(&csrf_request, &mut work.body, trace).await {
         held.settle(mode, denial, trace)?;
     }
     if let Some(route) = route {
@@ -367,27 +339,17 @@ async fn checks<'r>(
             held.settle(mode, denial, trace)?;
         }
         if let Some(limit) = route.max_body {
-            if let Err(denial) = crate::body::enforce_limit(&parts.headers, body, limit).await {
-                trace.note(|| {
-                    Step::new(
-                        "body",
-                        "max_body",
-                        Outcome::Fail,
-                        format!("{} (the route's max_body is {limit} bytes)", denial.detail),
-                    )
-                });
-                // A limit, not an access decision: enforced in every mode.
-                let denial = denial.because(trace.wants_causes(), || limit.to_string());
-                held.settle(Mode::Enforce, denial, trace)?;
-            } else {
-                trace.note(|| {
-                    Step::new(
-                        "body",
-                        "max_body",
-                        Outcome::Pass,
-                        format!("the body is within {limit} bytes"),
-                    )
-                });
+            match crate::body::enforce_limit(&parts.headers, &mut work.body, limit).await {
+                Ok(()) => trace.note(|| BodyStep::Within { limit }),
+                Err(denial) => {
+                    trace.note(|| BodyStep::Refused {
+                        limit,
+                        denial: denial.clone(),
+                    });
+                    // A limit, not an access decision: enforced in every mode.
+                    let denial = denial.because(trace.wants_causes(), || Cause::BodyLimit(limit));
+                    held.settle(Mode::Enforce, denial, trace)?;
+                }
             }
         }
     }
@@ -406,41 +368,26 @@ struct Held {
 
 impl Held {
     fn settle(&mut self, mode: Mode, denial: Denial, trace: &mut Trace) -> Result<(), Denial> {
-        let reported = mode == Mode::Report && denial.reason.is_reportable();
+        let reason = denial.reason;
+        let reported = mode == Mode::Report && reason.is_reportable();
         if self.denied.is_some() || (self.would_deny.is_some() && reported) {
-            trace.note(|| {
-                Step::new(
-                    "mode",
-                    "later",
-                    Outcome::Info,
-                    format!("{} would also deny this request", denial.reason.as_str()),
-                )
-            });
+            trace.note(|| ModeStep::AlsoDenies(reason));
             return Ok(());
         }
         if reported {
-            trace.note(|| Step::new("mode", "report", Outcome::Info, format!("mode = \"report\": {} is logged and counted as would_deny, and the request is forwarded", denial.reason.as_str())));
+            trace.note(|| ModeStep::Reported(reason));
             self.would_deny = Some(denial);
             return Ok(());
         }
         if !trace.is_on() {
             return Err(denial);
         }
-        trace.note(|| {
-            Step::new(
-                "mode",
-                "enforce",
-                Outcome::Info,
-                format!(
-                    "the gateway stops here with {}; the checks below run only for explain",
-                    denial.reason.as_str()
-                ),
-            )
-        });
+        trace.note(|| ModeStep::Stops(reason));
         self.denied = Some(denial);
         Ok(())
     }
 
+    #[inline]
     fn verdict(self) -> Verdict {
         match (self.denied, self.would_deny) {
             (Some(denial), _) => Verdict::Deny(denial),
@@ -451,41 +398,64 @@ impl Held {
 }
 
 /// What the upstream is told about a request `decide` let through.
-pub struct Forwarding<'a> {
-    pub session: &'a SessionState,
-    pub route: Option<&'a Route>,
+pub struct Forwarding<'r> {
+    /// The upstream's scheme and authority, the canonical path, the
+    /// client's query.
+    pub uri: Uri,
+    /// The Host the request was addressed to.
+    pub host: Option<HeaderValue>,
+    pub session: SessionState,
+    pub route: Option<&'r Route>,
     pub from_trusted_proxy: bool,
     /// `mode = "report"`: the denial this request was let through despite.
     pub would_deny: Option<Reason>,
 }
 
+impl<'r> Forwarding<'r> {
+    /// What `decision` forwards, for a request that came as `original`;
+    /// `Err` when the gateway answers instead (a path it cannot send).
+    pub fn new(
+        context: &Context<'r>,
+        original: &Uri,
+        decision: Decision<'r, '_>,
+    ) -> Result<Forwarding<'r>, Denial> {
+        let target = decision.target.ok_or_else(Denial::bad_path)?;
+        let uri = forward::upstream_uri(&context.config.upstream, &target.path, original)?;
+        Ok(Forwarding {
+            uri,
+            host: target.host.and_then(|h| HeaderValue::from_str(h).ok()),
+            session: decision
+                .session
+                .unwrap_or(SessionState::Anonymous(NoSession::NoCookie)),
+            route: decision.route,
+            from_trusted_proxy: decision.from_trusted_proxy,
+            would_deny: match decision.verdict {
+                Verdict::WouldDeny(denial) => Some(denial.reason),
+                _ => None,
+            },
+        })
+    }
+}
+
 /// Stages 7–8 on the request head, for a request `decide` let through: the
 /// upstream URI and Host, X-Forwarded-*, every client claim to an identity
 /// removed, then the session's identity set, and the signed assertion.
-pub fn prepare_upstream_head(
-    context: &Context<'_>,
-    parts: &mut Parts,
-    uri: http::Uri,
-    host: Option<HeaderValue>,
-    forwarding: &Forwarding<'_>,
-) {
+pub fn prepare_upstream_head(context: &Context<'_>, parts: &mut Parts, forwarding: Forwarding<'_>) {
     let config = context.config;
-    parts.uri = uri;
-    let scheme = if context.tls { "https" } else { "http" };
-    forward::prepare_headers(
-        parts,
-        host,
-        context.peer,
-        forwarding.from_trusted_proxy,
-        scheme,
-    );
+    parts.uri = forwarding.uri;
+    let hop = forward::Hop {
+        peer: context.peer,
+        from_trusted_proxy: forwarding.from_trusted_proxy,
+        scheme: if context.tls { "https" } else { "http" },
+    };
+    forward::prepare_headers(parts, forwarding.host, hop);
     crate::identity::headers::strip_client_claims(&mut parts.headers, &config.identity);
-    if let SessionState::Authenticated(user) = forwarding.session {
+    if let SessionState::Authenticated(user) = &forwarding.session {
         crate::identity::headers::inject(&mut parts.headers, &config.identity, user);
     }
     if let Some(signer) = &config.identity.sign {
         let subject = crate::identity::assertion::Subject {
-            session: forwarding.session,
+            session: &forwarding.session,
             route: forwarding.route.map_or("-", |r| &r.name),
             method: parts.method.as_str(),
             path: parts.uri.path(),
@@ -499,92 +469,112 @@ pub fn prepare_upstream_head(
     }
 }
 
+/// A live request after intake: `decide`, then the gateway's endpoint,
+/// the forward, or the denial; the cookies and CORS headers on the way out.
 async fn run<'r>(
     gateway: &Gateway,
-    context: &Context<'r>,
-    mut parts: Parts,
-    mut body: ForwardBody,
-    html: bool,
+    state: RequestState<'r>,
     log: &mut AccessLog<'r>,
-    cookies: &mut OutgoingCookies,
-) -> Result<Response<ProxyBody>, Denial> {
+) -> Response<ProxyBody> {
+    let RequestState {
+        context,
+        parts,
+        reply,
+        mut work,
+    } = state;
     let config = context.config;
-    // With `[diagnostics] debug`, denials carry the cause their hint names.
-    let mut trace = if config.diagnostics.debug {
-        Trace::causes_only()
-    } else {
-        Trace::off()
-    };
-    let decision = decide(context, &parts, &mut body, cookies, &mut trace).await;
+    let decision = decide(&context, &parts, &mut work).await;
     if let Some(target) = &decision.target {
         log.path(&target.path);
     }
     if let Some(route) = decision.route {
         log.route(&route.name);
     }
-    let mut would_deny = None;
-    match decision.verdict {
-        Verdict::Deny(denial) => return Err(denial),
-        Verdict::WouldDeny(denial) => {
-            log.would_deny(&denial);
-            would_deny = Some(denial.reason);
+    let result = match decision.verdict {
+        Verdict::Deny(denial) => Err(denial),
+        Verdict::Endpoint => match &decision.target {
+            Some(target) => {
+                let exchange = endpoints::Exchange {
+                    gateway,
+                    config,
+                    parts: &parts,
+                    body: &mut work.body,
+                    peer: context.peer,
+                    https: decision.https,
+                    host: target.host,
+                    cookie: decision.csrf_cookie,
+                    html: reply.html,
+                };
+                endpoints::handle(exchange, &target.path).await
+            }
+            None => Err(Denial::bad_path()),
+        },
+        Verdict::Forward | Verdict::WouldDeny(_) => {
+            if let Verdict::WouldDeny(denial) = &decision.verdict {
+                log.would_deny(denial);
+            }
+            match Forwarding::new(&context, &parts.uri, decision) {
+                Ok(forwarding) => {
+                    let upstream = Upstream {
+                        parts,
+                        body: work.body,
+                        forwarding,
+                    };
+                    forward(gateway, &context, upstream, log).await
+                }
+                Err(denial) => Err(denial),
+            }
         }
-        Verdict::Forward => {}
-        Verdict::Endpoint => {
-            let Some(target) = &decision.target else {
-                return Err(Denial::bad_path());
-            };
-            let exchange = endpoints::Exchange {
-                gateway,
-                config,
-                parts: &parts,
-                body: &mut body,
-                peer: context.peer,
-                https: decision.https,
-                host: target.host,
-                cookie: decision.csrf_cookie,
-                html,
-            };
-            return endpoints::handle(exchange, &target.path).await;
-        }
-    }
-    let Some(target) = decision.target else {
-        return Err(Denial::bad_path());
     };
-    let uri = forward::upstream_uri(&config.upstream, &target.path, &parts.uri)?;
-    let host = target.host.and_then(|h| HeaderValue::from_str(h).ok());
-    let session = decision
-        .session
-        .unwrap_or(SessionState::Anonymous(NoSession::NoCookie));
-    let forwarding_route = decision.route;
-    let from_trusted_proxy = decision.from_trusted_proxy;
+    let response = match result {
+        Ok(response) => response,
+        Err(denial) => {
+            log.denied(&denial);
+            deny(config, &denial, &reply)
+        }
+    };
+    finish(config, response, work.cookies, reply.cors_origin)
+}
+
+/// A request `decide` let through, and what the upstream is told about it.
+struct Upstream<'r> {
+    parts: Parts,
+    body: ForwardBody,
+    forwarding: Forwarding<'r>,
+}
+
+/// Stages 7–8: the head prepared, the request sent (an upgrade spliced).
+async fn forward<'r>(
+    gateway: &Gateway,
+    context: &Context<'r>,
+    upstream: Upstream<'r>,
+    log: &mut AccessLog<'r>,
+) -> Result<Response<ProxyBody>, Denial> {
+    let Upstream {
+        mut parts,
+        body,
+        forwarding,
+    } = upstream;
+    let upstream = &context.config.upstream;
     // An upgrade (WebSocket) keeps its protocol headers and the client's
     // side of the connection, decided on exactly like any request above.
-    let upgrade = upgrade::requested(&parts.headers)
+    let upgrade: Option<(HeaderValue, OnUpgrade)> = upgrade::requested(&parts.headers)
         .and_then(|protocol| Some((protocol, upgrade::take_client_side(&mut parts)?)));
-    let forwarding = Forwarding {
-        session: &session,
-        route: forwarding_route,
-        from_trusted_proxy,
-        would_deny,
-    };
-    prepare_upstream_head(context, &mut parts, uri, host, &forwarding);
+    prepare_upstream_head(context, &mut parts, forwarding);
     log.forwarding();
     let stalled = body.stalled_flag();
     let response = match upgrade {
         None => {
-            config
-                .upstream
+            upstream
                 .client
-                .send(Request::from_parts(parts, body), config.upstream.timeout)
+                .send(Request::from_parts(parts, body), upstream.timeout)
                 .await
         }
         Some((protocol, client_side)) => {
             upgrade::restore_headers(&mut parts.headers, protocol.clone());
-            let raw = config
-                .upstream
+            let raw = upstream
                 .client
-                .exchange(Request::from_parts(parts, body), config.upstream.timeout)
+                .exchange(Request::from_parts(parts, body), upstream.timeout)
                 .await?;
             if upgrade::switched(&raw) {
                 Ok(upgrade::splice(

@@ -1,61 +1,184 @@
-//! What `explain` shows: each stage notes what it checked and what came of
-//! it. Live traffic runs with the trace off, where a note costs one branch
-//! and its text is never built; `explain` runs the very same stages with it
-//! on.
+//! What `explain` shows: each stage notes what it checked and what it found,
+//! as data (`Step`); `explain` words it (`explain::wording`). Live traffic
+//! runs with the trace off, where a note costs one branch and nothing is
+//! built; `explain` runs the very same stages with it on.
 
-use std::borrow::Cow;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use http::Method;
 
-/// How one check came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Pass,
-    Fail,
-    /// The check does not apply to this request.
-    Skip,
-    /// Something the stage found out, neither pass nor fail.
-    Info,
+use super::check_csrf::{CookieState, TokenSource};
+use crate::denial::{Denial, Lack, NoSession, Reason};
+use crate::routes::{Access, Mode};
+use crate::session::Session;
+
+/// One noted check: what was checked, and what was found.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// `explain` only: the described request has no Host, so it gets the
+    /// one a client dialling `server.listen` sends.
+    HostAssumed {
+        host: String,
+    },
+    /// Intake: a CORS preflight from an allowed origin, answered here.
+    Preflight,
+    Canonical(CanonicalStep),
+    /// Stage 2: the canonical path is one of the gateway's own endpoints.
+    Endpoint {
+        path: String,
+    },
+    Route(RouteStep),
+    Session(SessionStep),
+    Csrf(CsrfStep),
+    Authorize(AuthorizeStep),
+    Body(BodyStep),
+    Mode(ModeStep),
 }
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Pass => "pass",
-            Outcome::Fail => "FAIL",
-            Outcome::Skip => "skip",
-            Outcome::Info => "info",
-        }
-    }
+/// Stage 1: the canonical path and Host.
+#[derive(Debug, Clone)]
+pub enum CanonicalStep {
+    /// The request line or Host is refused.
+    Refused(Denial),
+    /// The path as sent, and the canonical one matched and forwarded.
+    Path { sent: String, canonical: String },
 }
 
-/// One noted check.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Step {
-    /// The pipeline stage: `canonical`, `endpoint`, `route`, `session`,
-    /// `csrf`, `authorize`, `body`, `mode`.
-    pub stage: Cow<'static, str>,
-    /// What was checked, e.g. `origin`, `token`, `routes[2]`.
-    pub check: Cow<'static, str>,
-    pub outcome: Outcome,
-    pub detail: String,
+/// One `[[routes]]` entry, as `explain` names it.
+#[derive(Debug, Clone)]
+pub struct RouteName {
+    pub index: usize,
+    pub name: String,
+    pub pattern: String,
 }
 
-impl Step {
-    pub fn new(
-        stage: &'static str,
-        check: impl Into<Cow<'static, str>>,
-        outcome: Outcome,
-        detail: impl Into<String>,
-    ) -> Step {
-        Step {
-            stage: Cow::Borrowed(stage),
-            check: check.into(),
-            outcome,
-            detail: detail.into(),
-        }
-    }
+/// Stage 3: each route before the deciding one, and what decided.
+#[derive(Debug, Clone)]
+pub enum RouteStep {
+    /// The path does not fit the route's pattern.
+    PathMisses(RouteName),
+    /// The path fits, but the method is not one of the route's `methods`.
+    MethodMisses {
+        route: RouteName,
+        method: Method,
+        methods: Vec<Method>,
+    },
+    /// The first route that fits decides.
+    Matched {
+        route: RouteName,
+        access: Access,
+        mode: Mode,
+    },
+    /// No route fits: `default_access` decides.
+    Fallback { access: Access },
+    /// No route fits, and `default_access` is "deny".
+    Unmatched { method: Method, path: String },
+}
+
+/// Stage 4: who the request is from.
+#[derive(Debug, Clone)]
+pub enum SessionStep {
+    /// No session: the request is anonymous.
+    Anonymous(NoSession),
+    /// The store's own account of why it has no such session.
+    StoreSays(String),
+    /// The store found the session.
+    Found(Arc<Session>),
+    /// The store did not answer.
+    StoreDown { error: String },
+}
+
+/// Stage 5: Django's CSRF checks.
+#[derive(Debug, Clone)]
+pub enum CsrfStep {
+    /// The response hands out a new csrftoken cookie; the request's was
+    /// absent or malformed.
+    FreshCookie { was: CookieState },
+    /// The route has `csrf = false`.
+    Exempt,
+    /// `enforce = "authenticated"`, and the request has no session.
+    NotEnforced,
+    /// A WebSocket handshake's Origin passed the Origin rule.
+    WebSocketOrigin { origin: String },
+    /// A safe method: never checked.
+    SafeMethod(Method),
+    /// The Origin is this site or trusted.
+    OriginVerified { origin: String },
+    /// No Origin, HTTPS, and the Referer is this site or trusted.
+    RefererVerified,
+    /// No Origin over plain HTTP: no Referer check either.
+    NoOriginOverHttp,
+    /// The csrftoken cookie (or session secret) is well-formed.
+    CookieWellFormed,
+    /// Where the token was read from.
+    TokenRead(TokenSource),
+    /// The token matches the secret.
+    TokenMatches,
+    /// The check failed with this denial.
+    Failed(Denial),
+}
+
+/// Stage 6: the route's access level and requirements.
+#[derive(Debug, Clone)]
+pub enum AuthorizeStep {
+    /// `anonymous`, or a read on `authenticated_or_read_only`.
+    Open { access: Access },
+    /// `access = "deny"`.
+    RouteDenies,
+    /// The level needs a signed-in user, and there is none.
+    NoUser { access: Access },
+    /// The store did not answer, so the user is unknown.
+    UserUnknown,
+    /// The user holds the access level.
+    RankHeld { access: Access, username: String },
+    /// The user lacks something the route requires.
+    Lacks(Lack),
+    /// `permissions`, `any_permissions` and `groups` hold.
+    RequirementsHold,
+    /// Model permissions map no permission to this method.
+    ModelUnmapped(Method),
+    /// The method needs no model permission.
+    ModelNotNeeded(Method),
+    /// The method's model permission is held.
+    ModelHeld { method: Method, permission: String },
+}
+
+/// Stage 6: the route's `max_body`.
+#[derive(Debug, Clone)]
+pub enum BodyStep {
+    Within { limit: u64 },
+    Refused { limit: u64, denial: Denial },
+}
+
+/// What the route's mode made of a denial.
+#[derive(Debug, Clone)]
+pub enum ModeStep {
+    /// `mode = "report"`: logged and counted as would_deny, forwarded.
+    Reported(Reason),
+    /// Enforced: the gateway stops here (explain goes on).
+    Stops(Reason),
+    /// A denial after the first one, which already decided.
+    AlsoDenies(Reason),
+}
+
+macro_rules! step_from {
+    ($($kind:ident => $variant:ident),* $(,)?) => {
+        $(impl From<$kind> for Step {
+            fn from(step: $kind) -> Step {
+                Step::$variant(step)
+            }
+        })*
+    };
+}
+
+step_from! {
+    CanonicalStep => Canonical,
+    RouteStep => Route,
+    SessionStep => Session,
+    CsrfStep => Csrf,
+    AuthorizeStep => Authorize,
+    BodyStep => Body,
+    ModeStep => Mode,
 }
 
 /// The notes of one request, when someone asked for them.
@@ -84,6 +207,15 @@ impl Trace {
         }
     }
 
+    /// Live traffic: off, or with `[diagnostics] debug` the causes only.
+    pub const fn live(debug: bool) -> Trace {
+        if debug {
+            Trace::causes_only()
+        } else {
+            Trace::off()
+        }
+    }
+
     /// `explain`: every stage's notes are kept.
     pub fn on() -> Trace {
         Trace {
@@ -104,9 +236,9 @@ impl Trace {
 
     /// Records a step; `make` runs only when the trace is on.
     #[inline]
-    pub fn note(&mut self, make: impl FnOnce() -> Step) {
+    pub fn note<S: Into<Step>>(&mut self, make: impl FnOnce() -> S) {
         if let Some(steps) = &mut self.steps {
-            steps.push(make());
+            steps.push(make().into());
         }
     }
 

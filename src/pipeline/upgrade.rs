@@ -1,4 +1,4 @@
-//! Protocol upgrades (WebSockets): an authorised `Upgrade` request is
+//! Stage 8, protocol upgrades (WebSockets): an authorised `Upgrade` request is
 //! forwarded with its `Upgrade` and `Connection: upgrade` headers, and when
 //! the upstream answers `101 Switching Protocols` the two connections are
 //! spliced byte for byte. Every decision (route, session, CSRF Origin

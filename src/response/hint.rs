@@ -2,13 +2,14 @@
 //! with `[diagnostics] debug = true`, the `hint` beside DRF's `detail`.
 //! Built only when asked for, never on the forwarding path.
 
+use std::fmt;
+
 use crate::config::Config;
-use crate::denial::{Denial, Reason};
-use crate::session::state::NoSession;
+use crate::denial::{Cause, Denial, Lack, Rank, Reason};
 
 /// What the client (or the operator) should change so the request passes.
 pub fn hint(denial: &Denial, config: &Config) -> String {
-    let cause = denial.cause.as_deref().unwrap_or("");
+    let cause = denial.cause.as_deref();
     let header = config.csrf.header_name.as_str();
     let csrf_cookie = &config.csrf.cookie_name;
     let session_cookie = &config.session.cookie_name;
@@ -16,18 +17,24 @@ pub fn hint(denial: &Denial, config: &Config) -> String {
     match denial.reason {
         Reason::BadPath => "The path is malformed (an encoded '/', '\\' or NUL, a broken %-escape, or '..' above the root): send the plain path.".into(),
         Reason::BadHost => "Send exactly one Host header, the same as the URL's host.".into(),
-        Reason::NoRoute => format!("No [[routes]] entry matches {cause} and default_access is \"deny\": add a route for it (or ask the operator to)."),
-        Reason::RouteDenied => format!("Route {cause:?} has access = \"deny\": nobody may use it through the gateway."),
+        Reason::NoRoute => format!("No [[routes]] entry matches {} and default_access is \"deny\": add a route for it (or ask the operator to).", Asked(cause)),
+        Reason::RouteDenied => {
+            let route = match cause {
+                Some(Cause::RouteDenied { route }) => route.as_str(),
+                _ => "",
+            };
+            format!("Route {route:?} has access = \"deny\": nobody may use it through the gateway.")
+        }
         Reason::NotAuthenticated => {
-            let why = NoSession::from_code(cause).map_or_else(
-                || "there is no session".to_string(),
-                |why| why.describe(session_cookie),
-            );
+            let why = match cause {
+                Some(Cause::NoSession(why)) => why.describe(session_cookie),
+                _ => "there is no session".to_string(),
+            };
             format!("Sign in (POST {prefix}/login) and send the {session_cookie} cookie it sets: {why}.")
         }
         Reason::PermissionDenied => match cause {
-            "" => "The user may not do this.".into(),
-            cause => format!("{}.", upper_first(cause)),
+            Some(Cause::Permission(lack)) => sentence(lacking(lack)),
+            _ => "The user may not do this.".into(),
         },
         Reason::MethodNotAllowed => "Model permissions (DjangoModelPermissions) cover GET, HEAD, OPTIONS, POST, PUT, PATCH and DELETE only: use one of those.".into(),
         Reason::SessionStoreUnavailable => "The session store did not answer: check the gateway's /readyz and the store itself; the request fails closed meanwhile.".into(),
@@ -36,7 +43,13 @@ pub fn hint(denial: &Denial, config: &Config) -> String {
         Reason::BadBody => "The request body could not be read as sent (broken framing, or an invalid multipart boundary): resend it whole.".into(),
         Reason::BodyTimeout => "The body stopped arriving for server.body_read_timeout: send it without pausing.".into(),
         Reason::FormTooLarge => "A url-encoded form over csrf.form_body_limit is refused, as Django's DATA_UPLOAD_MAX_MEMORY_SIZE: send less, or send it as JSON.".into(),
-        Reason::BodyTooLarge => format!("The route accepts bodies up to {cause} bytes (its max_body): send less."),
+        Reason::BodyTooLarge => {
+            let limit = match cause {
+                Some(Cause::BodyLimit(limit)) => limit.to_string(),
+                _ => String::new(),
+            };
+            format!("The route accepts bodies up to {limit} bytes (its max_body): send less.")
+        }
         Reason::InvalidCredentials => "The username or password is wrong, or the user is inactive.".into(),
         Reason::Throttled => "Too many failed sign-ins: wait for Retry-After seconds.".into(),
         Reason::UnsupportedMediaType => "Send the sign-in as application/json or application/x-www-form-urlencoded.".into(),
@@ -54,9 +67,56 @@ pub fn hint(denial: &Denial, config: &Config) -> String {
     }
 }
 
-fn upper_first(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
+/// What a user lacks, as one clause (`the user alice lacks app.perm`):
+/// the fix text, and what `explain` says at the failing check.
+pub fn lacking(lack: &Lack) -> String {
+    match lack {
+        Lack::Rank {
+            route,
+            rank,
+            username,
+        } => {
+            let needs = match rank {
+                Rank::Staff => "a staff user",
+                Rank::Superuser => "a superuser",
+            };
+            format!("route {route:?} needs {needs}, and {username} is not one")
+        }
+        Lack::Permissions { username, missing } => {
+            format!("the user {username} lacks {}", missing.join(", "))
+        }
+        Lack::AnyPermission { username, wanted } => {
+            format!("the user {username} holds none of {}", wanted.join(", "))
+        }
+        Lack::AnyGroup { username, groups } => format!(
+            "the user {username} is in none of the groups {}",
+            groups.join(", ")
+        ),
+        Lack::ModelPermission {
+            username,
+            permission,
+        } => format!("the user {username} lacks {permission}"),
+    }
+}
+
+/// A clause as a sentence: capitalised (every clause `lacking` makes
+/// starts with an ASCII letter), with a full stop.
+fn sentence(mut clause: String) -> String {
+    if let Some(first) = clause.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    clause.push('.');
+    clause
+}
+
+/// The method and path of a `no_route` cause (`GET /x`), or nothing.
+struct Asked<'a>(Option<&'a Cause>);
+
+impl fmt::Display for Asked<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(Cause::NoRoute { method, path }) => write!(f, "{method} {path}"),
+            _ => Ok(()),
+        }
+    }
 }

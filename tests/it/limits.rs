@@ -76,9 +76,8 @@ async fn an_oversized_head_on_a_kept_alive_connection_is_431_too() {
 
 async fn one_kept_alive_then_oversized(h: &Harness, first_size: usize) {
     let mut stream = tokio::net::TcpStream::connect(h.proxy).await.unwrap();
-    let small = "GET /x HTTP/1.1\r\nHost: a\r\nX-Some: ".to_string()
-        + &"b".repeat(first_size)
-        + "\r\n\r\n";
+    let small =
+        "GET /x HTTP/1.1\r\nHost: a\r\nX-Some: ".to_string() + &"b".repeat(first_size) + "\r\n\r\n";
     let big = format!(
         "GET /x HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
         "a".repeat(100_000)
@@ -95,7 +94,10 @@ async fn one_kept_alive_then_oversized(h: &Harness, first_size: usize) {
         .expect("both answered");
     assert!(first.starts_with("HTTP/1.1 200"), "{first_size}: {first}");
     assert!(second.starts_with("HTTP/1.1 431"), "{first_size}: {second}");
-    assert!(second.contains("x-portcullis-reason: headers_too_large"), "{second}");
+    assert!(
+        second.contains("x-portcullis-reason: headers_too_large"),
+        "{second}"
+    );
     assert!(
         second.ends_with(r#"{"detail":"Request header fields too large."}"#),
         "{second}"

@@ -32,32 +32,34 @@ const CHECK_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub(super) fn page(exchange: &Exchange<'_>) -> Response<ProxyBody> {
     let next = query_value(exchange.parts.uri.query(), "next");
-    render(
-        exchange,
-        StatusCode::OK,
-        safe_next(next.as_deref().unwrap_or("/")),
-        "",
-        None,
-    )
+    let form = Form {
+        next: safe_next(next.as_deref().unwrap_or("/")),
+        username: "",
+        error: None,
+    };
+    render(exchange, StatusCode::OK, form)
+}
+
+/// What the form shows besides its CSRF token.
+struct Form<'a> {
+    /// Where to go after signing in (already checked to be a local path).
+    next: &'a str,
+    /// The username of a failed attempt.
+    username: &'a str,
+    error: Option<&'a str>,
 }
 
 /// The form page, with a CSRF token and (when the cookie is missing) the
 /// cookie that goes with it.
-fn render(
-    exchange: &Exchange<'_>,
-    status: StatusCode,
-    next: &str,
-    username: &str,
-    error: Option<&str>,
-) -> Response<ProxyBody> {
+fn render(exchange: &Exchange<'_>, status: StatusCode, form: Form<'_>) -> Response<ProxyBody> {
     let (secret, new_cookie) = exchange.csrf_secret();
     let token = secret.mask();
     let page = login_page(&LoginPage {
         prefix: &exchange.config.server.internal_prefix,
         csrf_token: &token,
-        next,
-        username,
-        error,
+        next: form.next,
+        username: form.username,
+        error: form.error,
     });
     let mut response = crate::reply::html(status, page);
     if let Some(cookie) = new_cookie {
@@ -135,13 +137,12 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
             attempt.failed().map_err(Denial::throttled)?;
             if form && exchange.html {
                 let denial = Denial::invalid_credentials();
-                return Ok(render(
-                    &exchange,
-                    denial.status,
-                    &next,
-                    &credentials.username,
-                    Some(&denial.detail),
-                ));
+                let form = Form {
+                    next: &next,
+                    username: &credentials.username,
+                    error: Some(&denial.detail),
+                };
+                return Ok(render(&exchange, denial.status, form));
             }
             return Err(Denial::invalid_credentials());
         }

@@ -1,4 +1,4 @@
-//! The gateway's own endpoints under `server.internal_prefix` (default
+//! Stage 2: the gateway's own endpoints under `server.internal_prefix` (default
 //! `/_portcullis`), answered before any route is matched and never
 //! forwarded:
 //!
@@ -83,6 +83,8 @@ impl Exchange<'_> {
     /// Django's `csrf_protect`: the full check for everyone, signed in or not.
     async fn csrf_protect(&mut self) -> Result<(), Denial> {
         let request = check_csrf::Request {
+            settings: &self.config.csrf,
+            parts: self.parts,
             exempt: false,
             enforce: CsrfEnforce::Always,
             session: &SessionState::Anonymous(crate::session::state::NoSession::NoCookie),
@@ -91,14 +93,7 @@ impl Exchange<'_> {
             cookie: self.cookie,
         };
         let mut untraced = crate::pipeline::trace::Trace::off();
-        check_csrf::check(
-            &self.config.csrf,
-            self.parts,
-            self.body,
-            request,
-            &mut untraced,
-        )
-        .await
+        check_csrf::check(&request, self.body, &mut untraced).await
     }
 
     /// The CSRF secret to embed in a page or hand out: the cookie's, or a

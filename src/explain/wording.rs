@@ -1,0 +1,411 @@
+//! What `explain` says about each step the stages noted: the stages record
+//! what they checked and found (`pipeline::trace::Step`), as data; every
+//! sentence is here. Runs only when an explanation is built, never on the
+//! live path.
+
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::denial::Lack;
+use crate::pipeline::check_csrf::CookieState;
+use crate::pipeline::trace::{
+    AuthorizeStep, BodyStep, CanonicalStep, CsrfStep, ModeStep, RouteName, RouteStep, SessionStep,
+    Step,
+};
+use crate::response::hint::lacking;
+use crate::routes::Access;
+use crate::session::Session;
+
+/// How one check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// The check does not apply to this request.
+    Skip,
+    /// Something the stage found out, neither pass nor fail.
+    Info,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "FAIL",
+            Outcome::Skip => "skip",
+            Outcome::Info => "info",
+        }
+    }
+}
+
+/// One step as `explain` reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepView {
+    /// The pipeline stage: `request`, `cors`, `canonical`, `endpoint`,
+    /// `route`, `session`, `csrf`, `authorize`, `body`, `mode`.
+    pub stage: Cow<'static, str>,
+    /// What was checked, e.g. `origin`, `token`, `routes[2]`.
+    pub check: Cow<'static, str>,
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+fn view(
+    stage: &'static str,
+    check: impl Into<Cow<'static, str>>,
+    outcome: Outcome,
+    detail: impl Into<String>,
+) -> StepView {
+    StepView {
+        stage: Cow::Borrowed(stage),
+        check: check.into(),
+        outcome,
+        detail: detail.into(),
+    }
+}
+
+/// Words one step; `config` names the cookies, headers and prefix.
+pub fn step(step: &Step, config: &Config) -> StepView {
+    match step {
+        Step::HostAssumed { host } => view(
+            "request",
+            "host",
+            Outcome::Info,
+            format!("no Host given: assuming {host} (server.listen), as a client dialling the gateway sends"),
+        ),
+        Step::Preflight => view(
+            "cors",
+            "preflight",
+            Outcome::Pass,
+            "a CORS preflight from an allowed origin: answered by the gateway",
+        ),
+        Step::Canonical(CanonicalStep::Refused(denial)) => {
+            view("canonical", "target", Outcome::Fail, denial.detail.clone())
+        }
+        Step::Canonical(CanonicalStep::Path { sent, canonical }) => view(
+            "canonical",
+            "path",
+            Outcome::Pass,
+            format!("{sent} is matched and forwarded as {canonical}"),
+        ),
+        Step::Endpoint { path } => view(
+            "endpoint",
+            "internal",
+            Outcome::Info,
+            format!(
+                "{path} is the gateway's own endpoint (under {}): answered here, never forwarded",
+                config.server.internal_prefix
+            ),
+        ),
+        Step::Route(step) => route(step),
+        Step::Session(step) => session(step, config),
+        Step::Csrf(step) => csrf(step, config),
+        Step::Authorize(step) => authorize(step),
+        Step::Body(BodyStep::Within { limit }) => view(
+            "body",
+            "max_body",
+            Outcome::Pass,
+            format!("the body is within {limit} bytes"),
+        ),
+        Step::Body(BodyStep::Refused { limit, denial }) => view(
+            "body",
+            "max_body",
+            Outcome::Fail,
+            format!(
+                "{} (the route's max_body is {limit} bytes)",
+                denial.detail
+            ),
+        ),
+        Step::Mode(ModeStep::AlsoDenies(reason)) => view(
+            "mode",
+            "later",
+            Outcome::Info,
+            format!("{} would also deny this request", reason.as_str()),
+        ),
+        Step::Mode(ModeStep::Reported(reason)) => view(
+            "mode",
+            "report",
+            Outcome::Info,
+            format!(
+                "mode = \"report\": {} is logged and counted as would_deny, and the request is forwarded",
+                reason.as_str()
+            ),
+        ),
+        Step::Mode(ModeStep::Stops(reason)) => view(
+            "mode",
+            "enforce",
+            Outcome::Info,
+            format!(
+                "the gateway stops here with {}; the checks below run only for explain",
+                reason.as_str()
+            ),
+        ),
+    }
+}
+
+fn route(step: &RouteStep) -> StepView {
+    let label =
+        |route: &RouteName| format!("routes[{}] {:?} {}", route.index, route.name, route.pattern);
+    match step {
+        RouteStep::PathMisses(route) => view(
+            "route",
+            label(route),
+            Outcome::Skip,
+            "the path does not fit the pattern",
+        ),
+        RouteStep::MethodMisses {
+            route,
+            method,
+            methods,
+        } => {
+            let methods: Vec<&str> = methods.iter().map(http::Method::as_str).collect();
+            view(
+                "route",
+                label(route),
+                Outcome::Skip,
+                format!(
+                    "the path fits, but {method} is not in methods [{}]",
+                    methods.join(", ")
+                ),
+            )
+        }
+        RouteStep::Matched {
+            route,
+            access,
+            mode,
+        } => view(
+            "route",
+            label(route),
+            Outcome::Pass,
+            format!(
+                "first match: decides (access = {:?}, mode = {:?})",
+                access.as_str(),
+                mode.as_str()
+            ),
+        ),
+        RouteStep::Fallback { access } => view(
+            "route",
+            "default_access",
+            Outcome::Pass,
+            format!(
+                "no route matches: default_access = {:?} decides",
+                access.as_str()
+            ),
+        ),
+        RouteStep::Unmatched { method, path } => view(
+            "route",
+            "default_access",
+            Outcome::Fail,
+            format!("no route matches {method} {path}, and default_access is \"deny\""),
+        ),
+    }
+}
+
+fn session(step: &SessionStep, config: &Config) -> StepView {
+    match step {
+        SessionStep::Anonymous(why) => view(
+            "session",
+            "cookie",
+            Outcome::Info,
+            format!(
+                "{}: anonymous",
+                why.describe(&config.session.cookie_name)
+            ),
+        ),
+        SessionStep::StoreSays(why) => view("session", "store", Outcome::Info, why.clone()),
+        SessionStep::Found(user) => view("session", "store", Outcome::Pass, describe_user(user)),
+        SessionStep::StoreDown { error } => view(
+            "session",
+            "store",
+            Outcome::Fail,
+            format!("the session store did not answer ({error}): only anonymous access works until it does"),
+        ),
+    }
+}
+
+/// One line about a session's user.
+fn describe_user(session: &Session) -> String {
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    let yes_no = |flag: bool| if flag { "yes" } else { "no" };
+    let left = session
+        .expires_at
+        .duration_since(SystemTime::now())
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "user {}; groups: {}; permissions: {}; staff: {}; superuser: {}; expires in {left}s",
+        session.username,
+        list(&session.groups),
+        list(&session.permissions),
+        yes_no(session.staff),
+        yes_no(session.superuser)
+    )
+}
+
+fn csrf(step: &CsrfStep, config: &Config) -> StepView {
+    let cookie = &config.csrf.cookie_name;
+    match step {
+        CsrfStep::FreshCookie { was } => view(
+            "csrf",
+            "cookie",
+            Outcome::Info,
+            format!(
+                "the response sets a fresh {cookie} cookie (it was {})",
+                if *was == CookieState::Absent {
+                    "absent"
+                } else {
+                    "malformed"
+                }
+            ),
+        ),
+        CsrfStep::Exempt => view(
+            "csrf",
+            "exempt",
+            Outcome::Skip,
+            "the route has csrf = false (like @csrf_exempt)",
+        ),
+        CsrfStep::NotEnforced => view(
+            "csrf",
+            "enforce",
+            Outcome::Skip,
+            "csrf.enforce = \"authenticated\" (DRF) checks only requests with a session, and this one has none",
+        ),
+        CsrfStep::WebSocketOrigin { origin } => view(
+            "csrf",
+            "origin",
+            Outcome::Pass,
+            format!("WebSocket handshake from {origin}, a trusted origin"),
+        ),
+        CsrfStep::SafeMethod(method) => view(
+            "csrf",
+            "method",
+            Outcome::Skip,
+            format!("{method} is a safe method: Django never CSRF-checks it"),
+        ),
+        CsrfStep::OriginVerified { origin } => view(
+            "csrf",
+            "origin",
+            Outcome::Pass,
+            format!("Origin {origin} is this site or trusted"),
+        ),
+        CsrfStep::RefererVerified => view(
+            "csrf",
+            "referer",
+            Outcome::Pass,
+            "no Origin; HTTPS, and the Referer is this site or trusted",
+        ),
+        CsrfStep::NoOriginOverHttp => view(
+            "csrf",
+            "origin",
+            Outcome::Skip,
+            "no Origin header, and plain HTTP: Django checks no Referer",
+        ),
+        CsrfStep::CookieWellFormed => view(
+            "csrf",
+            "cookie",
+            Outcome::Pass,
+            format!("the {cookie} cookie is well-formed"),
+        ),
+        CsrfStep::TokenRead(source) => view(
+            "csrf",
+            "token",
+            Outcome::Info,
+            format!("token read from {}", source.describe(&config.csrf)),
+        ),
+        CsrfStep::TokenMatches => view(
+            "csrf",
+            "token",
+            Outcome::Pass,
+            format!("the token matches the {cookie} cookie"),
+        ),
+        CsrfStep::Failed(denial) => view("csrf", "result", Outcome::Fail, denial.detail.clone()),
+    }
+}
+
+fn authorize(step: &AuthorizeStep) -> StepView {
+    match step {
+        AuthorizeStep::Open { access } => {
+            let why = if *access == Access::Anonymous {
+                "anyone may use it"
+            } else {
+                "reads (GET, HEAD, OPTIONS) are open to everyone"
+            };
+            view(
+                "authorize",
+                "access",
+                Outcome::Pass,
+                format!("access = {:?}: {why}", access.as_str()),
+            )
+        }
+        AuthorizeStep::RouteDenies => view(
+            "authorize",
+            "access",
+            Outcome::Fail,
+            "access = \"deny\": nobody may use this route",
+        ),
+        AuthorizeStep::NoUser { access } => view(
+            "authorize",
+            "access",
+            Outcome::Fail,
+            format!(
+                "access = {:?} needs a signed-in user, and there is none",
+                access.as_str()
+            ),
+        ),
+        AuthorizeStep::UserUnknown => view(
+            "authorize",
+            "access",
+            Outcome::Fail,
+            "the session store did not answer, so the user is unknown: fail closed",
+        ),
+        AuthorizeStep::RankHeld { access, username } => view(
+            "authorize",
+            "access",
+            Outcome::Pass,
+            format!("access = {:?}: {username} may", access.as_str()),
+        ),
+        AuthorizeStep::Lacks(lack) => {
+            let check = match lack {
+                Lack::Rank { .. } => "access",
+                Lack::Permissions { .. } => "permissions",
+                Lack::AnyPermission { .. } => "any_permissions",
+                Lack::AnyGroup { .. } => "groups",
+                Lack::ModelPermission { .. } => "model",
+            };
+            view("authorize", check, Outcome::Fail, lacking(lack))
+        }
+        AuthorizeStep::RequirementsHold => view(
+            "authorize",
+            "requirements",
+            Outcome::Pass,
+            "permissions, any_permissions and groups hold",
+        ),
+        AuthorizeStep::ModelUnmapped(method) => view(
+            "authorize",
+            "model",
+            Outcome::Fail,
+            format!("model permissions map no permission to {method}"),
+        ),
+        AuthorizeStep::ModelHeld { method, permission } => view(
+            "authorize",
+            "model",
+            Outcome::Pass,
+            format!("{method} needs {permission}, which the user holds"),
+        ),
+        AuthorizeStep::ModelNotNeeded(method) => view(
+            "authorize",
+            "model",
+            Outcome::Pass,
+            format!("{method} needs no model permission"),
+        ),
+    }
+}
