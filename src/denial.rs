@@ -27,6 +27,7 @@ pub enum Reason {
     BodyTimeout,
     FormTooLarge,
     BodyTooLarge,
+    HeadersTooLarge,
     InvalidCredentials,
     Throttled,
     UnsupportedMediaType,
@@ -85,6 +86,7 @@ impl Reason {
             Reason::BodyTimeout => "body_timeout",
             Reason::FormTooLarge => "form_too_large",
             Reason::BodyTooLarge => "body_too_large",
+            Reason::HeadersTooLarge => "headers_too_large",
             Reason::InvalidCredentials => "invalid_credentials",
             Reason::Throttled => "throttled",
             Reason::UnsupportedMediaType => "unsupported_media_type",
@@ -407,6 +409,15 @@ impl Denial {
             StatusCode::PAYLOAD_TOO_LARGE,
             Reason::BodyTooLarge,
             "Request body too large.",
+        )
+    }
+
+    /// A request head over `server.max_header_bytes`.
+    pub const fn headers_too_large() -> Denial {
+        Denial::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Reason::HeadersTooLarge,
+            "Request header fields too large.",
         )
     }
 

@@ -50,6 +50,7 @@ pub fn hint(denial: &Denial, config: &Config) -> String {
             };
             format!("The route accepts bodies up to {limit} bytes (its max_body): send less.")
         }
+        Reason::HeadersTooLarge => format!("The request head is over server.max_header_bytes ({} bytes), often because a cookie grew too big: clear the site's cookies, or send fewer or smaller headers.", config.server.max_header_bytes),
         Reason::InvalidCredentials => "The username or password is wrong, or the user is inactive.".into(),
         Reason::Throttled => "Too many failed sign-ins: wait for Retry-After seconds.".into(),
         Reason::UnsupportedMediaType => "Send the sign-in as application/json or application/x-www-form-urlencoded.".into(),
