@@ -2,21 +2,27 @@
 //! in this order. Each stage either lets the request continue or returns a
 //! `Denial` the gateway answers with itself. Start reading here.
 //!
-//! 0. `intake`     the method upper-cased; a CORS preflight answered here;
-//!    what the answer depends on (HTML or JSON, the CORS origin)
-//! 1. `canonical`  one canonical path and Host (or 400); the same ones are matched and forwarded
-//! 2. endpoints    the gateway's own `/_portcullis/*` (CSRF token, login, logout), never forwarded
-//! 3. `route`      first matching `[[routes]]` entry in file order; none = deny
-//! 4. `session`    session cookie → id format check → store lookup (→ sliding renewal)
-//! 5. `csrf`       Django's CSRF check on unsafe methods, in Django's order
-//! 6. `authorize`  access level, groups, permissions, model permissions;
-//!    then the route's `max_body` (`body`)
-//! 7. `identity`   strip every client copy of identity headers, inject ours;
-//!    `assertion` signs the identity for the upstream (`[identity] sign`)
-//! 8. `forward`    pooled upstream client, hop-by-hop hygiene, X-Forwarded-*
-//! 9. `observe`    one access-log line with the decision and reason
+//! 0. `intake`          the method upper-cased; a CORS preflight answered
+//!    here; what the answer depends on (HTML or JSON, the CORS origin)
+//! 1. `decide`          the head within `max_header_bytes` (or 431); one
+//!    canonical path and Host (`crate::canonical`, or 400): the same ones are
+//!    matched and forwarded
+//! 2. `endpoints`       the gateway's own `/_portcullis/*` (CSRF token,
+//!    login, logout), never forwarded
+//! 3. `select_route`    first matching `[[routes]]` entry in file order; none = deny
+//! 4. `lookup_session`  session cookie → id format check → store lookup
+//!    (→ sliding renewal)
+//! 5. `check_csrf`      Django's CSRF check on unsafe methods, in Django's order
+//! 6. `authorize`       access level, groups, permissions, model
+//!    permissions; then the route's `max_body` (`crate::body`)
+//! 7. `dispatch`        identity headers stripped and injected, the signed
+//!    assertion (`crate::identity`)
+//! 8. `forward`         X-Forwarded-* and hop-by-hop hygiene; `dispatch` sends
+//!    on the pooled upstream client (`crate::upstream`), or splices an
+//!    upgrade (`upgrade`)
+//! 9. `observe`         one access-log line with the decision and reason
 //!
-//! `intake` and stages 1–6 (`decide`) are what `explain` runs too (with a
+//! `intake` and stages 1–6 (`decide.rs`) are what `explain` runs too (with a
 //! `trace` on and nothing written), so what it reports is what the gateway
 //! does. A route in `mode = "report"` forwards a request `decide` would
 //! deny, and logs and counts it as `would_deny`.
