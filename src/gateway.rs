@@ -41,7 +41,7 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds the shared state for `config`. Must run inside a Tokio config
+    /// Builds the shared state for `config`. Must run inside a Tokio runtime
     /// (the memory store starts its expiry sweeper).
     pub fn new(config: Config) -> Gateway {
         let metrics = Arc::new(Metrics::new());

@@ -237,7 +237,7 @@ fn run(future: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow:
     run_on(None, future)
 }
 
-/// Runs `future` on a config with `threads` workers (default: one per CPU).
+/// Runs `future` on a runtime with `threads` workers (default: one per CPU).
 fn run_on(
     threads: Option<usize>,
     future: impl std::future::Future<Output = anyhow::Result<()>>,
@@ -256,7 +256,7 @@ fn run_on(
     builder
         .enable_all()
         .build()
-        .context("starting the async config")?
+        .context("starting the async runtime")?
         .block_on(future)
 }
 
@@ -280,13 +280,12 @@ pub(crate) async fn bind(config: &Config) -> anyhow::Result<Listeners> {
 }
 
 async fn serve(config: Config, config_file: PathBuf) -> anyhow::Result<()> {
+    // Anyone who can reach a non-loopback admin listener could use the
+    // example token: refuse rather than warn.
+    if let Some(why) = config.exposed_example_token() {
+        anyhow::bail!(why);
+    }
     if config.admin.token.is_default() {
-        // Anyone who can reach a non-loopback admin listener could use the
-        // example token: refuse rather than warn.
-        let admin = config.startup.admin_listen;
-        if !admin.ip().is_loopback() {
-            anyhow::bail!("admin.token is the example value \"change-me\" and the admin API listens on {admin}: set a secret (PORTCULLIS_ADMIN_TOKEN, admin.token or admin.token_env)");
-        }
         tracing::warn!("admin.token is the example value \"change-me\"; set a secret before exposing the admin listener");
     }
     config.log_warnings(&config_file);

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use crate::config::{self, Config, ConfigErrors};
+use crate::config::{self, Config, ConfigError, ConfigErrors};
 
 /// What a successful reload left unapplied.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -43,11 +43,33 @@ impl std::fmt::Display for ReloadError {
 /// naming each of those that changed in the file.
 pub fn prepare(path: &Path, current: &Config) -> Result<(Config, ReloadReport), ReloadError> {
     let mut next = config::load(path).map_err(ReloadError::Invalid)?;
+    let refuse = |message: String| {
+        ReloadError::Invalid(ConfigErrors {
+            origin: path.display().to_string(),
+            errors: vec![ConfigError {
+                file: None,
+                location: None,
+                message,
+            }],
+        })
+    };
+    // The rest of the file was checked against the store it names (the
+    // Django store forbids [[users]], say): with another store running,
+    // half of it would not hold. Only a restart switches stores.
+    let (running, named) = (current.startup.store.kind(), next.startup.store.kind());
+    if running != named {
+        return Err(refuse(format!(
+            "session.store is \"{named}\" in the file but the running store is \"{running}\": switching stores needs a restart"
+        )));
+    }
     let report = ReloadReport {
         needs_restart: next.startup.changed_keys(&current.startup),
     };
     // Everything built at startup keeps running as it was built.
     next.startup = current.startup.clone();
+    if let Some(why) = next.exposed_example_token() {
+        return Err(refuse(why));
+    }
     // An upstream reached the same way keeps its client and pooled
     // connections; a changed one gets the client built for it.
     if next.upstream.connects_like(&current.upstream) {

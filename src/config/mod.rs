@@ -1,6 +1,7 @@
-//! Configuration: the TOML file (`raw`), its validation into the config
-//! snapshot (`compile`), and the snapshot types (`config`). Every problem in
-//! a file is reported at once, each with its line and column.
+//! Configuration: the TOML file (`raw`), its validation (`compile`, with
+//! every default in `defaults`), and the snapshot it becomes (`snapshot`'s
+//! `Config`, whose restart-only part is `startup`). Every problem in a file
+//! is reported at once, each with its line and column.
 
 mod compile;
 pub mod environment;

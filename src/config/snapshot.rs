@@ -36,6 +36,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// Why this config must not serve: the example admin token on an admin
+    /// listener others can reach (anyone could use it). Checked at start
+    /// and on every reload.
+    pub fn exposed_example_token(&self) -> Option<String> {
+        let admin = self.startup.admin_listen;
+        (self.admin.token.is_default() && !admin.ip().is_loopback()).then(|| {
+            format!("admin.token is the example value \"change-me\" and the admin API listens on {admin}: set a secret (PORTCULLIS_ADMIN_TOKEN, admin.token or admin.token_env)")
+        })
+    }
+
     /// Logs what `check` would warn about, placed in `origin` (the config
     /// file): at start and after every reload.
     pub fn log_warnings(&self, origin: &std::path::Path) {

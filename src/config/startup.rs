@@ -100,6 +100,15 @@ impl Startup {
 }
 
 impl StoreKind {
+    /// The store's name as `session.store` writes it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreKind::Memory => "memory",
+            StoreKind::Redis(_) => "redis",
+            StoreKind::Django(_) => "django",
+        }
+    }
+
     fn changed_keys(&self, running: &StoreKind) -> Vec<&'static str> {
         match (self, running) {
             (StoreKind::Memory, StoreKind::Memory) => Vec::new(),

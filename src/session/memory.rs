@@ -23,7 +23,7 @@ impl MemoryStore {
     }
 
     /// Removes expired sessions every `every` until the store is dropped.
-    /// Needs a Tokio config.
+    /// Needs a Tokio runtime.
     pub fn spawn_sweeper(&self, every: Duration) {
         let sessions: Weak<Map> = Arc::downgrade(&self.sessions);
         tokio::spawn(async move {

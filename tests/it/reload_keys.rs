@@ -58,11 +58,6 @@ async fn each_restart_only_key_is_named_and_keeps_its_running_value() {
             "[login]\nfailure_window = \"2h\"",
             "login.failure_window",
         ),
-        (
-            "",
-            "[session]\nstore = \"redis\"\nredis_url = \"redis://127.0.0.1:1/0\"",
-            "session.store",
-        ),
     ];
     for (server, tail, key) in cases {
         let (h, file) = from_file("", "").await;
@@ -79,6 +74,66 @@ async fn each_restart_only_key_is_named_and_keeps_its_running_value() {
         let again = h.admin("POST", "/reload", Some(ADMIN_TOKEN), "").await;
         assert_eq!(again.json()["needs_restart"], serde_json::json!([key]));
     }
+}
+
+/// The rest of a file is checked against the store it names, so a file
+/// that switches stores is refused whole rather than half applied.
+#[tokio::test]
+async fn switching_the_store_is_refused_until_a_restart() {
+    let (h, file) = from_file("", "").await;
+    let running = h.gateway.config().startup.clone();
+    let redis = "[session]\nstore = \"redis\"\nredis_url = \"redis://127.0.0.1:1/0\"";
+    std::fs::write(file.path(), text(&h.upstream.url(), "", redis)).unwrap();
+    let reply = h.admin("POST", "/reload", Some(ADMIN_TOKEN), "").await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    let errors = reply.json()["errors"].to_string();
+    assert!(
+        errors.contains(
+            r#"session.store is \"redis\" in the file but the running store is \"memory\": switching stores needs a restart"#
+        ),
+        "{errors}"
+    );
+    assert_eq!(h.gateway.config().startup, running);
+    assert_eq!(h.get("/x", &[]).await.status, 200, "the old config serves");
+}
+
+/// The example admin token is refused on a reachable admin listener at
+/// start (`serve`) and, here, on reload: the running listener decides.
+#[tokio::test]
+async fn a_reload_to_the_example_admin_token_on_a_reachable_listener_is_refused() {
+    let reachable = "admin_listen = \"0.0.0.0:0\"";
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let h = Harness::with_config(|upstream| {
+        let text = text(upstream, "", "").replace(ADMIN_LISTEN, reachable);
+        std::fs::write(file.path(), &text).unwrap();
+        text
+    })
+    .await;
+    h.gateway.set_config_file(file.path().to_path_buf());
+    let example = text(&h.upstream.url(), "", "")
+        .replace(ADMIN_LISTEN, reachable)
+        .replace(
+            &format!("token = \"{ADMIN_TOKEN}\""),
+            "token = \"change-me\"",
+        );
+    std::fs::write(file.path(), example).unwrap();
+    let reply = h.admin("POST", "/reload", Some(ADMIN_TOKEN), "").await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(
+        reply.json()["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("admin.token is the example value \"change-me\""),
+        "{}",
+        reply.text()
+    );
+    // The secret token still works; the example one does not.
+    assert_eq!(
+        h.admin("POST", "/reload", Some("change-me"), "")
+            .await
+            .status,
+        401
+    );
 }
 
 #[tokio::test]

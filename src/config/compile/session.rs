@@ -72,7 +72,7 @@ pub(super) fn store_kind(problems: &mut Problems, config: &RawConfig, base: &Pat
                     .map(|u| u.get_ref().clone())
                     .collect(),
                 tls_ca: raw.redis_tls_ca_file.as_ref().and_then(|file| {
-                    match std::fs::read(file.get_ref()) {
+                    match std::fs::read(base.join(file.get_ref())) {
                         Ok(pem) => Some(pem),
                         Err(e) => {
                             problems.at(
