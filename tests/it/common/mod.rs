@@ -386,7 +386,8 @@ pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> RawReply {
     }
 }
 
-fn response_complete(bytes: &[u8]) -> bool {
+/// A whole response is in `bytes`: its head, and its `Content-Length` of body.
+pub fn response_complete(bytes: &[u8]) -> bool {
     let Some(head_end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
         return false;
     };
