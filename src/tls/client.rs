@@ -4,25 +4,9 @@
 
 use std::sync::Arc;
 
-/// The TLS client config trusting the CA certificates in `ca_file` (PEM),
-/// or the system's root certificates.
-pub fn client_config(
-    ca_file: Option<&std::path::Path>,
-    https: bool,
-) -> Result<Arc<rustls::ClientConfig>, String> {
-    let pem = match ca_file {
-        Some(path) => {
-            Some(std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?)
-        }
-        None => None,
-    };
-    let label = ca_file.map(|path| path.display().to_string());
-    client_config_pem(pem.as_deref().zip(label.as_deref()), https)
-}
-
 /// The TLS client config trusting `ca` (PEM, with a name for messages), or
 /// the system's root certificates (ring provider, TLS 1.2+).
-pub fn client_config_pem(
+pub fn client_config(
     ca: Option<(&[u8], &str)>,
     https: bool,
 ) -> Result<Arc<rustls::ClientConfig>, String> {

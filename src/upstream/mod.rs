@@ -46,7 +46,7 @@ impl UpstreamSettings {
     ) -> Result<UpstreamSettings, String> {
         let https = scheme == Scheme::HTTPS;
         let trust = ca.as_ref().map(|(pem, name)| (&pem[..], *name));
-        let tls = crate::tls::client::client_config_pem(trust, https)?;
+        let tls = crate::tls::client::client_config(trust, https)?;
         Ok(UpstreamSettings {
             scheme,
             authority,

@@ -12,7 +12,7 @@ use super::problems::Problems;
 use super::values::duration;
 use crate::config::raw::{RawConfig, RawDjango};
 use crate::session::django::database::is_sql_identifier;
-use crate::session::django::settings::{DjangoSettings, DjangoTables};
+use crate::session::django::settings::{CaFile, DjangoSettings, DjangoTables};
 
 /// Django's default `AUTHENTICATION_BACKENDS`.
 const MODEL_BACKEND: &str = "django.contrib.auth.backends.ModelBackend";
@@ -90,10 +90,20 @@ pub(super) fn settings(
     }
     let settings = DjangoSettings {
         database: django.database.get_ref().clone(),
-        database_ca_file: django
-            .database_ca_file
-            .as_ref()
-            .map(|file| base.join(file.get_ref())),
+        database_ca_file: django.database_ca_file.as_ref().and_then(|file| {
+            let path = base.join(file.get_ref());
+            match std::fs::read(&path) {
+                Ok(pem) => Some(CaFile { path, pem }),
+                Err(e) => {
+                    let message = format!(
+                        "django.database_ca_file: cannot read {}: {e}",
+                        path.display()
+                    );
+                    problems.at(file.span(), message);
+                    None
+                }
+            }
+        }),
         secret_key,
         secret_key_fallbacks: django
             .secret_key_fallbacks

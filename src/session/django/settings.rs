@@ -26,6 +26,14 @@ impl DjangoTables {
     }
 }
 
+/// A CA file as the config compiler read it: its path (for messages) and
+/// its contents, so a CA replaced in place counts as changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaFile {
+    pub path: std::path::PathBuf,
+    pub pem: Vec<u8>,
+}
+
 /// `[session] store = "django"`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DjangoSettings {
@@ -33,7 +41,7 @@ pub struct DjangoSettings {
     pub database: String,
     /// PEM of the CA that signed PostgreSQL's certificate, for
     /// `sslmode=require` with a private CA (else the system's roots).
-    pub database_ca_file: Option<std::path::PathBuf>,
+    pub database_ca_file: Option<CaFile>,
     /// `SECRET_KEY`.
     pub secret_key: Vec<u8>,
     /// `SECRET_KEY_FALLBACKS`, tried in order after `secret_key`.
@@ -205,7 +213,12 @@ mod tests {
         let cases: [(Change, &str); 15] = [
             (|d| d.database = "sqlite:///other".into(), "django.database"),
             (
-                |d| d.database_ca_file = Some("ca.pem".into()),
+                |d| {
+                    d.database_ca_file = Some(CaFile {
+                        path: "ca.pem".into(),
+                        pem: b"pem".to_vec(),
+                    })
+                },
                 "django.database_ca_file",
             ),
             (|d| d.secret_key = b"j".to_vec(), "django.secret_key"),

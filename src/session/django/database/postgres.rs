@@ -101,8 +101,13 @@ impl Postgres {
         // prefer without verification would protect from nothing.
         let tls = match config.get_ssl_mode() {
             tokio_postgres::config::SslMode::Require => Some(RustlsConnect(
-                crate::tls::client::client_config(settings.database_ca_file.as_deref(), true)
-                    .map_err(|e| format!("database_ca_file: {e}"))?,
+                {
+                    let ca = settings.database_ca_file.as_ref();
+                    let name = ca.map(|ca| ca.path.display().to_string());
+                    let trust = ca.map(|ca| &ca.pem[..]).zip(name.as_deref());
+                    crate::tls::client::client_config(trust, true)
+                        .map_err(|e| format!("database_ca_file: {e}"))?
+                },
             )),
             _ => {
                 if settings.database_ca_file.is_some() {
