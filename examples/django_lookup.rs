@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use portcullis::session::django::settings::{DjangoSettings, DjangoTables};
+use portcullis::session::django::settings::{DjangoConfig, DjangoSettings, DjangoTables};
 use portcullis::session::{DjangoStore, SessionId, SessionStore};
 
 fn store(database: &str, secret_key: &str, cache_capacity: u64) -> DjangoStore {
@@ -31,7 +31,8 @@ fn store(database: &str, secret_key: &str, cache_capacity: u64) -> DjangoStore {
         negative_cache_ttl: Duration::from_secs(60),
         cache_capacity,
     };
-    DjangoStore::new(&settings).unwrap_or_else(|e| panic!("{e}"))
+    let config = DjangoConfig::new(settings).unwrap_or_else(|e| panic!("{e}"));
+    DjangoStore::new(&config)
 }
 
 async fn time(store: &DjangoStore, id: &SessionId, n: u32) -> Duration {

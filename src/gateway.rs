@@ -58,8 +58,7 @@ impl Gateway {
                 Store::Redis(redis)
             }
             StoreKind::Django(settings) => {
-                // Invariant: the config compiler already opened these settings.
-                let django = DjangoStore::new(settings).expect("validated django settings");
+                let django = DjangoStore::new(settings);
                 django
                     .count_cache_answers(metrics.cache_hits.clone(), metrics.cache_misses.clone());
                 Store::Django(django)

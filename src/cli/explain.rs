@@ -81,7 +81,7 @@ pub(crate) async fn run(args: ExplainArgs) -> anyhow::Result<()> {
         }
         (StoreKind::Django(settings), None) => {
             // Read-only: explain asks Django's database as the gateway would.
-            let store = Store::Django(DjangoStore::new(settings).map_err(anyhow::Error::msg)?);
+            let store = Store::Django(DjangoStore::new(settings));
             portcullis::explain::explain(&config, &store, &request)
                 .await
                 .map_err(anyhow::Error::msg)?

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use crate::session::django::settings::DjangoSettings;
+use crate::session::django::settings::DjangoConfig;
 use crate::session::redis::RedisConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct ThrottleSettings {
 pub enum StoreKind {
     Memory,
     Redis(RedisConfig),
-    Django(DjangoSettings),
+    Django(DjangoConfig),
 }
 
 impl Startup {
@@ -115,7 +115,9 @@ impl StoreKind {
             (StoreKind::Redis(next), StoreKind::Redis(running)) => {
                 next.settings.changed_keys(&running.settings)
             }
-            (StoreKind::Django(next), StoreKind::Django(running)) => next.changed_keys(running),
+            (StoreKind::Django(next), StoreKind::Django(running)) => {
+                next.settings.changed_keys(&running.settings)
+            }
             _ => vec!["session.store"],
         }
     }

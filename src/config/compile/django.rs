@@ -12,7 +12,7 @@ use super::problems::Problems;
 use super::values::duration;
 use crate::config::raw::{RawConfig, RawDjango};
 use crate::session::django::database::is_sql_identifier;
-use crate::session::django::settings::{CaFile, DjangoSettings, DjangoTables};
+use crate::session::django::settings::{CaFile, DjangoConfig, DjangoSettings, DjangoTables};
 
 /// Django's default `AUTHENTICATION_BACKENDS`.
 const MODEL_BACKEND: &str = "django.contrib.auth.backends.ModelBackend";
@@ -23,7 +23,7 @@ pub(super) fn settings(
     problems: &mut Problems,
     raw: &RawConfig,
     base: &Path,
-) -> Option<DjangoSettings> {
+) -> Option<DjangoConfig> {
     refuse_own_sessions(problems, raw);
     let Some(django) = &raw.django else {
         problems.anywhere(
@@ -133,10 +133,13 @@ pub(super) fn settings(
             .as_ref()
             .map_or(defaults::DJANGO_CACHE_SIZE, |s| *s.get_ref()),
     };
-    if let Err(why) = crate::session::django::database::Database::new(&settings) {
-        problems.at(django.database.span(), format!("django.{why}"));
+    match DjangoConfig::new(settings) {
+        Ok(config) => Some(config),
+        Err(why) => {
+            problems.at(django.database.span(), format!("django.{why}"));
+            None
+        }
     }
-    Some(settings)
 }
 
 /// With Django owning the sessions, the gateway's sign-in and session

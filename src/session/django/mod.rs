@@ -18,7 +18,7 @@ use prometheus_client::metrics::counter::Counter;
 use serde_json::{Map, Value};
 
 use self::database::{Database, SessionRow, UserRow};
-use self::settings::DjangoSettings;
+use self::settings::DjangoConfig;
 use self::signing::{KeyRing, SigningError, AUTH_HASH_SALT, SESSION_SALT};
 use super::cache::SessionCache;
 use super::record::unsafe_identity_value;
@@ -87,11 +87,14 @@ impl Refusal {
 }
 
 impl DjangoStore {
-    pub fn new(settings: &DjangoSettings) -> Result<DjangoStore, String> {
+    /// The store for `config`, whose database target the config compiler
+    /// checked; connects nothing yet.
+    pub fn new(config: &DjangoConfig) -> DjangoStore {
+        let settings = &config.settings;
         let fallbacks = &settings.secret_key_fallbacks;
-        Ok(DjangoStore {
+        DjangoStore {
             inner: Arc::new(Inner {
-                database: Database::new(settings)?,
+                database: Database::open(&config.target, settings),
                 session_keys: KeyRing::for_signer(SESSION_SALT, &settings.secret_key, fallbacks),
                 hash_keys: KeyRing::new(AUTH_HASH_SALT, &settings.secret_key, fallbacks),
                 backends: settings.authentication_backends.clone(),
@@ -103,7 +106,7 @@ impl DjangoStore {
                     )
                 }),
             }),
-        })
+        }
     }
 
     /// Counts cache hits and misses into these counters (metrics).

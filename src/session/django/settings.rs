@@ -132,6 +132,38 @@ impl DjangoSettings {
     }
 }
 
+/// The Django store's settings with the database target checked when the
+/// config is compiled, so that starting the store cannot fail on a setting.
+#[derive(Clone)]
+pub struct DjangoConfig {
+    pub settings: DjangoSettings,
+    pub(crate) target: super::database::Target,
+}
+
+impl DjangoConfig {
+    /// Checks the database URL and TLS; `Err` says what is wrong.
+    pub fn new(settings: DjangoSettings) -> Result<DjangoConfig, String> {
+        let target = super::database::Target::parse(&settings)?;
+        Ok(DjangoConfig { settings, target })
+    }
+}
+
+/// Two configs are the same when their settings are: the target is only
+/// derived from them.
+impl PartialEq for DjangoConfig {
+    fn eq(&self, other: &DjangoConfig) -> bool {
+        self.settings == other.settings
+    }
+}
+
+impl Eq for DjangoConfig {}
+
+impl std::fmt::Debug for DjangoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.settings.fmt(f)
+    }
+}
+
 impl std::fmt::Debug for DjangoSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the keys, nor a password in the database URL.

@@ -9,7 +9,7 @@ mod sqlite;
 
 use std::time::Duration;
 
-pub use postgres::Postgres;
+pub use postgres::{Postgres, PostgresTarget};
 pub use sqlite::Sqlite;
 
 use super::settings::{DjangoSettings, DjangoTables};
@@ -137,10 +137,18 @@ impl std::fmt::Debug for Database {
     }
 }
 
-impl Database {
-    /// Checks the URL and prepares the connections (opened on first use,
-    /// so the gateway starts while the database is still coming up).
-    pub fn new(settings: &DjangoSettings) -> Result<Database, String> {
+/// Where `[django] database` points, checked when the config is compiled
+/// (URL, TLS trust): opening the database from it cannot fail.
+#[derive(Clone)]
+pub enum Target {
+    /// The absolute path of a SQLite file.
+    Sqlite(String),
+    Postgres(Box<PostgresTarget>),
+}
+
+impl Target {
+    /// The target `settings.database` names; `Err` says what is wrong.
+    pub fn parse(settings: &DjangoSettings) -> Result<Target, String> {
         let url = settings.database.as_str();
         if let Some(path) = url.strip_prefix("sqlite://") {
             if !path.starts_with('/') {
@@ -148,22 +156,35 @@ impl Database {
                     "database {url:?}: a SQLite URL needs an absolute path, sqlite:///path/db.sqlite3"
                 ));
             }
-            let queries = Queries::new(
-                &settings.tables,
-                "(julianday(s.expire_date) - 2440587.5) * 86400.0",
-            );
-            return Ok(Database::Sqlite(Sqlite::new(
-                path,
-                queries,
-                settings.timeout,
-            )));
+            return Ok(Target::Sqlite(path.to_string()));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Database::Postgres(Box::new(Postgres::new(url, settings)?)));
+            return Ok(Target::Postgres(Box::new(PostgresTarget::parse(
+                url, settings,
+            )?)));
         }
         Err(format!(
             "database {url:?} is neither sqlite:///path nor postgres://..."
         ))
+    }
+}
+
+impl Database {
+    /// Prepares the connections to `target` (opened on first use, so the
+    /// gateway starts while the database is still coming up).
+    pub fn open(target: &Target, settings: &DjangoSettings) -> Database {
+        match target {
+            Target::Sqlite(path) => {
+                let queries = Queries::new(
+                    &settings.tables,
+                    "(julianday(s.expire_date) - 2440587.5) * 86400.0",
+                );
+                Database::Sqlite(Sqlite::new(path, queries, settings.timeout))
+            }
+            Target::Postgres(target) => {
+                Database::Postgres(Box::new(Postgres::open(target, settings)))
+            }
+        }
     }
 
     fn timeout(&self) -> Duration {
@@ -264,14 +285,14 @@ mod tests {
             "postgres://app@/app?host=/run/postgresql",
             "postgres://app@db.internal/app?sslmode=require",
         ] {
-            assert!(Database::new(&settings(good)).is_ok(), "{good}");
+            assert!(Target::parse(&settings(good)).is_ok(), "{good}");
         }
         for bad in [
             "sqlite://relative.db",
             "mysql://x",
             "postgres://app@db:notaport/app",
         ] {
-            assert!(Database::new(&settings(bad)).is_err(), "{bad}");
+            assert!(Target::parse(&settings(bad)).is_err(), "{bad}");
         }
     }
 }

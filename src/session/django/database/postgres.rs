@@ -90,9 +90,16 @@ where
     }
 }
 
-impl Postgres {
-    /// Checks `url` and the TLS settings; connects nothing yet.
-    pub(super) fn new(url: &str, settings: &DjangoSettings) -> Result<Postgres, String> {
+/// A PostgreSQL URL and its TLS, checked when the config is compiled.
+#[derive(Clone)]
+pub struct PostgresTarget {
+    config: tokio_postgres::Config,
+    tls: Option<RustlsConnect>,
+}
+
+impl PostgresTarget {
+    /// Checks `url` and the TLS settings.
+    pub(super) fn parse(url: &str, settings: &DjangoSettings) -> Result<PostgresTarget, String> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| format!("database: not a PostgreSQL URL: {e}"))?;
@@ -100,15 +107,14 @@ impl Postgres {
         // verified; disable and prefer (the default) are plain, as
         // prefer without verification would protect from nothing.
         let tls = match config.get_ssl_mode() {
-            tokio_postgres::config::SslMode::Require => Some(RustlsConnect(
-                {
-                    let ca = settings.database_ca_file.as_ref();
-                    let name = ca.map(|ca| ca.path.display().to_string());
-                    let trust = ca.map(|ca| &ca.pem[..]).zip(name.as_deref());
-                    crate::tls::client::client_config(trust, true)
-                        .map_err(|e| format!("database_ca_file: {e}"))?
-                },
-            )),
+            tokio_postgres::config::SslMode::Require => {
+                let ca = settings.database_ca_file.as_ref();
+                let name = ca.map(|ca| ca.path.display().to_string());
+                let trust = ca.map(|ca| &ca.pem[..]).zip(name.as_deref());
+                let tls = crate::tls::client::client_config(trust, true)
+                    .map_err(|e| format!("database_ca_file: {e}"))?;
+                Some(RustlsConnect(tls))
+            }
             _ => {
                 if settings.database_ca_file.is_some() {
                     return Err("database_ca_file is for sslmode=require: add ?sslmode=require to the database URL".into());
@@ -116,17 +122,24 @@ impl Postgres {
                 None
             }
         };
-        Ok(Postgres {
-            config,
+        Ok(PostgresTarget { config, tls })
+    }
+}
+
+impl Postgres {
+    /// The connections to `target`; connects nothing yet.
+    pub(super) fn open(target: &PostgresTarget, settings: &DjangoSettings) -> Postgres {
+        Postgres {
+            config: target.config.clone(),
             connected: ArcSwapOption::empty(),
             connecting: tokio::sync::Mutex::new(()),
-            tls,
+            tls: target.tls.clone(),
             queries: Queries::new(
                 &settings.tables,
                 "EXTRACT(EPOCH FROM s.expire_date)::float8",
             ),
             timeout: settings.timeout,
-        })
+        }
     }
 
     pub(super) fn timeout(&self) -> Duration {
