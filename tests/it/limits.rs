@@ -44,17 +44,8 @@ async fn a_client_that_sends_nothing_is_closed_after_the_header_timeout() {
 #[tokio::test]
 async fn oversized_or_too_many_headers_are_431() {
     let h = Harness::start(ROUTES).await;
-    let big = format!(
-        "GET /x HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
-        "a".repeat(70_000)
-    );
-    assert_eq!(h.raw(big.as_bytes()).await.status, 431);
-    let mut many = String::from("GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n");
-    for i in 0..150 {
-        many.push_str(&format!("X-H{i}: v\r\n"));
-    }
-    many.push_str("\r\n");
-    assert_eq!(h.raw(many.as_bytes()).await.status, 431);
+    assert_eq!(h.raw(&request_with_headers(1, 70_000)).await.status, 431);
+    assert_eq!(h.raw(&request_with_headers(150, 1)).await.status, 431);
     assert!(h.seen().is_empty());
     // Within the limits, fine.
     assert_eq!(
@@ -78,14 +69,11 @@ async fn one_kept_alive_then_oversized(h: &Harness, first_size: usize) {
     let mut stream = tokio::net::TcpStream::connect(h.proxy).await.unwrap();
     let small =
         "GET /x HTTP/1.1\r\nHost: a\r\nX-Some: ".to_string() + &"b".repeat(first_size) + "\r\n\r\n";
-    let big = format!(
-        "GET /x HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
-        "a".repeat(100_000)
-    );
+    let big = request_with_headers(1, 100_000);
     let replies = async {
         stream.write_all(small.as_bytes()).await.unwrap();
         let first = read_head_and_body(&mut stream).await;
-        stream.write_all(big.as_bytes()).await.unwrap();
+        stream.write_all(&big).await.unwrap();
         let second = read_head_and_body(&mut stream).await;
         (first, second)
     };
@@ -128,17 +116,8 @@ async fn header_limits_are_configurable() {
         "max_header_bytes = 16384\nmax_headers = 20",
     ))
     .await;
-    let medium = format!(
-        "GET /x HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
-        "a".repeat(20_000)
-    );
-    assert_eq!(h.raw(medium.as_bytes()).await.status, 431);
-    let mut some = String::from("GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n");
-    for i in 0..25 {
-        some.push_str(&format!("X-H{i}: v\r\n"));
-    }
-    some.push_str("\r\n");
-    assert_eq!(h.raw(some.as_bytes()).await.status, 431);
+    assert_eq!(h.raw(&request_with_headers(1, 20_000)).await.status, 431);
+    assert_eq!(h.raw(&request_with_headers(25, 1)).await.status, 431);
 }
 
 #[tokio::test]

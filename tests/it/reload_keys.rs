@@ -205,16 +205,6 @@ async fn idle_timeout_applies_to_new_connections() {
     assert!(closed_by_gateway(stream).await);
 }
 
-/// A GET with `count` extra headers of `size` bytes each, over raw HTTP/1.1.
-fn request_with_headers(count: usize, size: usize) -> Vec<u8> {
-    let mut request = String::from("GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    for i in 0..count {
-        request.push_str(&format!("x-filler-{i}: {}\r\n", "a".repeat(size)));
-    }
-    request.push_str("\r\n");
-    request.into_bytes()
-}
-
 #[tokio::test]
 async fn max_header_bytes_applies_to_new_connections() {
     let (h, file) = from_file("", "").await;
@@ -244,13 +234,9 @@ async fn announced_streams(h: &Harness) -> Option<u32> {
         .unwrap();
     let read = async {
         loop {
-            let mut head = [0u8; 9];
-            stream.read_exact(&mut head).await.ok()?;
-            let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-            let mut payload = vec![0u8; length];
-            stream.read_exact(&mut payload).await.ok()?;
-            if head[3] == h2::SETTINGS && head[4] & 0x1 == 0 {
-                return payload.chunks_exact(6).find_map(|setting| {
+            let frame = h2::read_frame(&mut stream).await?;
+            if frame.kind == h2::SETTINGS && frame.flags & 0x1 == 0 {
+                return frame.payload.chunks_exact(6).find_map(|setting| {
                     let id = u16::from_be_bytes([setting[0], setting[1]]);
                     // SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 §6.5.2).
                     (id == 0x3).then(|| {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::common::h2::*;
 use crate::common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 const OPEN: &str = "[[routes]]\npath = \"/**\"\naccess = \"anonymous\"\n";
@@ -90,18 +90,12 @@ async fn flood_ends_the_connection(h: &Harness, frames: Vec<Vec<u8>>) -> bool {
         }
     });
     let read = async {
-        let mut head = [0u8; 9];
+        // Ended: closed, or told to go away.
         loop {
-            if reader.read_exact(&mut head).await.is_err() {
-                return true;
-            }
-            let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-            let mut payload = vec![0u8; length];
-            if reader.read_exact(&mut payload).await.is_err() {
-                return true;
-            }
-            if head[3] == GOAWAY {
-                return true;
+            match read_frame(&mut reader).await {
+                None => return true,
+                Some(received) if received.kind == GOAWAY => return true,
+                Some(_) => {}
             }
         }
     };

@@ -62,6 +62,29 @@ pub fn request_block(method: &[u8], path: &[u8], extra: &[(&[u8], &[u8])]) -> Ve
     block
 }
 
+/// One frame as read off the wire.
+pub struct Frame {
+    pub kind: u8,
+    pub flags: u8,
+    pub stream: u32,
+    pub payload: Vec<u8>,
+}
+
+/// Reads the next frame; `None` once the connection is closed (or broken).
+pub async fn read_frame(reader: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<Frame> {
+    let mut head = [0u8; 9];
+    reader.read_exact(&mut head).await.ok()?;
+    let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut payload = vec![0u8; length];
+    reader.read_exact(&mut payload).await.ok()?;
+    Some(Frame {
+        kind: head[3],
+        flags: head[4],
+        stream: u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff,
+        payload,
+    })
+}
+
 /// Sends the preface, an empty SETTINGS and `frames`; reads frames back
 /// (bounded) until stream 1 is reset, the connection goes away (or
 /// closes), or stream 1 gets a response. Returns that frame's type.
@@ -74,22 +97,15 @@ pub async fn exchange(h: &Harness, frames: &[Vec<u8>]) -> u8 {
     }
     let read = async {
         loop {
-            let mut head = [0u8; 9];
-            if stream.read_exact(&mut head).await.is_err() {
-                return GOAWAY; // closed: as final as GOAWAY
-            }
-            let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-            let kind = head[3];
-            let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
-            let mut payload = vec![0u8; length];
-            if stream.read_exact(&mut payload).await.is_err() {
+            // Closed: as final as GOAWAY.
+            let Some(received) = read_frame(&mut stream).await else {
                 return GOAWAY;
-            }
-            match kind {
-                RST_STREAM if id == 1 => return RST_STREAM,
+            };
+            match received.kind {
+                RST_STREAM if received.stream == 1 => return RST_STREAM,
                 GOAWAY => return GOAWAY,
-                HEADERS if id == 1 => return HEADERS,
-                SETTINGS if head[4] & 0x1 == 0 => {
+                HEADERS if received.stream == 1 => return HEADERS,
+                SETTINGS if received.flags & 0x1 == 0 => {
                     // Acknowledge the server's settings.
                     let _ = stream.write_all(&frame(SETTINGS, 0x1, 0, &[])).await;
                 }

@@ -386,6 +386,17 @@ pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> RawReply {
     }
 }
 
+/// A raw HTTP/1.1 GET of /x (`Connection: close`) with `count` extra
+/// headers whose values are `size` bytes each: for the header limits.
+pub fn request_with_headers(count: usize, size: usize) -> Vec<u8> {
+    let mut request = String::from("GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for i in 0..count {
+        request.push_str(&format!("x-filler-{i}: {}\r\n", "a".repeat(size)));
+    }
+    request.push_str("\r\n");
+    request.into_bytes()
+}
+
 /// A whole response is in `bytes`: its head, and its `Content-Length` of body.
 pub fn response_complete(bytes: &[u8]) -> bool {
     let Some(head_end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
