@@ -2,19 +2,29 @@
 //! to PostgreSQL): rustls with the ring provider, TLS 1.2 and 1.3, trusting
 //! a configured CA file or the system's roots.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The TLS client config trusting `ca` (PEM, with a name for messages), or
-/// the system's root certificates (ring provider, TLS 1.2+).
+/// A CA file as the config compiler read it: its path (for messages) and
+/// its contents, so that a CA replaced in place counts as a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaFile {
+    pub path: PathBuf,
+    pub pem: Arc<[u8]>,
+}
+
+/// The TLS client config trusting the certificates in `ca`, or the
+/// system's root certificates (ring provider, TLS 1.2+).
 pub fn client_config(
-    ca: Option<(&[u8], &str)>,
+    ca: Option<&CaFile>,
     https: bool,
 ) -> Result<Arc<rustls::ClientConfig>, String> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     match ca {
-        Some((pem, name)) => {
-            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+        Some(ca) => {
+            let name = ca.path.display();
+            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&ca.pem) {
                 let cert = cert.map_err(|e| format!("{name} is not valid PEM: {e}"))?;
                 roots.add(cert).map_err(|e| format!("{name}: {e}"))?;
             }

@@ -2,7 +2,6 @@
 //! the pooled keep-alive client that sends a prepared request with a
 //! response-header deadline and streams both bodies through.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
@@ -17,6 +16,7 @@ use crate::body::ForwardBody;
 use crate::denial::Denial;
 use crate::headers::hop_by_hop;
 use crate::reply::ProxyBody;
+use crate::tls::client::CaFile;
 
 /// `[upstream]`, compiled, with the pooled client built for it.
 #[derive(Debug, Clone)]
@@ -27,9 +27,8 @@ pub struct UpstreamSettings {
     pub connect_timeout: Duration,
     /// Longest wait for the response head (504 past it).
     pub timeout: Duration,
-    /// `upstream.ca_file`'s certificates (PEM) as read; `None` trusts the
-    /// system's roots.
-    pub ca_pem: Option<Arc<[u8]>>,
+    /// `upstream.ca_file` as read; `None` trusts the system's roots.
+    pub ca_file: Option<CaFile>,
     /// The pooled client that connects as the fields above say.
     pub client: Upstream,
 }
@@ -42,17 +41,15 @@ impl UpstreamSettings {
         authority: Authority,
         connect_timeout: Duration,
         timeout: Duration,
-        ca: Option<(Arc<[u8]>, &str)>,
+        ca_file: Option<CaFile>,
     ) -> Result<UpstreamSettings, String> {
-        let https = scheme == Scheme::HTTPS;
-        let trust = ca.as_ref().map(|(pem, name)| (&pem[..], *name));
-        let tls = crate::tls::client::client_config(trust, https)?;
+        let tls = crate::tls::client::client_config(ca_file.as_ref(), scheme == Scheme::HTTPS)?;
         Ok(UpstreamSettings {
             scheme,
             authority,
             connect_timeout,
             timeout,
-            ca_pem: ca.map(|(pem, _)| pem),
+            ca_file,
             client: Upstream::new(connect_timeout, &tls),
         })
     }
@@ -64,7 +61,7 @@ impl UpstreamSettings {
         self.scheme == other.scheme
             && self.authority == other.authority
             && self.connect_timeout == other.connect_timeout
-            && self.ca_pem == other.ca_pem
+            && self.ca_file == other.ca_file
     }
 }
 

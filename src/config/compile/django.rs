@@ -9,10 +9,10 @@ use toml::Spanned;
 
 use super::defaults;
 use super::problems::Problems;
-use super::values::duration;
+use super::values::{ca_file, duration};
 use crate::config::raw::{RawConfig, RawDjango};
 use crate::session::django::database::is_sql_identifier;
-use crate::session::django::settings::{CaFile, DjangoConfig, DjangoSettings, DjangoTables};
+use crate::session::django::settings::{DjangoConfig, DjangoSettings, DjangoTables};
 
 /// Django's default `AUTHENTICATION_BACKENDS`.
 const MODEL_BACKEND: &str = "django.contrib.auth.backends.ModelBackend";
@@ -90,20 +90,10 @@ pub(super) fn settings(
     }
     let settings = DjangoSettings {
         database: django.database.get_ref().clone(),
-        database_ca_file: django.database_ca_file.as_ref().and_then(|file| {
-            let path = base.join(file.get_ref());
-            match std::fs::read(&path) {
-                Ok(pem) => Some(CaFile { path, pem }),
-                Err(e) => {
-                    let message = format!(
-                        "django.database_ca_file: cannot read {}: {e}",
-                        path.display()
-                    );
-                    problems.at(file.span(), message);
-                    None
-                }
-            }
-        }),
+        database_ca_file: django
+            .database_ca_file
+            .as_ref()
+            .and_then(|file| ca_file(problems, file, base, "django.database_ca_file")),
         secret_key,
         secret_key_fallbacks: django
             .secret_key_fallbacks

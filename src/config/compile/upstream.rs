@@ -2,13 +2,12 @@
 //! the pooled client built from them.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use http::uri::{Scheme, Uri};
 
 use super::defaults;
 use super::problems::Problems;
-use super::values::duration;
+use super::values::{ca_file, duration};
 use crate::config::raw::RawConfig;
 use crate::upstream::UpstreamSettings;
 
@@ -64,21 +63,8 @@ pub(super) fn upstream(
     }
     let ca = match &raw.upstream.ca_file {
         None => None,
-        Some(file) => {
-            let path = base.join(file.get_ref());
-            match std::fs::read(&path) {
-                Ok(pem) => Some((Arc::<[u8]>::from(pem), path.display().to_string())),
-                Err(e) => {
-                    let message = format!("upstream.ca_file: cannot read {}: {e}", path.display());
-                    problems.at(file.span(), message);
-                    return None;
-                }
-            }
-        }
+        Some(file) => Some(ca_file(problems, file, base, "upstream.ca_file")?),
     };
-    let ca = ca
-        .as_ref()
-        .map(|(pem, name)| (Arc::clone(pem), name.as_str()));
     match UpstreamSettings::new(scheme, authority, connect_timeout, timeout, ca) {
         Ok(settings) => Some(settings),
         Err(why) => {

@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use super::problems::Problems;
 use crate::session::MAX_SESSION_TTL;
+use crate::tls::client::CaFile;
 
 /// Headers the gateway or HTTP itself owns; none may be an identity header.
 const RESERVED_HEADERS: &[&str] = &[
@@ -166,6 +167,29 @@ pub(super) fn header_name(
                 format!("{:?} is not a valid header name", value.get_ref()),
             );
             HeaderName::from_str(default).expect("a valid default header name")
+        }
+    }
+}
+
+/// A CA file (`key`), read relative to the config file's directory.
+pub(super) fn ca_file(
+    problems: &mut Problems,
+    file: &Spanned<String>,
+    base: &std::path::Path,
+    key: &str,
+) -> Option<CaFile> {
+    let path = base.join(file.get_ref());
+    match std::fs::read(&path) {
+        Ok(pem) => Some(CaFile {
+            path,
+            pem: pem.into(),
+        }),
+        Err(e) => {
+            problems.at(
+                file.span(),
+                format!("{key}: cannot read {}: {e}", path.display()),
+            );
+            None
         }
     }
 }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::tls::client::CaFile;
+
 /// The tables the store reads. Defaults are Django's own names; a custom
 /// user model (`AUTH_USER_MODEL = "accounts.User"`) changes the user table
 /// and its two many-to-many tables.
@@ -24,14 +26,6 @@ impl DjangoTables {
     pub fn many_to_many(user: &str) -> (String, String) {
         (format!("{user}_groups"), format!("{user}_user_permissions"))
     }
-}
-
-/// A CA file as the config compiler read it: its path (for messages) and
-/// its contents, so a CA replaced in place counts as changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaFile {
-    pub path: std::path::PathBuf,
-    pub pem: Vec<u8>,
 }
 
 /// `[session] store = "django"`.
@@ -248,7 +242,7 @@ mod tests {
                 |d| {
                     d.database_ca_file = Some(CaFile {
                         path: "ca.pem".into(),
-                        pem: b"pem".to_vec(),
+                        pem: std::sync::Arc::from(&b"pem"[..]),
                     })
                 },
                 "django.database_ca_file",

@@ -108,11 +108,9 @@ impl PostgresTarget {
         // prefer without verification would protect from nothing.
         let tls = match config.get_ssl_mode() {
             tokio_postgres::config::SslMode::Require => {
-                let ca = settings.database_ca_file.as_ref();
-                let name = ca.map(|ca| ca.path.display().to_string());
-                let trust = ca.map(|ca| &ca.pem[..]).zip(name.as_deref());
-                let tls = crate::tls::client::client_config(trust, true)
-                    .map_err(|e| format!("database_ca_file: {e}"))?;
+                let tls =
+                    crate::tls::client::client_config(settings.database_ca_file.as_ref(), true)
+                        .map_err(|e| format!("database_ca_file: {e}"))?;
                 Some(RustlsConnect(tls))
             }
             _ => {
