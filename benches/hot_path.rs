@@ -19,7 +19,7 @@ use portcullis::csrf::token::Secret;
 use portcullis::pipeline::authorize::authorize;
 use portcullis::pipeline::trace::Trace;
 use portcullis::routes::{Access, Mode, Pattern, Requirements, Route, RouteTable, Selected};
-use portcullis::session::state::{NoSession, SessionState};
+use portcullis::session::state::{AuthClass, NoSession, SessionState};
 use portcullis::session::{MemoryStore, NewSession, Session, SessionId, SessionStore, Store};
 
 /// Polls a future that never waits (the memory store's) to completion
@@ -52,6 +52,7 @@ fn table(n: usize) -> RouteTable {
             csrf_exempt: false,
             max_body: None,
             mode: Mode::Enforce,
+            authentication: None,
         });
     }
     routes.push(Route {
@@ -63,6 +64,7 @@ fn table(n: usize) -> RouteTable {
         csrf_exempt: false,
         max_body: None,
         mode: Mode::Enforce,
+        authentication: None,
     });
     RouteTable::new(routes, Access::Deny, Mode::Enforce)
 }
@@ -186,7 +188,7 @@ fn lookup_and_decision(c: &mut Criterion) {
             let session =
                 match cookie_value(&headers, "sessionid").and_then(|v| SessionId::parse(&v)) {
                     Some(id) => match ready(store.get(&id)).unwrap() {
-                        Some(s) => SessionState::Authenticated(s),
+                        Some(s) => SessionState::Authenticated(s, AuthClass::Session),
                         None => SessionState::Anonymous(NoSession::NotFound),
                     },
                     None => SessionState::Anonymous(NoSession::NoCookie),

@@ -24,6 +24,7 @@ fn store(database: &str, secret_key: &str, cache_capacity: u64) -> DjangoStore {
             user_groups: "auth_user_groups".into(),
             user_permissions: "auth_user_user_permissions".into(),
             user_column: "user_id".into(),
+            token: "authtoken_token".into(),
         },
         authentication_backends: vec!["django.contrib.auth.backends.ModelBackend".into()],
         timeout: Duration::from_secs(2),

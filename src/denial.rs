@@ -42,6 +42,22 @@ pub enum Reason {
     CsrfTokenMissing,
     CsrfTokenMalformed,
     CsrfTokenIncorrect,
+    /// DRF TokenAuthentication: the `Authorization: Token` header is malformed.
+    TokenHeaderInvalid,
+    /// DRF TokenAuthentication: no such token.
+    TokenInvalid,
+    /// A credential names a user who is inactive (or, for DRF's Token, deleted).
+    UserInactive,
+    /// simplejwt: the `Authorization` header is not `Bearer <token>`.
+    JwtHeaderInvalid,
+    /// simplejwt: the token failed validation (signature, expiry, type…).
+    JwtInvalid,
+    /// simplejwt: the token's user id names no user.
+    JwtUserNotFound,
+    /// A bearer JWT from the configured issuer was refused.
+    BearerInvalid,
+    /// The bearer issuer's keys could not be fetched and none are cached.
+    IssuerUnavailable,
 }
 
 impl Reason {
@@ -67,6 +83,31 @@ impl Reason {
                 | Reason::CsrfTokenMissing
                 | Reason::CsrfTokenMalformed
                 | Reason::CsrfTokenIncorrect
+                | Reason::TokenHeaderInvalid
+                | Reason::TokenInvalid
+                | Reason::UserInactive
+                | Reason::JwtHeaderInvalid
+                | Reason::JwtInvalid
+                | Reason::JwtUserNotFound
+                | Reason::BearerInvalid
+                | Reason::IssuerUnavailable
+        )
+    }
+
+    /// DRF's `NotAuthenticated` and `AuthenticationFailed`: answered 401
+    /// with `WWW-Authenticate` when the first authentication class has an
+    /// authenticate header, else 403 (`APIView.handle_exception`).
+    pub fn is_authentication_failure(self) -> bool {
+        matches!(
+            self,
+            Reason::NotAuthenticated
+                | Reason::TokenHeaderInvalid
+                | Reason::TokenInvalid
+                | Reason::UserInactive
+                | Reason::JwtHeaderInvalid
+                | Reason::JwtInvalid
+                | Reason::JwtUserNotFound
+                | Reason::BearerInvalid
         )
     }
 
@@ -101,6 +142,14 @@ impl Reason {
             Reason::CsrfTokenMissing => "csrf_token_missing",
             Reason::CsrfTokenMalformed => "csrf_token_malformed",
             Reason::CsrfTokenIncorrect => "csrf_token_incorrect",
+            Reason::TokenHeaderInvalid => "token_header_invalid",
+            Reason::TokenInvalid => "token_invalid",
+            Reason::UserInactive => "user_inactive",
+            Reason::JwtHeaderInvalid => "jwt_header_invalid",
+            Reason::JwtInvalid => "jwt_invalid",
+            Reason::JwtUserNotFound => "jwt_user_not_found",
+            Reason::BearerInvalid => "bearer_invalid",
+            Reason::IssuerUnavailable => "issuer_unavailable",
         }
     }
 }
@@ -143,6 +192,9 @@ pub enum NoSession {
     MalformedId,
     /// The store knows no such session: expired, signed out, or never made.
     NotFound,
+    /// No authentication class found a credential of its kind, and the
+    /// session is not one of the classes tried.
+    NoCredentials,
 }
 
 impl NoSession {
@@ -155,6 +207,9 @@ impl NoSession {
             NoSession::NotFound => format!(
                 "the {cookie_name} cookie names no live session (expired, signed out, or from another store)"
             ),
+            NoSession::NoCredentials => {
+                "the request carries no credential any of the route's authentication classes reads".into()
+            }
         }
     }
 
@@ -163,6 +218,7 @@ impl NoSession {
             NoSession::NoCookie => "no_cookie",
             NoSession::MalformedId => "malformed_id",
             NoSession::NotFound => "not_found",
+            NoSession::NoCredentials => "no_credentials",
         }
     }
 }
@@ -205,6 +261,23 @@ pub enum Rank {
     Superuser,
 }
 
+/// simplejwt's additions to DRF's error body, in its key order:
+/// `{"detail": ..., "code": ..., "messages": [...]}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailExtra {
+    pub code: &'static str,
+    /// Why each token class refused the token (`get_validated_token`).
+    pub messages: Option<Vec<TokenMessage>>,
+}
+
+/// One entry of simplejwt's `messages`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenMessage {
+    pub token_class: &'static str,
+    pub token_type: &'static str,
+    pub message: Cow<'static, str>,
+}
+
 /// A request answered by the gateway instead of the upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
@@ -213,6 +286,12 @@ pub struct Denial {
     pub detail: Cow<'static, str>,
     /// Seconds for a `Retry-After` header (throttling).
     pub retry_after: Option<u64>,
+    /// `WWW-Authenticate` for a 401: the first authentication class's
+    /// authenticate header (DRF's `get_authenticate_header`).
+    pub challenge: Option<http::HeaderValue>,
+    /// The rest of an error body that is more than `{"detail": ...}`:
+    /// simplejwt's `code` and `messages`. Boxed: rare, and kept small.
+    pub extra: Option<Box<DetailExtra>>,
     /// What exactly failed, for the fix text (`hint`): the permission the
     /// user lacks, the route that denies everyone. Filled only for
     /// `explain` and with `[diagnostics] debug` (see `Trace::wants_causes`);
@@ -230,12 +309,47 @@ impl Denial {
         self
     }
 
+    /// A denial with a message made at run time.
+    pub fn owned(status: StatusCode, reason: Reason, detail: String) -> Denial {
+        Denial {
+            detail: Cow::Owned(detail),
+            ..Denial::new(status, reason, "")
+        }
+    }
+
+    /// An authentication failure (DRF's `AuthenticationFailed`, 401 until
+    /// `challenged` says otherwise) with `message`.
+    pub const fn authentication_failed(reason: Reason, message: &'static str) -> Denial {
+        Denial::new(StatusCode::UNAUTHORIZED, reason, message)
+    }
+
+    /// DRF's 401-or-403 for an authentication failure: 401 with the first
+    /// class's authenticate header when it has one, else 403. Other
+    /// denials are returned as they are.
+    pub fn challenged(mut self, challenge: Option<&http::HeaderValue>) -> Denial {
+        if self.reason.is_authentication_failure() {
+            match challenge {
+                Some(value) => {
+                    self.status = StatusCode::UNAUTHORIZED;
+                    self.challenge = Some(value.clone());
+                }
+                None => {
+                    self.status = StatusCode::FORBIDDEN;
+                    self.challenge = None;
+                }
+            }
+        }
+        self
+    }
+
     const fn new(status: StatusCode, reason: Reason, detail: &'static str) -> Denial {
         Denial {
             status,
             reason,
             detail: Cow::Borrowed(detail),
             retry_after: None,
+            challenge: None,
+            extra: None,
             cause: None,
         }
     }
@@ -291,6 +405,8 @@ impl Denial {
             reason: Reason::MethodNotAllowed,
             detail: Cow::Owned(format!("Method \"{method}\" not allowed.")),
             retry_after: None,
+            challenge: None,
+            extra: None,
             cause: None,
         }
     }
@@ -318,6 +434,8 @@ impl Denial {
             reason,
             detail: Cow::Owned(format!("CSRF Failed: {django_reason}")),
             retry_after: None,
+            challenge: None,
+            extra: None,
             cause: None,
         }
     }
@@ -357,6 +475,8 @@ impl Denial {
             reason: Reason::Throttled,
             detail: Cow::Owned(throttled_message(wait)),
             retry_after: Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
+            challenge: None,
+            extra: None,
             cause: None,
         }
     }
@@ -370,6 +490,8 @@ impl Denial {
                 "Unsupported media type \"{content_type}\" in request."
             )),
             retry_after: None,
+            challenge: None,
+            extra: None,
             cause: None,
         }
     }
@@ -381,6 +503,8 @@ impl Denial {
             reason: Reason::BadBody,
             detail: Cow::Owned(format!("JSON parse error - {error}")),
             retry_after: None,
+            challenge: None,
+            extra: None,
             cause: None,
         }
     }

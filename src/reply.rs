@@ -19,6 +19,12 @@ pub const REASON_HEADER: &str = "x-portcullis-reason";
 #[derive(Serialize)]
 pub struct Detail<'a> {
     pub detail: &'a str,
+    /// simplejwt's error code (`token_not_valid`, `user_not_found`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'a str>,
+    /// simplejwt's per-token-class messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<&'a [crate::denial::TokenMessage]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<&'a str>,
 }
@@ -26,7 +32,15 @@ pub struct Detail<'a> {
 /// `{"detail":"..."}` exactly as DRF's JSONRenderer writes it (compact).
 pub fn detail_body(detail: &str) -> Bytes {
     // Invariant: serialising a struct of one &str cannot fail.
-    Bytes::from(serde_json::to_vec(&Detail { detail, hint: None }).expect("serialise detail"))
+    Bytes::from(
+        serde_json::to_vec(&Detail {
+            detail,
+            code: None,
+            messages: None,
+            hint: None,
+        })
+        .expect("serialise detail"),
+    )
 }
 
 /// A JSON response with the given status and pre-serialised body.

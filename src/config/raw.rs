@@ -16,6 +16,14 @@ pub struct RawConfig {
     /// would be denied is forwarded anyway, and logged and counted as
     /// `would_deny` with its reason. Each route may set its own.
     pub mode: Option<Spanned<String>>,
+    /// DRF's `DEFAULT_AUTHENTICATION_CLASSES`: the classes tried, in order,
+    /// on every route that does not name its own: "session", "token",
+    /// "jwt", "bearer" (default ["session"]).
+    pub authentication: Option<Spanned<Vec<Spanned<String>>>>,
+    /// DRF's `TokenAuthentication` (`Authorization: Token <key>`).
+    pub token: Option<RawToken>,
+    /// djangorestframework-simplejwt: `SIMPLE_JWT`, lower-cased.
+    pub jwt: Option<Spanned<RawJwt>>,
     /// Listener addresses.
     pub server: RawServer,
     /// The one backend every allowed request is forwarded to.
@@ -48,6 +56,71 @@ pub struct RawConfig {
     pub diagnostics: RawDiagnostics,
     /// The Django project whose sessions are read (`session.store = "django"`).
     pub django: Option<Spanned<RawDjango>>,
+}
+
+/// `[token]`: DRF's `TokenAuthentication`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    /// `TokenAuthentication.keyword` (default "Token"): the scheme word
+    /// before the key, compared without regard to case.
+    pub keyword: Option<Spanned<String>>,
+}
+
+/// `[jwt]`: simplejwt's `SIMPLE_JWT` settings, lower-cased.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwt {
+    /// `ALGORITHM` (default "HS256"): HS256/384/512, RS256/384/512,
+    /// ES256/384, PS256/384/512 or EdDSA.
+    pub algorithm: Option<Spanned<String>>,
+    /// `SIGNING_KEY` inline (HS*). Prefer `signing_key_env`.
+    pub signing_key: Option<Spanned<String>>,
+    /// An environment variable holding `SIGNING_KEY` (HS*). Without either,
+    /// `[django]`'s `SECRET_KEY`, as simplejwt defaults to it.
+    pub signing_key_env: Option<Spanned<String>>,
+    /// `VERIFYING_KEY`: the public key's PEM, inline (RS*, ES*, PS*, EdDSA).
+    pub verifying_key: Option<Spanned<String>>,
+    /// A file holding `VERIFYING_KEY` (relative to this file).
+    pub verifying_key_file: Option<Spanned<String>>,
+    /// `AUDIENCE`: one string or a list; when set, `aud` must match.
+    pub audience: Option<Spanned<RawStrings>>,
+    /// `ISSUER`: when set, `iss` must equal it.
+    pub issuer: Option<Spanned<String>>,
+    /// `LEEWAY`, seconds (default 0).
+    pub leeway: Option<Spanned<u64>>,
+    /// `USER_ID_CLAIM` (default "user_id").
+    pub user_id_claim: Option<Spanned<String>>,
+    /// `USER_ID_FIELD` (default "id"; the only field the gateway looks up).
+    pub user_id_field: Option<Spanned<String>>,
+    /// `AUTH_HEADER_TYPES` (default ["Bearer"]; case matters).
+    pub auth_header_types: Option<Spanned<RawStrings>>,
+    /// `TOKEN_TYPE_CLAIM` (default "token_type"; "" turns the check off,
+    /// as `None` does in simplejwt).
+    pub token_type_claim: Option<Spanned<String>>,
+    /// `JTI_CLAIM` (default "jti"; "" turns the check off).
+    pub jti_claim: Option<Spanned<String>>,
+    /// `true`: `JWTStatelessUserAuthentication`, the user from the claims
+    /// only; `false` (default): `JWTAuthentication`, the user looked up in
+    /// Django's database (needs `session.store = "django"`).
+    pub stateless: Option<bool>,
+}
+
+/// One string or a list of them, as simplejwt's settings accept.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawStrings {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl RawStrings {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            RawStrings::One(one) => vec![one.clone()],
+            RawStrings::Many(many) => many.clone(),
+        }
+    }
 }
 
 /// `[django]`: the settings copied from the Django project's `settings.py`.
@@ -87,6 +160,9 @@ pub struct RawDjango {
     pub user_permissions_table: Option<Spanned<String>>,
     /// The column of both tables above naming the user (default "user_id").
     pub user_column: Option<Spanned<String>>,
+    /// DRF's `rest_framework.authtoken` table (default "authtoken_token"),
+    /// read by the `token` authentication class.
+    pub token_table: Option<Spanned<String>>,
     /// Longest any database call may take before it counts as a failure
     /// (default "1s"); protected routes then answer 503.
     pub timeout: Option<Spanned<String>>,
@@ -289,6 +365,9 @@ pub struct RawIdentity {
     /// Header carrying `app_label.codename` permissions, comma-separated
     /// (default "X-Remote-Permissions").
     pub permissions: Option<Spanned<String>>,
+    /// Header naming the authentication class that authenticated the
+    /// request: session, token, jwt or bearer (default "X-Remote-Auth").
+    pub auth: Option<Spanned<String>>,
     /// More header names to strip from every client request, on top of the
     /// three above and the well-known identity headers of other proxies.
     #[serde(default)]
@@ -414,4 +493,7 @@ pub struct RawRoute {
     pub max_body: Option<Spanned<u64>>,
     /// "enforce" or "report" for this route (default: the top-level `mode`).
     pub mode: Option<Spanned<String>>,
+    /// The view's `authentication_classes` (default the top-level
+    /// `authentication`).
+    pub authentication: Option<Spanned<Vec<Spanned<String>>>>,
 }

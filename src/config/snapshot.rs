@@ -28,6 +28,8 @@ pub struct Config {
     pub csrf: CsrfSettings,
     pub cors: crate::cors::CorsSettings,
     pub routes: RouteTable,
+    /// DRF's authentication classes and their settings.
+    pub authentication: crate::credentials::Authentication,
     pub users: crate::auth::users::UserTable,
     pub login: LoginSettings,
     pub diagnostics: Diagnostics,

@@ -92,8 +92,12 @@ pub struct Explanation {
 /// Who the request is from.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SessionView {
-    /// `authenticated`, `anonymous` or `store_unavailable`.
+    /// `authenticated`, `anonymous`, `refused` or `store_unavailable`.
     pub state: Cow<'static, str>,
+    /// The authentication class that authenticated the request:
+    /// `session`, `token`, `jwt` or `bearer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Cow<'static, str>>,
     /// Why there is no session (`no_cookie`, `malformed_id`, `not_found`).
     pub why: Option<Cow<'static, str>>,
     pub username: Option<String>,
@@ -255,6 +259,7 @@ fn upstream_view(
 fn session_view(session: &SessionState) -> SessionView {
     let mut view = SessionView {
         state: Cow::Borrowed("anonymous"),
+        via: None,
         why: None,
         username: None,
         groups: Vec::new(),
@@ -263,8 +268,9 @@ fn session_view(session: &SessionState) -> SessionView {
         superuser: false,
     };
     match session {
-        SessionState::Authenticated(user) => {
+        SessionState::Authenticated(user, via) => {
             view.state = Cow::Borrowed("authenticated");
+            view.via = Some(Cow::Borrowed(via.as_str()));
             view.username = Some(user.username.clone());
             view.groups.clone_from(&user.groups);
             view.permissions.clone_from(&user.permissions);
@@ -273,6 +279,10 @@ fn session_view(session: &SessionState) -> SessionView {
         }
         SessionState::Anonymous(why) => view.why = Some(Cow::Borrowed(why.as_str())),
         SessionState::StoreUnavailable => view.state = Cow::Borrowed("store_unavailable"),
+        SessionState::Refused(denial) => {
+            view.state = Cow::Borrowed("refused");
+            view.why = Some(Cow::Borrowed(denial.reason.as_str()));
+        }
     }
     view
 }

@@ -12,8 +12,8 @@ use crate::config::Config;
 use crate::denial::Lack;
 use crate::pipeline::check_csrf::CookieState;
 use crate::pipeline::trace::{
-    AuthorizeStep, BodyStep, CanonicalStep, CsrfStep, ModeStep, RouteName, RouteStep, SessionStep,
-    Step,
+    AuthorizeStep, BodyStep, CanonicalStep, CredentialStep, CsrfStep, ModeStep, RouteName,
+    RouteStep, SessionStep, Step,
 };
 use crate::response::hint::lacking;
 use crate::routes::Access;
@@ -102,6 +102,7 @@ pub fn step(step: &Step, config: &Config) -> StepView {
             ),
         ),
         Step::Route(step) => route(step),
+        Step::Credentials(step) => credentials(step),
         Step::Session(step) => session(step, config),
         Step::Csrf(step) => csrf(step, config),
         Step::Authorize(step) => authorize(step),
@@ -201,6 +202,50 @@ fn route(step: &RouteStep) -> StepView {
             "default_access",
             Outcome::Fail,
             format!("no route matches {method} {path}, and default_access is \"deny\""),
+        ),
+    }
+}
+
+fn credentials(step: &CredentialStep) -> StepView {
+    match step {
+        CredentialStep::Classes { list, from_route } => view(
+            "credentials",
+            "authentication",
+            Outcome::Info,
+            format!(
+                "tries {} in order ({}); the first decides 401 or 403",
+                list.describe(),
+                if *from_route {
+                    "the route's authentication"
+                } else {
+                    "the top-level authentication"
+                }
+            ),
+        ),
+        CredentialStep::Absent(class) => view(
+            "credentials",
+            class.as_str(),
+            Outcome::Info,
+            format!(
+                "{}: no credential of this kind; the next class is tried",
+                class.as_str()
+            ),
+        ),
+        CredentialStep::Authenticated { class, username } => view(
+            "credentials",
+            class.as_str(),
+            Outcome::Pass,
+            format!("{} authenticates {username}", class.as_str()),
+        ),
+        CredentialStep::Refused { class, denial } => view(
+            "credentials",
+            class.as_str(),
+            Outcome::Fail,
+            format!(
+                "{} refuses the credential: {} (as DRF's AuthenticationFailed, on every route)",
+                class.as_str(),
+                denial.detail
+            ),
         ),
     }
 }

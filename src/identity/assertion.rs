@@ -50,6 +50,9 @@ struct Claims<'a> {
     sub: Option<&'a str>,
     groups: &'a [String],
     permissions: &'a [String],
+    /// The authentication class that authenticated the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<&'static str>,
     staff: bool,
     superuser: bool,
     /// The deciding route's name.
@@ -145,6 +148,7 @@ impl Signer {
             sub: user.map(|u| u.username.as_str()),
             groups: user.map_or(&[], |u| &u.groups),
             permissions: user.map_or(&[], |u| &u.permissions),
+            auth: subject.session.via().map(|via| via.as_str()),
             staff: user.is_some_and(|u| u.staff),
             superuser: user.is_some_and(|u| u.superuser),
             route: subject.route,

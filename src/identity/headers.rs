@@ -4,9 +4,10 @@
 //! authenticated request, the gateway sets its own (SECURITY_CASES B12, B14,
 //! B17, D25).
 
-use http::header::{HeaderMap, HeaderName};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::identity::IdentityHeaders;
+use crate::session::state::AuthClass;
 use crate::session::Session;
 
 /// Identity headers other proxies and frameworks trust (oauth2-proxy,
@@ -59,6 +60,7 @@ pub fn strip_client_claims(headers: &mut HeaderMap, identity: &IdentityHeaders) 
             || *name == identity.user
             || *name == identity.groups
             || *name == identity.permissions
+            || *name == identity.auth
             || identity.extra_strip.contains(name)
             || FOREIGN_IDENTITY.contains(name)
             || OVERRIDES.contains(name)
@@ -68,7 +70,11 @@ pub fn strip_client_claims(headers: &mut HeaderMap, identity: &IdentityHeaders) 
 /// Sets the gateway's identity headers for an authenticated user. A value
 /// that is not safe in a header was never turned into one (see
 /// `Session::identity`) and is left out.
-pub fn inject(headers: &mut HeaderMap, identity: &IdentityHeaders, user: &Session) {
+pub fn inject(headers: &mut HeaderMap, identity: &IdentityHeaders, user: &Session, via: AuthClass) {
+    headers.insert(
+        identity.auth.clone(),
+        HeaderValue::from_static(via.as_str()),
+    );
     let values = user.identity();
     for (name, value) in [
         (&identity.user, &values.user),
@@ -98,6 +104,7 @@ mod tests {
             user: HeaderName::from_static("x-user"),
             groups: HeaderName::from_static("x-groups"),
             permissions: HeaderName::from_static("x-perms"),
+            auth: HeaderName::from_static("x-auth"),
             extra_strip: vec![HeaderName::from_static("x-tenant")],
             sign: None,
         }
@@ -136,9 +143,10 @@ mod tests {
             now,
             now,
         );
-        inject(&mut h, &ids, &user);
+        inject(&mut h, &ids, &user, AuthClass::Token);
         assert_eq!(h.get_all("x-user").iter().collect::<Vec<_>>(), ["alice"]);
         assert_eq!(h["x-groups"], "ops,dev");
         assert_eq!(h["x-perms"], "a.b");
+        assert_eq!(h["x-auth"], "token");
     }
 }

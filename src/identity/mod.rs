@@ -16,6 +16,8 @@ pub struct IdentityHeaders {
     pub user: HeaderName,
     pub groups: HeaderName,
     pub permissions: HeaderName,
+    /// The authentication class that authenticated the request.
+    pub auth: HeaderName,
     /// Extra names from `[identity] strip`.
     pub extra_strip: Vec<HeaderName>,
     /// `[identity] sign`: the signed assertion for the upstream.

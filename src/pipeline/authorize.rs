@@ -41,7 +41,9 @@ pub fn authorize(
         );
     }
     let user = match session {
-        SessionState::Authenticated(user) => user,
+        SessionState::Authenticated(user, _) => user,
+        // Answered by `decide` before permissions; never reached there.
+        SessionState::Refused(denial) => return Err(denial.as_ref().clone()),
         SessionState::Anonymous(why) => {
             trace.note(|| AuthorizeStep::NoUser { access });
             return Err(Denial::not_authenticated()
@@ -150,6 +152,7 @@ mod tests {
     use super::*;
     use crate::denial::Reason;
     use crate::routes::{Mode, ModelPermissions, Pattern};
+    use crate::session::state::AuthClass;
     use crate::session::NewSession;
     use std::sync::Arc;
     use std::time::SystemTime;
@@ -164,6 +167,7 @@ mod tests {
             csrf_exempt: false,
             max_body: None,
             mode: Mode::Enforce,
+            authentication: None,
         }
     }
 
@@ -174,7 +178,7 @@ mod tests {
         };
         f(&mut new);
         let now = SystemTime::now();
-        SessionState::Authenticated(Arc::new(Session::new(new, now, now)))
+        SessionState::Authenticated(Arc::new(Session::new(new, now, now)), AuthClass::Session)
     }
 
     fn reason(r: Result<(), Denial>) -> Option<Reason> {

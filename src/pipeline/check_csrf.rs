@@ -25,7 +25,7 @@ use crate::csrf::settings::{CsrfEnforce, CsrfSettings};
 use crate::csrf::token::{check_format, FormatError, Secret};
 use crate::denial::{Denial, Reason};
 use crate::headers::latin1;
-use crate::session::state::SessionState;
+use crate::session::state::{AuthClass, SessionState};
 
 /// The state of the request's csrftoken cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,7 +152,10 @@ async fn run_checks(
     }
     let enforced = match request.enforce {
         CsrfEnforce::Always => true,
-        CsrfEnforce::Authenticated => matches!(request.session, SessionState::Authenticated(_)),
+        CsrfEnforce::Authenticated => matches!(
+            request.session,
+            SessionState::Authenticated(_, AuthClass::Session)
+        ),
     };
     if !enforced {
         trace.note(|| CsrfStep::NotEnforced);

@@ -11,9 +11,9 @@ use crate::canonical::{self, Target};
 use crate::csrf::token::Secret;
 use crate::denial::{Cause, Denial};
 use crate::routes::{Mode, Route};
-use crate::session::state::SessionState;
+use crate::session::state::{AuthClass, SessionState};
 
-use super::{authorize, check_csrf, endpoints, lookup_session, select_route};
+use super::{authenticate, authorize, check_csrf, endpoints, lookup_session, select_route};
 use super::{Context, Work};
 
 /// What stages 1–6 made of one request.
@@ -135,11 +135,17 @@ async fn checks<'r>(
             https,
         ));
     }
-    let session = lookup_session::lookup(context, &parts.headers, trace).await;
-    if let (SessionState::Authenticated(user), true) = (&session, context.live) {
+    let classes = authenticate::classes_for(context, route);
+    let from_route = route.is_some_and(|r| r.authentication.is_some());
+    let session =
+        authenticate::authenticate(context, &parts.headers, classes, from_route, trace).await;
+    if let (SessionState::Authenticated(user, AuthClass::Session), true) = (&session, context.live)
+    {
         work.cookies.session =
             lookup_session::renew_if_due(context, &parts.headers, user, https).await;
     }
+    // DRF's 401 or 403: the first class's authenticate header decides.
+    let challenge = config.authentication.challenge(classes.first());
     let session = &*decision.session.insert(session);
     let csrf_cookie = if config.startup.csrf_use_sessions {
         let state = check_csrf::session_secret_state(session);
@@ -161,9 +167,14 @@ async fn checks<'r>(
     if let Err(denial) = check_csrf::check(&csrf_request, &mut work.body, trace).await {
         held.settle(mode, denial, trace)?;
     }
+    // A refused credential is answered before any permission is looked
+    // at, on every route (DRF's `perform_authentication`).
+    if let SessionState::Refused(denial) = session {
+        held.settle(mode, denial.as_ref().clone().challenged(challenge), trace)?;
+    }
     if let Some(route) = route {
         if let Err(denial) = authorize::authorize(route, &parts.method, session, trace) {
-            held.settle(mode, denial, trace)?;
+            held.settle(mode, denial.challenged(challenge), trace)?;
         }
         if let Some(limit) = route.max_body {
             match crate::body::enforce_limit(&parts.headers, &mut work.body, limit).await {

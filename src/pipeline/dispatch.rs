@@ -73,8 +73,8 @@ pub fn prepare_upstream_head(context: &Context<'_>, parts: &mut Parts, forwardin
     };
     forward::prepare_headers(parts, forwarding.host, hop);
     crate::identity::headers::strip_client_claims(&mut parts.headers, &config.identity);
-    if let SessionState::Authenticated(user) = &forwarding.session {
-        crate::identity::headers::inject(&mut parts.headers, &config.identity, user);
+    if let SessionState::Authenticated(user, via) = &forwarding.session {
+        crate::identity::headers::inject(&mut parts.headers, &config.identity, user, *via);
     }
     if let Some(signer) = &config.identity.sign {
         let subject = crate::identity::assertion::Subject {
@@ -112,6 +112,9 @@ pub(super) async fn run<'r>(
     }
     if let Some(route) = decision.route {
         log.route(&route.name);
+    }
+    if let Some(via) = decision.session.as_ref().and_then(|s| s.via()) {
+        log.authenticated_by(via.as_str());
     }
     let result = match decision.verdict {
         Verdict::Deny(denial) => Err(denial),

@@ -1,4 +1,4 @@
-//! Stage 4: session cookie → id format check → store lookup. A cookie that
+//! Stage 4, the session class: session cookie → id format check → store lookup. A cookie that
 //! is absent, malformed, unknown or expired is anonymous; a store that
 //! cannot answer is remembered as such so protected routes fail closed.
 
@@ -10,7 +10,7 @@ use super::trace::{SessionStep, Trace};
 use super::Context;
 use crate::config::snapshot::SessionSettings;
 use crate::cookies::cookie_value;
-use crate::session::state::{NoSession, SessionState};
+use crate::session::state::{AuthClass, NoSession, SessionState};
 use crate::session::{Session, SessionId, SessionStore};
 
 /// Finds the request's session (timed in `context.lookup_timing`, unless
@@ -34,7 +34,7 @@ pub async fn lookup(context: &Context<'_>, headers: &HeaderMap, trace: &mut Trac
     match found {
         Ok(Some(session)) => {
             trace.note(|| SessionStep::Found(session.clone()));
-            SessionState::Authenticated(session)
+            SessionState::Authenticated(session, AuthClass::Session)
         }
         Ok(None) => {
             if trace.is_on() {

@@ -10,8 +10,10 @@
 //! 2. `endpoints`       the gateway's own `/_portcullis/*` (CSRF token,
 //!    login, logout), never forwarded
 //! 3. `select_route`    first matching `[[routes]]` entry in file order; none = deny
-//! 4. `lookup_session`  session cookie → id format check → store lookup
-//!    (→ sliding renewal)
+//! 4. `authenticate`    the route's authentication classes in order (DRF's
+//!    `_authenticate`): `lookup_session` (cookie → id check → store →
+//!    sliding renewal), DRF Token, simplejwt; a refused credential ends
+//!    the request (401, or 403 when the first class has no challenge)
 //! 5. `check_csrf`      Django's CSRF check on unsafe methods, in Django's order
 //! 6. `authorize`       access level, groups, permissions, model
 //!    permissions; then the route's `max_body` (`crate::body`)
@@ -32,6 +34,7 @@
 //! a valid csrftoken cookie (safe methods) or with a malformed one gets a
 //! fresh cookie, as Django does; a renewed sliding session gets its cookie.
 
+pub mod authenticate;
 pub mod authorize;
 pub mod check_csrf;
 mod decide;

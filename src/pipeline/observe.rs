@@ -13,6 +13,8 @@ pub struct AccessLog<'r> {
     method: Method,
     path: Option<String>,
     route: Option<&'r str>,
+    /// The authentication class that authenticated the request.
+    auth: Option<&'static str>,
     reason: Option<&'static str>,
     /// `mode = "report"`: the reason this forwarded request would have been denied.
     would_deny: Option<&'static str>,
@@ -27,6 +29,7 @@ impl<'r> AccessLog<'r> {
             method: request.method.clone(),
             path: None,
             route: None,
+            auth: None,
             reason: None,
             would_deny: None,
             upstream_started: None,
@@ -41,6 +44,11 @@ impl<'r> AccessLog<'r> {
 
     pub fn route(&mut self, name: &'r str) {
         self.route = Some(name);
+    }
+
+    /// The class that authenticated the request (`session`, `token`...).
+    pub fn authenticated_by(&mut self, class: &'static str) {
+        self.auth = Some(class);
     }
 
     pub fn denied(&mut self, denial: &Denial) {
@@ -81,6 +89,7 @@ impl<'r> AccessLog<'r> {
             method = %self.method,
             path = self.path.as_deref().unwrap_or("-"),
             route = self.route.unwrap_or("-"),
+            auth = self.auth.unwrap_or("-"),
             decision,
             reason = reason.unwrap_or("-"),
             status = status.as_u16(),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use http::Method;
 
 use super::check_csrf::{CookieState, TokenSource};
+use crate::credentials::{AuthClass, AuthClasses};
 use crate::denial::{Denial, Lack, NoSession, Reason};
 use crate::routes::{Access, Mode};
 use crate::session::Session;
@@ -28,6 +29,7 @@ pub enum Step {
         path: String,
     },
     Route(RouteStep),
+    Credentials(CredentialStep),
     Session(SessionStep),
     Csrf(CsrfStep),
     Authorize(AuthorizeStep),
@@ -73,6 +75,22 @@ pub enum RouteStep {
     Fallback { access: Access },
     /// No route fits, and `default_access` is "deny".
     Unmatched { method: Method, path: String },
+}
+
+/// Stage 4: the authentication classes tried, in order (DRF's
+/// `_authenticate`).
+#[derive(Debug, Clone)]
+pub enum CredentialStep {
+    /// The list tried: the route's `authentication`, or the top level's.
+    Classes { list: AuthClasses, from_route: bool },
+    /// This class found no credential of its kind (no `Authorization`
+    /// header, or another scheme): the next one is tried.
+    Absent(AuthClass),
+    /// This class authenticated the request; later ones are not tried.
+    Authenticated { class: AuthClass, username: String },
+    /// This class refused the credential (DRF's `AuthenticationFailed`):
+    /// the request ends here, whatever the route allows.
+    Refused { class: AuthClass, denial: Denial },
 }
 
 /// Stage 4: who the request is from.
@@ -174,6 +192,7 @@ macro_rules! step_from {
 step_from! {
     CanonicalStep => Canonical,
     RouteStep => Route,
+    CredentialStep => Credentials,
     SessionStep => Session,
     CsrfStep => Csrf,
     AuthorizeStep => Authorize,

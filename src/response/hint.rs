@@ -65,6 +65,14 @@ pub fn hint(denial: &Denial, config: &Config) -> String {
         Reason::CsrfTokenMissing => format!("Send the {csrf_cookie} cookie's value in the {header} header (or the csrfmiddlewaretoken form field)."),
         Reason::CsrfTokenMalformed => format!("The token must be 32 or 64 letters and digits: send the {csrf_cookie} cookie's value unchanged in {header}."),
         Reason::CsrfTokenIncorrect => format!("The token does not match the {csrf_cookie} cookie: send that cookie's current value in {header} (it changes when you sign in)."),
+        Reason::TokenHeaderInvalid => format!("Send exactly `Authorization: {} <key>`: one key, no spaces in it, UTF-8.", config.authentication.token.keyword),
+        Reason::TokenInvalid => "No such token: it was deleted or never made; ask for a new one (Django's Token, or the gateway's POST /tokens).".into(),
+        Reason::UserInactive => "The credential's user is inactive (is_active is false): an administrator must reactivate them.".into(),
+        Reason::JwtHeaderInvalid => "Send `Authorization: Bearer <access token>`: the scheme word and one token, nothing else.".into(),
+        Reason::JwtInvalid => "The access token is invalid or expired (see messages): get a new one from the token endpoint (simplejwt's TokenObtainPairView or TokenRefreshView).".into(),
+        Reason::JwtUserNotFound => "The token's user id names no user in Django's database: the user was deleted, or the token was made for another database.".into(),
+        Reason::BearerInvalid => "The bearer token was refused (see the reason): get a fresh token from the issuer, for this audience.".into(),
+        Reason::IssuerUnavailable => "The token issuer's keys (JWKS) could not be fetched and none are cached: check the issuer and [bearer] jwks_url; the request fails closed meanwhile.".into(),
     }
 }
 

@@ -28,8 +28,11 @@ pub fn denial(denial: &Denial, html: bool, config: &Config) -> Response<ProxyBod
         crate::pages::add_html_headers(response.headers_mut());
         response
     } else {
+        let extra = denial.extra.as_deref();
         let body = Detail {
             detail: &denial.detail,
+            code: extra.map(|e| e.code),
+            messages: extra.and_then(|e| e.messages.as_deref()),
             hint: hint.as_deref(),
         };
         // Invariant: serialising a struct of strings cannot fail.
@@ -42,6 +45,9 @@ pub fn denial(denial: &Denial, html: bool, config: &Config) -> Response<ProxyBod
             REASON_HEADER,
             HeaderValue::from_static(denial.reason.as_str()),
         );
+    }
+    if let Some(challenge) = &denial.challenge {
+        headers.insert(header::WWW_AUTHENTICATE, challenge.clone());
     }
     if let Some(seconds) = denial.retry_after {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -132,6 +132,8 @@ pub struct Route {
     pub max_body: Option<u64>,
     /// The route's `mode`, or the global one.
     pub mode: Mode,
+    /// The view's `authentication_classes`; `None`: the top-level list.
+    pub authentication: Option<crate::credentials::AuthClasses>,
 }
 
 /// Every route in file order, plus what applies when none matches.
@@ -179,6 +181,7 @@ impl RouteTable {
             csrf_exempt: false,
             max_body: None,
             mode,
+            authentication: None,
         });
         RouteTable {
             routes,

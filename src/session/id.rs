@@ -34,6 +34,24 @@ impl SessionId {
             .then_some(SessionId(bytes))
     }
 
+    /// An id derived from a secret (an API token's key): SHA-256 over
+    /// `domain` and `secret`, in the same alphabet, so it can key the
+    /// same stores and caches while the secret itself is never kept.
+    pub fn digest_of(domain: &[u8], secret: &[u8]) -> SessionId {
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        context.update(domain);
+        context.update(&[0]);
+        context.update(secret);
+        let digest = context.finish();
+        let mut id = [0u8; SESSION_ID_LEN];
+        for (byte, source) in id.iter_mut().zip(digest.as_ref()) {
+            // 256 is not a multiple of 36: a slight bias, harmless for a
+            // digest (its entropy is the secret's, not this mapping's).
+            *byte = ALPHABET[usize::from(*source) % ALPHABET.len()];
+        }
+        SessionId(id)
+    }
+
     pub fn as_str(&self) -> &str {
         // Invariant: only ASCII from ALPHABET is ever stored.
         std::str::from_utf8(&self.0).expect("session ids are ASCII")

@@ -15,6 +15,9 @@ type Map = DashMap<SessionId, Arc<Session>>;
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     sessions: Arc<Map>,
+    /// API tokens (`POST /tokens`), by the digest of their key: a
+    /// namespace of their own, so no cookie can ever name one.
+    tokens: Arc<Map>,
 }
 
 impl MemoryStore {
@@ -26,15 +29,17 @@ impl MemoryStore {
     /// Needs a Tokio runtime.
     pub fn spawn_sweeper(&self, every: Duration) {
         let sessions: Weak<Map> = Arc::downgrade(&self.sessions);
+        let tokens: Weak<Map> = Arc::downgrade(&self.tokens);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
             ticks.tick().await;
             loop {
                 ticks.tick().await;
-                let Some(sessions) = sessions.upgrade() else {
+                let (Some(sessions), Some(tokens)) = (sessions.upgrade(), tokens.upgrade()) else {
                     return;
                 };
                 sweep(&sessions, SystemTime::now());
+                sweep(&tokens, SystemTime::now());
             }
         });
     }
@@ -45,6 +50,23 @@ impl MemoryStore {
 
     pub fn is_empty(&self) -> bool {
         self.sessions.is_empty()
+    }
+
+    /// The user of the API token whose key has `digest`, if it is live.
+    pub fn token(&self, digest: &SessionId) -> Option<Arc<Session>> {
+        let found = self.tokens.get(digest).map(|e| Arc::clone(e.value()))?;
+        (!found.is_expired(SystemTime::now())).then_some(found)
+    }
+
+    pub fn insert_token(&self, digest: SessionId, user: Session) -> Arc<Session> {
+        let user = Arc::new(user);
+        self.tokens.insert(digest, Arc::clone(&user));
+        user
+    }
+
+    /// Revokes a token; `false` when there was none.
+    pub fn remove_token(&self, digest: &SessionId) -> bool {
+        self.tokens.remove(digest).is_some()
     }
 }
 
@@ -143,6 +165,19 @@ mod tests {
         }
         assert_eq!(store.remove_user("alice").await.unwrap(), 2);
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn tokens_live_apart_from_sessions() {
+        let store = MemoryStore::new();
+        let digest = SessionId::generate();
+        store.insert_token(digest, session("bot", Duration::from_secs(60)));
+        assert!(store.token(&digest).is_some());
+        assert!(store.is_empty(), "a token is no session");
+        assert!(store.remove_token(&digest));
+        assert!(store.token(&digest).is_none());
+        store.insert_token(digest, session("bot", Duration::ZERO));
+        assert!(store.token(&digest).is_none(), "expired");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod record;
 pub mod redis;
 pub mod schema;
 pub mod state;
+pub mod token_key;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,6 +38,17 @@ pub enum StoreError {
     /// The Django store: Django makes and ends its sessions, never us.
     #[error("the django session store is read-only: Django creates and ends its sessions")]
     ReadOnly,
+}
+
+/// The user an API credential (a DRF token, a simplejwt user id) names,
+/// as a store answers.
+#[derive(Debug, Clone)]
+pub enum CredentialUser {
+    Found(Arc<Session>),
+    /// The user exists but is inactive (Django's `is_active` is false).
+    Inactive,
+    /// No such token, or no such user.
+    Unknown,
 }
 
 /// The operations the pipeline and the admin API need from a session store.
@@ -117,6 +129,65 @@ impl Store {
         let id = SessionId::generate();
         let session = self.insert(id, session).await?;
         Ok((id, session))
+    }
+}
+
+/// API tokens (DRF's `TokenAuthentication`): Django's own table with the
+/// Django store; made and revoked through the admin API, and kept as a
+/// digest of the key, with the memory and Redis stores.
+impl Store {
+    /// The user of the DRF token `key`.
+    pub async fn token_user(&self, key: &str) -> Result<CredentialUser, StoreError> {
+        let digest = || token_key::key_digest(key);
+        let found = match self {
+            Store::Memory(store) => store.token(&digest()),
+            Store::Redis(store) => store.token(&digest()).await?.map(Arc::new),
+            Store::Django(store) => return store.token_user(key).await,
+        };
+        Ok(found.map_or(CredentialUser::Unknown, CredentialUser::Found))
+    }
+
+    /// The Django user with primary key `id` (simplejwt's user lookup).
+    pub async fn django_user(&self, id: &str) -> Result<CredentialUser, StoreError> {
+        match self {
+            Store::Django(store) => store.user_by_id(id).await,
+            // The config compiler allows `[jwt] stateless = false` only
+            // with the Django store.
+            Store::Memory(_) | Store::Redis(_) => Err(StoreError::Unavailable(
+                "looking a JWT's user up needs session.store = \"django\"".into(),
+            )),
+        }
+    }
+
+    /// Makes an API token for `new`, living `ttl`; returns its key (shown
+    /// once, never stored) and its id (the digest it is kept under).
+    pub async fn create_token(
+        &self,
+        new: NewSession,
+        ttl: Duration,
+    ) -> Result<(String, SessionId, Arc<Session>), StoreError> {
+        let key = token_key::generate_key();
+        let digest = token_key::key_digest(&key);
+        let now = SystemTime::now();
+        let user = Session::new(new, now, now + ttl);
+        let user = match self {
+            Store::Memory(store) => store.insert_token(digest, user),
+            Store::Redis(store) => {
+                store.insert_token(&digest, &user).await?;
+                Arc::new(user)
+            }
+            Store::Django(_) => return Err(StoreError::ReadOnly),
+        };
+        Ok((key, digest, user))
+    }
+
+    /// Revokes the token with id `digest`; `false` when there was none.
+    pub async fn remove_token(&self, digest: &SessionId) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(store) => Ok(store.remove_token(digest)),
+            Store::Redis(store) => store.remove_token(digest).await,
+            Store::Django(_) => Err(StoreError::ReadOnly),
+        }
     }
 }
 

@@ -1,16 +1,64 @@
-//! Who a request is from, as far as the session store can tell: a user,
-//! nobody (and why), or a store that could not answer.
+//! Who a request is from: a user and the authentication class that vouched
+//! for them (DRF's `request.successful_authenticator`), nobody (and why),
+//! a credential that was refused, or a store that could not answer.
 
+use std::str::FromStr;
 use std::sync::Arc;
 
 use super::Session;
+use crate::denial::Denial;
 pub use crate::denial::NoSession;
 
-/// Who the request is from, as far as the session store can tell.
+/// The authentication classes the gateway plays, by DRF's names for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthClass {
+    /// `SessionAuthentication`: the session cookie (the only class that
+    /// is CSRF-checked).
+    Session,
+    /// `TokenAuthentication`: `Authorization: Token <key>`.
+    Token,
+    /// simplejwt's `JWTAuthentication` (or its stateless variant).
+    Jwt,
+    /// A JWT from any OIDC/JWKS issuer (`[bearer]`).
+    Bearer,
+}
+
+impl AuthClass {
+    pub const NAMES: &'static str = "session, token, jwt, bearer";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthClass::Session => "session",
+            AuthClass::Token => "token",
+            AuthClass::Jwt => "jwt",
+            AuthClass::Bearer => "bearer",
+        }
+    }
+}
+
+impl FromStr for AuthClass {
+    type Err = ();
+    fn from_str(s: &str) -> Result<AuthClass, ()> {
+        Ok(match s {
+            "session" => AuthClass::Session,
+            "token" => AuthClass::Token,
+            "jwt" => AuthClass::Jwt,
+            "bearer" => AuthClass::Bearer,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// Who the request is from, as far as the authentication classes can tell.
 #[derive(Debug, Clone)]
 pub enum SessionState {
     Anonymous(NoSession),
-    Authenticated(Arc<Session>),
+    /// A user, and the class that authenticated them.
+    Authenticated(Arc<Session>, AuthClass),
+    /// A class raised DRF's `AuthenticationFailed` (a malformed or unknown
+    /// token, an inactive user): DRF answers it before any permission is
+    /// looked at, on every route, even an open one.
+    Refused(Box<Denial>),
     /// The store failed: treat as anonymous where that is enough, refuse
     /// with 503 where a user is needed.
     StoreUnavailable,
@@ -19,7 +67,15 @@ pub enum SessionState {
 impl SessionState {
     pub fn user(&self) -> Option<&Session> {
         match self {
-            SessionState::Authenticated(session) => Some(session),
+            SessionState::Authenticated(session, _) => Some(session),
+            _ => None,
+        }
+    }
+
+    /// The class that authenticated the request, if one did.
+    pub fn via(&self) -> Option<AuthClass> {
+        match self {
+            SessionState::Authenticated(_, via) => Some(*via),
             _ => None,
         }
     }

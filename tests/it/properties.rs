@@ -198,5 +198,6 @@ fn route(name: &str, pattern: &str, access: Access) -> Route {
         csrf_exempt: false,
         max_body: None,
         mode: Mode::Enforce,
+        authentication: None,
     }
 }

@@ -49,6 +49,18 @@ macro_rules! defaults {
 
 defaults! {
     MODE: Text = "enforce" => "mode";
+    AUTHENTICATION: List = &["session"] => "authentication";
+
+    TOKEN_KEYWORD: Text = "Token" => "token.keyword";
+
+    JWT_ALGORITHM: Text = "HS256" => "jwt.algorithm";
+    JWT_LEEWAY: Integer = 0 => "jwt.leeway";
+    JWT_USER_ID_CLAIM: Text = "user_id" => "jwt.user_id_claim";
+    JWT_USER_ID_FIELD: Text = "id" => "jwt.user_id_field";
+    JWT_AUTH_HEADER_TYPES: List = &["Bearer"] => "jwt.auth_header_types";
+    JWT_TOKEN_TYPE_CLAIM: Text = "token_type" => "jwt.token_type_claim";
+    JWT_JTI_CLAIM: Text = "jti" => "jwt.jti_claim";
+    JWT_STATELESS: Bool = false => "jwt.stateless";
 
     EXPOSE_REASON: Text = "header" => "diagnostics.expose_reason";
     DEBUG: Bool = false => "diagnostics.debug";
@@ -81,6 +93,7 @@ defaults! {
     IDENTITY_USER: Text = "X-Remote-User" => "identity.user";
     IDENTITY_GROUPS: Text = "X-Remote-Groups" => "identity.groups";
     IDENTITY_PERMISSIONS: Text = "X-Remote-Permissions" => "identity.permissions";
+    IDENTITY_AUTH: Text = "X-Remote-Auth" => "identity.auth";
     ASSERTION_TTL: Duration = "30s" => "identity.sign.ttl";
 
     USER_STAFF: Bool = false => "users.staff";
@@ -116,6 +129,7 @@ defaults! {
     DJANGO_USER_TABLE: Text = "auth_user" => "django.user_table";
     DJANGO_USERNAME_COLUMN: Text = "username" => "django.username_column";
     DJANGO_USER_COLUMN: Text = "user_id" => "django.user_column";
+    DJANGO_TOKEN_TABLE: Text = "authtoken_token" => "django.token_table";
     DJANGO_TIMEOUT: Duration = "1s" => "django.timeout";
     DJANGO_CACHE_TTL: Duration = "1s" => "django.cache_ttl";
     DJANGO_NEGATIVE_CACHE_TTL: Duration = "1s" => "django.negative_cache_ttl";

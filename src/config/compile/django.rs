@@ -61,6 +61,11 @@ pub(super) fn settings(
             django.user_column.as_ref(),
             defaults::DJANGO_USER_COLUMN,
         ),
+        token: table(
+            problems,
+            django.token_table.as_ref(),
+            defaults::DJANGO_TOKEN_TABLE,
+        ),
         user,
     };
     for key in &django.secret_key_fallbacks {

@@ -23,6 +23,7 @@ pub(super) fn identity(problems: &mut Problems, raw: &RawIdentity, base: &Path) 
             raw.permissions.as_ref(),
             defaults::IDENTITY_PERMISSIONS,
         ),
+        auth: header_name(problems, raw.auth.as_ref(), defaults::IDENTITY_AUTH),
         extra_strip: raw
             .strip
             .iter()
@@ -33,12 +34,20 @@ pub(super) fn identity(problems: &mut Problems, raw: &RawIdentity, base: &Path) 
             .as_ref()
             .and_then(|sign| signer(problems, sign, base)),
     };
-    if identity.user == identity.groups
-        || identity.user == identity.permissions
-        || identity.groups == identity.permissions
+    let names = [
+        &identity.user,
+        &identity.groups,
+        &identity.permissions,
+        &identity.auth,
+    ];
+    if names
+        .iter()
+        .enumerate()
+        .any(|(i, a)| names[i + 1..].contains(a))
     {
-        problems
-            .anywhere("[identity] user, groups and permissions must be three different headers");
+        problems.anywhere(
+            "[identity] user, groups, permissions and auth must be four different headers",
+        );
     }
     identity
 }

@@ -5,6 +5,7 @@
 
 mod admin;
 mod cors;
+mod credentials;
 mod csrf;
 pub mod defaults;
 mod diagnostics;
@@ -84,6 +85,13 @@ pub fn compile(
         Some(value) => routes::mode(problems, value),
     };
     let routes = routes::routes(problems, &raw.routes, mode, &server.internal_prefix);
+    let authentication = credentials::authentication(problems, &raw, &store, base);
+    credentials::check_used(
+        problems,
+        &raw,
+        &authentication,
+        routes.iter().filter_map(|route| route.authentication),
+    );
     if let (Some(value), Mode::Report) = (&raw.mode, mode) {
         problems.warn(
             value.span(),
@@ -117,6 +125,7 @@ pub fn compile(
         csrf,
         cors,
         routes: RouteTable::new(routes, default_access, mode),
+        authentication,
         users,
         login,
         diagnostics,

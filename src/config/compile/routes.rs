@@ -133,6 +133,14 @@ fn methods(problems: &mut Problems, value: &Spanned<Vec<String>>) -> Option<Box<
     Some(out.into_boxed_slice())
 }
 
+/// The name a route is known by in messages.
+fn route_name_for(route: &RawRoute, index: usize) -> String {
+    route
+        .name
+        .as_ref()
+        .map_or_else(|| format!("routes[{index}]"), |n| n.get_ref().clone())
+}
+
 pub(super) fn routes(
     problems: &mut Problems,
     raw: &[RawRoute],
@@ -196,6 +204,13 @@ pub(super) fn routes(
                 .mode
                 .as_ref()
                 .map_or(global_mode, |value| mode(problems, value)),
+            authentication: route.authentication.as_ref().map(|list| {
+                super::credentials::classes(
+                    problems,
+                    list,
+                    &format!("route {:?} authentication", route_name_for(route, i)),
+                )
+            }),
         };
         if internal
             .as_ref()

@@ -6,6 +6,7 @@
 //! `expire_date`, a listed `_auth_user_backend`, an active user, and an
 //! `_auth_user_hash` that still matches the user's password hash.
 
+mod credential_users;
 pub mod database;
 pub mod settings;
 pub mod signing;
@@ -41,6 +42,9 @@ struct Inner {
     hash_keys: KeyRing,
     backends: Vec<String>,
     cache: Option<SessionCache>,
+    /// Users found by an API credential (a DRF token, a simplejwt user
+    /// id), by a digest of that credential; same lifetimes as `cache`.
+    credential_cache: Option<SessionCache>,
 }
 
 impl std::fmt::Debug for DjangoStore {
@@ -99,6 +103,13 @@ impl DjangoStore {
                 hash_keys: KeyRing::new(AUTH_HASH_SALT, &settings.secret_key, fallbacks),
                 backends: settings.authentication_backends.clone(),
                 cache: (settings.cache_capacity > 0).then(|| {
+                    SessionCache::new(
+                        settings.cache_capacity,
+                        settings.cache_ttl,
+                        settings.negative_cache_ttl,
+                    )
+                }),
+                credential_cache: (settings.cache_capacity > 0).then(|| {
                     SessionCache::new(
                         settings.cache_capacity,
                         settings.cache_ttl,
@@ -195,29 +206,40 @@ impl DjangoStore {
         {
             return Err(Refusal::Hash);
         }
-        if let Some(why) = unsafe_identity_value(
-            &user.username,
-            Some(&user_id),
-            &user.groups,
-            &user.permissions,
-        ) {
-            return Err(Refusal::UnsendableName(why));
-        }
-        let new = NewSession {
-            username: user.username,
-            user_id: Some(user_id),
-            groups: user.groups,
-            permissions: user.permissions,
-            staff: user.staff,
-            superuser: user.superuser,
-            csrf_secret: dict
-                .get(CSRF_SECRET)
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        };
+        let csrf_secret = dict
+            .get(CSRF_SECRET)
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let new = user_session(user_id, user, csrf_secret)?;
         // Django does not record when a session began.
         Ok(Session::new(new, expires_at, expires_at))
     }
+}
+
+/// An active user's row as what the other stages read; refused when a
+/// name could not be sent as an identity header.
+fn user_session(
+    user_id: String,
+    user: UserRow,
+    csrf_secret: Option<String>,
+) -> Result<NewSession, Refusal> {
+    if let Some(why) = unsafe_identity_value(
+        &user.username,
+        Some(&user_id),
+        &user.groups,
+        &user.permissions,
+    ) {
+        return Err(Refusal::UnsendableName(why));
+    }
+    Ok(NewSession {
+        username: user.username,
+        user_id: Some(user_id),
+        groups: user.groups,
+        permissions: user.permissions,
+        staff: user.staff,
+        superuser: user.superuser,
+        csrf_secret,
+    })
 }
 
 /// `_auth_user_id` as Django stores it: the primary key as a string (a

@@ -18,6 +18,8 @@ pub struct DjangoTables {
     pub user_permissions: String,
     /// The column in both many-to-many tables that points at the user.
     pub user_column: String,
+    /// DRF's token table (`rest_framework.authtoken`): `key`, `user_id`.
+    pub token: String,
 }
 
 impl DjangoTables {
@@ -71,6 +73,7 @@ impl DjangoSettings {
                     user_groups,
                     user_permissions,
                     user_column,
+                    token,
                 },
             authentication_backends,
             timeout,
@@ -105,6 +108,7 @@ impl DjangoSettings {
                 *user_permissions != theirs.user_permissions,
             ),
             ("django.user_column", *user_column != theirs.user_column),
+            ("django.token_table", *token != theirs.token),
             (
                 "django.authentication_backends",
                 *authentication_backends != running.authentication_backends,
@@ -224,6 +228,7 @@ mod tests {
                 user_groups,
                 user_permissions,
                 user_column: "user_id".into(),
+                token: "authtoken_token".into(),
             },
             authentication_backends: Vec::new(),
             timeout: Duration::from_secs(1),
@@ -236,7 +241,7 @@ mod tests {
     #[test]
     fn every_field_is_named_when_it_changes() {
         type Change = fn(&mut DjangoSettings);
-        let cases: [(Change, &str); 15] = [
+        let cases: [(Change, &str); 16] = [
             (|d| d.database = "sqlite:///other".into(), "django.database"),
             (
                 |d| {
@@ -270,6 +275,7 @@ mod tests {
                 |d| d.tables.user_column = "account_id".into(),
                 "django.user_column",
             ),
+            (|d| d.tables.token = "t".into(), "django.token_table"),
             (
                 |d| d.authentication_backends = vec!["b".into()],
                 "django.authentication_backends",

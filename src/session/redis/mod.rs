@@ -20,6 +20,7 @@
 
 mod connection;
 mod settings;
+mod tokens;
 mod tracking;
 
 use std::future::Future;

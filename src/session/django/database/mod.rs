@@ -73,6 +73,9 @@ struct Queries {
     groups: String,
     permissions: String,
     all_permissions: String,
+    /// The user a DRF token belongs to. Not in `all()`: a project without
+    /// `rest_framework.authtoken` is still ready; prepared on first use.
+    token_user: String,
 }
 
 impl Queries {
@@ -106,6 +109,10 @@ impl Queries {
                  ORDER BY 1"
             ),
             all_permissions: format!("{permission} ORDER BY 1"),
+            token_user: format!(
+                "SELECT CAST(t.user_id AS TEXT) FROM {} t WHERE t.key = $1",
+                quoted(&tables.token)
+            ),
         }
     }
 
@@ -225,6 +232,17 @@ impl Database {
         .await
     }
 
+    /// The id of the user DRF token `key` belongs to (`Token.objects.get(key=...)`).
+    pub async fn token_user_id(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.bounded(async {
+            match self {
+                Database::Sqlite(db) => db.token_user_id(key).await,
+                Database::Postgres(db) => db.token_user_id(key).await,
+            }
+        })
+        .await
+    }
+
     /// `Ok` when every query prepares against the database now (`/readyz`):
     /// it is up, and the configured tables and columns exist.
     pub async fn ready(&self) -> Result<(), String> {
@@ -270,6 +288,7 @@ mod tests {
                 user_groups: "auth_user_groups".into(),
                 user_permissions: "auth_user_user_permissions".into(),
                 user_column: "user_id".into(),
+                token: "authtoken_token".into(),
             },
             authentication_backends: Vec::new(),
             timeout: Duration::from_secs(1),

@@ -241,6 +241,19 @@ impl Postgres {
         .transpose()
     }
 
+    /// Prepared per call (one more round trip): the answer is cached by
+    /// the store, and a project without DRF's token table stays ready.
+    pub(super) async fn token_user_id(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let connected = self.connection().await?;
+        let row = connected
+            .client
+            .query_opt(self.queries.token_user.as_str(), &[&key])
+            .await
+            .map_err(|e| self.failed(e))?;
+        row.map(|row| row.try_get(0).map_err(unavailable))
+            .transpose()
+    }
+
     pub(super) async fn user(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
         let connected = self.connection().await?;
         let Some(id_type) = connected.user.params().first() else {

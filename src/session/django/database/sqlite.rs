@@ -116,6 +116,18 @@ impl Sqlite {
         .await
     }
 
+    pub(super) async fn token_user_id(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_string();
+        self.with(move |connection, queries| {
+            use rusqlite::OptionalExtension;
+            connection
+                .prepare_cached(&queries.token_user)?
+                .query_row([&key], |row| row.get(0))
+                .optional()
+        })
+        .await
+    }
+
     pub(super) async fn user(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
         let id = sqlite_user_key(id);
         self.with(move |connection, queries| {

@@ -1,0 +1,180 @@
+//! Stage 4: DRF's `_authenticate`. The route's authentication classes (or
+//! the top level's) are tried in order; the first that authenticates
+//! wins, one that refuses its credential (`AuthenticationFailed`) ends the
+//! request, and one that finds no credential of its kind passes to the
+//! next. Nobody authenticated: anonymous, for `authorize` to judge.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::HeaderMap;
+
+use super::lookup_session;
+use super::trace::{CredentialStep, Trace};
+use super::Context;
+use crate::credentials::simplejwt;
+use crate::credentials::{drf_token, AuthClass, AuthClasses};
+use crate::denial::{Denial, Reason};
+use crate::routes::Route;
+use crate::session::state::{NoSession, SessionState};
+use crate::session::{CredentialUser, Session};
+
+/// What one class made of the request.
+enum Outcome {
+    /// No credential of this class's kind: try the next.
+    Absent,
+    Authenticated(Arc<Session>),
+    Refused(Denial),
+}
+
+/// The classes that apply to `route`: its own, or the top level's.
+pub fn classes_for(context: &Context<'_>, route: Option<&Route>) -> AuthClasses {
+    route
+        .and_then(|r| r.authentication)
+        .unwrap_or(context.config.authentication.default)
+}
+
+/// Who the request is from, by `classes` in order.
+pub async fn authenticate(
+    context: &Context<'_>,
+    headers: &HeaderMap,
+    classes: AuthClasses,
+    from_route: bool,
+    trace: &mut Trace,
+) -> SessionState {
+    trace.note(|| CredentialStep::Classes {
+        list: classes,
+        from_route,
+    });
+    let mut anonymous = NoSession::NoCredentials;
+    let mut store_down = false;
+    for class in classes.iter() {
+        let outcome = match class {
+            AuthClass::Session => match lookup_session::lookup(context, headers, trace).await {
+                state @ SessionState::Authenticated(..) => return state,
+                SessionState::Anonymous(why) => {
+                    anonymous = why;
+                    continue;
+                }
+                SessionState::StoreUnavailable => {
+                    store_down = true;
+                    continue;
+                }
+                SessionState::Refused(denial) => return SessionState::Refused(denial),
+            },
+            AuthClass::Token => drf_token(context, headers).await,
+            AuthClass::Jwt => jwt(context, headers).await,
+            AuthClass::Bearer => Outcome::Absent,
+        };
+        match outcome {
+            Outcome::Absent => trace.note(|| CredentialStep::Absent(class)),
+            Outcome::Authenticated(user) => {
+                trace.note(|| CredentialStep::Authenticated {
+                    class,
+                    username: user.username.clone(),
+                });
+                return SessionState::Authenticated(user, class);
+            }
+            Outcome::Refused(denial) => {
+                trace.note(|| CredentialStep::Refused {
+                    class,
+                    denial: denial.clone(),
+                });
+                return SessionState::Refused(Box::new(denial));
+            }
+        }
+    }
+    if store_down {
+        SessionState::StoreUnavailable
+    } else {
+        SessionState::Anonymous(anonymous)
+    }
+}
+
+/// DRF's `TokenAuthentication`.
+async fn drf_token(context: &Context<'_>, headers: &HeaderMap) -> Outcome {
+    let settings = &context.config.authentication.token;
+    let key = match drf_token::presented_key(headers, settings) {
+        Ok(Some(key)) => key,
+        Ok(None) => return Outcome::Absent,
+        Err(denial) => return Outcome::Refused(denial),
+    };
+    match context.store.token_user(&key).await {
+        Ok(CredentialUser::Found(user)) => Outcome::Authenticated(user),
+        Ok(CredentialUser::Unknown) => Outcome::Refused(drf_token::failed(
+            drf_token::INVALID_TOKEN,
+            Reason::TokenInvalid,
+        )),
+        Ok(CredentialUser::Inactive) => {
+            Outcome::Refused(drf_token::failed(drf_token::INACTIVE, Reason::UserInactive))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "token lookup failed");
+            Outcome::Refused(Denial::session_store_unavailable())
+        }
+    }
+}
+
+/// simplejwt's `JWTAuthentication` (or the stateless variant).
+async fn jwt(context: &Context<'_>, headers: &HeaderMap) -> Outcome {
+    // Compiled only with a [jwt] section (the config compiler checks).
+    let Some(settings) = &context.config.authentication.jwt else {
+        return Outcome::Absent;
+    };
+    let raw = match simplejwt::raw_token(headers, settings) {
+        Ok(Some(raw)) => raw,
+        Ok(None) => return Outcome::Absent,
+        Err(denial) => return Outcome::Refused(denial),
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let payload = match simplejwt::validate(&raw, settings, now) {
+        Ok(payload) => payload,
+        Err(denial) => return Outcome::Refused(denial),
+    };
+    let user_id = match simplejwt::user_id(&payload, settings) {
+        Ok(id) => id,
+        Err(denial) => return Outcome::Refused(denial),
+    };
+    let expires_at = payload
+        .get("exp")
+        .and_then(serde_json::Value::as_f64)
+        .and_then(|exp| std::time::Duration::try_from_secs_f64(exp).ok())
+        .map_or(SystemTime::now(), |exp| UNIX_EPOCH + exp);
+    if settings.stateless {
+        return match simplejwt::token_user(&payload, user_id, expires_at) {
+            Some(user) => Outcome::Authenticated(Arc::new(user)),
+            None => Outcome::Refused(simplejwt::failure(
+                Reason::JwtUserNotFound,
+                simplejwt::USER_NOT_FOUND,
+                "user_not_found",
+                None,
+            )),
+        };
+    }
+    let found = match user_id {
+        Some(id) => context.store.django_user(&id).await,
+        None => Ok(CredentialUser::Unknown),
+    };
+    match found {
+        Ok(CredentialUser::Found(user)) => Outcome::Authenticated(user),
+        Ok(CredentialUser::Unknown) => Outcome::Refused(simplejwt::failure(
+            Reason::JwtUserNotFound,
+            simplejwt::USER_NOT_FOUND,
+            "user_not_found",
+            None,
+        )),
+        Ok(CredentialUser::Inactive) => Outcome::Refused(simplejwt::failure(
+            Reason::UserInactive,
+            simplejwt::USER_INACTIVE,
+            "user_inactive",
+            None,
+        )),
+        Err(error) => {
+            tracing::warn!(%error, "JWT user lookup failed");
+            Outcome::Refused(Denial::session_store_unavailable())
+        }
+    }
+}
