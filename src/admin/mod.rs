@@ -5,6 +5,7 @@
 
 mod explain;
 mod sessions;
+mod tokens;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -64,12 +65,20 @@ pub async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Response<P
         (Method::POST, ["sessions"]) => sessions::create(gateway, request).await,
         (Method::GET, ["sessions", id]) => sessions::show(gateway, id).await,
         (Method::DELETE, ["sessions", id]) => sessions::revoke(gateway, id).await,
+        (Method::POST, ["tokens"]) => tokens::create(gateway, request).await,
+        (Method::DELETE, ["tokens", id]) => tokens::revoke(gateway, id).await,
         (Method::DELETE, ["users", username, "sessions"]) => {
             sessions::revoke_user(gateway, username).await
         }
         (
             _,
-            ["sessions"] | ["sessions", _] | ["users", _, "sessions"] | ["reload"] | ["explain"],
+            ["sessions"]
+            | ["sessions", _]
+            | ["tokens"]
+            | ["tokens", _]
+            | ["users", _, "sessions"]
+            | ["reload"]
+            | ["explain"],
         ) => method_not_allowed(&method),
         _ => error(StatusCode::NOT_FOUND, "Not found."),
     }

@@ -17,7 +17,7 @@ use crate::session::{NewSession, Session, SessionId, SessionStore, StoreError, M
 /// `POST /sessions` body. Only `username` is required.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateSession {
+pub(super) struct CreateSession {
     username: String,
     #[serde(default)]
     user_id: Option<String>,
@@ -29,9 +29,38 @@ struct CreateSession {
     staff: bool,
     #[serde(default)]
     superuser: bool,
-    /// humantime duration; default `[session] ttl`.
+    /// humantime duration; default `[session] ttl` (for a token: none).
     #[serde(default)]
-    ttl: Option<String>,
+    pub(super) ttl: Option<String>,
+}
+
+impl CreateSession {
+    /// The user it describes, or why it cannot be sent as identity headers.
+    pub(super) fn user(self) -> Result<NewSession, String> {
+        if let Some(problem) = validate(&self) {
+            return Err(problem);
+        }
+        Ok(NewSession {
+            username: self.username,
+            user_id: self.user_id,
+            groups: self.groups,
+            permissions: self.permissions,
+            staff: self.staff,
+            superuser: self.superuser,
+            csrf_secret: None,
+        })
+    }
+}
+
+/// A `ttl` as the admin API takes it: a humantime duration, positive and
+/// at most 100 years; `Err` says why (the 400's message).
+pub(super) fn parse_ttl(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(ttl) if ttl > Duration::ZERO && ttl <= MAX_SESSION_TTL => Ok(ttl),
+        _ => Err(format!(
+            "Invalid ttl {text:?}: expected a positive duration of at most 100 years, such as \"30m\" or \"14d\"."
+        )),
+    }
 }
 
 #[derive(Serialize)]
@@ -68,11 +97,11 @@ impl<'a> From<&'a Session> for SessionView<'a> {
     }
 }
 
-fn rfc3339(t: SystemTime) -> String {
+pub(super) fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-fn json_of(status: StatusCode, value: &impl Serialize) -> Response<ProxyBody> {
+pub(super) fn json_of(status: StatusCode, value: &impl Serialize) -> Response<ProxyBody> {
     // Invariant: these view structs hold only strings, bools and lists.
     crate::reply::json(
         status,
@@ -99,32 +128,17 @@ pub async fn create(gateway: &Gateway, request: Request<Incoming>) -> Response<P
         Ok(input) => input,
         Err(refused) => return refused,
     };
-    if let Some(problem) = validate(&input) {
-        return error(StatusCode::BAD_REQUEST, &problem);
-    }
     let config = gateway.config();
     let ttl = match &input.ttl {
         None => config.session.ttl,
-        Some(text) => match humantime::parse_duration(text) {
-            Ok(ttl) if ttl > Duration::ZERO && ttl <= MAX_SESSION_TTL => ttl,
-            _ => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    &format!(
-                        "Invalid ttl {text:?}: expected a positive duration of at most 100 years, such as \"30m\" or \"14d\"."
-                    ),
-                )
-            }
+        Some(text) => match parse_ttl(text) {
+            Ok(ttl) => ttl,
+            Err(why) => return error(StatusCode::BAD_REQUEST, &why),
         },
     };
-    let new = NewSession {
-        username: input.username,
-        user_id: input.user_id,
-        groups: input.groups,
-        permissions: input.permissions,
-        staff: input.staff,
-        superuser: input.superuser,
-        csrf_secret: None,
+    let new = match input.user() {
+        Ok(new) => new,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, &problem),
     };
     match gateway.store().create(new, ttl).await {
         Ok((id, session)) => {

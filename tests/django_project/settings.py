@@ -8,6 +8,10 @@ Environment (set by tests/it/django.rs):
   PJ_CSRF_USE_SESSIONS     "1" for CSRF_USE_SESSIONS = True
   PJ_USER_MODEL            "account" for AUTH_USER_MODEL = "shop.Account"
                            (a custom user model with a UUID primary key)
+  PJ_AUTH                  DEFAULT_AUTHENTICATION_CLASSES by short name,
+                           comma-separated: session, token, jwt,
+                           jwt_stateless (default "session")
+  PJ_JWT_AUDIENCE          SIMPLE_JWT["AUDIENCE"] (default unset)
 """
 import os
 
@@ -29,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "rest_framework",
+    "rest_framework.authtoken",
     "shop",
 ]
 MIDDLEWARE = [
@@ -37,9 +42,18 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+_AUTHENTICATION_CLASSES = {
+    "session": "rest_framework.authentication.SessionAuthentication",
+    "token": "rest_framework.authentication.TokenAuthentication",
+    "jwt": "rest_framework_simplejwt.authentication.JWTAuthentication",
+    "jwt_stateless": "rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication",
 }
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        _AUTHENTICATION_CLASSES[name] for name in os.environ.get("PJ_AUTH", "session").split(",")
+    ],
+}
+SIMPLE_JWT = {"AUDIENCE": os.environ.get("PJ_JWT_AUDIENCE") or None}
 
 _database = os.environ["PJ_DATABASE"]
 if _database.startswith("sqlite:"):

@@ -9,9 +9,9 @@
 use crate::common::django::{Database, DjangoProject, Postgres};
 use crate::common::*;
 
-const SECRET_KEY: &str = "django-insecure-test-key-0123456789abcdefghijklmnop";
+pub(crate) const SECRET_KEY: &str = "django-insecure-test-key-0123456789abcdefghijklmnop";
 
-const ROUTES: &str = r#"
+pub(crate) const ROUTES: &str = r#"
 [[routes]]
 name = "open"
 path = "/api/open/**"
@@ -70,7 +70,7 @@ async fn gateway(project: &DjangoProject, extra: &str) -> Harness {
 }
 
 /// Users with what each route needs, made by Django.
-fn people(project: &DjangoProject) {
+pub(crate) fn people(project: &DjangoProject) {
     project.fixture(&[
         "user",
         "alice",
@@ -87,13 +87,13 @@ fn people(project: &DjangoProject) {
     project.fixture(&["group-perm", "editors", "shop.add_widget"]);
 }
 
-struct Login {
-    sessionid: String,
-    csrftoken: Option<String>,
-    token: String,
+pub(crate) struct Login {
+    pub sessionid: String,
+    pub csrftoken: Option<String>,
+    pub token: String,
 }
 
-fn login(project: &DjangoProject, name: &str) -> Login {
+pub(crate) fn login(project: &DjangoProject, name: &str) -> Login {
     let answer = project.fixture(&["login", name, &format!("pw-{name}")]);
     Login {
         sessionid: answer["sessionid"].as_str().unwrap().to_string(),
@@ -102,7 +102,7 @@ fn login(project: &DjangoProject, name: &str) -> Login {
     }
 }
 
-fn cookie(login: &Login) -> String {
+pub(crate) fn cookie(login: &Login) -> String {
     match &login.csrftoken {
         Some(csrf) => format!("sessionid={}; csrftoken={csrf}", login.sessionid),
         None => format!("sessionid={}", login.sessionid),

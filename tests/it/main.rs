@@ -8,6 +8,7 @@
 mod common;
 
 mod admin;
+mod api_clients;
 mod assertion;
 mod browser;
 mod cli;

@@ -79,12 +79,16 @@ pub(super) fn check_used(
     settings: &Authentication,
     used: impl Iterator<Item = AuthClasses>,
 ) {
-    let mut jwt = false;
+    let (mut jwt, mut bearer) = (false, false);
     for list in std::iter::once(settings.default).chain(used) {
         jwt |= list.contains(AuthClass::Jwt);
+        bearer |= list.contains(AuthClass::Bearer);
     }
     if jwt && raw.jwt.is_none() {
         problems.anywhere("authentication names \"jwt\", which needs a [jwt] section (SIMPLE_JWT)");
+    }
+    if bearer {
+        problems.anywhere("authentication names \"bearer\", which needs a [bearer] section (the issuer and its JWKS)");
     }
 }
 

@@ -26,6 +26,9 @@ pub struct DjangoProject {
     pub csrf_use_sessions: bool,
     /// `AUTH_USER_MODEL = "shop.Account"` (UUID keys) instead of auth.User.
     pub account_model: bool,
+    /// More settings by environment (`PJ_AUTH`, `PJ_JWT_AUDIENCE`: see
+    /// settings.py), for `serve` and `manage`.
+    pub env: Vec<(String, String)>,
 }
 
 impl DjangoProject {
@@ -57,6 +60,7 @@ impl DjangoProject {
             fallbacks: Vec::new(),
             csrf_use_sessions,
             account_model,
+            env: Vec::new(),
         };
         project.manage(&["makemigrations", "shop", "-v0"]);
         project.manage(&["migrate", "-v0"]);
@@ -105,6 +109,7 @@ impl DjangoProject {
                     }
                 },
             );
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
 

@@ -75,6 +75,39 @@ class Command(BaseCommand):
             "token": token,
         }
 
+    def token(self, name, **_):
+        """A DRF token, made by DRF's own model."""
+        from rest_framework.authtoken.models import Token
+
+        user = get_user_model().objects.get(username=name)
+        return {"key": Token.objects.create(user=user).key}
+
+    def jwt(self, name, **_):
+        """simplejwt's tokens for the user, as its TokenObtainPairView
+        makes them (`RefreshToken.for_user`), plus an expired access token
+        and a refresh token (the wrong type for an API call)."""
+        from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+        user = get_user_model().objects.get(username=name)
+        refresh = RefreshToken.for_user(user)
+        expired = AccessToken.for_user(user)
+        expired.set_exp(from_time=timezone.now() - timedelta(minutes=10), lifetime=timedelta(minutes=5))
+        no_id = AccessToken.for_user(user)
+        del no_id["jti"]
+        no_user = AccessToken.for_user(user)
+        del no_user["user_id"]
+        return {
+            "access": str(refresh.access_token),
+            "refresh": str(refresh),
+            "expired": str(expired),
+            "no_jti": str(no_id),
+            "no_user_id": str(no_user),
+        }
+
+    def delete(self, name, **_):
+        get_user_model().objects.filter(username=name).delete()
+        return {}
+
     def password(self, name, new_password, **_):
         user = get_user_model().objects.get(username=name)
         user.set_password(new_password)
