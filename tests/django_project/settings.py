@@ -12,6 +12,10 @@ Environment (set by tests/it/django.rs):
                            comma-separated: session, token, jwt,
                            jwt_stateless (default "session")
   PJ_JWT_AUDIENCE          SIMPLE_JWT["AUDIENCE"] (default unset)
+  PJ_JWT_ISSUER            SIMPLE_JWT["ISSUER"] (default unset)
+  PJ_JWT_ALGORITHM         SIMPLE_JWT["ALGORITHM"] (default HS256)
+  PJ_JWT_SIGNING_KEY       SIMPLE_JWT["SIGNING_KEY"] (default SECRET_KEY)
+  PJ_JWT_VERIFYING_KEY     SIMPLE_JWT["VERIFYING_KEY"] (PEM)
 """
 import os
 
@@ -53,7 +57,13 @@ REST_FRAMEWORK = {
         _AUTHENTICATION_CLASSES[name] for name in os.environ.get("PJ_AUTH", "session").split(",")
     ],
 }
-SIMPLE_JWT = {"AUDIENCE": os.environ.get("PJ_JWT_AUDIENCE") or None}
+SIMPLE_JWT = {
+    "AUDIENCE": os.environ.get("PJ_JWT_AUDIENCE") or None,
+    "ISSUER": os.environ.get("PJ_JWT_ISSUER") or None,
+    "ALGORITHM": os.environ.get("PJ_JWT_ALGORITHM", "HS256"),
+    "SIGNING_KEY": os.environ.get("PJ_JWT_SIGNING_KEY") or SECRET_KEY,
+    "VERIFYING_KEY": os.environ.get("PJ_JWT_VERIFYING_KEY", ""),
+}
 
 _database = os.environ["PJ_DATABASE"]
 if _database.startswith("sqlite:"):

@@ -532,3 +532,165 @@ async fn the_django_store_leaves_tokens_to_django() {
         made.text()
     );
 }
+
+/// An EC P-256 key pair made now, by Python's `cryptography`: (private
+/// PKCS#8 PEM, public SPKI PEM).
+fn es256_keys() -> (String, String) {
+    let script = "from cryptography.hazmat.primitives.asymmetric import ec\n\
+        from cryptography.hazmat.primitives import serialization as s\n\
+        k = ec.generate_private_key(ec.SECP256R1())\n\
+        print(k.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode(), end='')\n\
+        print('--split--')\n\
+        print(k.public_key().public_bytes(s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo).decode(), end='')\n";
+    let output = std::process::Command::new(crate::common::python::python())
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (private, public) = text.split_once("--split--\n").unwrap();
+    (private.to_string(), public.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es256_with_audience_and_issuer_as_simplejwt_checks_them() {
+    let mut project = DjangoProject::new(Database::Sqlite, SECRET_KEY, false);
+    people(&project);
+    let (private, public) = es256_keys();
+    let settings = |audience: &str, issuer: &str| {
+        vec![
+            ("PJ_AUTH".to_string(), "jwt,session".to_string()),
+            ("PJ_JWT_ALGORITHM".into(), "ES256".into()),
+            ("PJ_JWT_SIGNING_KEY".into(), private.clone()),
+            ("PJ_JWT_VERIFYING_KEY".into(), public.clone()),
+            ("PJ_JWT_AUDIENCE".into(), audience.into()),
+            ("PJ_JWT_ISSUER".into(), issuer.into()),
+        ]
+    };
+    let access = |project: &DjangoProject| {
+        project.fixture(&["jwt", "alice"])["access"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    project.env = settings("other-api", "https://issuer.test");
+    let wrong_audience = access(&project);
+    project.env = settings("orders-api", "https://elsewhere.test");
+    let wrong_issuer = access(&project);
+    project.env = settings("orders-api", "https://issuer.test");
+    let good = access(&project);
+    let expired = project.fixture(&["jwt", "alice"])["expired"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Algorithm confusion: HS256 "signed" with the public key as secret.
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(good.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let confused = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(public.as_bytes()),
+    )
+    .unwrap();
+    let mut tokens = vec![
+        ("good", good.clone()),
+        ("wrong audience", wrong_audience),
+        ("wrong issuer", wrong_issuer),
+        ("expired", expired),
+        ("HS256 with the public key", confused),
+    ];
+    tokens.extend(forgeries(&good));
+    let site = project.serve();
+    let key_file = project.dir.path().join("verifying_key.pem");
+    std::fs::write(&key_file, &public).unwrap();
+    let secret_file = project.dir.path().join("secret_key.txt");
+    std::fs::write(&secret_file, SECRET_KEY).unwrap();
+    let tail = format!(
+        "{ROUTES}\n[session]\nstore = \"django\"\n\n[django]\ndatabase = {:?}\nsecret_key_file = {:?}\n\n\
+         [jwt]\nalgorithm = \"ES256\"\nverifying_key_file = {:?}\naudience = \"orders-api\"\nissuer = \"https://issuer.test\"\n",
+        project.database_url(),
+        secret_file.display().to_string(),
+        key_file.display().to_string(),
+    );
+    let h = Harness::with_config(|upstream| {
+        format!(
+            "authentication = [\"jwt\", \"session\"]\n{}",
+            config(upstream, &tail)
+        )
+    })
+    .await;
+    let gateway = format!("http://{}", h.proxy);
+    for (what, token) in &tokens {
+        let headers = vec![("authorization", format!("Bearer {token}").into_bytes())];
+        let django = send(&site.url(), "GET", "/api/me/", &headers).await;
+        let ours = send(&gateway, "GET", "/api/me/", &headers).await;
+        assert_eq!(
+            ours.status, django.status,
+            "{what}: Django {django:?}, gateway {ours:?}"
+        );
+        if django.status != 200 {
+            assert_eq!(ours, django, "{what}");
+        }
+        assert_eq!(django.status == 200, *what == "good", "{what}: {django:?}");
+    }
+}
+
+#[test]
+fn check_names_what_each_class_needs_at_its_line() {
+    let with = |top: &str, tail: &str| format!("{top}\n{}", config("http://127.0.0.1:9", tail));
+    let django = "[session]\nstore = \"django\"\n\n[django]\ndatabase = \"sqlite:///tmp/x.sqlite3\"\nsecret_key = \"k\"\n";
+    let cases = [
+        (with("authentication = [\"session\", \"cookie\"]", ""), "unknown authentication class \"cookie\""),
+        (with("authentication = []", ""), "authentication must name at least one"),
+        (with("authentication = [\"token\", \"token\"]", ""), "names \"token\" twice"),
+        (with("authentication = [\"jwt\"]", ""), "needs a [jwt] section"),
+        (with("authentication = [\"bearer\"]", ""), "needs a [bearer] section"),
+        (with("", "[jwt]\nsigning_key = \"s\"\n"), "needs session.store = \"django\", or stateless = true"),
+        (with("", "[jwt]\nstateless = true\n"), "an HS* algorithm needs signing_key_env"),
+        (with("", "[jwt]\nstateless = true\nalgorithm = \"none\"\n"), "jwt.algorithm \"none\" is not one of"),
+        (with("", "[jwt]\nstateless = true\nalgorithm = \"RS256\"\n"), "needs exactly one of verifying_key"),
+        (
+            with("", "[jwt]\nstateless = true\nalgorithm = \"ES256\"\nverifying_key = \"not a pem\"\n"),
+            "is not a PEM public key",
+        ),
+        (with("", &format!("{django}\n[jwt]\nuser_id_field = \"uuid\"\n")), "only \"id\" is supported"),
+        (with("", "[token]\nkeyword = \"Two words\"\n"), "token.keyword must be one word"),
+        (
+            with("", "[[routes]]\nname = \"r\"\npath = \"/**\"\naccess = \"authenticated\"\nauthentication = [\"jwt\"]\n"),
+            "needs a [jwt] section",
+        ),
+    ];
+    for (text, expected) in cases {
+        let errors = portcullis::config::parse(&text, "test")
+            .err()
+            .unwrap_or_else(|| panic!("accepted:\n{text}"))
+            .to_string();
+        assert!(errors.contains(expected), "{expected:?} not in {errors}");
+    }
+    // Line and column of the offending value.
+    let errors = portcullis::config::parse(
+        &with("authentication = [\"session\", \"cookie\"]", ""),
+        "test",
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(errors.contains("test:1:30"), "{errors}");
+    // Django's SECRET_KEY is simplejwt's default signing key.
+    assert!(portcullis::config::parse(
+        &with(
+            "authentication = [\"jwt\", \"token\"]",
+            &format!("{django}\n[jwt]\n")
+        ),
+        "test"
+    )
+    .is_ok());
+}
