@@ -322,7 +322,7 @@ fn csrf(step: &CsrfStep, config: &Config) -> StepView {
             "csrf",
             "enforce",
             Outcome::Skip,
-            "csrf.enforce = \"authenticated\" (DRF) checks only requests with a session, and this one has none",
+            "csrf.enforce = \"authenticated\" (DRF) checks only requests the session class authenticated, and this one is not",
         ),
         CsrfStep::WebSocketOrigin { origin } => view(
             "csrf",
