@@ -58,6 +58,11 @@ pub enum Reason {
     BearerInvalid,
     /// The bearer issuer's keys could not be fetched and none are cached.
     IssuerUnavailable,
+    /// A decision subrequest from outside `decision.trusted_ingress`.
+    UntrustedIngress,
+    /// A decision subrequest that does not say clearly which request it
+    /// asks about.
+    BadDecisionRequest,
 }
 
 impl Reason {
@@ -150,6 +155,8 @@ impl Reason {
             Reason::JwtUserNotFound => "jwt_user_not_found",
             Reason::BearerInvalid => "bearer_invalid",
             Reason::IssuerUnavailable => "issuer_unavailable",
+            Reason::UntrustedIngress => "untrusted_ingress",
+            Reason::BadDecisionRequest => "bad_decision_request",
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod cors;
 pub mod credentials;
 pub mod csrf;
 pub mod identity;
+pub mod ingress;
 pub mod routes;
 pub mod session;
 pub mod upstream;
@@ -57,4 +58,4 @@ pub mod admin;
 pub mod server;
 
 pub use gateway::Gateway;
-pub use server::{serve, serve_admin};
+pub use server::{serve, serve_admin, serve_decision};

@@ -265,6 +265,8 @@ fn run_on(
 pub(crate) struct Listeners {
     pub(crate) proxy: TcpListener,
     pub(crate) admin: TcpListener,
+    /// `[decision]`'s, when configured.
+    pub(crate) decision: Option<TcpListener>,
 }
 
 pub(crate) async fn bind(config: &Config) -> anyhow::Result<Listeners> {
@@ -276,6 +278,10 @@ pub(crate) async fn bind(config: &Config) -> anyhow::Result<Listeners> {
     Ok(Listeners {
         proxy: bind(config.startup.listen, "proxy").await?,
         admin: bind(config.startup.admin_listen, "admin").await?,
+        decision: match config.startup.decision_listen {
+            Some(addr) => Some(bind(addr, "decision").await?),
+            None => None,
+        },
     })
 }
 
@@ -301,9 +307,14 @@ async fn serve(config: Config, config_file: PathBuf) -> anyhow::Result<()> {
 }
 
 fn announce(listeners: &Listeners) -> anyhow::Result<()> {
+    let decision = match &listeners.decision {
+        Some(listener) => Some(listener.local_addr()?),
+        None => None,
+    };
     tracing::info!(
         proxy = %listeners.proxy.local_addr()?,
         admin = %listeners.admin.local_addr()?,
+        decision = decision.map(tracing::field::display),
         "portcullis listening"
     );
     Ok(())
@@ -347,6 +358,13 @@ pub(crate) async fn run_until_signal(
         Arc::clone(&gateway),
         stopped(stop_rx.clone()),
     ));
+    let decision = listeners.decision.map(|listener| {
+        tokio::spawn(portcullis::serve_decision(
+            listener,
+            Arc::clone(&gateway),
+            stopped(stop_rx.clone()),
+        ))
+    });
     let admin = tokio::spawn(portcullis::serve_admin(
         listeners.admin,
         Arc::clone(&gateway),
@@ -367,6 +385,9 @@ pub(crate) async fn run_until_signal(
     tracing::info!("shutting down: not ready, no new connections, draining in-flight requests");
     let _ = stop_tx.send(true);
     let _ = tokio::join!(proxy, admin);
+    if let Some(decision) = decision {
+        let _ = decision.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -56,6 +56,23 @@ pub struct RawConfig {
     pub diagnostics: RawDiagnostics,
     /// The Django project whose sessions are read (`session.store = "django"`).
     pub django: Option<Spanned<RawDjango>>,
+    /// The decision endpoint for an ingress's auth subrequests (nginx
+    /// `auth_request`, Traefik/Caddy forward auth, Envoy `ext_authz`).
+    pub decision: Option<Spanned<RawDecision>>,
+}
+
+/// `[decision]`: answer an ingress's auth subrequest with the whole
+/// decision, instead of proxying.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDecision {
+    /// The decision listener (default "127.0.0.1:9902").
+    pub listen: Option<Spanned<String>>,
+    /// The ingress proxies whose subrequests are answered, as addresses
+    /// or CIDR ranges (default loopback only).
+    pub trusted_ingress: Option<Vec<Spanned<String>>>,
+    /// Envoy HTTP ext_authz's `path_prefix` (default "/ext_authz").
+    pub envoy_path_prefix: Option<Spanned<String>>,
 }
 
 /// `[token]`: DRF's `TokenAuthentication`.

@@ -30,6 +30,8 @@ pub struct Config {
     pub routes: RouteTable,
     /// DRF's authentication classes and their settings.
     pub authentication: crate::credentials::Authentication,
+    /// `[decision]`: the ingress subrequests the decision listener answers.
+    pub decision: Option<crate::ingress::DecisionSettings>,
     pub users: crate::auth::users::UserTable,
     pub login: LoginSettings,
     pub diagnostics: Diagnostics,

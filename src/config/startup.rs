@@ -20,6 +20,8 @@ pub struct Startup {
     pub listen: SocketAddr,
     /// `server.admin_listen`: the admin API's listener.
     pub admin_listen: SocketAddr,
+    /// `decision.listen`: the decision endpoint's listener, with `[decision]`.
+    pub decision_listen: Option<SocketAddr>,
     /// `server.worker_threads`: the runtime's threads; `None` is one per CPU.
     pub worker_threads: Option<usize>,
     /// `server.max_connections`: the accept loop's connection slots.
@@ -56,6 +58,7 @@ impl Startup {
         let Startup {
             listen,
             admin_listen,
+            decision_listen,
             worker_threads,
             max_connections,
             store,
@@ -74,6 +77,10 @@ impl Startup {
         };
         compare("server.listen", *listen != running.listen);
         compare("server.admin_listen", *admin_listen != running.admin_listen);
+        compare(
+            "decision.listen",
+            *decision_listen != running.decision_listen,
+        );
         compare(
             "server.worker_threads",
             *worker_threads != running.worker_threads,
@@ -131,6 +138,7 @@ mod tests {
         Startup {
             listen: "127.0.0.1:8000".parse().unwrap(),
             admin_listen: "127.0.0.1:9000".parse().unwrap(),
+            decision_listen: None,
             worker_threads: None,
             max_connections: 10,
             store: StoreKind::Memory,
@@ -145,8 +153,12 @@ mod tests {
     #[test]
     fn every_field_is_named_when_it_changes() {
         type Change = fn(&mut Startup);
-        let cases: [(Change, &str); 8] = [
+        let cases: [(Change, &str); 9] = [
             (|s| s.listen.set_port(1), "server.listen"),
+            (
+                |s| s.decision_listen = Some("127.0.0.1:1".parse().unwrap()),
+                "decision.listen",
+            ),
             (|s| s.admin_listen.set_port(1), "server.admin_listen"),
             (|s| s.worker_threads = Some(2), "server.worker_threads"),
             (|s| s.max_connections = 11, "server.max_connections"),

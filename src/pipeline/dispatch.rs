@@ -97,6 +97,7 @@ pub fn prepare_upstream_head(context: &Context<'_>, parts: &mut Parts, forwardin
 pub(super) async fn run<'r>(
     gateway: &Gateway,
     state: RequestState<'r>,
+    delivery: Delivery,
     log: &mut AccessLog<'r>,
 ) -> Response<ProxyBody> {
     let RequestState {
@@ -118,6 +119,9 @@ pub(super) async fn run<'r>(
     }
     let result = match decision.verdict {
         Verdict::Deny(denial) => Err(denial),
+        // The ingress forwards what it asked about to the upstream, which
+        // has no gateway endpoints: they are served on the proxy listener.
+        Verdict::Endpoint if delivery == Delivery::Decision => Err(Denial::not_found()),
         Verdict::Endpoint => match &decision.target {
             Some(target) => {
                 let exchange = endpoints::Exchange {
@@ -139,8 +143,8 @@ pub(super) async fn run<'r>(
             if let Verdict::WouldDeny(denial) = &decision.verdict {
                 log.would_deny(denial);
             }
-            match Forwarding::new(&context, &parts.uri, decision) {
-                Ok(forwarding) => {
+            match (Forwarding::new(&context, &parts.uri, decision), delivery) {
+                (Ok(forwarding), Delivery::Proxy) => {
                     let upstream = Upstream {
                         parts,
                         body: work.body,
@@ -148,7 +152,10 @@ pub(super) async fn run<'r>(
                     };
                     forward(gateway, &context, upstream, log).await
                 }
-                Err(denial) => Err(denial),
+                (Ok(forwarding), Delivery::Decision) => {
+                    Ok(super::decision::allowed(&context, parts, forwarding))
+                }
+                (Err(denial), _) => Err(denial),
             }
         }
     };
@@ -156,10 +163,24 @@ pub(super) async fn run<'r>(
         Ok(response) => response,
         Err(denial) => {
             log.denied(&denial);
-            deny(config, &denial, &reply)
+            let mut response = deny(config, &denial, &reply);
+            if delivery == Delivery::Decision {
+                super::decision::carry_body(&mut response, &denial);
+            }
+            response
         }
     };
     finish(config, response, work.cookies, reply.cors_origin)
+}
+
+/// What becomes of a request `decide` lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Forwarded to the upstream (the proxy listener).
+    Proxy,
+    /// Answered 200 with the identity the upstream would be told (the
+    /// decision listener: the ingress forwards it).
+    Decision,
 }
 
 /// A request `decide` let through, and what the upstream is told about it.

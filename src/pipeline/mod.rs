@@ -38,6 +38,7 @@ pub mod authenticate;
 pub mod authorize;
 pub mod check_csrf;
 mod decide;
+pub mod decision;
 mod dispatch;
 pub mod endpoints;
 pub mod forward;
@@ -136,7 +137,7 @@ pub async fn handle(
         reply,
         work: Work::new(body, trace),
     };
-    let response = dispatch::run(gateway, state, &mut log).await;
+    let response = dispatch::run(gateway, state, dispatch::Delivery::Proxy, &mut log).await;
     log.finish(response.status(), gateway.metrics());
     response
 }

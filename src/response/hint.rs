@@ -72,6 +72,8 @@ pub fn hint(denial: &Denial, config: &Config) -> String {
         Reason::JwtInvalid => "The access token is invalid or expired (see messages): get a new one from the token endpoint (simplejwt's TokenObtainPairView or TokenRefreshView).".into(),
         Reason::JwtUserNotFound => "The token's user id names no user in Django's database: the user was deleted, or the token was made for another database.".into(),
         Reason::BearerInvalid => "The bearer token was refused (see the reason): get a fresh token from the issuer, for this audience.".into(),
+        Reason::UntrustedIngress => "Only the ingress proxies in decision.trusted_ingress may ask for decisions: add the ingress's address, or send clients to the proxy listener.".into(),
+        Reason::BadDecisionRequest => "Configure the ingress to name the original request: nginx X-Original-Method and X-Original-URI, Traefik and Caddy X-Forwarded-Method and X-Forwarded-Uri, Envoy the path_prefix of decision.envoy_path_prefix (docs/ingress.md).".into(),
         Reason::IssuerUnavailable => "The token issuer's keys (JWKS) could not be fetched and none are cached: check the issuer and [bearer] jwks_url; the request fails closed meanwhile.".into(),
     }
 }

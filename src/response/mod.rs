@@ -12,6 +12,20 @@ use crate::config::Config;
 use crate::denial::Denial;
 use crate::reply::{json, Detail, ProxyBody, REASON_HEADER};
 
+/// DRF's JSON body for a denial (with simplejwt's `code` and `messages`,
+/// and the fix when `hint` is given).
+pub fn json_body(denial: &Denial, hint: Option<&str>) -> Bytes {
+    let extra = denial.extra.as_deref();
+    let body = Detail {
+        detail: &denial.detail,
+        code: extra.map(|e| e.code),
+        messages: extra.and_then(|e| e.messages.as_deref()),
+        hint,
+    };
+    // Invariant: serialising a struct of strings cannot fail.
+    Bytes::from(serde_json::to_vec(&body).expect("serialise detail"))
+}
+
 /// The gateway's own answer for a denial: DRF's JSON, or an HTML page for
 /// a client that prefers HTML (a browser); with the reason code and the
 /// fix as `[diagnostics]` says.
@@ -28,16 +42,7 @@ pub fn denial(denial: &Denial, html: bool, config: &Config) -> Response<ProxyBod
         crate::pages::add_html_headers(response.headers_mut());
         response
     } else {
-        let extra = denial.extra.as_deref();
-        let body = Detail {
-            detail: &denial.detail,
-            code: extra.map(|e| e.code),
-            messages: extra.and_then(|e| e.messages.as_deref()),
-            hint: hint.as_deref(),
-        };
-        // Invariant: serialising a struct of strings cannot fail.
-        let body = serde_json::to_vec(&body).expect("serialise detail");
-        json(denial.status, Bytes::from(body))
+        json(denial.status, json_body(denial, hint.as_deref()))
     };
     let headers = response.headers_mut();
     if diagnostics.expose_reason {

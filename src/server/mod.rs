@@ -81,6 +81,33 @@ pub async fn serve(
     }
 }
 
+/// Serves the decision endpoint (`[decision]`) on `listener` until
+/// `shutdown` resolves: ingress subrequests, decided like proxied
+/// requests, answered instead of forwarded. Plain HTTP: it is meant for
+/// the ingress next to it, on loopback or a private network.
+pub async fn serve_decision(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let current_gateway = Arc::clone(&gateway);
+    let current = move || (Limits::from(&current_gateway.config().server), None);
+    accept_loop(
+        listener,
+        gateway.config().startup.max_connections,
+        shutdown,
+        current,
+        None,
+        move |request, connection| {
+            let gateway = Arc::clone(&gateway);
+            Box::pin(async move {
+                crate::pipeline::decision::handle(&gateway, request, connection).await
+            })
+        },
+    )
+    .await;
+}
+
 /// Serves the admin API on `listener` until `shutdown` resolves.
 pub async fn serve_admin(
     listener: TcpListener,

@@ -16,6 +16,7 @@ mod container;
 mod cors;
 mod csrf;
 mod csrf_tokens;
+mod decision;
 mod django;
 mod explain;
 mod faults;

@@ -53,6 +53,10 @@ defaults! {
 
     TOKEN_KEYWORD: Text = "Token" => "token.keyword";
 
+    DECISION_LISTEN: Text = "127.0.0.1:9902" => "decision.listen";
+    DECISION_TRUSTED_INGRESS: List = &["127.0.0.1/32", "::1/128"] => "decision.trusted_ingress";
+    DECISION_ENVOY_PATH_PREFIX: Text = "/ext_authz" => "decision.envoy_path_prefix";
+
     JWT_ALGORITHM: Text = "HS256" => "jwt.algorithm";
     JWT_LEEWAY: Integer = 0 => "jwt.leeway";
     JWT_USER_ID_CLAIM: Text = "user_id" => "jwt.user_id_claim";

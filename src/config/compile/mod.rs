@@ -7,6 +7,7 @@ mod admin;
 mod cors;
 mod credentials;
 mod csrf;
+mod decision;
 pub mod defaults;
 mod diagnostics;
 mod django;
@@ -99,6 +100,14 @@ pub fn compile(
         );
     }
     let diagnostics = diagnostics::diagnostics(problems, &raw.diagnostics);
+    let decision = decision::decision(problems, &raw);
+    if let Some((listen, _)) = &decision {
+        if listen.port() != 0 && (*listen == listeners.listen || *listen == listeners.admin_listen)
+        {
+            problems
+                .anywhere("decision.listen must differ from server.listen and server.admin_listen");
+        }
+    }
 
     let (errors, warnings) = (
         std::mem::take(&mut problems.errors),
@@ -111,6 +120,7 @@ pub fn compile(
         startup: Startup {
             listen: listeners.listen,
             admin_listen: listeners.admin_listen,
+            decision_listen: decision.as_ref().map(|(listen, _)| *listen),
             worker_threads: listeners.worker_threads,
             max_connections: listeners.max_connections,
             store,
@@ -126,6 +136,7 @@ pub fn compile(
         cors,
         routes: RouteTable::new(routes, default_access, mode),
         authentication,
+        decision: decision.map(|(_, settings)| settings),
         users,
         login,
         diagnostics,

@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod cases;
 pub mod django;
 pub mod h2;
+pub mod ingress;
 pub mod process;
 pub mod python;
 pub mod redis;
@@ -44,6 +45,8 @@ const EXCHANGE_LIMIT: Duration = Duration::from_secs(20);
 pub struct Harness {
     pub proxy: SocketAddr,
     pub admin: SocketAddr,
+    /// The decision listener, when the config has `[decision]`.
+    pub decision: Option<SocketAddr>,
     pub upstream: EchoUpstream,
     pub gateway: Arc<Gateway>,
     /// The Redis behind the session store, when the suite runs on Redis.
@@ -125,6 +128,19 @@ impl Harness {
             Arc::clone(&gateway),
             wait(stop_proxy),
         ));
+        let decision = match gateway.config().decision {
+            Some(_) => {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                tokio::spawn(portcullis::serve_decision(
+                    listener,
+                    Arc::clone(&gateway),
+                    wait(stop_admin.clone()),
+                ));
+                Some(addr)
+            }
+            None => None,
+        };
         tokio::spawn(portcullis::serve_admin(
             admin_listener,
             Arc::clone(&gateway),
@@ -134,6 +150,7 @@ impl Harness {
         Harness {
             proxy,
             admin,
+            decision,
             upstream,
             gateway,
             redis,

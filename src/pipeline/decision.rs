@@ -1,0 +1,123 @@
+//! The decision listener (`[decision]`): an ingress's auth subrequest is
+//! turned into the request it asks about (`crate::ingress`: only from
+//! `trusted_ingress`, nothing guessed) and decided by the very same stages
+//! as a proxied request. Allowed: 200 with the identity headers the
+//! upstream would be told (and the signed assertion, and any Set-Cookie),
+//! for the ingress to copy onto the forwarded request. Denied: the proxy's
+//! own answer (status, headers, DRF's body), with the body also in
+//! `X-Portcullis-Body`, since nginx drops an auth subrequest's body.
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::dispatch::{self, Delivery, Forwarding};
+use super::intake::{self, Intake};
+use super::observe::AccessLog;
+use super::trace::Trace;
+use super::{Context, RequestState, Work};
+use crate::body::ForwardBody;
+use crate::denial::Denial;
+use crate::gateway::Gateway;
+use crate::identity::assertion::ASSERTION_HEADER;
+use crate::ingress::{self, Refusal};
+use crate::reply::ProxyBody;
+
+/// A denial's JSON body, for ingresses that pass on headers but not the
+/// body (nginx: `auth_request_set $body $upstream_http_x_portcullis_body`).
+pub const BODY_HEADER: HeaderName = HeaderName::from_static("x-portcullis-body");
+
+/// Answers one auth subrequest.
+pub async fn handle(
+    gateway: &Gateway,
+    request: Request<Incoming>,
+    connection: crate::connection::Connection,
+) -> Response<ProxyBody> {
+    let config = gateway.config();
+    // The subrequest's own body is not the client's: it is never read.
+    let (mut parts, _) = request.into_parts();
+    let original = match &config.decision {
+        Some(settings) => ingress::original_request(connection.peer.ip(), &parts, settings),
+        None => Err(Refusal::Untrusted),
+    };
+    let original = match original {
+        Ok(original) => original,
+        Err(refusal) => {
+            let mut log = AccessLog::start(&parts);
+            let denial = refusal.denial();
+            log.denied(&denial);
+            let response = crate::response::denial(&denial, false, &config);
+            log.finish(response.status(), gateway.metrics());
+            return response;
+        }
+    };
+    parts.method = original.method;
+    parts.uri = original.uri;
+    ingress::strip_ingress_headers(&mut parts.headers);
+    if let Some(host) = original.host {
+        parts.headers.insert(header::HOST, host);
+    }
+    let mut trace = Trace::live(config.diagnostics.debug);
+    let intake = intake::intake(&config, &mut parts, &mut trace);
+    let mut log = AccessLog::start(&parts);
+    let reply = match intake {
+        Intake::Request(reply) => reply,
+        // A CORS preflight is the upstream's (or the ingress's) to answer:
+        // allowed, with the CORS answer's headers for the ingress to copy.
+        Intake::Preflight(mut preflight) => {
+            *preflight.status_mut() = StatusCode::OK;
+            log.finish(preflight.status(), gateway.metrics());
+            return preflight;
+        }
+    };
+    let connection = crate::connection::Connection {
+        peer: connection.peer,
+        tls: original.https,
+    };
+    let state = RequestState {
+        context: Context::live(gateway, &config, connection),
+        parts,
+        reply,
+        work: Work::new(ForwardBody::from_bytes(Bytes::new()), trace),
+    };
+    let response = dispatch::run(gateway, state, Delivery::Decision, &mut log).await;
+    log.finish(response.status(), gateway.metrics());
+    response
+}
+
+/// The allowed answer: 200, and the identity headers the upstream would
+/// get (computed by the proxy's own `prepare_upstream_head`).
+pub(super) fn allowed(
+    context: &Context<'_>,
+    mut parts: Parts,
+    forwarding: Forwarding<'_>,
+) -> Response<ProxyBody> {
+    dispatch::prepare_upstream_head(context, &mut parts, forwarding);
+    let identity = &context.config.identity;
+    let mut response = crate::reply::json(StatusCode::OK, Bytes::new());
+    let headers = response.headers_mut();
+    headers.remove(header::CONTENT_TYPE);
+    for name in [
+        &identity.user,
+        &identity.groups,
+        &identity.permissions,
+        &identity.auth,
+        &ASSERTION_HEADER,
+    ] {
+        for value in parts.headers.get_all(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    response
+}
+
+/// Adds a denial's JSON body as `X-Portcullis-Body` (when it is a valid
+/// header value: DRF's messages are ASCII).
+pub(super) fn carry_body(response: &mut Response<ProxyBody>, denial: &Denial) {
+    let body = crate::response::json_body(denial, None);
+    if let Ok(value) = HeaderValue::from_maybe_shared(body) {
+        response.headers_mut().insert(BODY_HEADER, value);
+    }
+}

@@ -1,0 +1,100 @@
+//! Real ingress proxies in front of a gateway's decision listener: nginx
+//! (`auth_request`) running the shipped deploy/ingress/nginx.conf, with
+//! only its addresses changed to the test's. Each runs in its own
+//! temporary directory on a free loopback port, and stops on drop.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Ingress {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Ingress {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// nginx with deploy/ingress/nginx.conf, asking `decision` and
+    /// forwarding to `app` (`127.0.0.1:port`).
+    pub fn nginx(decision: SocketAddr, app: &str) -> Ingress {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let shipped = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ingress/nginx.conf"),
+        )
+        .unwrap();
+        for default in ["127.0.0.1:9902", "127.0.0.1:8000", "127.0.0.1:8080"] {
+            assert!(
+                shipped.contains(default),
+                "nginx.conf no longer names {default}"
+            );
+        }
+        let site = shipped
+            .replace("127.0.0.1:9902", &decision.to_string())
+            .replace("127.0.0.1:8000", app)
+            .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+        let d = dir.path().display();
+        let config = format!(
+            "pid {d}/nginx.pid; error_log {d}/error.log warn; worker_processes 1; daemon off;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n  \
+             fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n{site}\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), config).unwrap();
+        let child = Command::new(nginx_binary())
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("nginx is installed (scripts/test installs nginx-light)");
+        let ingress = Ingress {
+            child,
+            port,
+            _dir: dir,
+        };
+        ingress.wait_until_listening();
+        ingress
+    }
+
+    fn wait_until_listening(&self) {
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("the ingress never listened on {}", self.port);
+    }
+}
+
+impl Drop for Ingress {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nginx_binary() -> &'static str {
+    if Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx"
+    } else {
+        "nginx"
+    }
+}
+
+/// A port free a moment ago (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
