@@ -59,14 +59,17 @@ async fn gateway(trusted: &str) -> Harness {
     Harness::start(&tail).await
 }
 
-/// The seed walk-through and the CSRF cases: (what, method, path, headers
-/// with `{session}` for alice's session id).
-fn cases() -> Vec<(
+/// One request: what, method, path, headers.
+type Case = (
     &'static str,
     &'static str,
     &'static str,
     Vec<(&'static str, String)>,
-)> {
+);
+
+/// The seed walk-through and the CSRF cases: (what, method, path, headers
+/// with `{session}` for alice's session id).
+fn cases() -> Vec<Case> {
     let session = "sessionid={session}".to_string();
     let with_csrf = format!("sessionid={{session}}; csrftoken={CSRF_SECRET}");
     vec![
