@@ -33,6 +33,7 @@ pub mod tls;
 pub mod auth;
 pub mod client;
 pub mod cors;
+pub mod credentials;
 pub mod csrf;
 pub mod identity;
 pub mod routes;
