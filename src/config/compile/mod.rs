@@ -4,6 +4,7 @@
 //! default once; this file only puts the sections together.
 
 mod admin;
+mod bearer;
 mod cors;
 mod csrf;
 pub mod defaults;
@@ -91,6 +92,7 @@ pub fn compile(
         );
     }
     let diagnostics = diagnostics::diagnostics(problems, &raw.diagnostics);
+    let bearer = bearer::bearer(problems, raw.bearer.as_ref(), base);
 
     let (errors, warnings) = (
         std::mem::take(&mut problems.errors),
@@ -120,6 +122,7 @@ pub fn compile(
         users,
         login,
         diagnostics,
+        bearer,
         warnings,
     })
 }
