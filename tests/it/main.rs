@@ -9,6 +9,7 @@ mod common;
 
 mod admin;
 mod assertion;
+mod bearer;
 mod browser;
 mod cli;
 mod container;

@@ -205,10 +205,11 @@ fn algorithms(problems: &mut Problems, section: &Spanned<RawBearer>) -> Vec<Algo
     let mut algorithms = Vec::new();
     for name in listed {
         match name.get_ref().parse::<Algorithm>() {
-            Ok(alg @ (Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)) => problems.at(
+            Ok(Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) => problems.at(
                 name.span(),
                 format!(
-                    "bearer.algorithms: {alg:?} is a shared-secret algorithm, and a JWKS holds public keys (anyone could sign with them); use one of {PUBLIC_KEY_ALGORITHMS}"
+                    "bearer.algorithms: {:?} is a shared-secret algorithm, and a JWKS holds public keys (anyone could sign with them); use one of {PUBLIC_KEY_ALGORITHMS}",
+                    name.get_ref()
                 ),
             ),
             Ok(alg) => algorithms.push(alg),

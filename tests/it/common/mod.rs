@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod cases;
 pub mod django;
 pub mod h2;
+pub mod jwks;
 pub mod process;
 pub mod python;
 pub mod redis;
