@@ -138,12 +138,15 @@ async fn a_valid_token_becomes_its_user_with_groups_and_permissions() {
 }
 
 #[tokio::test]
-async fn eddsa_and_rs256_tokens_verify_with_their_keys() {
+async fn eddsa_es384_and_rs256_tokens_verify_with_their_keys() {
     let ed = TestKey::ed25519("ed");
     let rsa = TestKey::rs256("rsa");
-    let server = JwksServer::start(key_set(&[&ed, &rsa])).await;
-    let verifier = verifier(&server);
-    for key in [&ed, &rsa] {
+    let p384 = TestKey::es384("p384");
+    let server = JwksServer::start(key_set(&[&ed, &rsa, &p384])).await;
+    let mut s = settings(&server.url);
+    s.algorithms.push(Algorithm::ES384);
+    let verifier = BearerVerifier::new(s).unwrap();
+    for key in [&ed, &rsa, &p384] {
         let verified = verifier.verify(&key.sign(&claims("carol"))).await.unwrap();
         assert_eq!(verified.user.username, "carol", "{:?}", key.alg);
     }
@@ -458,6 +461,45 @@ async fn an_issuer_that_stops_answering_leaves_the_cached_keys_in_use() {
     match verifier.verify(&other.sign(&claims("a"))).await {
         Err(BearerError::IssuerUnavailable(why)) => assert!(why.contains("JWKS"), "{why}"),
         other => panic!("expected IssuerUnavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn keys_past_their_ttl_are_refreshed_behind_the_request() {
+    let key = TestKey::es256("k1");
+    let server = JwksServer::start(key_set(&[&key])).await;
+    let mut s = settings(&server.url);
+    s.jwks_cache_ttl = Duration::from_millis(200);
+    s.jwks_refetch_interval = Duration::from_millis(100);
+    let verifier = BearerVerifier::new(s).unwrap();
+    verifier.verify(&key.sign(&claims("a"))).await.unwrap();
+    assert_eq!(server.fetches(), 1);
+    // A slow issuer past the TTL: the cached key answers at once.
+    server.set_delay(Duration::from_millis(1500));
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let start = Instant::now();
+    for _ in 0..20 {
+        verifier.verify(&key.sign(&claims("a"))).await.unwrap();
+    }
+    assert!(
+        start.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        start.elapsed()
+    );
+    // One fetch went out behind those requests, not one each.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.fetches(), 2);
+    // Once it lands, a key the issuer withdrew meanwhile is gone.
+    server.rotate(key_set(&[]));
+    server.set_delay(Duration::ZERO);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        match verifier.verify(&key.sign(&claims("a"))).await {
+            Err(BearerError::Invalid(BearerProblem::UnknownKey)) => break,
+            Ok(_) if Instant::now() < deadline => continue,
+            other => panic!("the withdrawn key is still in use: {other:?}"),
+        }
     }
 }
 

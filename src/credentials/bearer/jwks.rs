@@ -4,7 +4,10 @@
 //! unknown `kid` but at most once per `jwks_refetch_interval`, and kept
 //! when a fetch fails (stale-if-error). A cached key is found without any
 //! lock: the key set is an `ArcSwap` snapshot, replaced whole. Fetches are
-//! single-flight: one in progress, every other caller waits for its result.
+//! single-flight: one in progress, every other caller that needs it waits
+//! for its result. Keys past their TTL that still fit a token are used at
+//! once while the fetch runs in the background, so neither the routine
+//! refresh nor an issuer outage makes requests wait on the issuer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,10 +100,10 @@ impl KeyCache {
     }
 
     /// The keys that may verify a token with `kid` and `alg`: from the
-    /// cache while it is fresh and has one; otherwise after a fetch (when
-    /// the rate limit allows one), or from the stale cache when the fetch
-    /// fails. None fitting: `UnknownKey`, or `IssuerUnavailable` when the
-    /// last fetch failed (the key may well exist; we cannot tell).
+    /// cache when it has one (past the TTL, a fetch starts behind the
+    /// request); otherwise after a fetch, when the rate limit allows one.
+    /// None fitting: `UnknownKey`, or `IssuerUnavailable` when the last
+    /// fetch failed (the key may well exist; we cannot tell).
     pub async fn keys_for(
         self: &Arc<Self>,
         kid: Option<&str>,
@@ -122,6 +125,11 @@ impl KeyCache {
             return answer(&snapshot, fitting);
         }
         let seen = snapshot.generation;
+        if !fitting.is_empty() {
+            // Past the TTL but usable: refresh behind this request.
+            self.refresh_in_background(seen);
+            return Ok(fitting);
+        }
         drop(snapshot);
         self.refresh(seen).await;
         let snapshot = self.state.load();
@@ -161,6 +169,22 @@ impl KeyCache {
         // A failed join is a fetch task that panicked or was cancelled at
         // shutdown; the snapshot is then unchanged and callers answer from it.
         let _ = task.await;
+    }
+
+    /// Starts a fetch unless one is in progress (then it will do) or one
+    /// happened since `seen`; never waits.
+    fn refresh_in_background(self: &Arc<Self>, seen: u64) {
+        let Ok(guard) = Arc::clone(&self.in_flight).try_lock_owned() else {
+            return;
+        };
+        if self.state.load().generation != seen {
+            return;
+        }
+        let cache = Arc::clone(self);
+        tokio::spawn(async move {
+            let _guard = guard;
+            cache.fetch_and_store().await;
+        });
     }
 
     async fn fetch_and_store(&self) {

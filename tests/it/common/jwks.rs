@@ -174,20 +174,34 @@ pub struct TestKey {
 impl TestKey {
     /// A fresh P-256 key (ES256), made with ring.
     pub fn es256(kid: &str) -> TestKey {
-        use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        TestKey::ecdsa(kid, Algorithm::ES256)
+    }
+
+    /// A fresh P-384 key (ES384), made with ring.
+    pub fn es384(kid: &str) -> TestKey {
+        TestKey::ecdsa(kid, Algorithm::ES384)
+    }
+
+    fn ecdsa(kid: &str, alg: Algorithm) -> TestKey {
+        use ring::signature::{
+            EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING,
+        };
+        let (signing, curve, size) = match alg {
+            Algorithm::ES256 => (&ECDSA_P256_SHA256_FIXED_SIGNING, "P-256", 32),
+            _ => (&ECDSA_P384_SHA384_FIXED_SIGNING, "P-384", 48),
+        };
         let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
-        // Uncompressed point: 0x04, x (32 bytes), y (32 bytes).
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(signing, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(signing, pkcs8.as_ref(), &rng).unwrap();
+        // Uncompressed point: 0x04, x, y.
         let point = pair.public_key().as_ref().to_vec();
         TestKey {
             kid: kid.into(),
-            alg: Algorithm::ES256,
+            alg,
             encoding: EncodingKey::from_ec_der(pkcs8.as_ref()),
             jwk: json!({
-                "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
-                "x": b64(&point[1..33]), "y": b64(&point[33..65]),
+                "kty": "EC", "crv": curve, "kid": kid, "use": "sig", "alg": format!("{alg:?}"),
+                "x": b64(&point[1..1 + size]), "y": b64(&point[1 + size..]),
             }),
             public: point,
         }
