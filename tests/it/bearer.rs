@@ -522,6 +522,35 @@ async fn an_issuer_unreachable_with_nothing_cached_fails_closed() {
 }
 
 #[tokio::test]
+async fn a_reloaded_verifier_keeps_the_keys_of_the_running_one() {
+    let key = TestKey::es256("k1");
+    let mut server = JwksServer::start(key_set(&[&key])).await;
+    let running = verifier(&server);
+    running.verify(&key.sign(&claims("a"))).await.unwrap();
+    server.stop().await;
+    // The reloaded config names another audience, same issuer and keys:
+    // it verifies with the keys fetched before, the issuer being down.
+    let mut s = settings(&server.url);
+    s.audiences = vec!["reporting".into()];
+    let mut reloaded = BearerVerifier::new(s.clone()).unwrap();
+    reloaded.keep_keys_of(&running);
+    let token = key.sign(&claims_with(json!({"aud": "reporting"})));
+    assert_eq!(
+        reloaded.verify(&token).await.unwrap().user.username,
+        "alice"
+    );
+    assert_eq!(reloaded.settings().audiences, ["reporting"]);
+    // Keys fetched another way are not shared.
+    s.timeout = Duration::from_secs(3);
+    let mut elsewhere = BearerVerifier::new(s).unwrap();
+    elsewhere.keep_keys_of(&running);
+    assert!(matches!(
+        elsewhere.verify(&token).await,
+        Err(BearerError::IssuerUnavailable(_))
+    ));
+}
+
+#[tokio::test]
 async fn slow_failing_and_oversized_jwks_answers_fail_closed_and_recover() {
     let key = TestKey::es256("k1");
     let server = JwksServer::start(key_set(&[&key])).await;

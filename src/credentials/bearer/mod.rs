@@ -159,6 +159,27 @@ impl BearerVerifier {
         })
     }
 
+    /// After a reload: when `running` fetches its keys the same way (URL,
+    /// trust, timeout, cache timings), this verifier shares its key cache,
+    /// so the new config starts with the keys already fetched, and an
+    /// issuer that is down during the reload does not lock every client
+    /// out. Otherwise it keeps its own, empty, cache.
+    pub fn keep_keys_of(&mut self, running: &BearerVerifier) {
+        let (ours, theirs) = (&self.inner.settings, &running.inner.settings);
+        let same_source = ours.jwks_url == theirs.jwks_url
+            && ours.ca_file == theirs.ca_file
+            && ours.timeout == theirs.timeout
+            && ours.jwks_cache_ttl == theirs.jwks_cache_ttl
+            && ours.jwks_refetch_interval == theirs.jwks_refetch_interval;
+        if same_source {
+            self.inner = Arc::new(Inner {
+                settings: ours.clone(),
+                keys: Arc::clone(&running.inner.keys),
+                validations: self.inner.validations.clone(),
+            });
+        }
+    }
+
     /// The settings this verifier was built from.
     pub fn settings(&self) -> &BearerSettings {
         &self.inner.settings
