@@ -150,6 +150,20 @@ async fn eddsa_es384_and_rs256_tokens_verify_with_their_keys() {
         let verified = verifier.verify(&key.sign(&claims("carol"))).await.unwrap();
         assert_eq!(verified.user.username, "carol", "{:?}", key.alg);
     }
+    // The same RSA key published with a leading zero byte in `n` (as
+    // Java's BigInteger writes it) still verifies.
+    let padded = rsa.renamed("rsa0");
+    let mut n = vec![0u8];
+    n.extend_from_slice(&rsa.public);
+    let mut jwk = padded.jwk.clone();
+    jwk["n"] = json!(b64(&n));
+    server.rotate(json!({"keys": [ed.jwk, rsa.jwk, p384.jwk, jwk]}));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let verified = verifier
+        .verify(&padded.sign(&claims("erin")))
+        .await
+        .unwrap();
+    assert_eq!(verified.user.username, "erin");
     // A token without `kid` is tried against the keys that fit its alg.
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::RS256),
@@ -158,7 +172,7 @@ async fn eddsa_es384_and_rs256_tokens_verify_with_their_keys() {
     )
     .unwrap();
     assert_eq!(verifier.verify(&token).await.unwrap().user.username, "dan");
-    assert_eq!(server.fetches(), 1);
+    assert_eq!(server.fetches(), 2);
 }
 
 #[tokio::test]

@@ -112,13 +112,16 @@ pub(super) fn key(jwk: &Jwk) -> Option<Key> {
     }
     let (kind, decoding) = match &jwk.algorithm {
         AlgorithmParameters::RSA(rsa) => {
+            // Leading zero bytes (Java's BigInteger writes one) are
+            // dropped: ring refuses them, and they change no number.
             let n = decode(&rsa.n)?;
             let e = decode(&rsa.e)?;
-            let significant = n.iter().skip_while(|b| **b == 0).count();
-            if significant < MIN_RSA_MODULUS_BYTES || e.is_empty() {
+            let n = &n[n.iter().take_while(|b| **b == 0).count()..];
+            let e = &e[e.iter().take_while(|b| **b == 0).count()..];
+            if n.len() < MIN_RSA_MODULUS_BYTES || e.is_empty() {
                 return None;
             }
-            (KeyKind::Rsa, DecodingKey::from_rsa_raw_components(&n, &e))
+            (KeyKind::Rsa, DecodingKey::from_rsa_raw_components(n, e))
         }
         AlgorithmParameters::EllipticCurve(ec) => {
             let (kind, size) = match ec.curve {
