@@ -68,6 +68,8 @@ pub(super) struct KeyCache {
 }
 
 impl KeyCache {
+    /// An empty cache for the JWKS at `url`, fetched over `tls`; nothing
+    /// is fetched until a token needs a key (or `prefetch`).
     pub fn new(
         url: Uri,
         ttl: Duration,

@@ -93,6 +93,8 @@ struct Inner {
 /// A token that verified: who it is from and until when it is good.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedBearer {
+    /// The user the claims name, as a session would hold it (no CSRF
+    /// secret: a bearer token is not sent by browsers on their own).
     pub user: NewSession,
     /// The token's `exp` (without the leeway).
     pub expires_at: SystemTime,
