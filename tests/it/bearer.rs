@@ -67,7 +67,7 @@ fn settings(jwks_url: &str) -> BearerSettings {
         superuser_groups: Vec::new(),
         leeway: Duration::from_secs(5),
         jwks_cache_ttl: Duration::from_secs(600),
-        jwks_refetch_interval: Duration::from_millis(300),
+        jwks_refetch_interval: Duration::from_millis(500),
         timeout: Duration::from_secs(2),
         ca_file: None,
     }
@@ -158,7 +158,7 @@ async fn eddsa_es384_and_rs256_tokens_verify_with_their_keys() {
     let mut jwk = padded.jwk.clone();
     jwk["n"] = json!(b64(&n));
     server.rotate(json!({"keys": [ed.jwk, rsa.jwk, p384.jwk, jwk]}));
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(550)).await;
     let verified = verifier
         .verify(&padded.sign(&claims("erin")))
         .await
@@ -359,7 +359,7 @@ async fn an_unknown_kid_refetches_once_and_a_rotated_key_then_works() {
     // The issuer publishes a new key and starts signing with it.
     let new = TestKey::ed25519("2025");
     server.rotate(key_set(&[&old, &new]));
-    tokio::time::sleep(Duration::from_millis(350)).await; // past jwks_refetch_interval
+    tokio::time::sleep(Duration::from_millis(550)).await; // past jwks_refetch_interval
     let verified = verifier.verify(&new.sign(&claims("b"))).await.unwrap();
     assert_eq!(verified.user.username, "b");
     assert_eq!(server.fetches(), 2, "exactly one refetch");
@@ -369,7 +369,7 @@ async fn an_unknown_kid_refetches_once_and_a_rotated_key_then_works() {
 
     // The old key is withdrawn: once the keys are fetched again it fails.
     server.rotate(key_set(&[&new]));
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(550)).await;
     let unknown = TestKey::es256("never-published");
     assert_eq!(
         problem(&verifier, &unknown.sign(&claims("c"))).await,
@@ -489,14 +489,14 @@ async fn keys_past_their_ttl_are_refreshed_behind_the_request() {
     verifier.verify(&key.sign(&claims("a"))).await.unwrap();
     assert_eq!(server.fetches(), 1);
     // A slow issuer past the TTL: the cached key answers at once.
-    server.set_delay(Duration::from_millis(1500));
+    server.set_delay(Duration::from_secs(3));
     tokio::time::sleep(Duration::from_millis(250)).await;
     let start = Instant::now();
     for _ in 0..20 {
         verifier.verify(&key.sign(&claims("a"))).await.unwrap();
     }
     assert!(
-        start.elapsed() < Duration::from_millis(1000),
+        start.elapsed() < Duration::from_millis(2000),
         "{:?}",
         start.elapsed()
     );
@@ -506,7 +506,7 @@ async fn keys_past_their_ttl_are_refreshed_behind_the_request() {
     // Once it lands, a key the issuer withdrew meanwhile is gone.
     server.rotate(key_set(&[]));
     server.set_delay(Duration::ZERO);
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(8);
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         match verifier.verify(&key.sign(&claims("a"))).await {
