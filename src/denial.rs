@@ -557,6 +557,15 @@ impl Denial {
         Denial::new(StatusCode::NOT_FOUND, Reason::NotFound, "Not found.")
     }
 
+    /// `[bearer]`'s issuer could not give its keys and none are cached.
+    pub const fn issuer_unavailable() -> Denial {
+        Denial::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Reason::IssuerUnavailable,
+            "Token issuer unavailable.",
+        )
+    }
+
     pub const fn upstream_timeout() -> Denial {
         Denial::new(
             StatusCode::GATEWAY_TIMEOUT,

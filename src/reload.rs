@@ -75,5 +75,9 @@ pub fn prepare(path: &Path, current: &Config) -> Result<(Config, ReloadReport), 
     if next.upstream.connects_like(&current.upstream) {
         next.upstream.client = current.upstream.client.clone();
     }
+    // The same issuer's keys, fetched the same way, stay cached.
+    if let (Some(next), Some(running)) = (&mut next.bearer, &current.bearer) {
+        next.keep_keys_of(running);
+    }
     Ok((next, report))
 }

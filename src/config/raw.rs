@@ -59,6 +59,8 @@ pub struct RawConfig {
     /// The decision endpoint for an ingress's auth subrequests (nginx
     /// `auth_request`, Traefik/Caddy forward auth, Envoy `ext_authz`).
     pub decision: Option<Spanned<RawDecision>>,
+    /// Bearer JWTs from an OIDC provider or any issuer publishing a JWKS.
+    pub bearer: Option<Spanned<RawBearer>>,
 }
 
 /// `[decision]`: answer an ingress's auth subrequest with the whole
@@ -138,6 +140,53 @@ impl RawStrings {
             RawStrings::Many(many) => many.clone(),
         }
     }
+}
+
+/// `[bearer]`: who issues the JWTs API clients send as
+/// `Authorization: Bearer`, where its public keys are, and which claims
+/// say who the user is.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBearer {
+    /// The exact `iss` of the tokens, e.g. "https://login.example.com/realms/shop".
+    pub issuer: Spanned<String>,
+    /// Accepted `aud` values; a token must name at least one.
+    #[serde(default)]
+    pub audiences: Vec<Spanned<String>>,
+    /// The issuer's JWKS, `https://…` (or `http://` on a private network).
+    pub jwks_url: Spanned<String>,
+    /// Signature algorithms accepted (default ["RS256", "ES256"]); RS*,
+    /// PS*, ES256, ES384 or EdDSA, never HS* or "none".
+    pub algorithms: Option<Vec<Spanned<String>>>,
+    /// The claim holding the username (default "sub").
+    pub username_claim: Option<Spanned<String>>,
+    /// The claim listing groups: an array of strings or a space-separated
+    /// string; a dotted name reaches into objects ("realm_access.roles").
+    pub groups_claim: Option<Spanned<String>>,
+    /// The claim listing `app_label.codename` permissions, same shapes.
+    pub permissions_claim: Option<Spanned<String>>,
+    /// A boolean claim that makes the user staff when true.
+    pub staff_claim: Option<Spanned<String>>,
+    /// A boolean claim that makes the user a superuser when true.
+    pub superuser_claim: Option<Spanned<String>>,
+    /// Members of any of these groups are staff.
+    #[serde(default)]
+    pub staff_groups: Vec<Spanned<String>>,
+    /// Members of any of these groups are superusers.
+    #[serde(default)]
+    pub superuser_groups: Vec<Spanned<String>>,
+    /// Clock skew allowed for `exp`, `nbf`, `iat` (default "60s"; "0s" for none).
+    pub leeway: Option<Spanned<String>>,
+    /// How long fetched keys are used before being fetched again (default "10m").
+    pub jwks_cache_ttl: Option<Spanned<String>>,
+    /// A token with an unknown `kid` fetches the keys again, at most this
+    /// often (default "30s").
+    pub jwks_refetch_interval: Option<Spanned<String>>,
+    /// Longest a JWKS fetch may take (default "5s").
+    pub timeout: Option<Spanned<String>>,
+    /// PEM of the CA that signed an `https://` JWKS server's certificate
+    /// (default: the system's roots). Relative to this file.
+    pub ca_file: Option<Spanned<String>>,
 }
 
 /// `[django]`: the settings copied from the Django project's `settings.py`.

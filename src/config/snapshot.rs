@@ -35,6 +35,9 @@ pub struct Config {
     pub users: crate::auth::users::UserTable,
     pub login: LoginSettings,
     pub diagnostics: Diagnostics,
+    /// `[bearer]`: the verifier of bearer JWTs from its issuer (a reload
+    /// keeps its key cache when the keys are fetched the same way).
+    pub bearer: Option<crate::credentials::bearer::BearerVerifier>,
     /// Things `check` warns about but that do not stop the config loading.
     pub warnings: Vec<super::ConfigError>,
 }

@@ -4,6 +4,7 @@
 //! `DEFAULT_AUTHENTICATION_CLASSES` or a view's `authentication_classes`).
 
 pub mod authorization;
+pub mod bearer;
 pub mod drf_token;
 pub mod simplejwt;
 

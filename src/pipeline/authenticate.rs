@@ -12,9 +12,11 @@ use http::HeaderMap;
 use super::lookup_session;
 use super::trace::{CredentialStep, Trace};
 use super::Context;
+use crate::credentials::authorization::{authorization_bytes, python_split};
+use crate::credentials::bearer::BearerError;
 use crate::credentials::simplejwt;
 use crate::credentials::{drf_token, AuthClass, AuthClasses};
-use crate::denial::{Denial, Reason};
+use crate::denial::{Denial, DetailExtra, Reason};
 use crate::routes::Route;
 use crate::session::state::{NoSession, SessionState};
 use crate::session::{CredentialUser, Session};
@@ -64,7 +66,7 @@ pub async fn authenticate(
             },
             AuthClass::Token => drf_token(context, headers).await,
             AuthClass::Jwt => jwt(context, headers).await,
-            AuthClass::Bearer => Outcome::Absent,
+            AuthClass::Bearer => bearer(context, headers).await,
         };
         match outcome {
             Outcome::Absent => trace.note(|| CredentialStep::Absent(class)),
@@ -113,6 +115,72 @@ async fn drf_token(context: &Context<'_>, headers: &HeaderMap) -> Outcome {
             Outcome::Refused(Denial::session_store_unavailable())
         }
     }
+}
+
+/// A JWT from the `[bearer]` issuer: `Authorization: Bearer <token>`.
+async fn bearer(context: &Context<'_>, headers: &HeaderMap) -> Outcome {
+    // Compiled only with a [bearer] section (the config compiler checks).
+    let Some(verifier) = &context.config.bearer else {
+        return Outcome::Absent;
+    };
+    let token = match bearer_token(headers) {
+        Ok(Some(token)) => token,
+        Ok(None) => return Outcome::Absent,
+        Err(denial) => return Outcome::Refused(denial),
+    };
+    match verifier.verify(&token).await {
+        Ok(verified) => Outcome::Authenticated(Arc::new(Session::new(
+            verified.user,
+            SystemTime::now(),
+            verified.expires_at,
+        ))),
+        Err(BearerError::Invalid(problem)) => {
+            let mut denial = Denial::owned(
+                http::StatusCode::UNAUTHORIZED,
+                Reason::BearerInvalid,
+                problem.message(),
+            );
+            denial.extra = Some(Box::new(DetailExtra {
+                code: problem.as_str(),
+                messages: None,
+            }));
+            Outcome::Refused(denial)
+        }
+        Err(BearerError::IssuerUnavailable(why)) => {
+            tracing::warn!(%why, "bearer token issuer unavailable; refusing (fail closed)");
+            Outcome::Refused(Denial::issuer_unavailable())
+        }
+    }
+}
+
+/// The token of `Authorization: Bearer <token>` (the scheme in any case,
+/// RFC 6750): `Ok(None)` for another scheme or no header.
+fn bearer_token(headers: &HeaderMap) -> Result<Option<String>, Denial> {
+    let Some(header) = authorization_bytes(headers) else {
+        return Ok(None);
+    };
+    let parts: Vec<&[u8]> = python_split(&header).collect();
+    match parts.as_slice() {
+        [scheme, ..] if !scheme.eq_ignore_ascii_case(b"Bearer") => Ok(None),
+        [_, token] => match std::str::from_utf8(token) {
+            Ok(token) => Ok(Some(token.to_string())),
+            Err(_) => Err(bad_bearer_header()),
+        },
+        [] => Ok(None),
+        _ => Err(bad_bearer_header()),
+    }
+}
+
+fn bad_bearer_header() -> Denial {
+    let mut denial = Denial::authentication_failed(
+        Reason::BearerInvalid,
+        "Authorization header must contain two space-delimited values",
+    );
+    denial.extra = Some(Box::new(DetailExtra {
+        code: "bad_authorization_header",
+        messages: None,
+    }));
+    denial
 }
 
 /// simplejwt's `JWTAuthentication` (or the stateless variant).

@@ -694,3 +694,125 @@ fn check_names_what_each_class_needs_at_its_line() {
     )
     .is_ok());
 }
+
+/// `[bearer]` through the gateway: the authentication class, its 401,
+/// the identity the upstream is told, and 503 when the issuer is gone
+/// and no key is cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_jwts_from_an_issuer_through_the_gateway() {
+    use crate::common::jwks::{key_set, JwksServer, TestKey};
+    let issuer = "https://login.example.test/realms/shop";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = |sub: &str| {
+        serde_json::json!({
+            "iss": issuer, "aud": "shop-api", "sub": sub, "iat": now, "exp": now + 300,
+            "groups": ["ops"],
+        })
+    };
+    let first = TestKey::es256("k1");
+    let mut jwks = JwksServer::start(key_set(&[&first])).await;
+    let tail = format!(
+        "{TOKEN_FIRST}\n[[routes]]\nname = \"ops\"\npath = \"/ops/**\"\naccess = \"authenticated\"\ngroups = [\"admins\"]\n\n\
+         [bearer]\nissuer = {issuer:?}\naudiences = [\"shop-api\"]\njwks_url = {:?}\ngroups_claim = \"groups\"\njwks_refetch_interval = \"1s\"\n",
+        jwks.url
+    );
+    let h = Harness::with_config(|upstream| {
+        format!(
+            "authentication = [\"bearer\", \"session\"]\n{}",
+            config(upstream, &tail)
+        )
+    })
+    .await;
+    let bearer = |token: &str| format!("Bearer {token}");
+    let good = bearer(&first.sign(&claims("alice")));
+    let reply = h.get("/api/me/", &[("authorization", &good)]).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let seen = h.seen().pop().unwrap();
+    assert_eq!(seen.header_values("x-remote-user"), ["alice"]);
+    assert_eq!(seen.header_values("x-remote-groups"), ["ops"]);
+    assert_eq!(seen.header_values("x-remote-auth"), ["bearer"]);
+    // Signed-in but lacking the group: 403, whatever the class.
+    h.get("/ops/x", &[("authorization", &good)])
+        .await
+        .assert_denied(
+            403,
+            "permission_denied",
+            r#"{"detail":"You do not have permission to perform this action."}"#,
+        );
+    // No credential: 401 with the bearer class's challenge.
+    let anonymous = h.get("/api/me/", &[]).await;
+    anonymous.assert_denied(401, "not_authenticated", NOT_AUTHENTICATED_JSON);
+    assert_eq!(
+        anonymous.headers["www-authenticate"],
+        "Bearer realm=\"api\""
+    );
+    // Refused tokens: 401, the problem's code, on an open route too.
+    let mut expired = claims("alice");
+    expired["exp"] = serde_json::json!(now - 600);
+    let denied = h
+        .get(
+            "/api/me/",
+            &[("authorization", &bearer(&first.sign(&expired)))],
+        )
+        .await;
+    denied.assert_denied(
+        401,
+        "bearer_invalid",
+        r#"{"detail":"Token is expired","code":"expired"}"#,
+    );
+    let mut stranger = claims("alice");
+    stranger["aud"] = serde_json::json!("other-api");
+    h.get(
+        "/api/me/",
+        &[("authorization", &bearer(&first.sign(&stranger)))],
+    )
+    .await
+    .assert_denied(
+        401,
+        "bearer_invalid",
+        r#"{"detail":"Token has the wrong audience","code":"wrong_audience"}"#,
+    );
+    h.get("/api/me/", &[("authorization", "Bearer a b")])
+        .await
+        .assert_denied(
+            401,
+            "bearer_invalid",
+            r#"{"detail":"Authorization header must contain two space-delimited values","code":"bad_authorization_header"}"#,
+        );
+    // Rotation: a key the gateway has not seen is fetched again, once the
+    // refetch interval (1s here) since the last fetch has passed.
+    let second = TestKey::es256("k2");
+    jwks.rotate(key_set(&[&first, &second]));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let rotated = bearer(&second.sign(&claims("bob")));
+    assert_eq!(
+        h.get("/api/me/", &[("authorization", &rotated)])
+            .await
+            .status,
+        200
+    );
+    // The issuer gone: cached keys still verify; an unknown key fails
+    // closed with 503 once the refetch interval allows a fetch.
+    jwks.stop().await;
+    assert_eq!(
+        h.get("/api/me/", &[("authorization", &good)]).await.status,
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let third = TestKey::es256("k3");
+    let unknown = h
+        .get(
+            "/api/me/",
+            &[("authorization", &bearer(&third.sign(&claims("carol"))))],
+        )
+        .await;
+    assert_eq!(unknown.status, 503, "{}", unknown.text());
+    assert_eq!(unknown.reason(), Some("issuer_unavailable"));
+    assert!(h
+        .seen()
+        .iter()
+        .all(|s| s.header_values("x-remote-user") != ["carol"]));
+}

@@ -10,6 +10,7 @@ mod common;
 mod admin;
 mod api_clients;
 mod assertion;
+mod bearer;
 mod browser;
 mod cli;
 mod container;

@@ -87,7 +87,7 @@ pub(super) fn check_used(
     if jwt && raw.jwt.is_none() {
         problems.anywhere("authentication names \"jwt\", which needs a [jwt] section (SIMPLE_JWT)");
     }
-    if bearer {
+    if bearer && raw.bearer.is_none() {
         problems.anywhere("authentication names \"bearer\", which needs a [bearer] section (the issuer and its JWKS)");
     }
 }

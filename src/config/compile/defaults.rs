@@ -138,6 +138,14 @@ defaults! {
     DJANGO_CACHE_TTL: Duration = "1s" => "django.cache_ttl";
     DJANGO_NEGATIVE_CACHE_TTL: Duration = "1s" => "django.negative_cache_ttl";
     DJANGO_CACHE_SIZE: Integer = 100_000 => "django.cache_size";
+
+    BEARER_ALGORITHMS: List = &["RS256", "ES256"] => "bearer.algorithms";
+    /// The one claim every issuer sets, unique and stable per user.
+    BEARER_USERNAME_CLAIM: Text = "sub" => "bearer.username_claim";
+    BEARER_LEEWAY: Duration = "60s" => "bearer.leeway";
+    BEARER_JWKS_CACHE_TTL: Duration = "10m" => "bearer.jwks_cache_ttl";
+    BEARER_JWKS_REFETCH_INTERVAL: Duration = "30s" => "bearer.jwks_refetch_interval";
+    BEARER_TIMEOUT: Duration = "5s" => "bearer.timeout";
 }
 
 #[cfg(test)]

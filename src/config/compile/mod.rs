@@ -4,6 +4,7 @@
 //! default once; this file only puts the sections together.
 
 mod admin;
+mod bearer;
 mod cors;
 mod credentials;
 mod csrf;
@@ -108,6 +109,7 @@ pub fn compile(
                 .anywhere("decision.listen must differ from server.listen and server.admin_listen");
         }
     }
+    let bearer = bearer::bearer(problems, raw.bearer.as_ref(), base);
 
     let (errors, warnings) = (
         std::mem::take(&mut problems.errors),
@@ -140,6 +142,7 @@ pub fn compile(
         users,
         login,
         diagnostics,
+        bearer,
         warnings,
     })
 }

@@ -8,6 +8,7 @@ pub mod cases;
 pub mod django;
 pub mod h2;
 pub mod ingress;
+pub mod jwks;
 pub mod process;
 pub mod python;
 pub mod redis;
