@@ -272,11 +272,8 @@ fn verify_origin(request: &Request<'_>, origin: &str) -> Result<(), Denial> {
 
 fn check_referer(request: &Request<'_>) -> Result<(), Denial> {
     let settings = request.settings;
-    let referer = request
-        .parts
-        .headers
-        .get(header::REFERER)
-        .map(|v| latin1(v.as_bytes()));
+    // Two Referer lines reach Django as one value joined with ",".
+    let referer = joined_header(&request.parts.headers, header::REFERER);
     // The cookie domain (with the port unless 80/443), else this Host.
     let good_host = match &settings.cookie_domain {
         Some(domain) => {

@@ -48,6 +48,12 @@ pub enum Intake {
 /// preflight (noted in `trace`), and reads what the answer depends on.
 pub fn intake(config: &Config, parts: &mut Parts, trace: &mut Trace) -> Intake {
     canonical::canonicalize_method(parts);
+    // HTTP/2 sends one `cookie` field per cookie, to be joined with "; "
+    // before the request is read as HTTP/1.1 (RFC 9113 §8.2.3); repeated
+    // HTTP/1.1 lines stay as sent, to be read as WSGI joins them.
+    if parts.version == http::Version::HTTP_2 {
+        crate::cookies::join_fields(&mut parts.headers, b"; ");
+    }
     if let Some(preflight) = config.cors.preflight(&parts.method, &parts.headers) {
         trace.note(|| Step::Preflight);
         return Intake::Preflight(preflight);
