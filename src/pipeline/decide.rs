@@ -8,8 +8,10 @@ use http::request::Parts;
 use super::check_csrf::CookieState;
 use super::trace::{BodyStep, CanonicalStep, CsrfStep, ModeStep, Step, Trace};
 use crate::canonical::{self, Target};
+use crate::csrf::settings::CsrfEnforce;
 use crate::csrf::token::Secret;
-use crate::denial::{Cause, Denial};
+use crate::denial::{Cause, Denial, Reason};
+use crate::negotiate::Refusal;
 use crate::routes::{Mode, Route};
 use crate::session::state::SessionState;
 
@@ -114,6 +116,7 @@ async fn checks<'r>(
     let route = match select_route::select(&config.routes, &parts.method, &target.path, trace) {
         Ok(route) => Some(route),
         Err(denial) => {
+            let denial = negotiated_first(parts, denial, trace);
             held.settle(config.routes.unmatched_mode(), denial, trace)?;
             None
         }
@@ -159,10 +162,16 @@ async fn checks<'r>(
         cookie: csrf_cookie,
     };
     if let Err(denial) = check_csrf::check(&csrf_request, &mut work.body, trace).await {
+        // Django's own middleware (`enforce = "always"`) checks before any view.
+        let denial = match config.csrf.enforce {
+            CsrfEnforce::Authenticated => negotiated_first(parts, denial, trace),
+            CsrfEnforce::Always => denial,
+        };
         held.settle(mode, denial, trace)?;
     }
     if let Some(route) = route {
         if let Err(denial) = authorize::authorize(route, &parts.method, session, trace) {
+            let denial = negotiated_first(parts, denial, trace);
             held.settle(mode, denial, trace)?;
         }
         if let Some(limit) = route.max_body {
@@ -181,6 +190,29 @@ async fn checks<'r>(
         }
     }
     Ok(held.verdict())
+}
+
+/// DRF negotiates the renderer in `APIView.initial` before it
+/// authenticates (where `SessionAuthentication` checks CSRF) and checks
+/// permissions, so a request it would refuse there gets the negotiation's
+/// refusal instead: 404 for a `?format=` naming no renderer, 406 when no
+/// renderer matches `Accept` (`crate::negotiate`). The store being down
+/// is the gateway's own answer, and stays.
+fn negotiated_first(parts: &Parts, denial: Denial, trace: &mut Trace) -> Denial {
+    if denial.reason == Reason::SessionStoreUnavailable {
+        return denial;
+    }
+    let Err(refusal) = crate::negotiate::select_renderer(&parts.headers, parts.uri.query()) else {
+        return denial;
+    };
+    trace.note(|| Step::Negotiated {
+        refusal,
+        instead_of: denial.reason,
+    });
+    match refusal {
+        Refusal::UnknownFormat => Denial::unknown_format(),
+        Refusal::NotAcceptable => Denial::not_acceptable(),
+    }
 }
 
 /// Denials a check returned that did not stop the request (yet): in report

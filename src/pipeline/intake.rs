@@ -27,7 +27,8 @@ pub struct Reply {
     /// The path and query asked for (where the login page sends the user
     /// back to).
     pub target: Option<PathAndQuery>,
-    /// The client prefers HTML (a browser).
+    /// DRF would render with the browsable API (HTML, a browser), by
+    /// `Accept` and `?format=` (`crate::negotiate`).
     pub html: bool,
     /// The request's Origin, when CORS allows it: every answer is
     /// decorated for it.
@@ -61,7 +62,7 @@ pub fn intake(config: &Config, parts: &mut Parts, trace: &mut Trace) -> Intake {
     Intake::Request(Reply {
         method: parts.method.clone(),
         target: parts.uri.path_and_query().cloned(),
-        html: crate::negotiate::prefers_html(&parts.headers),
+        html: crate::negotiate::prefers_html(&parts.headers, parts.uri.query()),
         cors_origin: config.cors.allowed_origin(&parts.headers),
     })
 }
