@@ -381,12 +381,13 @@ impl Denial {
         }
     }
 
-    /// DRF's `ParseError` for a JSON body.
-    pub fn json_parse_error(error: &serde_json::Error) -> Denial {
+    /// DRF's `ParseError` for a JSON body: `JSON parse error - ` and
+    /// Python's own message (`crate::parsers::python_json`).
+    pub fn json_parse_error(python_message: &str) -> Denial {
         Denial {
             status: StatusCode::BAD_REQUEST,
             reason: Reason::BadBody,
-            detail: Cow::Owned(format!("JSON parse error - {error}")),
+            detail: Cow::Owned(format!("JSON parse error - {python_message}")),
             retry_after: None,
             cause: None,
         }

@@ -40,7 +40,7 @@ pub fn hint(denial: &Denial, config: &Config) -> String {
         Reason::SessionStoreUnavailable => "The session store did not answer: check the gateway's /readyz and the store itself; the request fails closed meanwhile.".into(),
         Reason::UpstreamUnavailable => "The upstream refused the connection or broke it off: check that it is running at upstream.url.".into(),
         Reason::UpstreamTimeout => "The upstream did not answer within upstream.timeout: look at why it is slow.".into(),
-        Reason::BadBody => "The request body could not be read as sent (broken framing, or an invalid multipart boundary): resend it whole.".into(),
+        Reason::BadBody => "The request body could not be read as sent (broken framing, an invalid multipart boundary, or JSON that Python's json module refuses, as the detail says): fix it and resend it whole.".into(),
         Reason::BodyTimeout => "The body stopped arriving for server.body_read_timeout: send it without pausing.".into(),
         Reason::FormTooLarge => "A url-encoded form over csrf.form_body_limit is refused, as Django's DATA_UPLOAD_MAX_MEMORY_SIZE: send less, or send it as JSON.".into(),
         Reason::BodyTooLarge => {
