@@ -16,6 +16,7 @@ mod cors;
 mod csrf;
 mod csrf_tokens;
 mod django;
+mod drf_parity;
 mod explain;
 mod faults;
 mod identity;
