@@ -6,7 +6,9 @@
 //!    without one, an HTTPS request's `Referer` must be trusted;
 //! 3. the csrftoken cookie must be well-formed and present;
 //! 4. the token — the POST form field `csrfmiddlewaretoken` when present,
-//!    else the X-CSRFToken header — must be well-formed and match.
+//!    else the X-CSRFToken header — must be well-formed and match; under
+//!    DRF (`enforce = "authenticated"`) a POST refused here is first
+//!    refused for its body when DRF's parsers refuse it (`crate::parsers`).
 //!
 //! Who is checked: with `enforce = "authenticated"` (DRF), requests carrying
 //! a valid session, on every route; with `"always"` (Django), everyone.
@@ -105,6 +107,9 @@ pub struct Request<'a> {
     pub https: bool,
     pub host: Option<&'a str>,
     pub cookie: CookieState,
+    /// The route is in `mode = "report"`: a refusal is forwarded anyway
+    /// (and DRF there parses the body itself).
+    pub reported: bool,
 }
 
 /// Where the submitted token came from.
@@ -259,10 +264,10 @@ async fn check_token(
 /// for the token is first refused for its body (415, or 400 for JSON
 /// Python cannot parse): `crate::parsers`. Django's own middleware
 /// (`enforce = "always"`) reads only form bodies, and the gateway's own
-/// endpoints are no DRF views.
+/// endpoints are no DRF views. A reported refusal keeps its CSRF reason.
 async fn drf_parses_first(request: &Request<'_>, body: &mut ForwardBody, denial: Denial) -> Denial {
     let parts = request.parts;
-    let drf = request.enforce == CsrfEnforce::Authenticated;
+    let drf = request.enforce == CsrfEnforce::Authenticated && !request.reported;
     if !drf || parts.method != Method::POST || declared_length(&parts.headers) == 0 {
         return denial;
     }

@@ -116,8 +116,9 @@ async fn checks<'r>(
     let route = match select_route::select(&config.routes, &parts.method, &target.path, trace) {
         Ok(route) => Some(route),
         Err(denial) => {
-            let denial = negotiated_first(parts, denial, trace);
-            held.settle(config.routes.unmatched_mode(), denial, trace)?;
+            let mode = config.routes.unmatched_mode();
+            let denial = negotiated_first(parts, mode, denial, trace);
+            held.settle(mode, denial, trace)?;
             None
         }
     };
@@ -160,18 +161,19 @@ async fn checks<'r>(
         https,
         host: target.host,
         cookie: csrf_cookie,
+        reported: mode == Mode::Report,
     };
     if let Err(denial) = check_csrf::check(&csrf_request, &mut work.body, trace).await {
         // Django's own middleware (`enforce = "always"`) checks before any view.
         let denial = match config.csrf.enforce {
-            CsrfEnforce::Authenticated => negotiated_first(parts, denial, trace),
+            CsrfEnforce::Authenticated => negotiated_first(parts, mode, denial, trace),
             CsrfEnforce::Always => denial,
         };
         held.settle(mode, denial, trace)?;
     }
     if let Some(route) = route {
         if let Err(denial) = authorize::authorize(route, &parts.method, session, trace) {
-            let denial = negotiated_first(parts, denial, trace);
+            let denial = negotiated_first(parts, mode, denial, trace);
             held.settle(mode, denial, trace)?;
         }
         if let Some(limit) = route.max_body {
@@ -197,9 +199,11 @@ async fn checks<'r>(
 /// permissions, so a request it would refuse there gets the negotiation's
 /// refusal instead: 404 for a `?format=` naming no renderer, 406 when no
 /// renderer matches `Accept` (`crate::negotiate`). The store being down
-/// is the gateway's own answer, and stays.
-fn negotiated_first(parts: &Parts, denial: Denial, trace: &mut Trace) -> Denial {
-    if denial.reason == Reason::SessionStoreUnavailable {
+/// is the gateway's own answer, and stays; so does a denial `mode =
+/// "report"` forwards (it is counted under its own reason, and the
+/// upstream negotiates).
+fn negotiated_first(parts: &Parts, mode: Mode, denial: Denial, trace: &mut Trace) -> Denial {
+    if denial.reason == Reason::SessionStoreUnavailable || mode == Mode::Report {
         return denial;
     }
     let Err(refusal) = crate::negotiate::select_renderer(&parts.headers, parts.uri.query()) else {
