@@ -7,8 +7,8 @@
 /// One `Accept` entry or a `Content-Type`, as `_MediaType` holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaType {
-    main: String,
-    sub: String,
+    /// `main/sub`, lower-cased.
+    key: String,
     /// A parameter other than `q` (precedence 3, "type/subtype; param=val").
     params_beyond_q: bool,
 }
@@ -17,20 +17,24 @@ impl MediaType {
     /// `_MediaType(text)`.
     pub fn parse(text: &str) -> MediaType {
         let (key, params_beyond_q) = header_parameters(text);
-        let (main, sub) = key.split_once('/').unwrap_or((key.as_str(), ""));
         MediaType {
-            main: main.to_string(),
-            sub: sub.to_string(),
+            key,
             params_beyond_q,
         }
+    }
+
+    /// The type and subtype, split at the first `/` (`str.partition`).
+    fn parts(&self) -> (&str, &str) {
+        self.key.split_once('/').unwrap_or((self.key.as_str(), ""))
     }
 
     /// `_MediaType.precedence`: 0 for `*/*`, 1 for `type/*`, 2 for
     /// `type/subtype` (with at most `q`), 3 with other parameters.
     pub fn precedence(&self) -> u8 {
-        if self.main == "*" {
+        let (main, sub) = self.parts();
+        if main == "*" {
             0
-        } else if self.sub == "*" {
+        } else if sub == "*" {
             1
         } else if !self.params_beyond_q {
             2
@@ -43,7 +47,8 @@ impl MediaType {
     /// parser's own type (`main/sub`, no parameters, never a wildcard):
     /// this side may use `*` for either part.
     pub fn admits(&self, main: &str, sub: &str) -> bool {
-        (self.sub == "*" || self.sub == sub) && (self.main == "*" || self.main == main)
+        let (own_main, own_sub) = self.parts();
+        (own_sub == "*" || own_sub == sub) && (own_main == "*" || own_main == main)
     }
 }
 

@@ -13,6 +13,8 @@
 
 pub mod media_type;
 
+use std::borrow::Cow;
+
 use http::header::{HeaderMap, ACCEPT};
 
 use crate::headers::latin1;
@@ -72,16 +74,19 @@ pub fn select_renderer(headers: &HeaderMap, query: Option<&str>) -> Result<Rende
     }
     // `META.get("HTTP_ACCEPT", "*/*")`: repeated lines joined with ",",
     // as a WSGI server joins them.
-    let mut accept = String::new();
-    for (i, value) in headers.get_all(ACCEPT).iter().enumerate() {
-        if i > 0 {
-            accept.push(',');
+    let mut values = headers.get_all(ACCEPT).iter();
+    let accept: Cow<'_, str> = match (values.next(), values.next()) {
+        (None, _) => Cow::Borrowed("*/*"),
+        (Some(only), None) => latin1(only.as_bytes()),
+        (Some(_), Some(_)) => {
+            let all: Vec<Cow<'_, str>> = headers
+                .get_all(ACCEPT)
+                .iter()
+                .map(|v| latin1(v.as_bytes()))
+                .collect();
+            Cow::Owned(all.join(","))
         }
-        accept.push_str(&latin1(value.as_bytes()));
-    }
-    if headers.get(ACCEPT).is_none() {
-        accept.push_str("*/*");
-    }
+    };
     let entries: Vec<MediaType> = accept
         .split(',')
         .map(|entry| MediaType::parse(media_type::py_strip(entry)))

@@ -1,6 +1,7 @@
 //! Stage 0, intake: how a request is taken in before any decision, the
 //! same for live traffic (`handle`) and `explain`, so the two cannot
-//! drift: the method upper-cased, a CORS preflight answered, what the
+//! drift: the method upper-cased, HTTP/2's cookie fields joined into one
+//! header, a CORS preflight answered, what the
 //! gateway's own answer depends on (HTML or JSON, the CORS origin), and
 //! the `Context` the stages run in.
 
