@@ -1,38 +1,65 @@
-//! The `Cookie` request header, read exactly as Django reads it.
+//! The `Cookie` request header, read exactly as Django under WSGI reads it.
 
 use std::borrow::Cow;
 
-use http::{header, HeaderMap};
+use bytes::BytesMut;
+use http::{header, HeaderMap, HeaderValue};
 
-use crate::headers::latin1;
-
-/// The value of cookie `name`, looking through every `Cookie` header (HTTP/2
-/// sends one per cookie), parsed exactly as Django's
+/// The value of cookie `name`, parsed exactly as Django's
 /// `django.http.cookie.parse_cookie` does: split on `;`, split each chunk at
 /// its first `=` (a chunk without one is a value with an empty name), strip
 /// whitespace, unquote as Python's `http.cookies._unquote`, and let the last
 /// occurrence of a name win. Matching Django's parser, rather than a generic
 /// RFC 6265 one, means the gateway and a Django backend always agree on
 /// which cookie a request carries; it is also the cheapest parse on the hot
-/// path (no allocation for plain ASCII cookies). Header bytes are read as
-/// Latin-1, as WSGI hands them to Django.
+/// path (no allocation for plain ASCII cookies).
+///
+/// What Django parses is `WSGIRequest.COOKIES`' string: several `Cookie`
+/// lines joined with `,` (as WSGI servers join repeated headers, so two
+/// HTTP/1.1 lines run into one cookie), and the header's bytes decoded as
+/// UTF-8 with each invalid sequence replaced by U+FFFD
+/// (`get_str_from_wsgi`). HTTP/2's one field per cookie is joined with
+/// `; ` before anything reads it (`join_fields`, at intake).
 pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cow<'h, str>> {
-    let mut found = None;
-    for value in headers.get_all(header::COOKIE) {
-        match latin1(value.as_bytes()) {
-            Cow::Borrowed(text) => {
-                if let Some(v) = last_in(text, name) {
-                    found = Some(unquote(v));
+    let mut fields = headers.get_all(header::COOKIE).iter();
+    let first = fields.next()?;
+    let text = match fields.next() {
+        None => String::from_utf8_lossy(first.as_bytes()),
+        Some(_) => {
+            let mut joined = String::new();
+            for (i, field) in headers.get_all(header::COOKIE).iter().enumerate() {
+                if i > 0 {
+                    joined.push(',');
                 }
+                joined.push_str(&String::from_utf8_lossy(field.as_bytes()));
             }
-            Cow::Owned(text) => {
-                if let Some(v) = last_in(&text, name) {
-                    found = Some(Cow::Owned(unquote(v).into_owned()));
-                }
-            }
+            Cow::Owned(joined)
         }
+    };
+    match text {
+        Cow::Borrowed(text) => last_in(text, name).map(unquote),
+        Cow::Owned(text) => last_in(&text, name).map(|v| Cow::Owned(unquote(v).into_owned())),
     }
-    found
+}
+
+/// Every `Cookie` field joined into one with `separator`: `; ` for
+/// HTTP/2's one field per cookie (RFC 9113 §8.2.3), `,` for repeated
+/// HTTP/1.1 lines (what a WSGI server makes of them), so the upstream is
+/// sent exactly the cookie string the gateway read.
+pub fn join_fields(headers: &mut HeaderMap, separator: &[u8]) {
+    let mut fields = headers.get_all(header::COOKIE).iter();
+    let (Some(first), Some(_)) = (fields.next(), fields.next()) else {
+        return;
+    };
+    let mut joined = BytesMut::from(first.as_bytes());
+    for field in headers.get_all(header::COOKIE).iter().skip(1) {
+        joined.extend_from_slice(separator);
+        joined.extend_from_slice(field.as_bytes());
+    }
+    // Invariant: valid header values joined with "; " or "," are valid.
+    if let Ok(value) = HeaderValue::from_maybe_shared(joined.freeze()) {
+        headers.insert(header::COOKIE, value);
+    }
 }
 
 fn last_in<'t>(text: &'t str, name: &str) -> Option<&'t str> {
@@ -92,18 +119,33 @@ mod tests {
         map
     }
     #[test]
-    fn finds_the_cookie_across_split_headers() {
+    fn repeated_lines_run_together_as_under_wsgi() {
         let h = headers(&["a=1; sessionid=abc", "csrftoken=x"]);
-        assert_eq!(cookie_value(&h, "sessionid").as_deref(), Some("abc"));
+        assert_eq!(
+            cookie_value(&h, "sessionid").as_deref(),
+            Some("abc,csrftoken=x")
+        );
+        assert_eq!(cookie_value(&h, "csrftoken").as_deref(), None);
+        assert_eq!(cookie_value(&h, "a").as_deref(), Some("1"));
+        let h = headers(&["sessionid=first", "sessionid=second"]);
+        assert_eq!(
+            cookie_value(&h, "sessionid").as_deref(),
+            Some("first,sessionid=second")
+        );
+    }
+
+    #[test]
+    fn http2_fields_joined_with_semicolons_are_separate_cookies() {
+        let mut h = headers(&["a=1; sessionid=abc", "csrftoken=x", "sessionid=def"]);
+        join_fields(&mut h, b"; ");
+        assert_eq!(h.get_all(header::COOKIE).iter().count(), 1);
+        assert_eq!(cookie_value(&h, "sessionid").as_deref(), Some("def"));
         assert_eq!(cookie_value(&h, "csrftoken").as_deref(), Some("x"));
-        assert_eq!(cookie_value(&h, "missing").as_deref(), None);
     }
 
     #[test]
     fn last_duplicate_wins_like_django() {
         let h = headers(&["sessionid=first; sessionid=second"]);
-        assert_eq!(cookie_value(&h, "sessionid").as_deref(), Some("second"));
-        let h = headers(&["sessionid=first", "sessionid=second"]);
         assert_eq!(cookie_value(&h, "sessionid").as_deref(), Some("second"));
     }
 
@@ -123,14 +165,15 @@ mod tests {
     }
 
     #[test]
-    fn non_ascii_bytes_are_latin1_not_a_reason_to_skip_the_header() {
+    fn non_ascii_bytes_are_utf8_with_replacement_like_djangos_cookies() {
         let mut map = HeaderMap::new();
         map.append(
             header::COOKIE,
-            HeaderValue::from_bytes(b"x=\xe9; csrftoken=abc").unwrap(),
+            HeaderValue::from_bytes(b"x=\xe9; y=\xc3\xa9; csrftoken=abc").unwrap(),
         );
         assert_eq!(cookie_value(&map, "csrftoken").as_deref(), Some("abc"));
-        assert_eq!(cookie_value(&map, "x").as_deref(), Some("\u{e9}"));
+        assert_eq!(cookie_value(&map, "x").as_deref(), Some("\u{fffd}"));
+        assert_eq!(cookie_value(&map, "y").as_deref(), Some("\u{e9}"));
     }
 
     #[test]

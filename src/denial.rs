@@ -32,6 +32,8 @@ pub enum Reason {
     Throttled,
     UnsupportedMediaType,
     NotFound,
+    UnknownFormat,
+    NotAcceptable,
     CsrfBadOrigin,
     CsrfNoReferer,
     CsrfMalformedReferer,
@@ -67,7 +69,8 @@ pub enum Reason {
 
 impl Reason {
     /// Access decisions, which `mode = "report"` forwards anyway (and
-    /// counts as `would_deny`). The rest say the request itself is broken
+    /// counts as `would_deny`); DRF's negotiation refusals only ever stand
+    /// in for one of them. The rest say the request itself is broken
     /// or over a limit, and are answered in every mode.
     pub fn is_reportable(self) -> bool {
         matches!(
@@ -96,6 +99,8 @@ impl Reason {
                 | Reason::JwtUserNotFound
                 | Reason::BearerInvalid
                 | Reason::IssuerUnavailable
+                | Reason::UnknownFormat
+                | Reason::NotAcceptable
         )
     }
 
@@ -137,6 +142,8 @@ impl Reason {
             Reason::Throttled => "throttled",
             Reason::UnsupportedMediaType => "unsupported_media_type",
             Reason::NotFound => "not_found",
+            Reason::UnknownFormat => "unknown_format",
+            Reason::NotAcceptable => "not_acceptable",
             Reason::CsrfBadOrigin => "csrf_bad_origin",
             Reason::CsrfNoReferer => "csrf_no_referer",
             Reason::CsrfMalformedReferer => "csrf_malformed_referer",
@@ -503,17 +510,34 @@ impl Denial {
         }
     }
 
-    /// DRF's `ParseError` for a JSON body.
-    pub fn json_parse_error(error: &serde_json::Error) -> Denial {
+    /// DRF's `ParseError` for a JSON body: `JSON parse error - ` and
+    /// Python's own message (`crate::parsers::python_json`).
+    pub fn json_parse_error(python_message: &str) -> Denial {
         Denial {
             status: StatusCode::BAD_REQUEST,
             reason: Reason::BadBody,
-            detail: Cow::Owned(format!("JSON parse error - {error}")),
+            detail: Cow::Owned(format!("JSON parse error - {python_message}")),
             retry_after: None,
             challenge: None,
             extra: None,
             cause: None,
         }
+    }
+
+    /// DRF's answer to `?format=` naming no renderer: `Http404` in
+    /// content negotiation, before any permission check.
+    pub const fn unknown_format() -> Denial {
+        Denial::new(StatusCode::NOT_FOUND, Reason::UnknownFormat, "Not found.")
+    }
+
+    /// DRF's `NotAcceptable`: no renderer matches `Accept` (content
+    /// negotiation, before any permission check).
+    pub const fn not_acceptable() -> Denial {
+        Denial::new(
+            StatusCode::NOT_ACCEPTABLE,
+            Reason::NotAcceptable,
+            "Could not satisfy the request Accept header.",
+        )
     }
 
     /// The client stopped sending its body (`server.body_read_timeout`).

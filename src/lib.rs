@@ -26,6 +26,7 @@ pub mod headers;
 pub mod metrics;
 pub mod negotiate;
 pub mod pages;
+pub mod parsers;
 pub mod reply;
 pub mod tls;
 

@@ -46,7 +46,7 @@ impl Outcome {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepView {
     /// The pipeline stage: `request`, `cors`, `canonical`, `endpoint`,
-    /// `route`, `session`, `csrf`, `authorize`, `body`, `mode`.
+    /// `route`, `session`, `csrf`, `authorize`, `negotiate`, `body`, `mode`.
     pub stage: Cow<'static, str>,
     /// What was checked, e.g. `origin`, `token`, `routes[2]`.
     pub check: Cow<'static, str>,
@@ -119,6 +119,24 @@ pub fn step(step: &Step, config: &Config) -> StepView {
             format!(
                 "{} (the route's max_body is {limit} bytes)",
                 denial.detail
+            ),
+        ),
+        Step::Negotiated {
+            refusal,
+            instead_of,
+        } => view(
+            "negotiate",
+            "renderer",
+            Outcome::Fail,
+            format!(
+                "{}: DRF negotiates before it authenticates or checks permissions, so this answers instead of {}",
+                match refusal {
+                    crate::negotiate::Refusal::UnknownFormat =>
+                        "?format= names neither json nor api (DRF's Http404)",
+                    crate::negotiate::Refusal::NotAcceptable =>
+                        "no renderer (application/json, text/html) matches Accept (DRF's NotAcceptable)",
+                },
+                instead_of.as_str()
             ),
         ),
         Step::Mode(ModeStep::AlsoDenies(reason)) => view(

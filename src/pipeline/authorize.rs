@@ -45,6 +45,14 @@ pub fn authorize(
         // Answered by `decide` before permissions; never reached there.
         SessionState::Refused(denial) => return Err(denial.as_ref().clone()),
         SessionState::Anonymous(why) => {
+            // DjangoModelPermissionsOrAnonReadOnly lets anonymous users
+            // through to the perms map, which has no entry for this method.
+            let anon_model =
+                access == Access::AuthenticatedOrReadOnly && route.requirements.model.is_some();
+            if anon_model && !in_perms_map(method) {
+                trace.note(|| AuthorizeStep::ModelUnmapped(method.clone()));
+                return Err(Denial::method_not_allowed(method));
+            }
             trace.note(|| AuthorizeStep::NoUser { access });
             return Err(Denial::not_authenticated()
                 .because(trace.wants_causes(), || Cause::NoSession(*why)));
@@ -71,6 +79,20 @@ pub fn authorize(
         username: user.username.clone(),
     });
     check_requirements(&route.requirements, method, user, trace)
+}
+
+/// DRF's `DjangoModelPermissions.perms_map` has an entry for the method.
+fn in_perms_map(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET
+            | Method::HEAD
+            | Method::OPTIONS
+            | Method::POST
+            | Method::PUT
+            | Method::PATCH
+            | Method::DELETE
+    )
 }
 
 /// `permission_denied` for what the user lacks; `lack` runs only for
@@ -268,17 +290,15 @@ mod tests {
 
     #[test]
     fn model_permissions_per_method() {
-        let r = route(
-            Access::Authenticated,
-            Requirements {
-                model: Some(ModelPermissions {
-                    add: "lifeapp.add_life".into(),
-                    change: "lifeapp.change_life".into(),
-                    delete: "lifeapp.delete_life".into(),
-                }),
-                ..Requirements::default()
-            },
-        );
+        let model = || Requirements {
+            model: Some(ModelPermissions {
+                add: "lifeapp.add_life".into(),
+                change: "lifeapp.change_life".into(),
+                delete: "lifeapp.delete_life".into(),
+            }),
+            ..Requirements::default()
+        };
+        let r = route(Access::Authenticated, model());
         let changer = user(|u| u.permissions = vec!["lifeapp.change_life".into()]);
         assert_eq!(
             reason(authorize(&r, &Method::GET, &changer, &mut Trace::off())),
@@ -304,6 +324,26 @@ mod tests {
         assert_eq!(
             reason(authorize(&r, &purge, &changer, &mut Trace::off())),
             Some(Reason::MethodNotAllowed)
+        );
+        // DjangoModelPermissionsOrAnonReadOnly: an anonymous request reaches
+        // the perms map too (DjangoModelPermissions alone stops it first).
+        let anon = SessionState::Anonymous(crate::session::state::NoSession::NoCookie);
+        let or_anon = route(Access::AuthenticatedOrReadOnly, model());
+        for (method, expected) in [
+            (&purge, Some(Reason::MethodNotAllowed)),
+            (&Method::TRACE, Some(Reason::MethodNotAllowed)),
+            (&Method::POST, Some(Reason::NotAuthenticated)),
+            (&Method::GET, None),
+        ] {
+            assert_eq!(
+                reason(authorize(&or_anon, method, &anon, &mut Trace::off())),
+                expected,
+                "{method}"
+            );
+        }
+        assert_eq!(
+            reason(authorize(&r, &purge, &anon, &mut Trace::off())),
+            Some(Reason::NotAuthenticated)
         );
         let root = user(|u| u.superuser = true);
         assert_eq!(

@@ -6,7 +6,9 @@
 //!    without one, an HTTPS request's `Referer` must be trusted;
 //! 3. the csrftoken cookie must be well-formed and present;
 //! 4. the token — the POST form field `csrfmiddlewaretoken` when present,
-//!    else the X-CSRFToken header — must be well-formed and match.
+//!    else the X-CSRFToken header — must be well-formed and match; under
+//!    DRF (`enforce = "authenticated"`) a POST refused here is first
+//!    refused for its body when DRF's parsers refuse it (`crate::parsers`).
 //!
 //! Who is checked: with `enforce = "authenticated"` (DRF), requests carrying
 //! a valid session, on every route; with `"always"` (Django), everyone.
@@ -105,6 +107,9 @@ pub struct Request<'a> {
     pub https: bool,
     pub host: Option<&'a str>,
     pub cookie: CookieState,
+    /// The route is in `mode = "report"`: a refusal is forwarded anyway
+    /// (and DRF there parses the body itself).
+    pub reported: bool,
 }
 
 /// Where the submitted token came from.
@@ -210,6 +215,20 @@ async fn run_checks(
         }
     };
 
+    match check_token(request, body, secret, trace).await {
+        Ok(()) => Ok(()),
+        Err(denial) => Err(drf_parses_first(request, body, denial).await),
+    }
+}
+
+/// The submitted token against the cookie's secret.
+async fn check_token(
+    request: &Request<'_>,
+    body: &mut ForwardBody,
+    secret: Secret,
+    trace: &mut Trace,
+) -> Result<(), Denial> {
+    let (settings, parts) = (request.settings, request.parts);
     let (token, source) = match form_token(request, body).await? {
         Some(token) => (token, TokenSource::Form),
         None => {
@@ -241,6 +260,24 @@ async fn run_checks(
     }
     trace.note(|| CsrfStep::TokenMatches);
     Ok(())
+}
+
+/// DRF's `SessionAuthentication` reads `request.POST` through DRF's
+/// parsers before it looks at the header token, so a POST it would refuse
+/// for the token is first refused for its body (415, or 400 for JSON
+/// Python cannot parse): `crate::parsers`. Django's own middleware
+/// (`enforce = "always"`) reads only form bodies, and the gateway's own
+/// endpoints are no DRF views. A reported refusal keeps its CSRF reason.
+async fn drf_parses_first(request: &Request<'_>, body: &mut ForwardBody, denial: Denial) -> Denial {
+    let parts = request.parts;
+    let drf = request.enforce == CsrfEnforce::Authenticated && !request.reported;
+    if !drf || parts.method != Method::POST || declared_length(&parts.headers) == 0 {
+        return denial;
+    }
+    let limit = request.settings.form_body_limit;
+    crate::parsers::refusal(&parts.headers, body, limit)
+        .await
+        .unwrap_or(denial)
 }
 
 /// Django before 4.0 said this for every token problem (the seed document's text).
@@ -275,11 +312,8 @@ fn verify_origin(request: &Request<'_>, origin: &str) -> Result<(), Denial> {
 
 fn check_referer(request: &Request<'_>) -> Result<(), Denial> {
     let settings = request.settings;
-    let referer = request
-        .parts
-        .headers
-        .get(header::REFERER)
-        .map(|v| latin1(v.as_bytes()));
+    // Two Referer lines reach Django as one value joined with ",".
+    let referer = joined_header(&request.parts.headers, header::REFERER);
     // The cookie domain (with the port unless 80/443), else this Host.
     let good_host = match &settings.cookie_domain {
         Some(domain) => {
@@ -339,14 +373,7 @@ async fn form_token(
     if parts.method != Method::POST {
         return Ok(None);
     }
-    // Django under WSGI reads CONTENT_LENGTH bytes: without a length (a
-    // chunked body) or with 0 it sees an empty form.
-    let length = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
+    let length = declared_length(&parts.headers);
     if length == 0 {
         return Ok(None);
     }
@@ -372,6 +399,16 @@ async fn form_token(
         Denial::unreadable_body(&*error)
     })?;
     Ok(form::token_field(kind, &start, complete).filter(|token| !token.is_empty()))
+}
+
+/// The body length Django under WSGI reads (CONTENT_LENGTH bytes):
+/// without a length (a chunked body) or with 0 it sees an empty body.
+fn declared_length(headers: &HeaderMap) -> u64 {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
 }
 
 /// The header token. Repeated headers are joined with ",", as a WSGI server

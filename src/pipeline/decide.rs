@@ -8,8 +8,10 @@ use http::request::Parts;
 use super::check_csrf::CookieState;
 use super::trace::{BodyStep, CanonicalStep, CsrfStep, ModeStep, Step, Trace};
 use crate::canonical::{self, Target};
+use crate::csrf::settings::CsrfEnforce;
 use crate::csrf::token::Secret;
-use crate::denial::{Cause, Denial};
+use crate::denial::{Cause, Denial, Reason};
+use crate::negotiate::Refusal;
 use crate::routes::{Mode, Route};
 use crate::session::state::{AuthClass, SessionState};
 
@@ -114,7 +116,9 @@ async fn checks<'r>(
     let route = match select_route::select(&config.routes, &parts.method, &target.path, trace) {
         Ok(route) => Some(route),
         Err(denial) => {
-            held.settle(config.routes.unmatched_mode(), denial, trace)?;
+            let mode = config.routes.unmatched_mode();
+            let denial = negotiated_first(parts, mode, denial, trace);
+            held.settle(mode, denial, trace)?;
             None
         }
     };
@@ -163,17 +167,26 @@ async fn checks<'r>(
         https,
         host: target.host,
         cookie: csrf_cookie,
+        reported: mode == Mode::Report,
     };
     if let Err(denial) = check_csrf::check(&csrf_request, &mut work.body, trace).await {
+        // Django's own middleware (`enforce = "always"`) checks before any view.
+        let denial = match config.csrf.enforce {
+            CsrfEnforce::Authenticated => negotiated_first(parts, mode, denial, trace),
+            CsrfEnforce::Always => denial,
+        };
         held.settle(mode, denial, trace)?;
     }
     // A refused credential is answered before any permission is looked
     // at, on every route (DRF's `perform_authentication`).
     if let SessionState::Refused(denial) = session {
-        held.settle(mode, denial.as_ref().clone().challenged(challenge), trace)?;
+        // DRF negotiates the renderer before it authenticates.
+        let denial = negotiated_first(parts, mode, denial.as_ref().clone(), trace);
+        held.settle(mode, denial.challenged(challenge), trace)?;
     }
     if let Some(route) = route {
         if let Err(denial) = authorize::authorize(route, &parts.method, session, trace) {
+            let denial = negotiated_first(parts, mode, denial, trace);
             held.settle(mode, denial.challenged(challenge), trace)?;
         }
         if let Some(limit) = route.max_body {
@@ -192,6 +205,31 @@ async fn checks<'r>(
         }
     }
     Ok(held.verdict())
+}
+
+/// DRF negotiates the renderer in `APIView.initial` before it
+/// authenticates (where `SessionAuthentication` checks CSRF) and checks
+/// permissions, so a request it would refuse there gets the negotiation's
+/// refusal instead: 404 for a `?format=` naming no renderer, 406 when no
+/// renderer matches `Accept` (`crate::negotiate`). The store being down
+/// is the gateway's own answer, and stays; so does a denial `mode =
+/// "report"` forwards (it is counted under its own reason, and the
+/// upstream negotiates).
+fn negotiated_first(parts: &Parts, mode: Mode, denial: Denial, trace: &mut Trace) -> Denial {
+    if denial.reason == Reason::SessionStoreUnavailable || mode == Mode::Report {
+        return denial;
+    }
+    let Err(refusal) = crate::negotiate::select_renderer(&parts.headers, parts.uri.query()) else {
+        return denial;
+    };
+    trace.note(|| Step::Negotiated {
+        refusal,
+        instead_of: denial.reason,
+    });
+    match refusal {
+        Refusal::UnknownFormat => Denial::unknown_format(),
+        Refusal::NotAcceptable => Denial::not_acceptable(),
+    }
 }
 
 /// Denials a check returned that did not stop the request (yet): in report

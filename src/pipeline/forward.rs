@@ -76,8 +76,8 @@ pub struct Hop {
 }
 
 /// Rewrites headers for the upstream: hop-by-hop removed, Host kept (taken
-/// from the HTTP/2 authority when there is no Host header), HTTP/2 cookie
-/// fields joined into one header, and the X-Forwarded-* set: from a trusted
+/// from the HTTP/2 authority when there is no Host header), the cookie
+/// fields joined into one header as the gateway read them, and the X-Forwarded-* set: from a trusted
 /// proxy, X-Forwarded-For is appended to and its X-Forwarded-Proto/Host are
 /// kept; from anyone else, they are replaced by what this hop saw.
 pub fn prepare_headers(request: &mut http::request::Parts, host: Option<HeaderValue>, hop: Hop) {
@@ -89,7 +89,9 @@ pub fn prepare_headers(request: &mut http::request::Parts, host: Option<HeaderVa
     request.version = Version::HTTP_11;
     let headers = &mut request.headers;
     hop_by_hop::strip(headers);
-    join_cookie_fields(headers);
+    // HTTP/2's fields were joined with "; " at intake; repeated HTTP/1.1
+    // lines are sent as the one string the gateway read them as.
+    crate::cookies::join_fields(headers, b",");
 
     let peer_ip = peer.ip().to_canonical().to_string();
     let forwarded_for = match joined(headers, &X_FORWARDED_FOR).filter(|_| from_trusted_proxy) {
@@ -118,26 +120,6 @@ pub fn prepare_headers(request: &mut http::request::Parts, host: Option<HeaderVa
     }
     if let Some(host) = host {
         headers.insert(header::HOST, host);
-    }
-}
-
-/// HTTP/2 clients send one `cookie` field per cookie (RFC 9113 §8.2.3);
-/// an HTTP/1.1 upstream must get them as one header joined with "; ".
-/// Forwarded as several lines, WSGI/ASGI servers would join them with ","
-/// and Django could read a different session cookie than the gateway did.
-fn join_cookie_fields(headers: &mut http::HeaderMap) {
-    let mut fields = headers.get_all(header::COOKIE).iter();
-    let (Some(first), Some(_)) = (fields.next(), fields.next()) else {
-        return;
-    };
-    let mut joined = BytesMut::from(first.as_bytes());
-    for field in headers.get_all(header::COOKIE).iter().skip(1) {
-        joined.extend_from_slice(b"; ");
-        joined.extend_from_slice(field.as_bytes());
-    }
-    // Invariant: joining valid header values with "; " is a valid value.
-    if let Ok(value) = HeaderValue::from_maybe_shared(joined.freeze()) {
-        headers.insert(header::COOKIE, value);
     }
 }
 

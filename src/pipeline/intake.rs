@@ -1,6 +1,7 @@
 //! Stage 0, intake: how a request is taken in before any decision, the
 //! same for live traffic (`handle`) and `explain`, so the two cannot
-//! drift: the method upper-cased, a CORS preflight answered, what the
+//! drift: the method upper-cased, HTTP/2's cookie fields joined into one
+//! header, a CORS preflight answered, what the
 //! gateway's own answer depends on (HTML or JSON, the CORS origin), and
 //! the `Context` the stages run in.
 
@@ -27,7 +28,8 @@ pub struct Reply {
     /// The path and query asked for (where the login page sends the user
     /// back to).
     pub target: Option<PathAndQuery>,
-    /// The client prefers HTML (a browser).
+    /// DRF would render with the browsable API (HTML, a browser), by
+    /// `Accept` and `?format=` (`crate::negotiate`).
     pub html: bool,
     /// The request's Origin, when CORS allows it: every answer is
     /// decorated for it.
@@ -48,6 +50,12 @@ pub enum Intake {
 /// preflight (noted in `trace`), and reads what the answer depends on.
 pub fn intake(config: &Config, parts: &mut Parts, trace: &mut Trace) -> Intake {
     canonical::canonicalize_method(parts);
+    // HTTP/2 sends one `cookie` field per cookie, to be joined with "; "
+    // before the request is read as HTTP/1.1 (RFC 9113 §8.2.3); repeated
+    // HTTP/1.1 lines stay as sent, to be read as WSGI joins them.
+    if parts.version == http::Version::HTTP_2 {
+        crate::cookies::join_fields(&mut parts.headers, b"; ");
+    }
     if let Some(preflight) = config.cors.preflight(&parts.method, &parts.headers) {
         trace.note(|| Step::Preflight);
         return Intake::Preflight(preflight);
@@ -55,7 +63,7 @@ pub fn intake(config: &Config, parts: &mut Parts, trace: &mut Trace) -> Intake {
     Intake::Request(Reply {
         method: parts.method.clone(),
         target: parts.uri.path_and_query().cloned(),
-        html: crate::negotiate::prefers_html(&parts.headers),
+        html: crate::negotiate::prefers_html(&parts.headers, parts.uri.query()),
         cors_origin: config.cors.allowed_origin(&parts.headers),
     })
 }

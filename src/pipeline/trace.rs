@@ -35,6 +35,12 @@ pub enum Step {
     Authorize(AuthorizeStep),
     Body(BodyStep),
     Mode(ModeStep),
+    /// DRF negotiates the renderer before it authenticates or checks
+    /// permissions: its 404 or 406 replaces this denial.
+    Negotiated {
+        refusal: crate::negotiate::Refusal,
+        instead_of: Reason,
+    },
 }
 
 /// Stage 1: the canonical path and Host.

@@ -26,11 +26,18 @@ ALLOWED_HOSTS = ["*"]
 USE_TZ = True
 ROOT_URLCONF = "urls"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+# HTTPS as a TLS-terminating proxy in front says it (tests/it/drf_parity.rs
+# sends it through the gateway, which trusts 127.0.0.1 to say it too).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_USE_SESSIONS = os.environ.get("PJ_CSRF_USE_SESSIONS") == "1"
 if os.environ.get("PJ_USER_MODEL") == "account":
     AUTH_USER_MODEL = "shop.Account"
 # Fast hashing for tests; the session hash covers whatever hash is stored.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# For DRF's browsable API, the HTML answer to a browser.
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
+STATIC_URL = "/static/"
 
 INSTALLED_APPS = [
     "django.contrib.auth",

@@ -8,5 +8,6 @@ urlpatterns = [
     path("api/staff/", views.Staff.as_view()),
     path("api/widgets/", views.Widgets.as_view()),
     path("api/reports/", views.Reports.as_view()),
+    path("api/catalog/", views.Catalog.as_view()),
     path("csrf/", views.csrf_token),
 ]

@@ -19,6 +19,7 @@ mod csrf;
 mod csrf_tokens;
 mod decision;
 mod django;
+mod drf_parity;
 mod explain;
 mod faults;
 mod identity;

@@ -4,6 +4,7 @@
 //! everyone, and on success makes a brand-new session, rotates the CSRF
 //! secret and sets both cookies.
 
+use crate::parsers::python_json::{self, Verdict};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -214,8 +215,14 @@ async fn read_credentials(exchange: &mut Exchange<'_>, form: bool) -> Result<Cre
         }
         return Ok(credentials);
     }
+    // What Python's json module says of a body it refuses, as DRF's
+    // JSONParser reports it; serde's word only for a valid JSON document
+    // of the wrong shape.
+    if let Verdict::Fails(message) = python_json::verdict(&body) {
+        return Err(Denial::json_parse_error(&message));
+    }
     let json: JsonCredentials =
-        serde_json::from_slice(&body).map_err(|e| Denial::json_parse_error(&e))?;
+        serde_json::from_slice(&body).map_err(|e| Denial::json_parse_error(&e.to_string()))?;
     Ok(Credentials {
         username: json.username,
         password: json.password,

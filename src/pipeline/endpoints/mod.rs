@@ -91,6 +91,7 @@ impl Exchange<'_> {
             https: self.https,
             host: self.host,
             cookie: self.cookie,
+            reported: false,
         };
         let mut untraced = crate::pipeline::trace::Trace::off();
         check_csrf::check(&request, self.body, &mut untraced).await

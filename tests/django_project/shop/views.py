@@ -37,6 +37,14 @@ class Widgets(Answer):
     queryset = Widget.objects.all()
 
 
+class Catalog(Answer):
+    """Reads open to everyone, writes by model permission: the gateway's
+    `access = "authenticated_or_read_only"` with `model`."""
+
+    permission_classes = [permissions.DjangoModelPermissionsOrAnonReadOnly]
+    queryset = Widget.objects.all()
+
+
 class CanViewReports(permissions.BasePermission):
     def has_permission(self, request, view):
         return request.user.has_perm("shop.view_report")
