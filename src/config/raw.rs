@@ -123,6 +123,13 @@ pub struct RawJwt {
     /// only; `false` (default): `JWTAuthentication`, the user looked up in
     /// Django's database (needs `session.store = "django"`).
     pub stateless: Option<bool>,
+    /// `AUTH_TOKEN_CLASSES` by token type: "access" (AccessToken, the
+    /// default), "sliding" (SlidingToken).
+    pub token_classes: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `true` when `rest_framework_simplejwt.token_blacklist` is in
+    /// INSTALLED_APPS: sliding tokens are looked up in its tables, as
+    /// simplejwt does (it never checks access tokens). Needs the Django store.
+    pub blacklist: Option<bool>,
 }
 
 /// One string or a list of them, as simplejwt's settings accept.

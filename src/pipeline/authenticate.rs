@@ -14,7 +14,7 @@ use super::trace::{CredentialStep, Trace};
 use super::Context;
 use crate::credentials::authorization::{authorization_bytes, python_split};
 use crate::credentials::bearer::BearerError;
-use crate::credentials::simplejwt;
+use crate::credentials::simplejwt::{self, TokenClass};
 use crate::credentials::{drf_token, AuthClass, AuthClasses};
 use crate::denial::{Denial, DetailExtra, Reason};
 use crate::routes::Route;
@@ -183,6 +183,55 @@ fn bad_bearer_header() -> Denial {
     denial
 }
 
+/// simplejwt's `get_validated_token`: each of `AUTH_TOKEN_CLASSES` in
+/// order; the first that accepts the token wins, else every class's
+/// message. A sliding token's `jti` is looked up in the blacklist first
+/// (`BlacklistMixin.verify`), when the blacklist app is installed.
+async fn validated(
+    context: &Context<'_>,
+    raw: &[u8],
+    settings: &simplejwt::JwtSettings,
+    now: f64,
+) -> Result<serde_json::Map<String, serde_json::Value>, Denial> {
+    let classes = settings.token_classes.iter().copied();
+    let payload = match simplejwt::decode(raw, settings, now) {
+        Ok(payload) => payload,
+        // The same backend decodes for every class: the same message each.
+        Err(message) => {
+            return Err(simplejwt::not_valid(
+                classes
+                    .map(|class| class.message(message.clone()))
+                    .collect(),
+            ))
+        }
+    };
+    let mut messages = Vec::with_capacity(settings.token_classes.len());
+    for class in classes {
+        if class == TokenClass::Sliding && settings.blacklist {
+            let blacklisted = match simplejwt::jti(&payload, settings) {
+                Some(jti) => context.store.jti_blacklisted(jti).await,
+                None => Ok(false),
+            };
+            match blacklisted {
+                Ok(true) => {
+                    messages.push(class.message("Token is blacklisted".into()));
+                    continue;
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "JWT blacklist lookup failed");
+                    return Err(Denial::session_store_unavailable());
+                }
+            }
+        }
+        match simplejwt::verify(&payload, settings, class, now) {
+            Ok(()) => return Ok(payload),
+            Err(message) => messages.push(class.message(message)),
+        }
+    }
+    Err(simplejwt::not_valid(messages))
+}
+
 /// simplejwt's `JWTAuthentication` (or the stateless variant).
 async fn jwt(context: &Context<'_>, headers: &HeaderMap) -> Outcome {
     // Compiled only with a [jwt] section (the config compiler checks).
@@ -198,7 +247,7 @@ async fn jwt(context: &Context<'_>, headers: &HeaderMap) -> Outcome {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64();
-    let payload = match simplejwt::validate(&raw, settings, now) {
+    let payload = match validated(context, &raw, settings, now).await {
         Ok(payload) => payload,
         Err(denial) => return Outcome::Refused(denial),
     };

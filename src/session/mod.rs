@@ -159,6 +159,18 @@ impl Store {
         }
     }
 
+    /// simplejwt's blacklist: is the token with this `jti` blacklisted?
+    pub async fn jti_blacklisted(&self, jti: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Django(store) => store.jti_blacklisted(jti).await,
+            // The config compiler allows `[jwt] blacklist` only with the
+            // Django store.
+            Store::Memory(_) | Store::Redis(_) => Err(StoreError::Unavailable(
+                "simplejwt's blacklist is in Django's database: it needs session.store = \"django\"".into(),
+            )),
+        }
+    }
+
     /// Makes an API token for `new`, living `ttl`; returns its key (shown
     /// once, never stored) and its id (the digest it is kept under).
     pub async fn create_token(

@@ -16,6 +16,8 @@ Environment (set by tests/it/django.rs):
   PJ_JWT_ALGORITHM         SIMPLE_JWT["ALGORITHM"] (default HS256)
   PJ_JWT_SIGNING_KEY       SIMPLE_JWT["SIGNING_KEY"] (default SECRET_KEY)
   PJ_JWT_VERIFYING_KEY     SIMPLE_JWT["VERIFYING_KEY"] (PEM)
+  PJ_JWT_TOKEN_CLASSES     SIMPLE_JWT["AUTH_TOKEN_CLASSES"] by type:
+                           access, sliding (default access)
 """
 import os
 
@@ -45,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "rest_framework",
     "rest_framework.authtoken",
+    "rest_framework_simplejwt.token_blacklist",
     "shop",
 ]
 MIDDLEWARE = [
@@ -70,6 +73,11 @@ SIMPLE_JWT = {
     "ALGORITHM": os.environ.get("PJ_JWT_ALGORITHM", "HS256"),
     "SIGNING_KEY": os.environ.get("PJ_JWT_SIGNING_KEY") or SECRET_KEY,
     "VERIFYING_KEY": os.environ.get("PJ_JWT_VERIFYING_KEY", ""),
+    "AUTH_TOKEN_CLASSES": [
+        {"access": "rest_framework_simplejwt.tokens.AccessToken",
+         "sliding": "rest_framework_simplejwt.tokens.SlidingToken"}[kind]
+        for kind in os.environ.get("PJ_JWT_TOKEN_CLASSES", "access").split(",")
+    ],
 }
 
 _database = os.environ["PJ_DATABASE"]

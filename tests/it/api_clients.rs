@@ -663,6 +663,8 @@ fn check_names_what_each_class_needs_at_its_line() {
         ),
         (with("", &format!("{django}\n[jwt]\nuser_id_field = \"uuid\"\n")), "only \"id\" is supported"),
         (with("", "[token]\nkeyword = \"Two words\"\n"), "token.keyword must be one word"),
+        (with("", "[jwt]\nstateless = true\nsigning_key = \"s\"\ntoken_classes = [\"refresh\"]\n"), "is not \"access\" or \"sliding\""),
+        (with("", "[jwt]\nstateless = true\nsigning_key = \"s\"\nblacklist = true\n"), "jwt.blacklist reads simplejwt's token_blacklist"),
         (
             with("", "[[routes]]\nname = \"r\"\npath = \"/**\"\naccess = \"authenticated\"\nauthentication = [\"jwt\"]\n"),
             "needs a [jwt] section",
@@ -815,4 +817,61 @@ async fn bearer_jwts_from_an_issuer_through_the_gateway() {
         .seen()
         .iter()
         .all(|s| s.header_values("x-remote-user") != ["carol"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sliding_tokens_and_the_blacklist_as_simplejwt() {
+    let mut project = DjangoProject::new(Database::Sqlite, SECRET_KEY, false);
+    people(&project);
+    let sliding = project.fixture(&["sliding", "alice"]);
+    let jwts = project.fixture(&["jwt", "alice"]);
+    project.env = vec![
+        ("PJ_AUTH".into(), "jwt,session".into()),
+        ("PJ_JWT_TOKEN_CLASSES".into(), "access,sliding".into()),
+    ];
+    let site = project.serve();
+    let key_file = project.dir.path().join("secret_key.txt");
+    std::fs::write(&key_file, SECRET_KEY).unwrap();
+    let tail = format!(
+        "{ROUTES}\n[session]\nstore = \"django\"\n\n[django]\ndatabase = {:?}\nsecret_key_file = {:?}\n\n\
+         [jwt]\ntoken_classes = [\"access\", \"sliding\"]\nblacklist = true\n",
+        project.database_url(),
+        key_file.display().to_string(),
+    );
+    let h = Harness::with_config(|upstream| {
+        format!(
+            "authentication = [\"jwt\", \"session\"]\n{}",
+            config(upstream, &tail)
+        )
+    })
+    .await;
+    let gateway = format!("http://{}", h.proxy);
+    let token = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap().to_string();
+    for (what, token, allowed) in [
+        ("an access token", token(&jwts, "access"), true),
+        ("a sliding token", token(&sliding, "live"), true),
+        (
+            "a blacklisted sliding token",
+            token(&sliding, "blacklisted"),
+            false,
+        ),
+        (
+            "an expired sliding token",
+            token(&sliding, "expired"),
+            false,
+        ),
+        ("a refresh token", token(&jwts, "refresh"), false),
+    ] {
+        let headers = vec![("authorization", format!("Bearer {token}").into_bytes())];
+        let django = send(&site.url(), "GET", "/api/me/", &headers).await;
+        let ours = send(&gateway, "GET", "/api/me/", &headers).await;
+        assert_eq!(django.status == 200, allowed, "{what}: {django:?}");
+        assert_eq!(
+            ours.status, django.status,
+            "{what}: Django {django:?}, gateway {ours:?}"
+        );
+        if !allowed {
+            assert_eq!(ours, django, "{what}");
+        }
+    }
 }

@@ -13,7 +13,7 @@ use super::problems::Problems;
 use crate::config::raw::{RawConfig, RawJwt};
 use crate::config::startup::StoreKind;
 use crate::credentials::drf_token::TokenSettings;
-use crate::credentials::simplejwt::JwtSettings;
+use crate::credentials::simplejwt::{JwtSettings, TokenClass};
 use crate::credentials::{AuthClass, AuthClasses, Authentication};
 
 /// A list of authentication classes, as the top level or a route names it.
@@ -180,6 +180,14 @@ fn jwt_settings(
             "[jwt] looks each token's user up in Django's database (JWTAuthentication): it needs session.store = \"django\", or stateless = true (JWTStatelessUserAuthentication)",
         );
     }
+    let token_classes = token_classes(problems, jwt.token_classes.as_ref());
+    let blacklist = jwt.blacklist.unwrap_or(defaults::JWT_BLACKLIST);
+    if blacklist && !matches!(store, StoreKind::Django(_)) {
+        problems.at(
+            span.clone(),
+            "jwt.blacklist reads simplejwt's token_blacklist tables in Django's database: it needs session.store = \"django\"",
+        );
+    }
     let optional_claim = |value: Option<&Spanned<String>>, default: &str| {
         let claim = value.map_or(default, |v| v.get_ref().as_str());
         (!claim.is_empty()).then(|| claim.to_string())
@@ -205,8 +213,56 @@ fn jwt_settings(
         ),
         jti_claim: optional_claim(jwt.jti_claim.as_ref(), defaults::JWT_JTI_CLAIM),
         stateless,
+        token_classes,
+        blacklist,
         challenge,
     })
+}
+
+/// `AUTH_TOKEN_CLASSES`: "access" and "sliding", each at most once.
+fn token_classes(
+    problems: &mut Problems,
+    raw: Option<&Spanned<Vec<Spanned<String>>>>,
+) -> Vec<TokenClass> {
+    let Some(raw) = raw else {
+        return defaults::JWT_TOKEN_CLASSES
+            .iter()
+            .filter_map(|name| token_class(name))
+            .collect();
+    };
+    let mut classes = Vec::new();
+    for name in raw.get_ref() {
+        match token_class(name.get_ref()) {
+            Some(class) if !classes.contains(&class) => classes.push(class),
+            Some(_) => problems.at(
+                name.span(),
+                format!("jwt.token_classes names {:?} twice", name.get_ref()),
+            ),
+            None => problems.at(
+                name.span(),
+                format!(
+                    "jwt.token_classes: {:?} is not \"access\" or \"sliding\"",
+                    name.get_ref()
+                ),
+            ),
+        }
+    }
+    if classes.is_empty() {
+        problems.at(
+            raw.span(),
+            "jwt.token_classes must name at least one token class",
+        );
+        classes.push(TokenClass::Access);
+    }
+    classes
+}
+
+fn token_class(name: &str) -> Option<TokenClass> {
+    match name {
+        "access" => Some(TokenClass::Access),
+        "sliding" => Some(TokenClass::Sliding),
+        _ => None,
+    }
 }
 
 /// SIGNING_KEY for HS* (default Django's SECRET_KEY, as simplejwt's is),

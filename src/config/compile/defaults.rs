@@ -65,6 +65,8 @@ defaults! {
     JWT_TOKEN_TYPE_CLAIM: Text = "token_type" => "jwt.token_type_claim";
     JWT_JTI_CLAIM: Text = "jti" => "jwt.jti_claim";
     JWT_STATELESS: Bool = false => "jwt.stateless";
+    JWT_TOKEN_CLASSES: List = &["access"] => "jwt.token_classes";
+    JWT_BLACKLIST: Bool = false => "jwt.blacklist";
 
     EXPOSE_REASON: Text = "header" => "diagnostics.expose_reason";
     DEBUG: Bool = false => "diagnostics.debug";

@@ -67,6 +67,7 @@ pub(super) fn pyjwt(
 pub(super) fn simplejwt(
     payload: &Map<String, Value>,
     settings: &JwtSettings,
+    class: super::TokenClass,
     now: f64,
 ) -> Result<(), Cow<'static, str>> {
     let Some(exp) = payload.get("exp") else {
@@ -86,7 +87,7 @@ pub(super) fn simplejwt(
     if let Some(claim) = &settings.token_type_claim {
         match payload.get(claim) {
             None => return Err("Token has no type".into()),
-            Some(Value::String(kind)) if kind == "access" => {}
+            Some(Value::String(kind)) if kind == class.token_type() => {}
             Some(_) => return Err("Token has wrong type".into()),
         }
     }

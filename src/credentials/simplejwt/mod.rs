@@ -40,6 +40,11 @@ pub struct JwtSettings {
     /// `JWTStatelessUserAuthentication`: the user from the claims, no
     /// database.
     pub stateless: bool,
+    /// `AUTH_TOKEN_CLASSES`, tried in order.
+    pub token_classes: Vec<TokenClass>,
+    /// `rest_framework_simplejwt.token_blacklist` is installed: a sliding
+    /// token's `jti` is looked up in its tables.
+    pub blacklist: bool,
     /// `WWW-Authenticate`: `<first header type> realm="api"`.
     pub challenge: HeaderValue,
 }
@@ -92,31 +97,9 @@ pub fn raw_token(headers: &HeaderMap, settings: &JwtSettings) -> Result<Option<V
     Ok(Some(parts[1].to_vec()))
 }
 
-/// A validated access token's claims, or simplejwt's `InvalidToken` denial.
-pub fn validate(
-    raw: &[u8],
-    settings: &JwtSettings,
-    now: f64,
-) -> Result<Map<String, Value>, Denial> {
-    let payload = decode(raw, settings, now).map_err(|message| {
-        let messages = vec![TokenMessage {
-            token_class: "AccessToken",
-            token_type: "access",
-            message,
-        }];
-        failure(
-            Reason::JwtInvalid,
-            NOT_VALID,
-            "token_not_valid",
-            Some(messages),
-        )
-    })?;
-    Ok(payload)
-}
-
-/// PyJWT's `jwt.decode` as simplejwt calls it, then `Token.verify`; the
-/// error is the message simplejwt puts in `messages`.
-fn decode(
+/// PyJWT's `jwt.decode` as simplejwt's backend calls it (the same for
+/// every token class); the error is the message simplejwt records.
+pub fn decode(
     raw: &[u8],
     settings: &JwtSettings,
     now: f64,
@@ -134,8 +117,69 @@ fn decode(
         .claims;
     claims::pyjwt(&payload, settings, now)
         .map_err(|expired| if expired { EXPIRED } else { INVALID })?;
-    claims::simplejwt(&payload, settings, now)?;
     Ok(payload)
+}
+
+/// `Token.verify` for one token class: `exp`, the id claim, the type.
+/// (The blacklist, for sliding tokens, is the caller's: it needs the
+/// database.)
+pub fn verify(
+    payload: &Map<String, Value>,
+    settings: &JwtSettings,
+    class: TokenClass,
+    now: f64,
+) -> Result<(), Cow<'static, str>> {
+    claims::simplejwt(payload, settings, class, now)
+}
+
+/// The `jti` simplejwt's blacklist is keyed by.
+pub fn jti<'p>(payload: &'p Map<String, Value>, settings: &JwtSettings) -> Option<&'p str> {
+    payload.get(settings.jti_claim.as_deref()?)?.as_str()
+}
+
+/// `get_validated_token`'s refusal: every class's message.
+pub fn not_valid(messages: Vec<TokenMessage>) -> Denial {
+    failure(
+        Reason::JwtInvalid,
+        NOT_VALID,
+        "token_not_valid",
+        Some(messages),
+    )
+}
+
+/// simplejwt's `AUTH_TOKEN_CLASSES` the gateway plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenClass {
+    /// `AccessToken` (token_type "access"), the default.
+    Access,
+    /// `SlidingToken` (token_type "sliding"), checked against the
+    /// blacklist when `token_blacklist` is installed.
+    Sliding,
+}
+
+impl TokenClass {
+    pub fn class_name(self) -> &'static str {
+        match self {
+            TokenClass::Access => "AccessToken",
+            TokenClass::Sliding => "SlidingToken",
+        }
+    }
+
+    pub fn token_type(self) -> &'static str {
+        match self {
+            TokenClass::Access => "access",
+            TokenClass::Sliding => "sliding",
+        }
+    }
+
+    /// The message for one class, as `get_validated_token` records it.
+    pub fn message(self, message: Cow<'static, str>) -> TokenMessage {
+        TokenMessage {
+            token_class: self.class_name(),
+            token_type: self.token_type(),
+            message,
+        }
+    }
 }
 
 /// simplejwt's `InvalidToken` / `AuthenticationFailed` with its dict body.

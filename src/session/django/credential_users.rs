@@ -41,6 +41,13 @@ impl DjangoStore {
         Ok(answer)
     }
 
+    /// simplejwt's `check_blacklist`: a `BlacklistedToken` whose
+    /// outstanding token has this `jti`. Asked every time: a blacklisting
+    /// takes effect at once.
+    pub async fn jti_blacklisted(&self, jti: &str) -> Result<bool, StoreError> {
+        self.inner.database.jti_blacklisted(jti).await
+    }
+
     async fn user_answer(&self, user_id: String) -> Result<CredentialUser, StoreError> {
         let Some(mut user) = self.inner.database.user(&user_id).await? else {
             return Ok(CredentialUser::Unknown);

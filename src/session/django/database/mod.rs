@@ -76,6 +76,8 @@ struct Queries {
     /// The user a DRF token belongs to. Not in `all()`: a project without
     /// `rest_framework.authtoken` is still ready; prepared on first use.
     token_user: String,
+    /// Whether simplejwt's blacklist holds a `jti` (likewise not in `all()`).
+    blacklisted: String,
 }
 
 impl Queries {
@@ -109,6 +111,9 @@ impl Queries {
                  ORDER BY 1"
             ),
             all_permissions: format!("{permission} ORDER BY 1"),
+            blacklisted: "SELECT COUNT(*) FROM token_blacklist_blacklistedtoken b \
+                 JOIN token_blacklist_outstandingtoken o ON o.id = b.token_id WHERE o.jti = $1"
+                .into(),
             token_user: format!(
                 "SELECT CAST(t.user_id AS TEXT) FROM {} t WHERE t.key = $1",
                 quoted(&tables.token)
@@ -241,6 +246,18 @@ impl Database {
             }
         })
         .await
+    }
+
+    /// Whether simplejwt's blacklist holds a token with this `jti`.
+    pub async fn jti_blacklisted(&self, jti: &str) -> Result<bool, StoreError> {
+        self.bounded(async {
+            match self {
+                Database::Sqlite(db) => db.count(|q| &q.blacklisted, jti).await,
+                Database::Postgres(db) => db.count(|q| &q.blacklisted, jti).await,
+            }
+        })
+        .await
+        .map(|count| count > 0)
     }
 
     /// `Ok` when every query prepares against the database now (`/readyz`):

@@ -254,6 +254,22 @@ impl Postgres {
             .transpose()
     }
 
+    /// `SELECT COUNT(*) ... $1` for the query `pick` names (prepared per
+    /// call, like the token query).
+    pub(super) async fn count(
+        &self,
+        pick: fn(&Queries) -> &String,
+        value: &str,
+    ) -> Result<i64, StoreError> {
+        let connected = self.connection().await?;
+        let row = connected
+            .client
+            .query_one(pick(&self.queries).as_str(), &[&value])
+            .await
+            .map_err(|e| self.failed(e))?;
+        row.try_get(0).map_err(unavailable)
+    }
+
     pub(super) async fn user(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
         let connected = self.connection().await?;
         let Some(id_type) = connected.user.params().first() else {

@@ -128,6 +128,21 @@ impl Sqlite {
         .await
     }
 
+    /// `SELECT COUNT(*) ... $1` for the query `pick` names.
+    pub(super) async fn count(
+        &self,
+        pick: fn(&Queries) -> &String,
+        value: &str,
+    ) -> Result<i64, StoreError> {
+        let value = value.to_string();
+        self.with(move |connection, queries| {
+            connection
+                .prepare_cached(pick(queries))?
+                .query_row([&value], |row| row.get(0))
+        })
+        .await
+    }
+
     pub(super) async fn user(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
         let id = sqlite_user_key(id);
         self.with(move |connection, queries| {

@@ -104,6 +104,19 @@ class Command(BaseCommand):
             "no_user_id": str(no_user),
         }
 
+    def sliding(self, name, **_):
+        """simplejwt's sliding tokens (outstanding, as the blacklist app
+        records them): a live one, one blacklisted, one expired."""
+        from rest_framework_simplejwt.tokens import SlidingToken
+
+        user = get_user_model().objects.get(username=name)
+        live = SlidingToken.for_user(user)
+        revoked = SlidingToken.for_user(user)
+        revoked.blacklist()
+        expired = SlidingToken.for_user(user)
+        expired.set_exp(from_time=timezone.now() - timedelta(minutes=10), lifetime=timedelta(minutes=5))
+        return {"live": str(live), "blacklisted": str(revoked), "expired": str(expired)}
+
     def delete(self, name, **_):
         get_user_model().objects.filter(username=name).delete()
         return {}
