@@ -86,7 +86,7 @@ impl Refusal {
         match self {
             Refusal::Untrusted => "Decision requests are answered only for decision.trusted_ingress.",
             Refusal::Malformed(what) => what,
-            Refusal::Ambiguous => "The subrequest names its original request in two ways (X-Original-* and X-Forwarded-Uri).",
+            Refusal::Ambiguous => "The subrequest names its original request in two ways (X-Original-*, X-Forwarded-Uri, or Envoy's path_prefix).",
         }
     }
 }
@@ -108,6 +108,13 @@ pub fn original_request(
         return Err(Refusal::Untrusted);
     }
     let headers = &parts.headers;
+    // Which convention is chosen by the ingress's own configuration, never
+    // by headers a client could add: Envoy's check requests, and only
+    // they, have paths under `path_prefix`.
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let envoy = path_and_query
+        .strip_prefix(settings.envoy_path_prefix.as_str())
+        .filter(|rest| rest.starts_with('/'));
     let nginx = headers.contains_key(ORIGINAL_URI) || headers.contains_key(ORIGINAL_METHOD);
     let forward_auth =
         headers.contains_key(FORWARDED_URI) || headers.contains_key(FORWARDED_METHOD);
@@ -121,6 +128,22 @@ pub fn original_request(
             ))
         }
     };
+    if let Some(rest) = envoy {
+        // A client's own X-Original-* or X-Forwarded-Uri passed through.
+        if nginx || forward_auth {
+            return Err(Refusal::Ambiguous);
+        }
+        return Ok(OriginalRequest {
+            ingress: Ingress::Envoy,
+            method: parts.method.clone(),
+            uri: origin_form(
+                &HeaderValue::from_str(rest)
+                    .map_err(|_| Refusal::Malformed("Malformed original path."))?,
+            )?,
+            host: None,
+            https,
+        });
+    }
     match (nginx, forward_auth) {
         (true, true) => Err(Refusal::Ambiguous),
         (true, false) => Ok(OriginalRequest {
@@ -137,22 +160,9 @@ pub fn original_request(
             host: only(headers, &FORWARDED_HOST)?.cloned(),
             https,
         }),
-        (false, false) => {
-            let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-            let rest = path_and_query
-                .strip_prefix(settings.envoy_path_prefix.as_str())
-                .filter(|rest| rest.starts_with('/'))
-                .ok_or(Refusal::Malformed(
-                    "No X-Original-URI (nginx) or X-Forwarded-Uri (Traefik, Caddy), and the path does not start with decision.envoy_path_prefix (Envoy).",
-                ))?;
-            Ok(OriginalRequest {
-                ingress: Ingress::Envoy,
-                method: parts.method.clone(),
-                uri: origin_form(&HeaderValue::from_str(rest).map_err(|_| Refusal::Malformed("Malformed original path."))?)?,
-                host: None,
-                https,
-            })
-        }
+        (false, false) => Err(Refusal::Malformed(
+            "No X-Original-URI (nginx) or X-Forwarded-Uri (Traefik, Caddy), and the path is not under decision.envoy_path_prefix (Envoy).",
+        )),
     }
 }
 
@@ -329,6 +339,20 @@ mod tests {
             .append("x-original-uri", HeaderValue::from_static("/b"));
         assert!(ask(&twice).is_err());
         assert!(ask(&parts("GET", "/envoyx/a", &[])).is_err());
+        // Under Envoy's prefix, a client's own X-Original-* passed through
+        // by Envoy's allowed_headers must not choose what is decided.
+        let smuggled = parts(
+            "DELETE",
+            "/envoy/orders/1",
+            &[("x-original-method", "GET"), ("x-original-uri", "/public/")],
+        );
+        assert_eq!(ask(&smuggled).unwrap_err(), Refusal::Ambiguous);
+        let smuggled = parts(
+            "DELETE",
+            "/envoy/orders/1",
+            &[("x-forwarded-uri", "/public/")],
+        );
+        assert_eq!(ask(&smuggled).unwrap_err(), Refusal::Ambiguous);
         assert!(ask(&parts("GET", "/other", &[])).is_err());
     }
 }

@@ -85,6 +85,8 @@ pub fn inject(headers: &mut HeaderMap, identity: &IdentityHeaders, user: &Sessio
             Some(value) => {
                 headers.insert(name.clone(), value.clone());
             }
+            // simplejwt's TokenUser may have no username: nothing to send.
+            None if *name == identity.user && user.username.is_empty() => {}
             None => {
                 tracing::warn!(header = %name, "identity value not safe for a header; not sent")
             }

@@ -2,8 +2,9 @@
 //! turned into the request it asks about (`crate::ingress`: only from
 //! `trusted_ingress`, nothing guessed) and decided by the very same stages
 //! as a proxied request. Allowed: 200 with the identity headers the
-//! upstream would be told (and the signed assertion, and any Set-Cookie),
-//! for the ingress to copy onto the forwarded request. Denied: the proxy's
+//! upstream would be told (empty for an anonymous request; and the signed
+//! assertion, and any Set-Cookie), for the ingress to copy onto the
+//! forwarded request. Denied: the proxy's
 //! own answer (status, headers, DRF's body), with the body also in
 //! `X-Portcullis-Body`, since nginx drops an auth subrequest's body.
 
@@ -55,6 +56,21 @@ pub async fn handle(
     };
     parts.method = original.method;
     parts.uri = original.uri;
+    // The proxy forwards the canonical path it decided on; an ingress
+    // forwards the client's path as sent. So only a path that already is
+    // canonical can be decided here: `/admin/x/../../public/` would be
+    // decided as `/public/` and reach the upstream as it is.
+    if let Ok(target) = crate::canonical::canonical_target(&parts.headers, &parts.uri) {
+        if target.path != parts.uri.path() {
+            let mut log = AccessLog::start(&parts);
+            let denial = Denial::bad_path();
+            log.denied(&denial);
+            let mut response = crate::response::denial(&denial, false, &config);
+            carry_body(&mut response, &denial);
+            log.finish(response.status(), gateway.metrics());
+            return response;
+        }
+    }
     ingress::strip_ingress_headers(&mut parts.headers);
     if let Some(host) = original.host {
         parts.headers.insert(header::HOST, host);
@@ -99,6 +115,7 @@ pub(super) fn allowed(
     let mut response = crate::reply::json(StatusCode::OK, Bytes::new());
     let headers = response.headers_mut();
     headers.remove(header::CONTENT_TYPE);
+    let signed = context.config.identity.sign.is_some();
     for name in [
         &identity.user,
         &identity.groups,
@@ -106,7 +123,19 @@ pub(super) fn allowed(
         &identity.auth,
         &ASSERTION_HEADER,
     ] {
-        for value in parts.headers.get_all(name) {
+        let mut values = parts.headers.get_all(name).iter().peekable();
+        if values.peek().is_none() {
+            if *name != ASSERTION_HEADER || signed {
+                // Always answered, empty for an anonymous request: an
+                // ingress that copies only the headers present (Traefik's
+                // authResponseHeaders) would otherwise leave a client's own
+                // copy in place, and Caddy 2.6 copies a missing one as its
+                // unreplaced placeholder.
+                headers.append(name.clone(), HeaderValue::from_static(""));
+            }
+            continue;
+        }
+        for value in values {
             headers.append(name.clone(), value.clone());
         }
     }

@@ -115,10 +115,12 @@ impl SessionStore for MemoryStore {
     async fn remove_user(&self, username: &str) -> Result<usize, StoreError> {
         // A full pass is fine for an admin call on an in-process map; the
         // Redis store keeps a per-user index instead.
-        let before = self.sessions.len();
+        let before = self.sessions.len() + self.tokens.len();
         self.sessions
             .retain(|_, session| session.username != username);
-        Ok(before.saturating_sub(self.sessions.len()))
+        // Offboarding revokes the user's API tokens too.
+        self.tokens.retain(|_, user| user.username != username);
+        Ok(before.saturating_sub(self.sessions.len() + self.tokens.len()))
     }
 }
 
@@ -163,8 +165,11 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert_eq!(store.remove_user("alice").await.unwrap(), 2);
+        let digest = SessionId::generate();
+        store.insert_token(digest, session("alice", Duration::from_secs(60)));
+        assert_eq!(store.remove_user("alice").await.unwrap(), 3);
         assert_eq!(store.len(), 1);
+        assert!(store.token(&digest).is_none(), "her token is revoked too");
     }
 
     #[test]

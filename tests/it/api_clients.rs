@@ -348,8 +348,11 @@ async fn the_upstream_is_told_who_and_by_which_class() {
         .to_string();
     let key_file = project.dir.path().join("secret_key.txt");
     std::fs::write(&key_file, SECRET_KEY).unwrap();
+    let assertion_key = project.dir.path().join("assertion.key");
+    std::fs::write(&assertion_key, "a".repeat(40)).unwrap();
     let tail = format!(
-        "{ROUTES}\n[session]\nstore = \"django\"\n\n[django]\ndatabase = {:?}\nsecret_key_file = {:?}\n\n[jwt]\n",
+        "[identity]\nsign = {{ algorithm = \"HS256\", key_file = {:?} }}\n{ROUTES}\n[session]\nstore = \"django\"\n\n[django]\ndatabase = {:?}\nsecret_key_file = {:?}\n\n[jwt]\n",
+        assertion_key.display().to_string(),
         project.database_url(),
         key_file.display().to_string(),
     );
@@ -390,6 +393,19 @@ async fn the_upstream_is_told_who_and_by_which_class() {
     let seen = h.seen().pop().unwrap();
     assert_eq!(seen.header_values("x-remote-user"), ["gina"]);
     assert_eq!(seen.header_values("x-remote-auth"), ["jwt"]);
+    // The signed assertion says so too.
+    let assertion = seen.header_values("x-portcullis-assertion")[0].to_string();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.validate_aud = false;
+    let claims = jsonwebtoken::decode::<serde_json::Value>(
+        &assertion,
+        &jsonwebtoken::DecodingKey::from_secret("a".repeat(40).as_bytes()),
+        &validation,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(claims["auth"], "jwt", "{claims}");
+    assert_eq!(claims["sub"], "gina", "{claims}");
 
     // explain names the class.
     let explained = h
@@ -461,6 +477,30 @@ async fn admin_tokens(h: &Harness) {
         .admin("DELETE", &format!("/tokens/{id}"), Some(ADMIN_TOKEN), "")
         .await;
     assert_eq!(again.status, 404);
+    // Revoking a user revokes their tokens too (offboarding).
+    let made = h
+        .admin(
+            "POST",
+            "/tokens",
+            Some(ADMIN_TOKEN),
+            r#"{"username": "leaver"}"#,
+        )
+        .await;
+    let key = made.json()["token"].as_str().unwrap().to_string();
+    let header = format!("Token {key}");
+    assert_eq!(
+        h.get("/api/me/", &[("authorization", &header)])
+            .await
+            .status,
+        200
+    );
+    let revoked = h
+        .admin("DELETE", "/users/leaver/sessions", Some(ADMIN_TOKEN), "")
+        .await;
+    assert_eq!(revoked.json()["revoked"], 1, "{}", revoked.text());
+    h.get("/api/me/", &[("authorization", &header)])
+        .await
+        .assert_denied(401, "token_invalid", r#"{"detail":"Invalid token."}"#);
     let unsafe_name = h
         .admin(
             "POST",

@@ -1,7 +1,8 @@
 //! The decision endpoint (`[decision]`): the same requests through the
 //! proxy listener and through an ingress asking the decision listener must
 //! get the same answers. A real nginx runs the shipped
-//! deploy/ingress/nginx.conf (`auth_request`); Traefik's and Envoy's
+//! deploy/ingress/nginx.conf (`auth_request`) and a real Caddy the shipped
+//! Caddyfile (`forward_auth`); Traefik's and Envoy's
 //! subrequests are sent as their documentation shapes them. Spoofed
 //! original URIs, path-confusion pairs and method overrides never allow
 //! what the proxy denies.
@@ -159,42 +160,57 @@ fn identity(headers: impl Iterator<Item = (String, String)>) -> Vec<(String, Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_auth_request_answers_as_the_proxy_does() {
     let h = gateway(r#"["127.0.0.1"]"#).await;
-    let id = h.session(r#"{"username":"alice","groups":["ops"]}"#).await;
     let app = h.upstream.url().trim_start_matches("http://").to_string();
     let nginx = Ingress::nginx(h.decision.unwrap(), &app);
+    through_a_real_ingress(&h, &nginx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caddy_forward_auth_answers_as_the_proxy_does() {
+    let h = gateway(r#"["127.0.0.1"]"#).await;
+    let app = h.upstream.url().trim_start_matches("http://").to_string();
+    let caddy = Ingress::caddy(h.decision.unwrap(), &app);
+    through_a_real_ingress(&h, &caddy).await;
+}
+
+/// Every case through the proxy and through `ingress`: the same status,
+/// reason and body; the same identity at the upstream; the path forwarded
+/// as decided; and no path-confusion pair let through.
+async fn through_a_real_ingress(h: &Harness, ingress: &Ingress) {
+    let id = h.session(r#"{"username":"alice","groups":["ops"]}"#).await;
     for (what, method, path, headers) in cases() {
         let headers = with_id(&headers, &id);
         let proxied = send(&format!("http://{}{path}", h.proxy), method, &headers).await;
-        let proxied_identity = (proxied.status == 200).then(|| identity_seen(&h));
-        let ingress = send(&format!("{}{path}", nginx.url()), method, &headers).await;
+        let proxied_identity = (proxied.status == 200).then(|| identity_seen(h));
+        let through = send(&format!("{}{path}", ingress.url()), method, &headers).await;
         assert_eq!(
-            ingress.status, proxied.status,
-            "{what}: proxy {proxied:?}, nginx {ingress:?}"
+            through.status, proxied.status,
+            "{what}: proxy {proxied:?}, ingress {through:?}"
         );
         assert_eq!(
-            ingress.header("x-portcullis-reason"),
+            through.header("x-portcullis-reason"),
             proxied.header("x-portcullis-reason"),
             "{what}"
         );
         if proxied.status == 200 {
             assert_eq!(
-                Some(identity_seen(&h)),
+                Some(identity_seen(h)),
                 proxied_identity,
                 "{what}: the same identity reaches the upstream"
             );
             let seen = h.seen().pop().unwrap();
             assert_eq!(seen.target, path, "{what}: forwarded as decided");
         } else {
-            assert_eq!(ingress.body, proxied.body, "{what}");
+            assert_eq!(through.body, proxied.body, "{what}");
             assert_eq!(
-                ingress.header("content-type"),
+                through.header("content-type"),
                 Some("application/json"),
                 "{what}"
             );
         }
     }
-    // Path confusion: nginx may answer differently (it turns the gateway's
-    // 400 into 500), but never lets through what the proxy refuses.
+    // Path confusion: an ingress may answer differently (nginx turns the
+    // gateway's 400 into 500), but never lets through what the proxy refuses.
     for path in [
         "/public/..%2fadmin/users/",
         "/public/%2e%2e/admin/users/",
@@ -205,14 +221,30 @@ async fn nginx_auth_request_answers_as_the_proxy_does() {
     ] {
         let headers = vec![("cookie", format!("sessionid={id}"))];
         let proxied = send(&format!("http://{}{path}", h.proxy), "GET", &headers).await;
-        let ingress = send(&format!("{}{path}", nginx.url()), "GET", &headers).await;
+        let through = send(&format!("{}{path}", ingress.url()), "GET", &headers).await;
         assert!(
             proxied.status >= 400,
             "{path}: the proxy refuses it ({proxied:?})"
         );
         assert!(
-            ingress.status >= 400,
-            "{path}: nginx let it through: {ingress:?}"
+            through.status >= 400,
+            "{path}: the ingress let it through: {through:?}"
+        );
+    }
+    // Paths the proxy forwards in their canonical form: an ingress forwards
+    // them as sent, so the decision endpoint refuses them.
+    for path in ["/admin/users/../../public/x", "/public//x", "/public/%7Ex"] {
+        let headers = vec![("cookie", format!("sessionid={id}"))];
+        let before = h.seen().len();
+        let through = send(&format!("{}{path}", ingress.url()), "GET", &headers).await;
+        assert!(
+            through.status >= 400,
+            "{path}: decided on its canonical form, forwarded as sent: {through:?}"
+        );
+        assert_eq!(
+            h.seen().len(),
+            before,
+            "{path}: nothing reached the upstream"
         );
     }
 }
@@ -337,6 +369,28 @@ async fn only_trusted_ingress_may_ask_and_nothing_is_guessed() {
             "{what}"
         );
     }
+    // Envoy: a client's own X-Original-* under the prefix is refused, never
+    // believed over the check request's own method and path.
+    let smuggled = send(
+        &format!("http://{decision}/ext_authz/admin/users/"),
+        "DELETE",
+        &[
+            ("x-original-method", "GET".to_string()),
+            ("x-original-uri", "/public/x".to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(smuggled.status, 400, "{smuggled:?}");
+    // A path that is not canonical is refused: the ingress would forward
+    // it as sent, not as decided.
+    let dotted = send(
+        &format!("http://{decision}/verify"),
+        "GET",
+        &forward_auth("GET", "/admin/../public/x", &[]),
+    )
+    .await;
+    assert_eq!(dotted.status, 400, "{dotted:?}");
+    assert_eq!(dotted.header("x-portcullis-reason"), Some("bad_path"));
     // A subrequest naming nothing, outside Envoy's prefix: refused, never
     // decided on its own path.
     let bare = send(&format!("http://{decision}/public/x"), "GET", &[]).await;

@@ -195,9 +195,10 @@ pub fn failure(
 }
 
 /// simplejwt's `TokenUser` (JWTStatelessUserAuthentication): the id
-/// claim, the `username` claim (else the id), no groups, no permissions,
-/// neither staff nor superuser. `None` when a name could not be sent as an
-/// identity header.
+/// claim, the `username` claim (else `""`, as `TokenUser.username` is: no
+/// `X-Remote-User` is sent, never the id in its place, which an upstream
+/// could take for a username), no groups, no permissions, neither staff
+/// nor superuser. `None` when a value could not be sent as a header.
 pub fn token_user(
     payload: &Map<String, Value>,
     user_id: Option<String>,
@@ -207,9 +208,11 @@ pub fn token_user(
     let username = payload
         .get("username")
         .and_then(Value::as_str)
-        .filter(|name| !name.is_empty())
-        .map_or_else(|| user_id.clone(), str::to_string);
-    if crate::session::record::unsafe_identity_value(&username, Some(&user_id), &[], &[]).is_some()
+        .unwrap_or_default()
+        .to_string();
+    use crate::session::record::unsafe_value_reason;
+    if unsafe_value_reason(&user_id, false).is_some()
+        || (!username.is_empty() && unsafe_value_reason(&username, false).is_some())
     {
         return None;
     }

@@ -341,14 +341,23 @@ impl SessionStore for RedisStore {
                     .await
             })
             .await?;
-        let ids: Vec<SessionId> = ids.iter().filter_map(|i| SessionId::parse(i)).collect();
-        // One DEL per key: in a cluster the keys are in different slots.
-        let mut deletes: Vec<Cmd> = ids
+        // Session ids, and the user's API tokens (`token:<digest>`).
+        let keys: Vec<String> = ids
             .iter()
-            .map(|id| {
-                self.inner.cache.remove(id);
+            .filter_map(|member| match SessionId::parse(member) {
+                Some(id) => {
+                    self.inner.cache.remove(&id);
+                    Some(self.key(&id))
+                }
+                None => self.token_key_of_member(member),
+            })
+            .collect();
+        // One DEL per key: in a cluster the keys are in different slots.
+        let mut deletes: Vec<Cmd> = keys
+            .iter()
+            .map(|key| {
                 let mut delete = redis::cmd("DEL");
-                delete.arg(self.key(id));
+                delete.arg(key);
                 delete
             })
             .collect();

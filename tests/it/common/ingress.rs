@@ -1,6 +1,7 @@
 //! Real ingress proxies in front of a gateway's decision listener: nginx
-//! (`auth_request`) running the shipped deploy/ingress/nginx.conf, with
-//! only its addresses changed to the test's. Each runs in its own
+//! (`auth_request`) and Caddy (`forward_auth`) running the shipped
+//! deploy/ingress/nginx.conf and Caddyfile, with only their addresses
+//! changed to the test's. Each runs in its own
 //! temporary directory on a free loopback port, and stops on drop.
 
 use std::net::SocketAddr;
@@ -55,6 +56,47 @@ impl Ingress {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("nginx is installed (scripts/test installs nginx-light)");
+        let ingress = Ingress {
+            child,
+            port,
+            _dir: dir,
+        };
+        ingress.wait_until_listening();
+        ingress
+    }
+
+    /// Caddy with deploy/ingress/Caddyfile, asking `decision` and
+    /// forwarding to `app` (`127.0.0.1:port`).
+    pub fn caddy(decision: SocketAddr, app: &str) -> Ingress {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let shipped = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ingress/Caddyfile"),
+        )
+        .unwrap();
+        for default in ["127.0.0.1:9902", "127.0.0.1:8000", ":8080 {"] {
+            assert!(
+                shipped.contains(default),
+                "Caddyfile no longer names {default}"
+            );
+        }
+        let site = shipped
+            .replace("127.0.0.1:9902", &decision.to_string())
+            .replace("127.0.0.1:8000", app)
+            .replace(":8080 {", &format!(":{port} {{"));
+        let file = dir.path().join("Caddyfile");
+        std::fs::write(&file, site).unwrap();
+        let child = Command::new("caddy")
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&file)
+            // Caddy keeps state under these; the test's own directory.
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("caddy is installed (scripts/test installs Debian's caddy)");
         let ingress = Ingress {
             child,
             port,
