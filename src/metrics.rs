@@ -4,6 +4,7 @@
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `portcullis_requests_total` | counter | `route`, `decision` (`forward`, `deny`, `would_deny`, `upstream_error`), `reason`, `status_class` |
+//! | `portcullis_decisions_total` | counter | `ingress` (`nginx`, `forward_auth`, `envoy`, `unknown` when refused before it is known), `decision` (`allow`, `deny`, `would_deny`), `reason` |
 //! | `portcullis_upstream_latency_seconds` | histogram | |
 //! | `portcullis_session_lookup_seconds` | histogram | |
 //! | `portcullis_session_cache_hits_total` / `_misses_total` | counter | |
@@ -29,6 +30,14 @@ pub struct RequestLabels {
     pub status_class: &'static str,
 }
 
+/// The decision endpoint's answers (`[decision]`), beside `requests`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub ingress: &'static str,
+    pub decision: &'static str,
+    pub reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabels {
     pub result: &'static str,
@@ -37,6 +46,7 @@ pub struct ReloadLabels {
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
+    pub decisions: Family<DecisionLabels, Counter>,
     pub upstream_latency: Histogram,
     pub session_lookup: Histogram,
     pub cache_hits: Counter,
@@ -66,6 +76,12 @@ impl Metrics {
             "requests",
             "Requests by route, decision, reason code and status class",
             requests.clone(),
+        );
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "decisions",
+            "Decision endpoint answers by ingress convention, decision and reason code",
+            decisions.clone(),
         );
         // 100 µs to ~26 s.
         let upstream_latency = Histogram::new(exponential_buckets(0.0001, 2.0, 18));
@@ -113,6 +129,7 @@ impl Metrics {
         let metrics = Metrics {
             registry,
             requests,
+            decisions,
             upstream_latency,
             session_lookup,
             cache_hits,
@@ -166,6 +183,16 @@ impl Metrics {
         if let Some(latency) = upstream {
             self.upstream_latency.observe(latency.as_secs_f64());
         }
+    }
+
+    /// One answer of the decision endpoint.
+    pub fn decision(&self, ingress: &'static str, decision: &'static str, reason: &'static str) {
+        let labels = DecisionLabels {
+            ingress,
+            decision,
+            reason,
+        };
+        self.decisions.get_or_create(&labels).inc();
     }
 
     /// The Prometheus text exposition.

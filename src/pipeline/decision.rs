@@ -47,6 +47,7 @@ pub async fn handle(
         Ok(original) => original,
         Err(refusal) => {
             let mut log = AccessLog::start(&parts);
+            log.via_ingress("unknown");
             let denial = refusal.denial();
             log.denied(&denial);
             let response = crate::response::denial(&denial, false, &config);
@@ -54,6 +55,7 @@ pub async fn handle(
             return response;
         }
     };
+    let ingress = original.ingress.as_str();
     parts.method = original.method;
     parts.uri = original.uri;
     // The proxy forwards the canonical path it decided on; an ingress
@@ -63,6 +65,7 @@ pub async fn handle(
     if let Ok(target) = crate::canonical::canonical_target(&parts.headers, &parts.uri) {
         if target.path != parts.uri.path() {
             let mut log = AccessLog::start(&parts);
+            log.via_ingress(ingress);
             let denial = Denial::bad_path();
             log.denied(&denial);
             let mut response = crate::response::denial(&denial, false, &config);
@@ -78,6 +81,7 @@ pub async fn handle(
     let mut trace = Trace::live(config.diagnostics.debug);
     let intake = intake::intake(&config, &mut parts, &mut trace);
     let mut log = AccessLog::start(&parts);
+    log.via_ingress(ingress);
     let reply = match intake {
         Intake::Request(reply) => reply,
         // A CORS preflight is the upstream's (or the ingress's) to answer:

@@ -15,6 +15,9 @@ pub struct AccessLog<'r> {
     route: Option<&'r str>,
     /// The authentication class that authenticated the request.
     auth: Option<&'static str>,
+    /// The decision endpoint: the ingress convention the subrequest
+    /// followed (`unknown` when it was refused before that was known).
+    ingress: Option<&'static str>,
     reason: Option<&'static str>,
     /// `mode = "report"`: the reason this forwarded request would have been denied.
     would_deny: Option<&'static str>,
@@ -30,6 +33,7 @@ impl<'r> AccessLog<'r> {
             path: None,
             route: None,
             auth: None,
+            ingress: None,
             reason: None,
             would_deny: None,
             upstream_started: None,
@@ -44,6 +48,11 @@ impl<'r> AccessLog<'r> {
 
     pub fn route(&mut self, name: &'r str) {
         self.route = Some(name);
+    }
+
+    /// A decision subrequest, from an ingress following this convention.
+    pub fn via_ingress(&mut self, ingress: &'static str) {
+        self.ingress = Some(ingress);
     }
 
     /// The class that authenticated the request (`session`, `token`...).
@@ -77,6 +86,14 @@ impl<'r> AccessLog<'r> {
             (Some(_), None, _) => "deny",
         };
         let reason = self.reason.or(self.would_deny);
+        if let Some(ingress) = self.ingress {
+            let answer = match decision {
+                "forward" => "allow",
+                "would_deny" => "would_deny",
+                _ => "deny",
+            };
+            metrics.decision(ingress, answer, reason.unwrap_or("-"));
+        }
         metrics.request(
             self.route.unwrap_or("-"),
             decision,
@@ -90,6 +107,7 @@ impl<'r> AccessLog<'r> {
             path = self.path.as_deref().unwrap_or("-"),
             route = self.route.unwrap_or("-"),
             auth = self.auth.unwrap_or("-"),
+            ingress = self.ingress.unwrap_or("-"),
             decision,
             reason = reason.unwrap_or("-"),
             status = status.as_u16(),

@@ -401,3 +401,39 @@ async fn only_trusted_ingress_may_ask_and_nothing_is_guessed() {
     let twice = send(&format!("http://{decision}/verify"), "GET", &headers).await;
     assert_eq!(twice.status, 400, "{twice:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_mode_and_metrics_cover_decisions() {
+    let tail = format!(
+        "{ROUTES}\n[[routes]]\nname = \"dry\"\npath = \"/dry/**\"\naccess = \"authenticated\"\nmode = \"report\"\n\n[decision]\ntrusted_ingress = [\"127.0.0.1\"]\n"
+    );
+    let h = Harness::start(&tail).await;
+    let decision = h.decision.unwrap();
+    let ask = |path: &str| {
+        let url = format!("http://{decision}/verify");
+        let headers = forward_auth("GET", path, &[]);
+        async move { send(&url, "GET", &headers).await }
+    };
+    // Report mode: what would be denied is allowed, and counted so.
+    let dry = ask("/dry/x").await;
+    assert_eq!(dry.status, 200, "{dry:?}");
+    assert_eq!(ask("/life/1/").await.status, 403);
+    assert_eq!(ask("/public/x").await.status, 200);
+    let envoy = send(&format!("http://{decision}/ext_authz/public/y"), "GET", &[]).await;
+    assert_eq!(envoy.status, 200);
+    let refused = send(&format!("http://{decision}/verify"), "GET", &[]).await;
+    assert_eq!(refused.status, 400);
+    let metrics = h
+        .admin("GET", "/metrics", Some(ADMIN_TOKEN), "")
+        .await
+        .text();
+    for line in [
+        r#"portcullis_decisions_total{ingress="forward_auth",decision="would_deny",reason="not_authenticated"} 1"#,
+        r#"portcullis_decisions_total{ingress="forward_auth",decision="deny",reason="not_authenticated"} 1"#,
+        r#"portcullis_decisions_total{ingress="forward_auth",decision="allow",reason="-"} 1"#,
+        r#"portcullis_decisions_total{ingress="envoy",decision="allow",reason="-"} 1"#,
+        r#"portcullis_decisions_total{ingress="unknown",decision="deny",reason="bad_decision_request"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+}
