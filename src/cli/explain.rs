@@ -46,6 +46,12 @@ pub(crate) struct ExplainArgs {
     /// The client's address (default 127.0.0.1).
     #[arg(long)]
     peer: Option<IpAddr>,
+    /// The request is an ingress's auth subrequest to the decision
+    /// listener ([decision]): explain the request it asks about (add its
+    /// X-Original-* or X-Forwarded-Method/-Uri with --header; --peer is
+    /// the ingress).
+    #[arg(long)]
+    decision: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -68,6 +74,7 @@ pub(crate) async fn run(args: ExplainArgs) -> anyhow::Result<()> {
         body: args.data.clone(),
         https: args.https,
         peer: args.peer,
+        decision: args.decision,
     };
     let explanation = match (&config.startup.store, &args.admin) {
         (StoreKind::Redis(settings), None) => {

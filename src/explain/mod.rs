@@ -59,6 +59,11 @@ pub struct ExplainRequest {
     /// X-Forwarded-* headers are believed (`server.trusted_proxies`).
     #[serde(default)]
     pub peer: Option<IpAddr>,
+    /// The request is an ingress's auth subrequest to the decision
+    /// listener (`[decision]`): it is explained as the request it asks
+    /// about, and `peer` is the ingress.
+    #[serde(default)]
+    pub decision: bool,
 }
 
 /// Everything `explain` found out.
@@ -133,6 +138,29 @@ pub async fn explain(
     if let Some(host) = assumed_host {
         trace.note(|| Step::HostAssumed { host });
     }
+    let peer = SocketAddr::new(request.peer.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), 0);
+    let mut https = request.https;
+    if request.decision {
+        match pipeline::decision::original_head(config, peer.ip(), &mut parts) {
+            Ok(original) => {
+                https |= original.https;
+                trace.note(|| Step::Decision {
+                    ingress: original.ingress.as_str(),
+                    method: original.method.to_string(),
+                    uri: original.uri.to_string(),
+                });
+            }
+            Err(refused) => {
+                let mut explanation = Explanation::new(request, &parts);
+                explanation.decision = Cow::Borrowed("deny");
+                describe_denial(&mut explanation, &refused.denial, config);
+                let answer = crate::response::denial(&refused.denial, false, config);
+                explanation.response = Some(response_view(answer).await);
+                explanation.steps = words(trace, config);
+                return Ok(explanation);
+            }
+        }
+    }
     let intake = intake::intake(config, &mut parts, &mut trace);
     let mut explanation = Explanation::new(request, &parts);
     let reply = match intake {
@@ -144,10 +172,13 @@ pub async fn explain(
             return Ok(explanation);
         }
     };
-    let peer = SocketAddr::new(request.peer.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), 0);
-    let body = ForwardBody::from_bytes(Bytes::from(request.body.clone().unwrap_or_default()));
+    // An ingress sends no body with its subrequest.
+    let body = match request.decision {
+        true => ForwardBody::from_bytes(Bytes::new()),
+        false => ForwardBody::from_bytes(Bytes::from(request.body.clone().unwrap_or_default())),
+    };
     let mut state = RequestState {
-        context: Context::explain(config, store, peer, request.https),
+        context: Context::explain(config, store, peer, https),
         parts,
         reply,
         work: Work::new(body, trace),

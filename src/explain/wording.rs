@@ -101,6 +101,16 @@ pub fn step(step: &Step, config: &Config) -> StepView {
                 config.server.internal_prefix
             ),
         ),
+        Step::Decision {
+            ingress,
+            method,
+            uri,
+        } => view(
+            "decision",
+            *ingress,
+            Outcome::Info,
+            format!("the ingress's subrequest ({ingress}) asks about {method} {uri}: that request is decided, and answered instead of forwarded"),
+        ),
         Step::Route(step) => route(step),
         Step::Credentials(step) => credentials(step),
         Step::Session(step) => session(step, config),

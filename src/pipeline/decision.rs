@@ -20,10 +20,11 @@ use super::observe::AccessLog;
 use super::trace::Trace;
 use super::{Context, RequestState, Work};
 use crate::body::ForwardBody;
+use crate::config::Config;
 use crate::denial::Denial;
 use crate::gateway::Gateway;
 use crate::identity::assertion::ASSERTION_HEADER;
-use crate::ingress::{self, Refusal};
+use crate::ingress::{self, Ingress, OriginalRequest, Refusal};
 use crate::reply::ProxyBody;
 
 /// A denial's JSON body, for ingresses that pass on headers but not the
@@ -39,45 +40,19 @@ pub async fn handle(
     let config = gateway.config();
     // The subrequest's own body is not the client's: it is never read.
     let (mut parts, _) = request.into_parts();
-    let original = match &config.decision {
-        Some(settings) => ingress::original_request(connection.peer.ip(), &parts, settings),
-        None => Err(Refusal::Untrusted),
-    };
-    let original = match original {
+    let original = match original_head(&config, connection.peer.ip(), &mut parts) {
         Ok(original) => original,
-        Err(refusal) => {
+        Err(refused) => {
             let mut log = AccessLog::start(&parts);
-            log.via_ingress("unknown");
-            let denial = refusal.denial();
-            log.denied(&denial);
-            let response = crate::response::denial(&denial, false, &config);
+            log.via_ingress(refused.ingress.map_or("unknown", Ingress::as_str));
+            log.denied(&refused.denial);
+            let mut response = crate::response::denial(&refused.denial, false, &config);
+            carry_body(&mut response, &refused.denial);
             log.finish(response.status(), gateway.metrics());
             return response;
         }
     };
     let ingress = original.ingress.as_str();
-    parts.method = original.method;
-    parts.uri = original.uri;
-    // The proxy forwards the canonical path it decided on; an ingress
-    // forwards the client's path as sent. So only a path that already is
-    // canonical can be decided here: `/admin/x/../../public/` would be
-    // decided as `/public/` and reach the upstream as it is.
-    if let Ok(target) = crate::canonical::canonical_target(&parts.headers, &parts.uri) {
-        if target.path != parts.uri.path() {
-            let mut log = AccessLog::start(&parts);
-            log.via_ingress(ingress);
-            let denial = Denial::bad_path();
-            log.denied(&denial);
-            let mut response = crate::response::denial(&denial, false, &config);
-            carry_body(&mut response, &denial);
-            log.finish(response.status(), gateway.metrics());
-            return response;
-        }
-    }
-    ingress::strip_ingress_headers(&mut parts.headers);
-    if let Some(host) = original.host {
-        parts.headers.insert(header::HOST, host);
-    }
     let mut trace = Trace::live(config.diagnostics.debug);
     let intake = intake::intake(&config, &mut parts, &mut trace);
     let mut log = AccessLog::start(&parts);
@@ -105,6 +80,52 @@ pub async fn handle(
     let response = dispatch::run(gateway, state, Delivery::Decision, &mut log).await;
     log.finish(response.status(), gateway.metrics());
     response
+}
+
+/// A subrequest refused before any decision, and by whom it was sent
+/// (when that was known).
+pub struct Refused {
+    pub ingress: Option<Ingress>,
+    pub denial: Denial,
+}
+
+/// Turns the subrequest `parts` from `peer` into the head of the request
+/// it asks about, in place (what `explain` does too): its method, URI and
+/// Host, the ingress's own headers removed. Refused: a peer outside
+/// `trusted_ingress`, an unclear subrequest (`crate::ingress`), or a path
+/// that is not canonical.
+pub fn original_head(
+    config: &Config,
+    peer: std::net::IpAddr,
+    parts: &mut Parts,
+) -> Result<OriginalRequest, Refused> {
+    let original = match &config.decision {
+        Some(settings) => ingress::original_request(peer, parts, settings),
+        None => Err(Refusal::Untrusted),
+    };
+    let original = original.map_err(|refusal| Refused {
+        ingress: None,
+        denial: refusal.denial(),
+    })?;
+    parts.method = original.method.clone();
+    parts.uri = original.uri.clone();
+    // The proxy forwards the canonical path it decided on; an ingress
+    // forwards the client's path as sent. So only a path that already is
+    // canonical can be decided here: `/admin/x/../../public/` would be
+    // decided as `/public/` and reach the upstream as it is.
+    if let Ok(target) = crate::canonical::canonical_target(&parts.headers, &parts.uri) {
+        if target.path != parts.uri.path() {
+            return Err(Refused {
+                ingress: Some(original.ingress),
+                denial: Denial::bad_path(),
+            });
+        }
+    }
+    ingress::strip_ingress_headers(&mut parts.headers);
+    if let Some(host) = &original.host {
+        parts.headers.insert(header::HOST, host.clone());
+    }
+    Ok(original)
 }
 
 /// The allowed answer: 200, and the identity headers the upstream would

@@ -23,6 +23,13 @@ pub enum Step {
     },
     /// Intake: a CORS preflight from an allowed origin, answered here.
     Preflight,
+    /// The decision listener: the ingress's subrequest asks about this
+    /// request, which the stages then decide.
+    Decision {
+        ingress: &'static str,
+        method: String,
+        uri: String,
+    },
     Canonical(CanonicalStep),
     /// Stage 2: the canonical path is one of the gateway's own endpoints.
     Endpoint {

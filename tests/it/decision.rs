@@ -437,3 +437,54 @@ async fn report_mode_and_metrics_cover_decisions() {
         assert!(metrics.contains(line), "{line} not in\n{metrics}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_reads_a_subrequest_as_the_decision_listener_does() {
+    let h = gateway(r#"["127.0.0.1"]"#).await;
+    let explain = |body: serde_json::Value| {
+        let h = &h;
+        async move {
+            let reply = h
+                .admin("POST", "/explain", Some(ADMIN_TOKEN), &body.to_string())
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.text());
+            reply.json()
+        }
+    };
+    let asked = explain(serde_json::json!({
+        "method": "GET",
+        "url": "/verify",
+        "decision": true,
+        "headers": ["X-Forwarded-Method: PUT", "X-Forwarded-Uri: /life/1/", "X-Forwarded-Host: shop.test"],
+    }))
+    .await;
+    assert_eq!(asked["method"], "PUT", "{asked}");
+    assert_eq!(asked["route"], "life", "{asked}");
+    assert_eq!(asked["reason"], "not_authenticated", "{asked}");
+    assert_eq!(asked["host"], "shop.test", "{asked}");
+    let stages: Vec<&str> = asked["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|step| step["stage"].as_str())
+        .collect();
+    assert!(stages.contains(&"decision"), "{asked}");
+    // As the listener refuses them: an untrusted ingress, a path that is
+    // not canonical.
+    let untrusted = explain(serde_json::json!({
+        "url": "/verify",
+        "decision": true,
+        "peer": "192.0.2.1",
+        "headers": ["X-Forwarded-Method: GET", "X-Forwarded-Uri: /public/x"],
+    }))
+    .await;
+    assert_eq!(untrusted["reason"], "untrusted_ingress", "{untrusted}");
+    assert_eq!(untrusted["response"]["status"], 403, "{untrusted}");
+    let dotted = explain(serde_json::json!({
+        "url": "/auth",
+        "decision": true,
+        "headers": ["X-Original-Method: GET", "X-Original-URI: /admin/../public/x"],
+    }))
+    .await;
+    assert_eq!(dotted["reason"], "bad_path", "{dotted}");
+}
