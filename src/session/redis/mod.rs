@@ -194,8 +194,13 @@ impl RedisStore {
     }
 
     async fn fetch(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        self.fetch_record(self.key(id)).await
+    }
+
+    /// The record (a session, or an API token's user) under `key`; an
+    /// unreadable one counts as none.
+    async fn fetch_record(&self, key: String) -> Result<Option<Session>, StoreError> {
         let mut connection = self.connection()?;
-        let key = self.key(id);
         let raw: Option<Vec<u8>> = self
             .bounded(async move {
                 redis::cmd("GET")
@@ -208,7 +213,7 @@ impl RedisStore {
         match schema::decode(&raw) {
             Ok(session) => Ok(Some(session)),
             Err(error) => {
-                tracing::warn!(%error, "a stored session is unreadable; treated as no session");
+                tracing::warn!(%error, "a stored session or token is unreadable; treated as none");
                 Ok(None)
             }
         }
@@ -217,15 +222,27 @@ impl RedisStore {
     /// Writes `session` under `id` with a TTL ending at its expiry, and
     /// files it under its user.
     async fn write(&self, id: &SessionId, session: &Session) -> Result<(), StoreError> {
-        let ttl_ms = ttl_millis(session.expires_at);
-        let user_key = self.user_key(&session.username);
+        self.write_record(self.key(id), id.as_str().to_string(), session)
+            .await
+    }
+
+    /// Writes `record` under `key` with a TTL ending at its expiry, and
+    /// files `member` (how the user's set names it) under its user.
+    async fn write_record(
+        &self,
+        key: String,
+        member: String,
+        record: &Session,
+    ) -> Result<(), StoreError> {
+        let ttl_ms = ttl_millis(record.expires_at);
+        let user_key = self.user_key(&record.username);
         let mut set = redis::cmd("SET");
-        set.arg(self.key(id))
-            .arg(schema::encode(session))
+        set.arg(key)
+            .arg(schema::encode(record))
             .arg("PX")
             .arg(ttl_ms);
         let mut add = redis::cmd("SADD");
-        add.arg(&user_key).arg(id.as_str());
+        add.arg(&user_key).arg(member);
         // A new set gets the session's TTL; an existing one only grows.
         let mut expire_new = redis::cmd("PEXPIRE");
         expire_new.arg(&user_key).arg(ttl_ms).arg("NX");
@@ -261,6 +278,36 @@ impl RedisStore {
             replies.push(integer(&reply));
         }
         Ok(replies)
+    }
+}
+
+impl RedisStore {
+    /// Deletes the record under `key` and its `member` entry in its user's
+    /// set; `false` when there was none.
+    async fn remove_record(&self, key: String, member: String) -> Result<bool, StoreError> {
+        let mut connection = self.connection()?;
+        let raw: Option<Vec<u8>> = self
+            .bounded(async move {
+                redis::cmd("GETDEL")
+                    .arg(key)
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await?;
+        let Some(raw) = raw else { return Ok(false) };
+        if let Ok(record) = schema::decode(&raw) {
+            let mut connection = self.connection()?;
+            let user_key = self.user_key(&record.username);
+            self.bounded(async move {
+                redis::cmd("SREM")
+                    .arg(user_key)
+                    .arg(member)
+                    .query_async::<()>(&mut connection)
+                    .await
+            })
+            .await?;
+        }
+        Ok(true)
     }
 }
 
@@ -302,32 +349,11 @@ impl SessionStore for RedisStore {
     }
 
     async fn remove(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let mut connection = self.connection()?;
-        let key = self.key(id);
-        let raw: Option<Vec<u8>> = self
-            .bounded(async move {
-                redis::cmd("GETDEL")
-                    .arg(key)
-                    .query_async(&mut connection)
-                    .await
-            })
-            .await?;
+        let removed = self
+            .remove_record(self.key(id), id.as_str().to_string())
+            .await;
         self.inner.cache.remove(id);
-        let Some(raw) = raw else { return Ok(false) };
-        if let Ok(session) = schema::decode(&raw) {
-            let mut connection = self.connection()?;
-            let user_key = self.user_key(&session.username);
-            let member = id.as_str().to_string();
-            self.bounded(async move {
-                redis::cmd("SREM")
-                    .arg(user_key)
-                    .arg(member)
-                    .query_async::<()>(&mut connection)
-                    .await
-            })
-            .await?;
-        }
-        Ok(true)
+        removed
     }
 
     async fn remove_user(&self, username: &str) -> Result<usize, StoreError> {

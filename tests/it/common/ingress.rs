@@ -25,20 +25,14 @@ impl Ingress {
     pub fn nginx(decision: SocketAddr, app: &str) -> Ingress {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let shipped = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ingress/nginx.conf"),
-        )
-        .unwrap();
-        for default in ["127.0.0.1:9902", "127.0.0.1:8000", "127.0.0.1:8080"] {
-            assert!(
-                shipped.contains(default),
-                "nginx.conf no longer names {default}"
-            );
-        }
-        let site = shipped
-            .replace("127.0.0.1:9902", &decision.to_string())
-            .replace("127.0.0.1:8000", app)
-            .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+        let site = shipped(
+            "nginx.conf",
+            &[
+                ("127.0.0.1:9902", decision.to_string()),
+                ("127.0.0.1:8000", app.to_string()),
+                ("127.0.0.1:8080", format!("127.0.0.1:{port}")),
+            ],
+        );
         let d = dir.path().display();
         let config = format!(
             "pid {d}/nginx.pid; error_log {d}/error.log warn; worker_processes 1; daemon off;\n\
@@ -70,20 +64,14 @@ impl Ingress {
     pub fn caddy(decision: SocketAddr, app: &str) -> Ingress {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let shipped = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ingress/Caddyfile"),
-        )
-        .unwrap();
-        for default in ["127.0.0.1:9902", "127.0.0.1:8000", ":8080 {"] {
-            assert!(
-                shipped.contains(default),
-                "Caddyfile no longer names {default}"
-            );
-        }
-        let site = shipped
-            .replace("127.0.0.1:9902", &decision.to_string())
-            .replace("127.0.0.1:8000", app)
-            .replace(":8080 {", &format!(":{port} {{"));
+        let site = shipped(
+            "Caddyfile",
+            &[
+                ("127.0.0.1:9902", decision.to_string()),
+                ("127.0.0.1:8000", app.to_string()),
+                (":8080 {", format!(":{port} {{")),
+            ],
+        );
         let file = dir.path().join("Caddyfile");
         std::fs::write(&file, site).unwrap();
         let child = Command::new("caddy")
@@ -122,6 +110,23 @@ impl Drop for Ingress {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// deploy/ingress/`file` with its default addresses replaced by the
+/// test's; each default must still be there, or the test would run
+/// something other than what is shipped.
+fn shipped(file: &str, replacements: &[(&str, String)]) -> String {
+    let mut text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("deploy/ingress")
+            .join(file),
+    )
+    .unwrap();
+    for (default, test) in replacements {
+        assert!(text.contains(default), "{file} no longer names {default}");
+        text = text.replace(default, test);
+    }
+    text
 }
 
 fn nginx_binary() -> &'static str {
