@@ -110,11 +110,17 @@ pub(super) fn json_of(status: StatusCode, value: &impl Serialize) -> Response<Pr
 }
 
 fn store_error(e: StoreError) -> Response<ProxyBody> {
+    store_error_or(
+        e,
+        "The django session store is read-only: sessions are made and ended by Django (log the user out there).",
+    )
+}
+
+/// The admin API's answer to a store error: 409 with `read_only` for the
+/// Django store, which the gateway never writes; else 503.
+pub(super) fn store_error_or(e: StoreError, read_only: &str) -> Response<ProxyBody> {
     if let StoreError::ReadOnly = e {
-        return error(
-            StatusCode::CONFLICT,
-            "The django session store is read-only: sessions are made and ended by Django (log the user out there).",
-        );
+        return error(StatusCode::CONFLICT, read_only);
     }
     tracing::error!(error = %e, "admin call: session store failed");
     error(

@@ -11,7 +11,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
 
-use super::sessions::{json_of, parse_ttl, rfc3339, CreateSession};
+use super::sessions::{json_of, parse_ttl, rfc3339, store_error_or, CreateSession};
 use super::{error, read_json};
 use crate::gateway::Gateway;
 use crate::reply::ProxyBody;
@@ -28,16 +28,9 @@ struct Created<'a> {
 }
 
 fn store_error(e: StoreError) -> Response<ProxyBody> {
-    if let StoreError::ReadOnly = e {
-        return error(
-            StatusCode::CONFLICT,
-            "With the django store, tokens are DRF's own authtoken_token rows: make and delete them in Django (Token.objects.create).",
-        );
-    }
-    tracing::error!(error = %e, "admin call: token store failed");
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Session store unavailable.",
+    store_error_or(
+        e,
+        "With the django store, tokens are DRF's own authtoken_token rows: make and delete them in Django (Token.objects.create).",
     )
 }
 

@@ -90,21 +90,14 @@ pub async fn serve_decision(
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let current_gateway = Arc::clone(&gateway);
-    let current = move || (Limits::from(&current_gateway.config().server), None);
-    accept_loop(
-        listener,
-        gateway.config().startup.max_connections,
-        shutdown,
-        current,
-        None,
-        move |request, connection| {
-            let gateway = Arc::clone(&gateway);
-            Box::pin(async move {
-                crate::pipeline::decision::handle(&gateway, request, connection).await
-            })
-        },
-    )
+    let handler_gateway = Arc::clone(&gateway);
+    serve_plain(listener, gateway, shutdown, move |request, connection| {
+        let gateway = Arc::clone(&handler_gateway);
+        // Boxed, as the proxy's: the whole pipeline is a large future.
+        Box::pin(
+            async move { crate::pipeline::decision::handle(&gateway, request, connection).await },
+        )
+    })
     .await;
 }
 
@@ -114,20 +107,29 @@ pub async fn serve_admin(
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let current_gateway = Arc::clone(&gateway);
-    let current = move || (Limits::from(&current_gateway.config().server), None);
-    accept_loop(
-        listener,
-        gateway.config().startup.max_connections,
-        shutdown,
-        current,
-        None,
-        move |request, _connection| {
-            let gateway = Arc::clone(&gateway);
-            async move { crate::admin::handle(&gateway, request).await }
-        },
-    )
+    let handler_gateway = Arc::clone(&gateway);
+    serve_plain(listener, gateway, shutdown, move |request, _connection| {
+        let gateway = Arc::clone(&handler_gateway);
+        async move { crate::admin::handle(&gateway, request).await }
+    })
     .await;
+}
+
+/// A plain-HTTP listener (no TLS, no open-connection gauge) with the
+/// `[server]` limits of the snapshot current at each accept: the admin
+/// API's and the decision endpoint's, which differ only in `handler`.
+async fn serve_plain<H, F>(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>, Connection) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<ProxyBody>> + Send + 'static,
+{
+    let max_connections = gateway.config().startup.max_connections;
+    let current = move || (Limits::from(&gateway.config().server), None);
+    accept_loop(listener, max_connections, shutdown, current, None, handler).await;
 }
 
 /// The `[server]` limits a connection is served with: read from the config

@@ -49,3 +49,23 @@ pub fn client_config(
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
+
+/// The connector for the gateway's outgoing HTTP/1.1 clients (the
+/// upstream, a bearer issuer's JWKS): `https://` over rustls with `tls`,
+/// `http://` as plain TCP, TCP_NODELAY, connects bounded by
+/// `connect_timeout`.
+pub fn http_connector(
+    connect_timeout: std::time::Duration,
+    tls: &rustls::ClientConfig,
+) -> hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector> {
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    // The scheme is the URL's: https through rustls, http as plain TCP.
+    http.enforce_http(false);
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls.clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http)
+}

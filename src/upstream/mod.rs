@@ -73,16 +73,7 @@ pub struct Upstream {
 
 impl Upstream {
     fn new(connect_timeout: Duration, tls: &rustls::ClientConfig) -> Upstream {
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(connect_timeout));
-        http.set_nodelay(true);
-        // https:// upstreams over rustls; http:// ones as plain TCP.
-        http.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls.clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let connector = crate::tls::client::http_connector(connect_timeout, tls);
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
