@@ -17,6 +17,9 @@ RUN mkdir -p src benches \
  && rm -rf src benches
 COPY src ./src
 COPY benches ./benches
+# Envoy's ext_authz protos, compiled by build.rs (no protoc needed).
+COPY build.rs ./
+COPY proto ./proto
 # The shipped config is built into the binary (for `demo`).
 COPY config ./config
 RUN touch src/main.rs src/lib.rs \

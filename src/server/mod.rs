@@ -28,7 +28,6 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::snapshot::ServerSettings;
 use crate::connection::Connection;
 use crate::gateway::Gateway;
-use crate::reply::ProxyBody;
 
 /// Serves the proxy on `listener` until `shutdown` resolves, then lets
 /// in-flight requests finish for up to the configured shutdown timeout.
@@ -82,9 +81,10 @@ pub async fn serve(
 }
 
 /// Serves the decision endpoint (`[decision]`) on `listener` until
-/// `shutdown` resolves: ingress subrequests, decided like proxied
-/// requests, answered instead of forwarded. Plain HTTP: it is meant for
-/// the ingress next to it, on loopback or a private network.
+/// `shutdown` resolves: ingress subrequests (and Envoy's gRPC `Check`
+/// calls, over HTTP/2), decided like proxied requests, answered instead of
+/// forwarded. Plain HTTP: it is meant for the ingress next to it, on
+/// loopback or a private network.
 pub async fn serve_decision(
     listener: TcpListener,
     gateway: Arc<Gateway>,
@@ -118,14 +118,15 @@ pub async fn serve_admin(
 /// A plain-HTTP listener (no TLS, no open-connection gauge) with the
 /// `[server]` limits of the snapshot current at each accept: the admin
 /// API's and the decision endpoint's, which differ only in `handler`.
-async fn serve_plain<H, F>(
+async fn serve_plain<H, F, B>(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()>,
     handler: H,
 ) where
     H: Fn(Request<Incoming>, Connection) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<ProxyBody>> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: ResponseBody,
 {
     let max_connections = gateway.config().startup.max_connections;
     let current = move || (Limits::from(&gateway.config().server), None);
@@ -188,7 +189,7 @@ impl Limits {
 
 /// Accepts connections until `shutdown`, serving each with the limits and
 /// TLS `current` gives at accept time; returns the drain deadline.
-async fn accept_loop<H, F, C>(
+async fn accept_loop<H, F, C, B>(
     listener: TcpListener,
     max_connections: usize,
     shutdown: impl Future<Output = ()>,
@@ -198,7 +199,8 @@ async fn accept_loop<H, F, C>(
 ) -> tokio::time::Instant
 where
     H: Fn(Request<Incoming>, Connection) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<ProxyBody>> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: ResponseBody,
     C: Fn() -> (Limits, Option<TlsAcceptor>),
 {
     // At most `max_connections` open: further clients wait in the kernel's
@@ -293,6 +295,26 @@ where
     deadline
 }
 
+/// What a listener's handler may answer with: the proxy's and admin's
+/// `ProxyBody`, or the decision listener's (gRPC bodies have trailers).
+trait ResponseBody:
+    hyper::body::Body<Data = bytes::Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+    + Send
+    + Unpin
+    + 'static
+{
+}
+
+impl<B> ResponseBody for B where
+    B: hyper::body::Body<
+            Data = bytes::Bytes,
+            Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        > + Send
+        + Unpin
+        + 'static
+{
+}
+
 /// Counts a connection as open until dropped.
 struct OpenConnection(Gauge);
 
@@ -309,7 +331,7 @@ impl Drop for OpenConnection {
     }
 }
 
-async fn serve_io<I, H, F>(
+async fn serve_io<I, H, F, B>(
     builder: auto::Builder<TokioExecutor>,
     io: I,
     connection: Connection,
@@ -319,7 +341,8 @@ async fn serve_io<I, H, F>(
 ) where
     I: Read + Write + Unpin + Send + 'static,
     H: Fn(Request<Incoming>, Connection) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<ProxyBody>> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: ResponseBody,
 {
     let service = service_fn(move |request| {
         let counted = in_flight.enter();

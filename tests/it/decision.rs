@@ -15,23 +15,23 @@ use crate::common::ingress::Ingress;
 use crate::common::routes::{admin, life, public};
 use crate::common::*;
 
-const ROUTES: &str = concat!(public!(), life!(), admin!());
+pub(crate) const ROUTES: &str = concat!(public!(), life!(), admin!());
 
 /// A response, as the comparison reads it.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
-async fn send(url: &str, method: &str, headers: &[(&str, String)]) -> Answer {
+pub(crate) async fn send(url: &str, method: &str, headers: &[(&str, String)]) -> Answer {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
     let mut request = http::Request::builder().method(method).uri(url);
@@ -55,13 +55,13 @@ async fn send(url: &str, method: &str, headers: &[(&str, String)]) -> Answer {
     }
 }
 
-async fn gateway(trusted: &str) -> Harness {
+pub(crate) async fn gateway(trusted: &str) -> Harness {
     let tail = format!("{ROUTES}\n[decision]\ntrusted_ingress = {trusted}\n");
     Harness::start(&tail).await
 }
 
 /// One request: what, method, path, headers.
-type Case = (
+pub(crate) type Case = (
     &'static str,
     &'static str,
     &'static str,
@@ -70,7 +70,7 @@ type Case = (
 
 /// The seed walk-through and the CSRF cases: (what, method, path, headers
 /// with `{session}` for alice's session id).
-fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     let session = "sessionid={session}".to_string();
     let with_csrf = format!("sessionid={{session}}; csrftoken={CSRF_SECRET}");
     vec![
@@ -134,7 +134,7 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn with_id(headers: &[(&'static str, String)], id: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn with_id(headers: &[(&'static str, String)], id: &str) -> Vec<(&'static str, String)> {
     headers
         .iter()
         .map(|(n, v)| (*n, v.replace("{session}", id)))
@@ -144,12 +144,12 @@ fn with_id(headers: &[(&'static str, String)], id: &str) -> Vec<(&'static str, S
 /// Identity headers the upstream saw for the last request, sorted; an
 /// empty value counts as absent (nginx's `proxy_set_header` sends no
 /// header for an empty value, as for a user without permissions).
-fn identity_seen(h: &Harness) -> Vec<(String, String)> {
+pub(crate) fn identity_seen(h: &Harness) -> Vec<(String, String)> {
     let seen = h.seen().pop().expect("forwarded");
     identity(seen.headers.into_iter())
 }
 
-fn identity(headers: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+pub(crate) fn identity(headers: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
     let mut found: Vec<(String, String)> = headers
         .filter(|(n, v)| n.starts_with("x-remote-") && !v.is_empty())
         .collect();

@@ -21,6 +21,7 @@ mod decision;
 mod django;
 mod drf_parity;
 mod explain;
+mod ext_authz_grpc;
 mod faults;
 mod identity;
 mod limits;

@@ -1,9 +1,13 @@
 //! The request an ingress asks about (`[decision]`): nginx `auth_request`,
 //! Traefik `forwardAuth`, Caddy `forward_auth` and Envoy's HTTP
 //! `ext_authz` each send a subrequest that names the client's original
-//! method, URI, Host and scheme in their own way. Those names are believed
+//! method, URI, Host and scheme in their own way; Envoy's gRPC `ext_authz`
+//! sends them as a `CheckRequest` (`envoy_grpc`). Those names are believed
 //! only from `trusted_ingress`; anything ambiguous is refused rather than
 //! guessed, so what is decided is what the ingress forwards.
+
+pub mod envoy_grpc;
+pub mod proto;
 
 use std::net::IpAddr;
 
@@ -35,6 +39,8 @@ pub enum Ingress {
     /// Envoy HTTP `ext_authz`: the original method, the original path
     /// after `path_prefix`, the original Host.
     Envoy,
+    /// Envoy gRPC `ext_authz`: a `CheckRequest` (`envoy_grpc`).
+    EnvoyGrpc,
 }
 
 impl Ingress {
@@ -43,6 +49,7 @@ impl Ingress {
             Ingress::Nginx => "nginx",
             Ingress::ForwardAuth => "forward_auth",
             Ingress::Envoy => "envoy",
+            Ingress::EnvoyGrpc => "envoy_grpc",
         }
     }
 }
@@ -69,13 +76,17 @@ pub enum Refusal {
     Malformed(&'static str),
     /// Headers of two conventions at once: which one is true is unknown.
     Ambiguous,
+    /// More headers, or more header bytes, than the proxy listener takes
+    /// (`server.max_headers`, `server.max_header_bytes`).
+    TooLarge,
 }
 
 impl Refusal {
-    /// The gateway's answer: 403 `untrusted_ingress`, or 400
-    /// `bad_decision_request`.
+    /// The gateway's answer: 403 `untrusted_ingress`, 431
+    /// `headers_too_large` as the proxy's, or 400 `bad_decision_request`.
     pub fn denial(self) -> Denial {
         let (status, reason) = match self {
+            Refusal::TooLarge => return Denial::headers_too_large(),
             Refusal::Untrusted => (StatusCode::FORBIDDEN, Reason::UntrustedIngress),
             _ => (StatusCode::BAD_REQUEST, Reason::BadDecisionRequest),
         };
@@ -86,10 +97,15 @@ impl Refusal {
         match self {
             Refusal::Untrusted => "Decision requests are answered only for decision.trusted_ingress.",
             Refusal::Malformed(what) => what,
+            Refusal::TooLarge => "Request header fields too large.",
             Refusal::Ambiguous => "The subrequest names its original request in two ways (X-Original-*, X-Forwarded-Uri, or Envoy's path_prefix).",
         }
     }
 }
+
+/// A denial's JSON body, for ingresses that pass on headers but not the
+/// body (nginx: `auth_request_set $body $upstream_http_x_portcullis_body`).
+pub const BODY_HEADER: HeaderName = HeaderName::from_static("x-portcullis-body");
 
 const ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
 const ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");

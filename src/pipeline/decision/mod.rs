@@ -7,11 +7,17 @@
 //! forwarded request. Denied: the proxy's
 //! own answer (status, headers, DRF's body), with the body also in
 //! `X-Portcullis-Body`, since nginx drops an auth subrequest's body.
+//! Envoy's gRPC `ext_authz` is served on the same listener (`grpc`).
+
+mod grpc;
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
+use http_body_util::Either;
 use hyper::body::Incoming;
 
 use super::dispatch::{self, Delivery, Forwarding};
@@ -21,32 +27,56 @@ use super::trace::Trace;
 use super::{Context, RequestState, Work};
 use crate::body::ForwardBody;
 use crate::config::Config;
+use crate::connection::Connection;
 use crate::denial::Denial;
 use crate::gateway::Gateway;
 use crate::identity::assertion::ASSERTION_HEADER;
 use crate::ingress::{self, Ingress, OriginalRequest, Refusal};
 use crate::reply::ProxyBody;
 
-/// A denial's JSON body, for ingresses that pass on headers but not the
-/// body (nginx: `auth_request_set $body $upstream_http_x_portcullis_body`).
-pub const BODY_HEADER: HeaderName = HeaderName::from_static("x-portcullis-body");
+pub use crate::ingress::BODY_HEADER;
 
-/// Answers one auth subrequest.
+/// The decision listener's answers: an HTTP subrequest's, or a gRPC
+/// call's (whose status travels in trailers).
+pub type DecisionBody = Either<ProxyBody, tonic::body::Body>;
+
+/// Answers one request on the decision listener: Envoy's gRPC `Check`
+/// (by its content type), or an HTTP auth subrequest.
 pub async fn handle(
-    gateway: &Gateway,
+    gateway: &Arc<Gateway>,
     request: Request<Incoming>,
-    connection: crate::connection::Connection,
-) -> Response<ProxyBody> {
+    connection: Connection,
+) -> Response<DecisionBody> {
+    if grpc::is_grpc(&request) {
+        return grpc::handle(gateway, request, connection)
+            .await
+            .map(Either::Right);
+    }
     let config = gateway.config();
     // The subrequest's own body is not the client's: it is never read.
     let (mut parts, _) = request.into_parts();
-    let original = match original_head(&config, connection.peer.ip(), &mut parts) {
+    let original = original_head(&config, connection.peer.ip(), &mut parts);
+    decide_for(gateway, &config, parts, original, connection)
+        .await
+        .map(Either::Left)
+}
+
+/// Decides the request `parts` (already the original request's head,
+/// unless `original` is refused), as the proxy would.
+async fn decide_for(
+    gateway: &Gateway,
+    config: &Arc<Config>,
+    mut parts: Parts,
+    original: Result<OriginalRequest, Refused>,
+    connection: Connection,
+) -> Response<ProxyBody> {
+    let original = match original {
         Ok(original) => original,
         Err(refused) => {
             let mut log = AccessLog::start(&parts);
             log.via_ingress(refused.ingress.map_or("unknown", Ingress::as_str));
             log.denied(&refused.denial);
-            let mut response = crate::response::denial(&refused.denial, false, &config);
+            let mut response = crate::response::denial(&refused.denial, false, config);
             carry_body(&mut response, &refused.denial);
             log.finish(response.status(), gateway.metrics());
             return response;
@@ -54,7 +84,7 @@ pub async fn handle(
     };
     let ingress = original.ingress.as_str();
     let mut trace = Trace::live(config.diagnostics.debug);
-    let intake = intake::intake(&config, &mut parts, &mut trace);
+    let intake = intake::intake(config, &mut parts, &mut trace);
     let mut log = AccessLog::start(&parts);
     log.via_ingress(ingress);
     let reply = match intake {
@@ -67,12 +97,12 @@ pub async fn handle(
             return preflight;
         }
     };
-    let connection = crate::connection::Connection {
+    let connection = Connection {
         peer: connection.peer,
         tls: original.https,
     };
     let state = RequestState {
-        context: Context::live(gateway, &config, connection),
+        context: Context::live(gateway, config, connection),
         parts,
         reply,
         work: Work::new(ForwardBody::from_bytes(Bytes::new()), trace),
@@ -109,23 +139,43 @@ pub fn original_head(
     })?;
     parts.method = original.method.clone();
     parts.uri = original.uri.clone();
-    // The proxy forwards the canonical path it decided on; an ingress
-    // forwards the client's path as sent. So only a path that already is
-    // canonical can be decided here: `/admin/x/../../public/` would be
-    // decided as `/public/` and reach the upstream as it is.
-    if let Ok(target) = crate::canonical::canonical_target(&parts.headers, &parts.uri) {
-        if target.path != parts.uri.path() {
-            return Err(Refused {
-                ingress: Some(original.ingress),
-                denial: Denial::bad_path(),
-            });
-        }
-    }
+    require_canonical(parts, original.ingress)?;
     ingress::strip_ingress_headers(&mut parts.headers);
     if let Some(host) = &original.host {
         parts.headers.insert(header::HOST, host.clone());
     }
     Ok(original)
+}
+
+/// The proxy forwards the canonical path it decided on; an ingress
+/// forwards the client's path as sent. So only a path that already is
+/// canonical can be decided here: `/admin/x/../../public/` would be
+/// decided as `/public/` and reach the upstream as it is.
+fn require_canonical(parts: &Parts, ingress: Ingress) -> Result<(), Refused> {
+    if let Ok(target) = crate::canonical::canonical_target(&parts.headers, &parts.uri) {
+        if target.path != parts.uri.path() {
+            return Err(Refused {
+                ingress: Some(ingress),
+                denial: Denial::bad_path(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `ASSERTION_HEADER` by reference, so a borrowed list can hold it.
+static ASSERTION: HeaderName = ASSERTION_HEADER;
+
+/// The identity headers an allowed answer carries, in the order sent.
+fn identity_names(config: &Config) -> [&HeaderName; 5] {
+    let identity = &config.identity;
+    [
+        &identity.user,
+        &identity.groups,
+        &identity.permissions,
+        &identity.auth,
+        &ASSERTION,
+    ]
 }
 
 /// The allowed answer: 200, and the identity headers the upstream would
@@ -136,18 +186,11 @@ pub(super) fn allowed(
     forwarding: Forwarding<'_>,
 ) -> Response<ProxyBody> {
     dispatch::prepare_upstream_head(context, &mut parts, forwarding);
-    let identity = &context.config.identity;
     let mut response = crate::reply::json(StatusCode::OK, Bytes::new());
     let headers = response.headers_mut();
     headers.remove(header::CONTENT_TYPE);
     let signed = context.config.identity.sign.is_some();
-    for name in [
-        &identity.user,
-        &identity.groups,
-        &identity.permissions,
-        &identity.auth,
-        &ASSERTION_HEADER,
-    ] {
+    for name in identity_names(context.config) {
         let mut values = parts.headers.get_all(name).iter().peekable();
         if values.peek().is_none() {
             if *name != ASSERTION_HEADER || signed {
