@@ -13,7 +13,7 @@ use crate::session::Session;
 /// Identity headers other proxies and frameworks trust (oauth2-proxy,
 /// Apache/nginx auth modules, Django's RemoteUserMiddleware): a client must
 /// never be able to smuggle any of them through to the upstream.
-const FOREIGN_IDENTITY: [HeaderName; 15] = [
+static FOREIGN_IDENTITY: [HeaderName; 15] = [
     // Ours: only the gateway signs assertions (`[identity] sign`).
     super::assertion::ASSERTION_HEADER,
     HeaderName::from_static("x-remote-user"),
@@ -35,7 +35,7 @@ const FOREIGN_IDENTITY: [HeaderName; 15] = [
 /// Headers some frameworks use to override the path or method they route
 /// on (IIS/Symfony `X-Original-URL`, Rails/Express method override): the
 /// decision was made on the request line, so the upstream must see only that.
-const OVERRIDES: [HeaderName; 8] = [
+static OVERRIDES: [HeaderName; 8] = [
     HeaderName::from_static("x-original-url"),
     HeaderName::from_static("x-original-uri"),
     HeaderName::from_static("x-rewrite-url"),
@@ -55,16 +55,29 @@ const OVERRIDES: [HeaderName; 8] = [
 /// `X_Remote_User: admin` would otherwise arrive as our identity header.
 /// Names are case-insensitive and already lower-cased by the parser.
 pub fn strip_client_claims(headers: &mut HeaderMap, identity: &IdentityHeaders) {
-    crate::headers::remove_matching(headers, |name| {
-        name.as_str().contains('_')
-            || *name == identity.user
-            || *name == identity.groups
-            || *name == identity.permissions
-            || *name == identity.auth
-            || identity.extra_strip.contains(name)
-            || FOREIGN_IDENTITY.contains(name)
-            || OVERRIDES.contains(name)
-    });
+    crate::headers::remove_matching(headers, |name| is_client_claim(name, identity));
+}
+
+/// Whether `strip_client_claims` removes a client's header named `name`.
+pub fn is_client_claim(name: &HeaderName, identity: &IdentityHeaders) -> bool {
+    name.as_str().contains('_') || claim_names(identity).any(|claim| claim == name)
+}
+
+/// Every name `strip_client_claims` removes whatever the request holds
+/// (the `_` rule aside): for an ingress that removes headers by name
+/// (Envoy's `headers_to_remove`), which may not have shown the gateway
+/// every header it will forward.
+pub fn claim_names(identity: &IdentityHeaders) -> impl Iterator<Item = &HeaderName> {
+    [
+        &identity.user,
+        &identity.groups,
+        &identity.permissions,
+        &identity.auth,
+    ]
+    .into_iter()
+    .chain(identity.extra_strip.iter())
+    .chain(FOREIGN_IDENTITY.iter())
+    .chain(OVERRIDES.iter())
 }
 
 /// Sets the gateway's identity headers for an authenticated user. A value

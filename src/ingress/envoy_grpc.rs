@@ -168,14 +168,16 @@ fn source_address(attributes: &AttributeContext) -> Option<SocketAddr> {
 }
 
 /// The gateway's answer to the request asked about, as Envoy takes it.
-/// 200 is allowed: `identity` headers are set on the forwarded request
-/// (replacing the client's copies; an empty one is removed), Set-Cookie
-/// goes to the client's response. Anything else is denied with the
-/// status, headers and body the proxy would send.
+/// 200 is allowed: `identity` headers with a value are set on the
+/// forwarded request (replacing the client's copies), every name in
+/// `claims` not set is removed from it (the client's headers the proxy
+/// would strip), and Set-Cookie goes to the client's response. Anything
+/// else is denied with the status, headers and body the proxy would send.
 pub fn check_response(
     head: &http::response::Parts,
     body: &[u8],
     identity: &[&HeaderName],
+    claims: &[&HeaderName],
 ) -> CheckResponse {
     if head.status == StatusCode::OK {
         return CheckResponse {
@@ -186,6 +188,7 @@ pub fn check_response(
             http_response: Some(check_response::HttpResponse::OkResponse(allowed(
                 &head.headers,
                 identity,
+                claims,
             ))),
             dynamic_metadata: None,
         };
@@ -240,24 +243,31 @@ pub fn check_response(
     }
 }
 
-fn allowed(headers: &HeaderMap, identity: &[&HeaderName]) -> OkHttpResponse {
+fn allowed(
+    headers: &HeaderMap,
+    identity: &[&HeaderName],
+    claims: &[&HeaderName],
+) -> OkHttpResponse {
     let mut ok = OkHttpResponse::default();
+    let mut set: Vec<&HeaderName> = Vec::new();
     for name in identity {
-        let mut first = true;
-        for value in headers.get_all(*name) {
-            if value.is_empty() {
-                // The client's own copy must not reach the upstream, and
-                // Envoy drops an empty value rather than set it.
-                ok.headers_to_remove.push(name.as_str().to_string());
-                continue;
-            }
-            let action = if first {
-                HeaderAppendAction::OverwriteIfExistsOrAdd
-            } else {
+        // An empty value (anonymous) is not set: Envoy would drop it, and
+        // the client's copy is removed below.
+        for value in headers.get_all(*name).iter().filter(|v| !v.is_empty()) {
+            let action = if set.contains(name) {
                 HeaderAppendAction::AppendIfExistsOrAdd
+            } else {
+                HeaderAppendAction::OverwriteIfExistsOrAdd
             };
-            first = false;
+            set.push(name);
             ok.headers.push(option(name, value, action));
+        }
+    }
+    // Envoy applies the removals after the sets: a name set here must not
+    // be listed, or the gateway's own value would go too.
+    for claim in claims {
+        if !set.contains(claim) && !ok.headers_to_remove.iter().any(|n| n == claim.as_str()) {
+            ok.headers_to_remove.push(claim.as_str().to_string());
         }
     }
     for cookie in headers.get_all(header::SET_COOKIE) {
@@ -271,8 +281,9 @@ fn allowed(headers: &HeaderMap, identity: &[&HeaderName]) -> OkHttpResponse {
 }
 
 /// One header to set, by `append_action` only: Envoy lets the deprecated
-/// `append` override it, and its `true` joins values with commas, which
-/// would merge two Set-Cookie lines into one.
+/// `append` override it, and current Envoy appends `append: true` to an
+/// existing header with a comma (`appendCopy`), which would merge the
+/// gateway's Set-Cookie into the upstream's.
 #[allow(deprecated)] // `append` is named only to be left unset.
 fn option(name: &HeaderName, value: &HeaderValue, action: HeaderAppendAction) -> HeaderValueOption {
     HeaderValueOption {
@@ -284,5 +295,132 @@ fn option(name: &HeaderName, value: &HeaderValue, action: HeaderAppendAction) ->
         append: None,
         append_action: action as i32,
         keep_empty_value: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingress::proto::envoy::config::core::v3::{Address, Pipe};
+
+    fn head(status: u16, headers: &[(&str, &str)]) -> http::response::Parts {
+        let mut response = http::Response::builder().status(status);
+        for (name, value) in headers {
+            response = response.header(*name, *value);
+        }
+        response.body(()).unwrap().into_parts().0
+    }
+
+    const USER: HeaderName = HeaderName::from_static("x-remote-user");
+    const GROUPS: HeaderName = HeaderName::from_static("x-remote-groups");
+    const FORWARDED_USER: HeaderName = HeaderName::from_static("x-forwarded-user");
+
+    #[test]
+    fn a_name_is_set_or_removed_never_both() {
+        let answer = check_response(
+            &head(
+                200,
+                &[
+                    ("x-remote-user", "alice"),
+                    ("x-remote-groups", ""),
+                    ("set-cookie", "a=1"),
+                    ("set-cookie", "b=2"),
+                ],
+            ),
+            b"",
+            &[&USER, &GROUPS],
+            &[&USER, &GROUPS, &FORWARDED_USER, &FORWARDED_USER],
+        );
+        let Some(check_response::HttpResponse::OkResponse(ok)) = answer.http_response else {
+            panic!("{answer:?}");
+        };
+        let set: Vec<&str> = ok
+            .headers
+            .iter()
+            .map(|o| o.header.as_ref().unwrap().key.as_str())
+            .collect();
+        assert_eq!(set, ["x-remote-user"]);
+        assert_eq!(
+            ok.headers_to_remove,
+            ["x-remote-groups", "x-forwarded-user"]
+        );
+        assert_eq!(ok.response_headers_to_add.len(), 2);
+        assert!(ok
+            .response_headers_to_add
+            .iter()
+            .all(|o| o.append_action == HeaderAppendAction::AppendIfExistsOrAdd as i32));
+    }
+
+    #[test]
+    fn a_denial_keeps_both_cookies_and_drops_framing() {
+        let answer = check_response(
+            &head(
+                401,
+                &[
+                    ("content-type", "application/json"),
+                    ("content-length", "9"),
+                    ("set-cookie", "a=1"),
+                    ("set-cookie", "b=2"),
+                    ("x-portcullis-body", "{}"),
+                ],
+            ),
+            br#"{"x":1}"#,
+            &[],
+            &[],
+        );
+        assert_eq!(answer.status.as_ref().unwrap().code, UNAUTHENTICATED);
+        let Some(check_response::HttpResponse::DeniedResponse(denied)) = answer.http_response
+        else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(denied.status.unwrap().code, 401);
+        assert_eq!(denied.body, r#"{"x":1}"#);
+        let sent: Vec<(&str, i32)> = denied
+            .headers
+            .iter()
+            .map(|o| (o.header.as_ref().unwrap().key.as_str(), o.append_action))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                (
+                    "content-type",
+                    HeaderAppendAction::OverwriteIfExistsOrAdd as i32
+                ),
+                (
+                    "set-cookie",
+                    HeaderAppendAction::OverwriteIfExistsOrAdd as i32
+                ),
+                ("set-cookie", HeaderAppendAction::AppendIfExistsOrAdd as i32),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_an_ip_source_is_a_client_address() {
+        let with = |address: address::Address| AttributeContext {
+            source: Some(
+                crate::ingress::proto::envoy::service::auth::v3::attribute_context::Peer {
+                    address: Some(Address {
+                        address: Some(address),
+                    }),
+                    ..Default::default()
+                },
+            ),
+            ..Default::default()
+        };
+        let pipe = with(address::Address::Pipe(Pipe {
+            path: "/run/envoy.sock".into(),
+            mode: 0,
+        }));
+        assert_eq!(source_address(&pipe), None);
+        let scoped = with(address::Address::SocketAddress(
+            crate::ingress::proto::envoy::config::core::v3::SocketAddress {
+                address: "fe80::1%eth0".into(),
+                ..Default::default()
+            },
+        ));
+        assert_eq!(source_address(&scoped), None);
+        assert_eq!(source_address(&AttributeContext::default()), None);
     }
 }

@@ -131,6 +131,15 @@ pub(crate) fn cases() -> Vec<Case> {
             "/public/x",
             vec![("x-http-method-override", "DELETE".to_string())],
         ),
+        // A client's gRPC content type copied into the subrequest must not
+        // make it a gRPC call (whose 200 an HTTP ingress would take as
+        // allowed).
+        (
+            "a gRPC content type",
+            "GET",
+            "/admin/users/",
+            vec![("content-type", "application/grpc".to_string())],
+        ),
     ]
 }
 

@@ -168,8 +168,11 @@ async fn check_answers_as_the_proxy_does() {
         "x-remote-groups",
         "x-remote-permissions",
         "x-remote-auth",
+        "x-portcullis-assertion",
     ];
-    for (what, method, path, headers) in cases() {
+    let mut all = cases();
+    all.extend(claims_cases());
+    for (what, method, path, headers) in all {
         let headers = with_id(&headers, &id);
         let proxied = send(&format!("http://{}{path}", h.proxy), method, &headers).await;
         let answer = check(decision, check_request(method, path, &headers)).await;
@@ -196,6 +199,15 @@ async fn check_answers_as_the_proxy_does() {
                     "{what}: {name} set or removed, once: {ok:?}"
                 );
             }
+            // What Envoy forwards, applying the answer to the client's
+            // headers, carries the claims the proxy forwards: none but
+            // the gateway's own.
+            let forwarded = claims(envoy_forwards(&headers, ok));
+            let proxied_claims = claims(h.seen().pop().unwrap().headers);
+            assert_eq!(
+                forwarded, proxied_claims,
+                "{what}: the claims that reach the upstream"
+            );
             let cookies = options(&ok.response_headers_to_add);
             assert!(cookies.iter().all(
                 |(n, _, a)| n == "set-cookie" && *a == HeaderAppendAction::AppendIfExistsOrAdd
@@ -267,6 +279,136 @@ async fn check_answers_as_the_proxy_does() {
     );
 }
 
+/// Requests carrying what the proxy strips: identity other proxies trust,
+/// CGI-style underscore names, overrides, the assertion.
+fn claims_cases() -> Vec<crate::decision::Case> {
+    let forged = vec![
+        ("x_remote_user", "root".to_string()),
+        ("x-forwarded-user", "root".to_string()),
+        ("x-auth-request-groups", "admin".to_string()),
+        ("x-original-url", "/admin/users/".to_string()),
+        ("x-portcullis-assertion", "forged".to_string()),
+        ("x-remote-auth", "token".to_string()),
+    ];
+    let mut signed_in = forged.clone();
+    signed_in.push(("cookie", "sessionid={session}".to_string()));
+    vec![
+        ("anonymous claims", "GET", "/public/x", forged),
+        ("signed-in claims", "GET", "/life/1/", signed_in),
+    ]
+}
+
+/// The client's headers as Envoy forwards them after an OK answer: each
+/// option applied (overwrite or add), then the removals.
+fn envoy_forwards(headers: &[(&str, String)], ok: &OkHttpResponse) -> Vec<(String, String)> {
+    let mut forwarded: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+        .collect();
+    for (name, value, action) in options(&ok.headers) {
+        if action == HeaderAppendAction::OverwriteIfExistsOrAdd {
+            forwarded.retain(|(n, _)| *n != name);
+        }
+        forwarded.push((name, value));
+    }
+    forwarded.retain(|(n, _)| !ok.headers_to_remove.contains(n));
+    forwarded
+}
+
+/// The identity and override claims among `headers`, sorted.
+fn claims(headers: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = headers
+        .into_iter()
+        .filter(|(n, v)| {
+            !v.is_empty()
+                && (n.starts_with("x-remote-")
+                    || n.contains('_')
+                    || n.starts_with("x-forwarded-user")
+                    || n.starts_with("x-auth-request-")
+                    || n == "x-original-url"
+                    || n == "x-http-method-override"
+                    || n == "x-portcullis-assertion")
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflights_remove_every_client_claim() {
+    let tail = format!(
+        "{}\n[cors]\nallowed_origins = [\"https://app.example.com\"]\n\n[decision]\ntrusted_ingress = [\"127.0.0.1\"]\n",
+        crate::decision::ROUTES
+    );
+    let h = Harness::start(&tail).await;
+    let decision = h.decision.unwrap();
+    let headers = vec![
+        ("origin", "https://app.example.com".to_string()),
+        ("access-control-request-method", "PUT".to_string()),
+        ("x-remote-user", "root".to_string()),
+        ("x-remote-groups", "admin".to_string()),
+        ("x-portcullis-assertion", "forged".to_string()),
+    ];
+    let answer = check(
+        decision,
+        check_request("OPTIONS", "/admin/users/", &headers),
+    )
+    .await;
+    let ok = allowed(&answer);
+    assert_eq!(claims(envoy_forwards(&headers, ok)), vec![], "{ok:?}");
+    // Over HTTP (Traefik's authResponseHeaders copies only what the answer
+    // has): each identity header is answered, empty.
+    let mut forward = headers.clone();
+    forward.push(("x-forwarded-method", "OPTIONS".to_string()));
+    forward.push(("x-forwarded-uri", "/admin/users/".to_string()));
+    let http = send(&format!("http://{decision}/verify"), "GET", &forward).await;
+    assert_eq!(http.status, 200, "{http:?}");
+    for name in [
+        "x-remote-user",
+        "x-remote-groups",
+        "x-remote-permissions",
+        "x-remote-auth",
+    ] {
+        assert_eq!(http.header(name), Some(""), "{name}: {http:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_check_calls_over_http2_are_grpc() {
+    let h = gateway(r#"["127.0.0.1"]"#).await;
+    let decision = h.decision.unwrap();
+    // HTTP/1.1, or another path, with a gRPC content type: an HTTP
+    // subrequest naming nothing, refused (never tonic's 200).
+    for (method, path) in [
+        ("POST", "/envoy.service.auth.v3.Authorization/Check"),
+        ("GET", "/verify"),
+        ("POST", "/envoy.service.auth.v2.Authorization/Check"),
+    ] {
+        let answer = send(
+            &format!("http://{decision}{path}"),
+            method,
+            &[("content-type", "application/grpc".to_string())],
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{method} {path}: {answer:?}");
+    }
+    let h2 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let other = h2
+        .request(
+            http::Request::post(format!(
+                "http://{decision}/envoy.service.auth.v2.Authorization/Check"
+            ))
+            .header("content-type", "application/grpc")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 400);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_header_lines_are_read_as_the_proxy_reads_them() {
     // encode_raw_headers: header_map, one entry per line, bytes values.
@@ -294,17 +436,26 @@ async fn raw_header_lines_are_read_as_the_proxy_reads_them() {
             line("cookie", &format!("csrftoken={CSRF_SECRET}")),
             line("x-csrftoken", CSRF_SECRET),
             line("x-remote-user", "root"),
+            line("x-remote-user", "admin"),
         ],
     });
     let answer = check(h.decision.unwrap(), request).await;
     let ok = allowed(&answer);
     let set = options(&ok.headers);
-    assert!(
-        set.contains(&(
-            "x-remote-user".into(),
-            "alice".into(),
+    // Set once, replacing both lines; never also listed for removal.
+    assert_eq!(
+        set.iter()
+            .filter(|(n, _, _)| n == "x-remote-user")
+            .collect::<Vec<_>>(),
+        vec![&(
+            "x-remote-user".to_string(),
+            "alice".to_string(),
             HeaderAppendAction::OverwriteIfExistsOrAdd
-        )),
+        )],
+        "{ok:?}"
+    );
+    assert!(
+        !ok.headers_to_remove.iter().any(|n| n == "x-remote-user"),
         "{ok:?}"
     );
 }
@@ -320,20 +471,36 @@ async fn only_trusted_envoys_may_ask_and_nothing_is_guessed() {
 
     let h = gateway(r#"["127.0.0.1"]"#).await;
     let decision = h.decision.unwrap();
-    // Paths the proxy would canonicalise (and so forward differently from
-    // what Envoy forwards) or refuse: never allowed.
+    // Paths the proxy would canonicalise into an open one (and so decide
+    // on another path than Envoy forwards) or refuse: refused as such,
+    // never decided on the open path.
     for path in [
+        "/admin/users/../../public/x",
         "/public/..%2fadmin/users/",
-        "/public/%2e%2e/admin/users/",
-        "/public/../admin/users/",
-        "/admin;/users/",
-        "/public/x;/../../admin/users/",
-        "http://shop.test/public/x",
-        "*",
+        "/admin/%2e%2e/public/x",
+        "/admin;/../public/x",
+        "/public//x",
     ] {
         let answer = check(decision, check_request("GET", path, &[])).await;
-        let status = denied(&answer).status.as_ref().unwrap().code;
-        assert!(matches!(status, 400 | 403 | 404), "{path}: {answer:?}");
+        assert_eq!(
+            denied(&answer).status.as_ref().unwrap().code,
+            400,
+            "{path}: {answer:?}"
+        );
+        assert_eq!(answer.status.unwrap().message, "bad_path", "{path}");
+    }
+    for path in ["http://shop.test/public/x", "*"] {
+        let answer = check(decision, check_request("GET", path, &[])).await;
+        assert_eq!(
+            denied(&answer).status.as_ref().unwrap().code,
+            400,
+            "{path}: {answer:?}"
+        );
+        assert_eq!(
+            answer.status.unwrap().message,
+            "bad_decision_request",
+            "{path}"
+        );
     }
     // The method is the CheckRequest's own: an override header changes
     // nothing, and a method the route does not take is not allowed.
@@ -372,23 +539,4 @@ async fn only_trusted_envoys_may_ask_and_nothing_is_guessed() {
         431,
         "{answer:?}"
     );
-    // A method of another service: UNIMPLEMENTED, from tonic.
-    let mut grpc = tonic::client::Grpc::with_origin(
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .http2_only(true)
-            .build_http::<tonic::body::Body>(),
-        format!("http://{decision}").parse().unwrap(),
-    );
-    grpc.ready().await.unwrap();
-    let unknown = grpc
-        .unary::<CheckRequest, CheckResponse, _>(
-            tonic::Request::new(check_request("GET", "/public/x", &[])),
-            "/envoy.service.auth.v2.Authorization/Check"
-                .parse()
-                .unwrap(),
-            tonic_prost::ProstCodec::default(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(unknown.code(), tonic::Code::Unimplemented);
 }

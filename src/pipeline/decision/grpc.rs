@@ -3,9 +3,11 @@
 //! (`crate::ingress::envoy_grpc`), decides it with the same stages as an
 //! HTTP subrequest and answers a `CheckResponse`.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use http::{header, Request, Response};
+use http::header::HeaderName;
+use http::{header, Method, Request, Response, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tonic::codegen::Service;
@@ -13,6 +15,7 @@ use tonic::codegen::Service;
 use super::{decide_for, identity_names, require_canonical, Refused};
 use crate::connection::Connection;
 use crate::gateway::Gateway;
+use crate::identity::headers::{claim_names, is_client_claim};
 use crate::ingress::envoy_grpc::{self, HeadLimits};
 use crate::ingress::proto::envoy::service::auth::v3::authorization_server::{
     Authorization, AuthorizationServer,
@@ -20,12 +23,20 @@ use crate::ingress::proto::envoy::service::auth::v3::authorization_server::{
 use crate::ingress::proto::envoy::service::auth::v3::{CheckRequest, CheckResponse};
 use crate::ingress::Refusal;
 
-/// A gRPC call (`application/grpc`, `application/grpc+proto`).
-pub(super) fn is_grpc<B>(request: &Request<B>) -> bool {
-    request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
+/// Envoy's `Check` call: HTTP/2, POST, the method's path, a gRPC content
+/// type. Anything else is an HTTP subrequest, whatever its content type:
+/// nginx and Caddy copy the client's headers into theirs, and a client's
+/// `Content-Type: application/grpc` must not turn a subrequest into a call
+/// tonic would answer 200 (`UNIMPLEMENTED` in its trailers), which an
+/// HTTP ingress reads as allowed.
+pub(super) fn is_check_call<B>(request: &Request<B>) -> bool {
+    request.version() == Version::HTTP_2
+        && request.method() == Method::POST
+        && request.uri().path() == envoy_grpc::CHECK_PATH
+        && request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
 }
 
 /// Serves one gRPC call with tonic's generated service (an unknown method
@@ -38,8 +49,18 @@ pub(super) async fn handle(
     let config = gateway.config();
     // A CheckRequest is a request head: a message larger than the head the
     // proxy takes, with room for its framing, is refused by tonic
-    // (RESOURCE_EXHAUSTED), and Envoy then fails closed.
-    let limit = config.server.max_header_bytes.saturating_mul(2) + 16 * 1024;
+    // (RESOURCE_EXHAUSTED), and Envoy then fails closed. A caller outside
+    // trusted_ingress is refused whatever it sends: it gets no more than
+    // the room that refusal needs.
+    let trusted = config
+        .decision
+        .as_ref()
+        .is_some_and(|settings| settings.trusted_ingress.contains(connection.peer.ip()));
+    let limit = if trusted {
+        config.server.max_header_bytes.saturating_mul(2) + 16 * 1024
+    } else {
+        UNTRUSTED_MESSAGE_LIMIT
+    };
     request.extensions_mut().insert(connection);
     let mut service = AuthorizationServer::new(Authorizer {
         gateway: Arc::clone(gateway),
@@ -50,6 +71,15 @@ pub(super) async fn handle(
         Err(never) => match never {},
     }
 }
+
+/// The largest `CheckRequest` decoded from a caller outside
+/// `trusted_ingress` (only to answer it `untrusted_ingress`).
+const UNTRUSTED_MESSAGE_LIMIT: usize = 4 * 1024;
+
+/// Stands for the client when Envoy names none by IP address (a pipe, an
+/// internal listener): an address no `trusted_proxies` list holds, never
+/// Envoy's own.
+const UNKNOWN_CLIENT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
 /// The `Authorization` service: one gateway, every call decided on the
 /// config snapshot current when it arrives.
@@ -81,10 +111,13 @@ impl Authorization for Authorizer {
             }
             None => Err(Refusal::Untrusted),
         };
+        // The client's headers the proxy would strip: named for removal
+        // (with every name it always strips) on an allowed answer.
+        let mut claims: Vec<&HeaderName> = claim_names(&config.identity).collect();
         let (parts, original, peer) = match asked {
             Ok(asked) => {
                 let canonical = require_canonical(&asked.parts, asked.original.ingress);
-                let peer = asked.client.unwrap_or(connection.peer);
+                let peer = asked.client.unwrap_or(UNKNOWN_CLIENT);
                 (asked.parts, canonical.map(|()| asked.original), peer)
             }
             Err(refusal) => {
@@ -100,8 +133,15 @@ impl Authorization for Authorizer {
                 (parts, Err(refused), connection.peer)
             }
         };
-        // Envoy's own view of the client: its address, as the proxy would
-        // see it on a direct connection (trusted_proxies then apply).
+        let underscored: Vec<HeaderName> = parts
+            .headers
+            .keys()
+            .filter(|name| is_client_claim(name, &config.identity))
+            .cloned()
+            .collect();
+        claims.extend(underscored.iter());
+        // Envoy's view of the client: its address, as the proxy would see
+        // it on a direct connection.
         let connection = Connection { peer, ..connection };
         let response = decide_for(gateway, &config, parts, original, connection).await;
         let (head, body) = response.into_parts();
@@ -115,6 +155,7 @@ impl Authorization for Authorizer {
             &head,
             &body,
             &identity_names(&config),
+            &claims,
         )))
     }
 }

@@ -14,7 +14,7 @@ mod grpc;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body_util::Either;
@@ -47,7 +47,7 @@ pub async fn handle(
     request: Request<Incoming>,
     connection: Connection,
 ) -> Response<DecisionBody> {
-    if grpc::is_grpc(&request) {
+    if grpc::is_check_call(&request) {
         return grpc::handle(gateway, request, connection)
             .await
             .map(Either::Right);
@@ -93,6 +93,8 @@ async fn decide_for(
         // allowed, with the CORS answer's headers for the ingress to copy.
         Intake::Preflight(mut preflight) => {
             *preflight.status_mut() = StatusCode::OK;
+            // No identity: a client's own copies are replaced by empty ones.
+            tell_identity(preflight.headers_mut(), &HeaderMap::new(), config);
             log.finish(preflight.status(), gateway.metrics());
             return preflight;
         }
@@ -189,9 +191,16 @@ pub(super) fn allowed(
     let mut response = crate::reply::json(StatusCode::OK, Bytes::new());
     let headers = response.headers_mut();
     headers.remove(header::CONTENT_TYPE);
-    let signed = context.config.identity.sign.is_some();
-    for name in identity_names(context.config) {
-        let mut values = parts.headers.get_all(name).iter().peekable();
+    tell_identity(headers, &parts.headers, context.config);
+    response
+}
+
+/// Copies the identity headers of `upstream` (the head the upstream would
+/// get) into an allowed answer's `headers`.
+fn tell_identity(headers: &mut HeaderMap, upstream: &HeaderMap, config: &Config) {
+    let signed = config.identity.sign.is_some();
+    for name in identity_names(config) {
+        let mut values = upstream.get_all(name).iter().peekable();
         if values.peek().is_none() {
             if *name != ASSERTION_HEADER || signed {
                 // Always answered, empty for an anonymous request: an
@@ -207,7 +216,6 @@ pub(super) fn allowed(
             headers.append(name.clone(), value.clone());
         }
     }
-    response
 }
 
 /// Adds a denial's JSON body as `X-Portcullis-Body` (when it is a valid
