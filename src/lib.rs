@@ -38,6 +38,7 @@ pub mod credentials;
 pub mod csrf;
 pub mod identity;
 pub mod ingress;
+pub mod oidc;
 pub mod routes;
 pub mod session;
 pub mod upstream;

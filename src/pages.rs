@@ -48,6 +48,8 @@ pub struct LoginPage<'a> {
     pub next: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
+    /// `[oidc] name`, when people may also sign in with the provider.
+    pub provider: Option<&'a str>,
 }
 
 pub fn login_page(login: &LoginPage<'_>) -> String {
@@ -80,12 +82,27 @@ pub fn login_page(login: &LoginPage<'_>) -> String {
              <input id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"{username}\"{autofocus_user}>\n\
              <label for=\"password\">Password</label>\n\
              <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required{autofocus_password}>\n\
-             <button type=\"submit\">Sign in</button>\n</form>",
+             <button type=\"submit\">Sign in</button>\n</form>{provider}",
+            provider = provider_link(login),
             prefix = escape(login.prefix),
             token = escape(login.csrf_token),
             next = escape(login.next),
             username = escape(login.username),
         ),
+    )
+}
+
+/// The provider's sign-in, offered below the form when `[oidc]` is set.
+fn provider_link(login: &LoginPage<'_>) -> String {
+    let Some(name) = login.provider else {
+        return String::new();
+    };
+    let next: String = form_urlencoded::byte_serialize(login.next.as_bytes()).collect();
+    format!(
+        "\n<p><a id=\"oidc\" href=\"{prefix}/oidc/login?next={next}\">Sign in with {name}</a></p>",
+        prefix = escape(login.prefix),
+        next = escape(&next),
+        name = escape(name),
     )
 }
 
@@ -151,12 +168,19 @@ mod tests {
             next: "/x\"><script>alert(1)</script>",
             username: "<b>'bob'</b>",
             error: Some("<img src=x onerror=alert(1)>"),
+            provider: Some("<Corp> SSO"),
         });
         assert!(!html.contains("<script>"));
         assert!(!html.contains("<img"));
         assert!(!html.contains("<b>"));
         assert!(html.contains("&lt;script&gt;"));
         assert!(html.contains("&#x27;bob&#x27;"));
+        assert!(html.contains("Sign in with &lt;Corp&gt; SSO"));
+        // `next` is URL-encoded into the provider link, then escaped.
+        assert!(
+            html.contains("/p/oidc/login?next=%2Fx%22%3E%3Cscript")
+                || html.contains("/_portcullis/oidc/login?next=%2Fx%22%3E%3Cscript")
+        );
         let error = error_page(StatusCode::FORBIDDEN, "<i>x</i>", Some("r"), None);
         assert!(error.contains("403 Forbidden") && error.contains("&lt;i&gt;x&lt;/i&gt;"));
     }
@@ -169,6 +193,7 @@ mod tests {
             next: "/",
             username: "",
             error: None,
+            provider: Some("Corp"),
         });
         for forbidden in ["http://", "https://", "<script", "<link", "src="] {
             assert!(!html.contains(forbidden), "{forbidden}");

@@ -79,5 +79,8 @@ pub fn prepare(path: &Path, current: &Config) -> Result<(Config, ReloadReport), 
     if let (Some(next), Some(running)) = (&mut next.bearer, &current.bearer) {
         next.keep_keys_of(running);
     }
+    if let (Some(next), Some(running)) = (&mut next.oidc, &current.oidc) {
+        next.keep_provider_of(running);
+    }
     Ok((next, report))
 }

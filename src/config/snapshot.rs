@@ -38,6 +38,9 @@ pub struct Config {
     /// `[bearer]`: the verifier of bearer JWTs from its issuer (a reload
     /// keeps its key cache when the keys are fetched the same way).
     pub bearer: Option<crate::credentials::bearer::BearerVerifier>,
+    /// `[oidc]`: sign-in through an OpenID provider (a reload keeps what
+    /// discovery found when the provider is the same).
+    pub oidc: Option<crate::oidc::Oidc>,
     /// Things `check` warns about but that do not stop the config loading.
     pub warnings: Vec<super::ConfigError>,
 }

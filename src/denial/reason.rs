@@ -58,6 +58,19 @@ pub enum Reason {
     /// A decision subrequest that does not say clearly which request it
     /// asks about.
     BadDecisionRequest,
+    /// An OpenID Connect callback with no sign-in of this browser's behind
+    /// it: no sign-in cookie, another `state`, or too late.
+    OidcStateInvalid,
+    /// The identity provider ended the sign-in with an error.
+    OidcProviderError,
+    /// The identity provider could not be reached, or answered nonsense.
+    OidcUnavailable,
+    /// The provider refused the code (used, expired), or its ID token did
+    /// not verify.
+    OidcTokenInvalid,
+    /// Signed in at the provider, but outside `oidc.allowed_groups` or
+    /// `oidc.allowed_email_domains`.
+    OidcNotAllowed,
 }
 
 impl Reason {
@@ -157,6 +170,11 @@ impl Reason {
             Reason::IssuerUnavailable => "issuer_unavailable",
             Reason::UntrustedIngress => "untrusted_ingress",
             Reason::BadDecisionRequest => "bad_decision_request",
+            Reason::OidcStateInvalid => "oidc_state_invalid",
+            Reason::OidcProviderError => "oidc_provider_error",
+            Reason::OidcUnavailable => "oidc_unavailable",
+            Reason::OidcTokenInvalid => "oidc_token_invalid",
+            Reason::OidcNotAllowed => "oidc_not_allowed",
         }
     }
 }

@@ -185,7 +185,13 @@ fn login_redirect(config: &Config, denial: &Denial, reply: &Reply) -> Option<Res
     let query: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("next", next)
         .finish();
-    let location = format!("{}/login?{query}", config.server.internal_prefix);
+    // With a provider and no local users, straight to the provider; with
+    // both, the sign-in page offers both.
+    let page = match &config.oidc {
+        Some(_) if config.users.is_empty() => "/oidc/login",
+        _ => "/login",
+    };
+    let location = format!("{}{page}?{query}", config.server.internal_prefix);
     Some(crate::reply::redirect(StatusCode::FOUND, &location))
 }
 

@@ -75,6 +75,11 @@ pub fn hint(denial: &Denial, config: &Config) -> String {
         Reason::JwtUserNotFound => "The token's user id names no user in Django's database: the user was deleted, or the token was made for another database.".into(),
         Reason::BearerInvalid => "The bearer token was refused (see the reason): get a fresh token from the issuer, for this audience.".into(),
         Reason::UntrustedIngress => "Only the ingress proxies in decision.trusted_ingress may ask for decisions: add the ingress's address, or send clients to the proxy listener.".into(),
+        Reason::OidcStateInvalid => "This sign-in was not started by this browser, or took over 10 minutes: start it again (cookies must be allowed for the site).".into(),
+        Reason::OidcProviderError => "The identity provider ended the sign-in with the error named: check the client's settings there (redirect URI, scopes) or the user's access.".into(),
+        Reason::OidcUnavailable => "The identity provider (oidc.issuer) could not be reached or answered nonsense: see the gateway's log for what failed.".into(),
+        Reason::OidcTokenInvalid => "The provider refused the code (already used or expired) or its ID token did not verify (see the log): start the sign-in again.".into(),
+        Reason::OidcNotAllowed => "The identity provider signed the user in, but oidc.allowed_groups or oidc.allowed_email_domains does not let them in here.".into(),
         Reason::BadDecisionRequest => "Configure the ingress to name the original request: nginx X-Original-Method and X-Original-URI, Traefik and Caddy X-Forwarded-Method and X-Forwarded-Uri, Envoy the path_prefix of decision.envoy_path_prefix (docs/ingress.md).".into(),
         Reason::IssuerUnavailable => "The token issuer's keys (JWKS) could not be fetched and none are cached: check the issuer and [bearer] jwks_url; the request fails closed meanwhile.".into(),
     }

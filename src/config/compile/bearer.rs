@@ -135,7 +135,7 @@ pub(super) fn settings(
     })
 }
 
-fn non_empty(problems: &mut Problems, value: &Spanned<String>, key: &str) -> String {
+pub(super) fn non_empty(problems: &mut Problems, value: &Spanned<String>, key: &str) -> String {
     let text = value.get_ref();
     if text.trim().is_empty() || text.trim() != text {
         problems.at(

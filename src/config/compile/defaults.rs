@@ -148,6 +148,13 @@ defaults! {
     BEARER_JWKS_CACHE_TTL: Duration = "10m" => "bearer.jwks_cache_ttl";
     BEARER_JWKS_REFETCH_INTERVAL: Duration = "30s" => "bearer.jwks_refetch_interval";
     BEARER_TIMEOUT: Duration = "5s" => "bearer.timeout";
+    OIDC_SCOPES: List = &["openid", "profile", "email"] => "oidc.scopes";
+    OIDC_REDIRECT_PATH: Text = "/oidc/callback" => "oidc.redirect_path";
+    OIDC_NAME: Text = "your identity provider" => "oidc.name";
+    OIDC_USERNAME_CLAIM: Text = "preferred_username" => "oidc.username_claim";
+    OIDC_GROUPS_CLAIM: Text = "groups" => "oidc.groups_claim";
+    OIDC_LEEWAY: Duration = "60s" => "oidc.leeway";
+    OIDC_TIMEOUT: Duration = "10s" => "oidc.timeout";
 }
 
 #[cfg(test)]

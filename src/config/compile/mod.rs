@@ -13,6 +13,7 @@ pub mod defaults;
 mod diagnostics;
 mod django;
 mod identity;
+mod oidc;
 mod problems;
 mod routes;
 mod server;
@@ -110,6 +111,13 @@ pub fn compile(
         }
     }
     let bearer = bearer::bearer(problems, raw.bearer.as_ref(), base);
+    let oidc = oidc::oidc(problems, raw.oidc.as_ref(), base, &server);
+    if let (Some(section), true) = (&raw.oidc, matches!(store, StoreKind::Django(_))) {
+        problems.at(
+            section.span(),
+            "[oidc] makes the gateway's own sessions: it needs session.store = \"memory\" or \"redis\" (with Django's sessions, sign people in through Django, e.g. mozilla-django-oidc)",
+        );
+    }
 
     let (errors, warnings) = (
         std::mem::take(&mut problems.errors),
@@ -143,6 +151,7 @@ pub fn compile(
         login,
         diagnostics,
         bearer,
+        oidc,
         warnings,
     })
 }

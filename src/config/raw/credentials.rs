@@ -77,6 +77,50 @@ impl RawStrings {
     }
 }
 
+/// `[oidc]`: sign-in through an OpenID provider (the authorization code
+/// flow with PKCE), making the same sessions as the sign-in form.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidc {
+    /// The provider's issuer, exactly as its ID tokens name it; discovery
+    /// reads `<issuer>/.well-known/openid-configuration`.
+    pub issuer: Spanned<String>,
+    /// The client id registered at the provider.
+    pub client_id: Spanned<String>,
+    /// The environment variable holding the client secret.
+    pub client_secret_env: Spanned<String>,
+    /// Scopes asked for (default ["openid", "profile", "email"]); "openid"
+    /// is required.
+    pub scopes: Option<Vec<Spanned<String>>>,
+    /// The callback path under server.internal_prefix (default
+    /// "/oidc/callback"); register `<scheme>://<host><prefix><path>` at
+    /// the provider.
+    pub redirect_path: Option<Spanned<String>>,
+    /// The provider's name on the sign-in page (default "your identity
+    /// provider").
+    pub name: Option<Spanned<String>>,
+    /// The claim naming the user (default "preferred_username").
+    pub username_claim: Option<Spanned<String>>,
+    /// The claim listing groups (default "groups"; "" for none).
+    pub groups_claim: Option<Spanned<String>>,
+    /// The claim listing `app_label.codename` permissions (default none).
+    pub permissions_claim: Option<Spanned<String>>,
+    /// Only members of one of these groups may sign in (default: anyone).
+    #[serde(default)]
+    pub allowed_groups: Vec<Spanned<String>>,
+    /// Only users whose verified email is in one of these domains may sign
+    /// in (default: anyone).
+    #[serde(default)]
+    pub allowed_email_domains: Vec<Spanned<String>>,
+    /// Clock skew allowed for the ID token (default "60s").
+    pub leeway: Option<Spanned<String>>,
+    /// Longest a request to the provider may take (default "10s").
+    pub timeout: Option<Spanned<String>>,
+    /// PEM of the CA that signed an `https://` provider's certificate
+    /// (default: the system's roots). Relative to this file.
+    pub ca_file: Option<Spanned<String>>,
+}
+
 /// `[bearer]`: who issues the JWTs API clients send as
 /// `Authorization: Bearer`, where its public keys are, and which claims
 /// say who the user is.

@@ -7,7 +7,7 @@ mod credentials;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use credentials::{RawBearer, RawJwt, RawStrings, RawToken};
+pub use credentials::{RawBearer, RawJwt, RawOidc, RawStrings, RawToken};
 
 /// The whole `portcullis.toml` file.
 #[derive(Debug, Deserialize)]
@@ -65,6 +65,8 @@ pub struct RawConfig {
     pub decision: Option<Spanned<RawDecision>>,
     /// Bearer JWTs from an OIDC provider or any issuer publishing a JWKS.
     pub bearer: Option<Spanned<RawBearer>>,
+    /// Sign-in through an OpenID provider.
+    pub oidc: Option<Spanned<RawOidc>>,
 }
 
 /// `[decision]`: answer an ingress's auth subrequest with the whole

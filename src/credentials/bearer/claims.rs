@@ -75,6 +75,31 @@ pub(super) fn check(
     Ok(expiry(exp, now))
 }
 
+/// The ID token checks beyond an access token's (OIDC Core 3.1.3.7, 11):
+/// `nonce` equal to the sign-in's, `azp` equal to `client_id` when present,
+/// and present when `aud` names more than one party.
+pub(super) fn check_id_token(
+    claims: &Claims,
+    nonce: &str,
+    client_id: &str,
+) -> Result<(), BearerProblem> {
+    use subtle::ConstantTimeEq;
+    match claims.get("nonce") {
+        None => return Err(missing("nonce")),
+        Some(Value::String(sent)) if bool::from(sent.as_bytes().ct_eq(nonce.as_bytes())) => {}
+        Some(Value::String(_)) => return Err(BearerProblem::WrongNonce),
+        Some(_) => return Err(BearerProblem::BadClaim("nonce".into())),
+    }
+    let several_audiences =
+        matches!(claims.get("aud"), Some(Value::Array(items)) if items.len() > 1);
+    match claims.get("azp") {
+        None if several_audiences => Err(BearerProblem::WrongAuthorizedParty),
+        None => Ok(()),
+        Some(Value::String(azp)) if azp == client_id => Ok(()),
+        Some(_) => Err(BearerProblem::WrongAuthorizedParty),
+    }
+}
+
 fn missing(name: &str) -> BearerProblem {
     BearerProblem::MissingClaim(name.into())
 }

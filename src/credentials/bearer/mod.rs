@@ -98,6 +98,8 @@ pub struct VerifiedBearer {
     pub user: NewSession,
     /// The token's `exp` (without the leeway).
     pub expires_at: SystemTime,
+    /// The `email` claim, unless `email_verified` says it is not verified.
+    pub email: Option<String>,
 }
 
 impl fmt::Debug for BearerVerifier {
@@ -199,6 +201,30 @@ impl BearerVerifier {
     /// kid -> one rate-limited refetch), signature, iss, aud, exp
     /// (required), nbf, iat (not in the future beyond leeway), claims mapped.
     pub async fn verify(&self, token: &str) -> Result<VerifiedBearer, BearerError> {
+        self.verify_then(token, |_| Ok(())).await
+    }
+
+    /// Verifies an OpenID Connect ID token as `verify` does (the audiences
+    /// being the client id), and then, as OIDC Core 3.1.3.7 asks: `nonce`
+    /// is the one the sign-in sent (compared in constant time), and `azp`,
+    /// when present or when `aud` names other parties too, is `client_id`.
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        nonce: &str,
+        client_id: &str,
+    ) -> Result<VerifiedBearer, BearerError> {
+        self.verify_then(token, |claims| {
+            claims::check_id_token(claims, nonce, client_id)
+        })
+        .await
+    }
+
+    async fn verify_then(
+        &self,
+        token: &str,
+        more: impl FnOnce(&claims::Claims) -> Result<(), BearerProblem>,
+    ) -> Result<VerifiedBearer, BearerError> {
         let settings = &self.inner.settings;
         let header = token::header(token, &settings.algorithms)?;
         let candidates = self
@@ -227,8 +253,18 @@ impl BearerVerifier {
         }
         let claims = verified.ok_or(BearerProblem::BadSignature)?;
         let expires_at = claims::check(&claims, settings, SystemTime::now())?;
+        more(&claims)?;
         let user = mapping::user(&claims, settings)?;
-        Ok(VerifiedBearer { user, expires_at })
+        let email = match (claims.get("email"), claims.get("email_verified")) {
+            (_, Some(serde_json::Value::Bool(false))) => None,
+            (Some(serde_json::Value::String(email)), _) => Some(email.clone()),
+            _ => None,
+        };
+        Ok(VerifiedBearer {
+            user,
+            expires_at,
+            email,
+        })
     }
 }
 

@@ -40,6 +40,12 @@ pub enum BearerProblem {
     WrongIssuer,
     /// `aud` holds none of `bearer.audiences`.
     WrongAudience,
+    /// An ID token's `nonce` is not the one its sign-in sent (a token
+    /// from another sign-in, replayed).
+    WrongNonce,
+    /// An ID token's `azp` is not this client, or is missing while `aud`
+    /// names other parties too.
+    WrongAuthorizedParty,
     /// A required claim (`iss`, `aud`, `exp`, the username claim) is absent.
     MissingClaim(String),
     /// A claim has the wrong type, or a value that cannot be sent in an
@@ -60,6 +66,8 @@ impl BearerProblem {
             BearerProblem::IssuedInFuture => "issued_in_future",
             BearerProblem::WrongIssuer => "wrong_issuer",
             BearerProblem::WrongAudience => "wrong_audience",
+            BearerProblem::WrongNonce => "wrong_nonce",
+            BearerProblem::WrongAuthorizedParty => "wrong_authorized_party",
             BearerProblem::MissingClaim(_) => "missing_claim",
             BearerProblem::BadClaim(_) => "bad_claim",
         }
@@ -77,6 +85,8 @@ impl BearerProblem {
             BearerProblem::IssuedInFuture => "Token is issued in the future".into(),
             BearerProblem::WrongIssuer => "Token has the wrong issuer".into(),
             BearerProblem::WrongAudience => "Token has the wrong audience".into(),
+            BearerProblem::WrongNonce => "Token has the wrong nonce".into(),
+            BearerProblem::WrongAuthorizedParty => "Token has the wrong authorized party".into(),
             BearerProblem::MissingClaim(claim) => format!("Token has no '{claim}' claim"),
             BearerProblem::BadClaim(claim) => format!("Token has an invalid '{claim}' claim"),
         }
@@ -122,6 +132,8 @@ mod tests {
             BearerProblem::IssuedInFuture,
             BearerProblem::WrongIssuer,
             BearerProblem::WrongAudience,
+            BearerProblem::WrongNonce,
+            BearerProblem::WrongAuthorizedParty,
             BearerProblem::MissingClaim("exp".into()),
             BearerProblem::BadClaim("groups".into()),
         ];

@@ -61,6 +61,11 @@ fn render(exchange: &Exchange<'_>, status: StatusCode, form: Form<'_>) -> Respon
         next: form.next,
         username: form.username,
         error: form.error,
+        provider: exchange
+            .config
+            .oidc
+            .as_ref()
+            .map(|o| o.settings().name.as_str()),
     });
     let mut response = crate::reply::html(status, page);
     if let Some(cookie) = new_cookie {
@@ -149,26 +154,6 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
         }
     };
     let username = new_session.username.clone();
-
-    // A brand-new id, never the client's: any session the client came with
-    // is revoked (Django cycles the key on login).
-    if let Some(old) = old_session_id(&exchange) {
-        let _ = exchange.gateway.store().remove(&old).await;
-    }
-    let session = &exchange.config.session;
-    let lifetime = session.lifetime(session.ttl);
-    let (id, _) = exchange
-        .gateway
-        .store()
-        .create(*new_session, lifetime)
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "login: session store failed");
-            Denial::session_store_unavailable()
-        })?;
-    drop(attempt);
-    tracing::info!(username = ?username, client = %address, "login succeeded");
-
     let mut response = if form {
         crate::reply::redirect(StatusCode::SEE_OTHER, &next)
     } else {
@@ -179,6 +164,34 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
         .expect("serialise login");
         crate::reply::json(StatusCode::OK, Bytes::from(body))
     };
+    start_session(&exchange, *new_session, &mut response).await?;
+    drop(attempt);
+    tracing::info!(username = ?username, client = %address, "login succeeded");
+    Ok(response)
+}
+
+/// Django's `login()`: a brand-new session for `user` in the store (never
+/// the id the client came with, which is revoked), its cookie and a
+/// rotated CSRF secret added to `response`, which is not to be cached.
+pub(super) async fn start_session(
+    exchange: &Exchange<'_>,
+    user: crate::session::NewSession,
+    response: &mut Response<ProxyBody>,
+) -> Result<(), Denial> {
+    if let Some(old) = old_session_id(exchange) {
+        let _ = exchange.gateway.store().remove(&old).await;
+    }
+    let session = &exchange.config.session;
+    let lifetime = session.lifetime(session.ttl);
+    let (id, _) = exchange
+        .gateway
+        .store()
+        .create(user, lifetime)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "sign-in: session store failed");
+            Denial::session_store_unavailable()
+        })?;
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
@@ -191,7 +204,7 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
         crate::csrf::cookie::set_cookie(&exchange.config.csrf, &rotated, exchange.https),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(())
 }
 
 async fn read_credentials(exchange: &mut Exchange<'_>, form: bool) -> Result<Credentials, Denial> {
@@ -236,7 +249,7 @@ fn old_session_id(exchange: &Exchange<'_>) -> Option<SessionId> {
 }
 
 /// The last value of `key` in a query string, percent-decoded.
-fn query_value<'q>(query: Option<&'q str>, key: &str) -> Option<Cow<'q, str>> {
+pub(super) fn query_value<'q>(query: Option<&'q str>, key: &str) -> Option<Cow<'q, str>> {
     form_urlencoded::parse(query?.as_bytes())
         .filter(|(k, _)| k == key)
         .last()

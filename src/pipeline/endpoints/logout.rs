@@ -1,5 +1,7 @@
 //! `POST <prefix>/logout`: CSRF-checked; revokes the session in the store
-//! and expires both cookies. `204` for API clients, `303` to `/` for forms.
+//! and expires both cookies. `204` for API clients, `303` to `/` for forms,
+//! or, with `[oidc]` and a provider that has an `end_session_endpoint`, to
+//! the provider (RP-initiated logout), which sends the browser back to `/`.
 
 use http::header;
 use http::{Response, StatusCode};
@@ -27,7 +29,15 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
             })?;
     }
     let mut response = if exchange.is_form() {
-        crate::reply::redirect(StatusCode::SEE_OTHER, "/")
+        let provider_logout = exchange.config.oidc.as_ref().and_then(|oidc| {
+            let host = exchange.host?;
+            let scheme = if exchange.https { "https" } else { "http" };
+            oidc.end_session_url(None, &format!("{scheme}://{host}/"))
+        });
+        crate::reply::redirect(
+            StatusCode::SEE_OTHER,
+            provider_logout.as_deref().unwrap_or("/"),
+        )
     } else {
         let mut empty = crate::reply::json(StatusCode::NO_CONTENT, bytes::Bytes::new());
         empty.headers_mut().remove(header::CONTENT_TYPE);

@@ -8,6 +8,8 @@
 //! | `/login`  | GET, HEAD  | the HTML sign-in form                              |
 //! | `/login`  | POST       | sign in (JSON or form), CSRF-checked like LoginView |
 //! | `/logout` | POST       | sign out, CSRF-checked                             |
+//! | `/oidc/login` | GET    | sign in at the OpenID provider (`[oidc]`)          |
+//! | `oidc.redirect_path` | GET | the provider's answer (`[oidc]`)               |
 //!
 //! With `session.store = "django"` there is no `/login` or `/logout`
 //! (Django signs users in and out), and with `csrf.use_sessions` no
@@ -16,6 +18,7 @@
 mod csrf_token;
 mod login;
 mod logout;
+mod oidc;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,6 +71,16 @@ pub async fn handle(exchange: Exchange<'_>, path: &str) -> Result<Response<Proxy
     };
     if off {
         return Err(Denial::not_found());
+    }
+    if let Some(provider) = &config.oidc {
+        let callback = endpoint == provider.settings().redirect_path;
+        match (endpoint, &method) {
+            ("/oidc/login", &Method::GET) => return oidc::start(&exchange, provider).await,
+            (_, &Method::GET) if callback => return oidc::callback(&exchange, provider).await,
+            ("/oidc/login", method) => return Err(Denial::method_not_allowed(method)),
+            (_, method) if callback => return Err(Denial::method_not_allowed(method)),
+            _ => {}
+        }
     }
     match (endpoint, method) {
         ("/csrf", Method::GET | Method::HEAD) => Ok(csrf_token::handle(&exchange)),

@@ -1,0 +1,101 @@
+//! The OpenID provider's HTTP client: hyper-util's pooled client over the
+//! gateway's rustls stack (`tls::client`), with one timeout for the whole
+//! exchange and a cap on what is read, for the discovery document (GET)
+//! and the token endpoint (POST of a form).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderValue, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+/// The most read of a provider's answer: a discovery document or a token
+/// response is a few KiB.
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// A client for one provider.
+#[derive(Clone)]
+pub struct ProviderClient {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+}
+
+/// What the provider answered: its status and its body (at most
+/// `MAX_ANSWER_BYTES`).
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+impl ProviderClient {
+    pub fn new(timeout: Duration, tls: &rustls::ClientConfig) -> ProviderClient {
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(crate::tls::client::http_connector(timeout, tls));
+        ProviderClient { client, timeout }
+    }
+
+    /// GET `url` for JSON.
+    pub async fn get_json(&self, url: &Uri) -> Result<Answer, String> {
+        let request = Request::get(url.clone())
+            .header(ACCEPT, "application/json")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| format!("{url}: {e}"))?;
+        self.send(url, request).await
+    }
+
+    /// POST the urlencoded `form` to `url`, with HTTP Basic client
+    /// authentication (`client_secret_basic`).
+    pub async fn post_form(
+        &self,
+        url: &Uri,
+        basic: &HeaderValue,
+        form: String,
+    ) -> Result<Answer, String> {
+        let request = Request::post(url.clone())
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(AUTHORIZATION, basic.clone())
+            .body(Full::new(Bytes::from(form)))
+            .map_err(|e| format!("{url}: {e}"))?;
+        self.send(url, request).await
+    }
+
+    async fn send(&self, url: &Uri, request: Request<Full<Bytes>>) -> Result<Answer, String> {
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| error_chain(&e))?;
+            let status = response.status();
+            let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .map_err(|e| format!("reading the body: {e}"))?
+                .to_bytes();
+            Ok::<_, String>(Answer { status, body })
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(why)) => Err(format!("{url}: {why}")),
+            Err(_elapsed) => Err(format!("{url}: no answer within {:?}", self.timeout)),
+        }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
