@@ -253,4 +253,36 @@ mod tests {
         assert_eq!(claim(&c, "realm_access.nothing"), None);
         assert_eq!(claim(&c, "realm_access.roles.x"), None);
     }
+
+    #[test]
+    fn an_id_token_carries_its_sign_ins_nonce_and_names_this_client() {
+        let ok = |changes: Value| check_id_token(&with(changes), "n-123", "api");
+        assert_eq!(ok(json!({"nonce": "n-123"})), Ok(()));
+        assert_eq!(ok(json!({"nonce": "n-123", "azp": "api"})), Ok(()));
+        assert_eq!(
+            ok(json!({})),
+            Err(BearerProblem::MissingClaim("nonce".into()))
+        );
+        assert_eq!(
+            ok(json!({"nonce": "n-124"})),
+            Err(BearerProblem::WrongNonce)
+        );
+        assert_eq!(
+            ok(json!({"nonce": 123})),
+            Err(BearerProblem::BadClaim("nonce".into()))
+        );
+        assert_eq!(
+            ok(json!({"nonce": "n-123", "azp": "other"})),
+            Err(BearerProblem::WrongAuthorizedParty)
+        );
+        // Several audiences: the token must say it was issued to us.
+        assert_eq!(
+            ok(json!({"nonce": "n-123", "aud": ["api", "other"]})),
+            Err(BearerProblem::WrongAuthorizedParty)
+        );
+        assert_eq!(
+            ok(json!({"nonce": "n-123", "aud": ["api", "other"], "azp": "api"})),
+            Ok(())
+        );
+    }
 }
