@@ -1,4 +1,5 @@
-from django.urls import path
+from django.conf import settings
+from django.urls import include, path
 
 from shop import views
 
@@ -11,3 +12,13 @@ urlpatterns = [
     path("api/catalog/", views.Catalog.as_view()),
     path("csrf/", views.csrf_token),
 ]
+
+if settings.OIDC:
+    from django.contrib.auth.views import LoginView
+
+    # The OpenID provider (PJ_OIDC): DOT's endpoints under /o/ (issuer
+    # http://127.0.0.1:<port>/o) and Django's own sign-in page.
+    urlpatterns += [
+        path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+        path("accounts/login/", LoginView.as_view()),
+    ]

@@ -9,6 +9,7 @@ pub mod django;
 pub mod h2;
 pub mod ingress;
 pub mod jwks;
+pub mod oidc;
 pub mod process;
 pub mod python;
 pub mod redis;

@@ -1,6 +1,7 @@
 """`manage.py fixture <op> ...`: makes the users, groups, permissions and
-sessions tests/it/django.rs checks the gateway with, through Django's own
-APIs, and prints one JSON object."""
+sessions tests/it/django.rs checks the gateway with, and the OpenID
+provider's client (tests/it/common/oidc.rs), through Django's own APIs, and
+prints one JSON object."""
 import json
 from datetime import timedelta
 
@@ -28,6 +29,8 @@ class Command(BaseCommand):
         parser.add_argument("--inactive", action="store_true")
         parser.add_argument("--group", action="append", default=[])
         parser.add_argument("--perm", action="append", default=[])
+        parser.add_argument("--email", default="")
+        parser.add_argument("--post-logout", action="append", default=[])
 
     def handle(self, *args, **options):
         # Django hands the positional "args" over as *args.
@@ -35,9 +38,9 @@ class Command(BaseCommand):
         result = getattr(self, op.replace("-", "_"))(*args, **options)
         self.stdout.write(json.dumps(result))
 
-    def user(self, name, password, staff, superuser, inactive, group, perm, **_):
+    def user(self, name, password, staff, superuser, inactive, group, perm, email, **_):
         user = get_user_model().objects.create_user(
-            name, password=password, is_staff=staff or superuser, is_superuser=superuser
+            name, email=email, password=password, is_staff=staff or superuser, is_superuser=superuser
         )
         user.is_active = not inactive
         user.save()
@@ -163,3 +166,33 @@ class Command(BaseCommand):
             expire_date=timezone.now() + timedelta(days=1),
         )
         return {"sessionid": key}
+
+    def oidc_client(self, client_secret, *redirect_uris, post_logout, **_):
+        """The relying party's registration at the OpenID provider (PJ_OIDC):
+        a confidential client of the authorization code flow, ID tokens
+        signed RS256, no consent page. DOT stores `client_secret` hashed (its
+        default); the relying party sends it as given here."""
+        from oauth2_provider.models import Application
+
+        application = Application.objects.create(
+            name="portcullis",
+            client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+            algorithm=Application.RS256_ALGORITHM,
+            skip_authorization=True,
+            client_secret=client_secret,
+            redirect_uris=" ".join(redirect_uris),
+            post_logout_redirect_uris=" ".join(post_logout),
+        )
+        return {"client_id": application.client_id}
+
+    def oidc_redirects(self, client_id, *redirect_uris, post_logout, **_):
+        """Replaces the client's registered redirect URIs (and post-logout
+        URIs): a gateway's callback is known once it listens."""
+        from oauth2_provider.models import Application
+
+        updated = Application.objects.filter(client_id=client_id).update(
+            redirect_uris=" ".join(redirect_uris), post_logout_redirect_uris=" ".join(post_logout)
+        )
+        assert updated == 1, f"no client {client_id}"
+        return {}
