@@ -27,6 +27,7 @@ mod identity;
 mod limits;
 mod login;
 mod metrics;
+mod oidc;
 mod oidc_provider;
 mod properties;
 mod proxy;

@@ -54,6 +54,18 @@ impl Snapshot {
     }
 }
 
+/// When a token names a key the cache lacks, may the keys be fetched again
+/// before `jwks_refetch_interval` has passed?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refetch {
+    /// Not sooner: anyone can send a token naming an unknown `kid`.
+    RateLimited,
+    /// At once (still one fetch at a time): the token came straight from
+    /// the issuer's token endpoint over its own TLS connection, not from a
+    /// client, so an unknown `kid` means the issuer rotated its keys.
+    Immediate,
+}
+
 /// The cache of one issuer's keys and the client that fetches them.
 pub(super) struct KeyCache {
     url: Uri,
@@ -95,13 +107,15 @@ impl KeyCache {
 
     /// The keys that may verify a token with `kid` and `alg`: from the
     /// cache when it has one (past the TTL, a fetch starts behind the
-    /// request); otherwise after a fetch, when the rate limit allows one.
-    /// None fitting: `UnknownKey`, or `IssuerUnavailable` when the last
-    /// fetch failed (the key may well exist; we cannot tell).
+    /// request); otherwise after a fetch, when the rate limit allows one
+    /// (`Refetch::Immediate` waives it: the token came from the issuer
+    /// itself). None fitting: `UnknownKey`, or `IssuerUnavailable` when
+    /// the last fetch failed (the key may well exist; we cannot tell).
     pub async fn keys_for(
         self: &Arc<Self>,
         kid: Option<&str>,
         alg: Algorithm,
+        refetch: Refetch,
     ) -> Result<Vec<Arc<Key>>, BearerError> {
         let now = Instant::now();
         let snapshot = self.state.load();
@@ -112,9 +126,10 @@ impl KeyCache {
         if fresh && !fitting.is_empty() {
             return Ok(fitting);
         }
-        let may_fetch = snapshot
-            .attempted_at
-            .is_none_or(|at| now.saturating_duration_since(at) >= self.refetch_interval);
+        let may_fetch = refetch == Refetch::Immediate
+            || snapshot
+                .attempted_at
+                .is_none_or(|at| now.saturating_duration_since(at) >= self.refetch_interval);
         if !may_fetch {
             return answer(&snapshot, fitting);
         }

@@ -201,7 +201,8 @@ impl BearerVerifier {
     /// kid -> one rate-limited refetch), signature, iss, aud, exp
     /// (required), nbf, iat (not in the future beyond leeway), claims mapped.
     pub async fn verify(&self, token: &str) -> Result<VerifiedBearer, BearerError> {
-        self.verify_then(token, |_| Ok(())).await
+        self.verify_then(token, jwks::Refetch::RateLimited, |_| Ok(()))
+            .await
     }
 
     /// Verifies an OpenID Connect ID token as `verify` does (the audiences
@@ -214,7 +215,9 @@ impl BearerVerifier {
         nonce: &str,
         client_id: &str,
     ) -> Result<VerifiedBearer, BearerError> {
-        self.verify_then(token, |claims| {
+        // Received from the token endpoint, not from a client: a new `kid`
+        // is the provider's rotation, fetched at once.
+        self.verify_then(token, jwks::Refetch::Immediate, |claims| {
             claims::check_id_token(claims, nonce, client_id)
         })
         .await
@@ -223,6 +226,7 @@ impl BearerVerifier {
     async fn verify_then(
         &self,
         token: &str,
+        refetch: jwks::Refetch,
         more: impl FnOnce(&claims::Claims) -> Result<(), BearerProblem>,
     ) -> Result<VerifiedBearer, BearerError> {
         let settings = &self.inner.settings;
@@ -230,7 +234,7 @@ impl BearerVerifier {
         let candidates = self
             .inner
             .keys
-            .keys_for(header.kid.as_deref(), header.alg)
+            .keys_for(header.kid.as_deref(), header.alg, refetch)
             .await?;
         let validation = self
             .inner

@@ -1,0 +1,329 @@
+//! Sign-in through an OpenID provider (`[oidc]`), against a real one:
+//! django-oauth-toolkit started by the test (tests/it/common/oidc.rs). The
+//! browser's part is plain HTTP with a cookie jar: denied, sent to the
+//! provider, signed in there, back at the callback, signed in at the
+//! gateway with the identity the upstream then sees. Then what must fail:
+//! a wrong or missing state, a replayed code, an open redirect in `next`,
+//! a user outside `allowed_groups`, an unreachable provider; and key
+//! rotation at the provider, and RP-initiated logout.
+
+use crate::common::oidc::*;
+use crate::common::routes::{life, public};
+use crate::common::*;
+
+const ROUTES: &str = concat!(public!(), life!());
+
+/// The gateway's session cookie (Django's name; the provider's own are
+/// `op_sessionid` and `op_csrftoken`: both live on 127.0.0.1, and a
+/// browser keeps cookies per host, not per port).
+const SESSION_COOKIE: &str = "sessionid";
+
+/// A gateway signing people in at `provider`, with `more` in `[oidc]`.
+async fn gateway(provider: &OpenIdProvider, more: &str) -> Harness {
+    // Each gateway reads its own variable: tests run in parallel.
+    let variable = format!("PORTCULLIS_TEST_OIDC_SECRET_{}", random_token());
+    std::env::set_var(&variable, &provider.client_secret);
+    let tail = format!(
+        "{ROUTES}\n[login]\nredirect_browsers = true\n\n[oidc]\nissuer = \"{}\"\nclient_id = \"{}\"\nclient_secret_env = \"{variable}\"\nscopes = [\"openid\", \"profile\", \"email\", \"groups\"]\n{more}\n",
+        provider.issuer, provider.client_id
+    );
+    let h = Harness::start(&tail).await;
+    let base = format!("http://{}", h.proxy);
+    provider.set_redirect_uris(
+        &[&format!("{base}/_portcullis/oidc/callback")],
+        &[&format!("{base}/")],
+    );
+    h
+}
+
+const HTML: (&str, &str) = ("accept", "text/html");
+
+/// Signs `user` in through the gateway from a denied page: the answers
+/// along the way, and the final one (the callback's).
+async fn sign_in(h: &Harness, user: &str, password: &str, jar: &mut CookieJar) -> Reply {
+    let base = format!("http://{}", h.proxy);
+    let denied = fetch("GET", &format!("{base}/life/1/"), &[HTML], "", jar).await;
+    assert_eq!(denied.status, 302, "{}", denied.text());
+    let start = absolute(&base, location(&denied));
+    assert!(
+        start.starts_with(&format!("{base}/_portcullis/oidc/login?next=")),
+        "{start}"
+    );
+    let to_provider = fetch("GET", &start, &[HTML], "", jar).await;
+    assert_eq!(to_provider.status, 302, "{}", to_provider.text());
+    assert!(jar.get(&base, "portcullis_oidc").is_some());
+    let authorize = location(&to_provider).to_string();
+    for param in ["state", "nonce", "code_challenge"] {
+        assert!(
+            query_param(&authorize, param).is_some(),
+            "{param}: {authorize}"
+        );
+    }
+    assert_eq!(
+        query_param(&authorize, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    let back = sign_in_at_provider(&authorize, user, password, jar).await;
+    assert!(
+        back.starts_with(&format!("{base}/_portcullis/oidc/callback?")),
+        "{back}"
+    );
+    fetch("GET", &back, &[HTML], "", jar).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_signs_in_at_the_provider_and_the_upstream_sees_who() {
+    let provider = OpenIdProvider::start("http://127.0.0.1:1/unused").await;
+    let h = gateway(&provider, "").await;
+    let base = format!("http://{}", h.proxy);
+    let mut jar = CookieJar::default();
+    let done = sign_in(&h, ALICE, ALICE_PASSWORD, &mut jar).await;
+    assert_eq!(done.status, 303, "{}", done.text());
+    assert_eq!(location(&done), "/life/1/");
+    assert!(
+        jar.get(&base, SESSION_COOKIE).is_some(),
+        "no session cookie"
+    );
+    assert!(
+        jar.get(&base, "csrftoken").is_some(),
+        "the csrftoken is rotated"
+    );
+    assert!(
+        jar.get(&base, "portcullis_oidc").is_none(),
+        "the sign-in cookie is used up"
+    );
+    let page = fetch("GET", &format!("{base}/life/1/"), &[], "", &mut jar).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let seen = h.seen().pop().unwrap();
+    let header = |name: &str| {
+        seen.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("x-remote-user").as_deref(), Some(ALICE));
+    assert_eq!(header("x-remote-groups").as_deref(), Some("ops"));
+
+    // The callback again, with the used code and a copy of the old sign-in
+    // cookie: the provider refuses the code.
+    let mut replay = CookieJar::default();
+    let again = sign_in_cookie_and_callback(&h, &mut replay).await;
+    let (callback, cookie) = again;
+    let first = fetch(
+        "GET",
+        &callback,
+        &[("cookie", &cookie)],
+        "",
+        &mut CookieJar::default(),
+    )
+    .await;
+    assert_eq!(first.status, 303, "{}", first.text());
+    let replayed = fetch(
+        "GET",
+        &callback,
+        &[("cookie", &cookie)],
+        "",
+        &mut CookieJar::default(),
+    )
+    .await;
+    assert_eq!(replayed.status, 403, "{}", replayed.text());
+    assert_eq!(replayed.reason(), Some("oidc_token_invalid"));
+
+    // Logout goes through the provider's end_session_endpoint.
+    let csrf = jar.get(&base, "csrftoken").unwrap().to_string();
+    let logout = fetch(
+        "POST",
+        &format!("{base}/_portcullis/logout"),
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("origin", &base),
+        ],
+        &format!("csrfmiddlewaretoken={csrf}"),
+        &mut jar,
+    )
+    .await;
+    assert_eq!(logout.status, 303, "{}", logout.text());
+    assert!(
+        location(&logout).starts_with(&provider.end_session_endpoint()),
+        "{}",
+        location(&logout)
+    );
+    let after = fetch("GET", &format!("{base}/life/1/"), &[], "", &mut jar).await;
+    assert_eq!(after.status, 403, "signed out at the gateway");
+}
+
+/// A sign-in up to the provider's redirect back: the callback URL and the
+/// sign-in cookie that goes with it (as a `Cookie` header).
+async fn sign_in_cookie_and_callback(h: &Harness, jar: &mut CookieJar) -> (String, String) {
+    let base = format!("http://{}", h.proxy);
+    let start = fetch(
+        "GET",
+        &format!("{base}/_portcullis/oidc/login?next=/life/2/"),
+        &[],
+        "",
+        jar,
+    )
+    .await;
+    assert_eq!(start.status, 302, "{}", start.text());
+    let cookie = format!(
+        "portcullis_oidc={}",
+        jar.get(&base, "portcullis_oidc").unwrap()
+    );
+    let back = sign_in_at_provider(location(&start), ALICE, ALICE_PASSWORD, jar).await;
+    (back, cookie)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_without_this_browsers_sign_in_is_refused() {
+    let provider = OpenIdProvider::start("http://127.0.0.1:1/unused").await;
+    let h = gateway(&provider, "").await;
+    let base = format!("http://{}", h.proxy);
+    let mut jar = CookieJar::default();
+    let (callback, cookie) = sign_in_cookie_and_callback(&h, &mut jar).await;
+    // No sign-in cookie (another browser, a link sent to a victim).
+    let bare = fetch("GET", &callback, &[], "", &mut CookieJar::default()).await;
+    assert_eq!(bare.status, 400, "{}", bare.text());
+    assert_eq!(bare.reason(), Some("oidc_state_invalid"));
+    // Another state.
+    let code = query_param(&callback, "code").unwrap();
+    let forged = with_query(
+        &format!("{base}/_portcullis/oidc/callback"),
+        &[("code", &code), ("state", "forged")],
+    );
+    let wrong = fetch(
+        "GET",
+        &forged,
+        &[("cookie", &cookie)],
+        "",
+        &mut CookieJar::default(),
+    )
+    .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.text());
+    assert_eq!(wrong.reason(), Some("oidc_state_invalid"));
+    // A tampered sign-in cookie.
+    let tampered = format!("{cookie}x");
+    let bad = fetch(
+        "GET",
+        &callback,
+        &[("cookie", &tampered)],
+        "",
+        &mut CookieJar::default(),
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    // The provider's error comes through by its code.
+    let state = query_param(&callback, "state").unwrap();
+    let refused_url = with_query(
+        &format!("{base}/_portcullis/oidc/callback"),
+        &[("error", "access_denied"), ("state", &state)],
+    );
+    let refused = fetch(
+        "GET",
+        &refused_url,
+        &[("cookie", &cookie)],
+        "",
+        &mut CookieJar::default(),
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(refused.reason(), Some("oidc_provider_error"));
+    assert!(
+        refused.text().contains("access_denied"),
+        "{}",
+        refused.text()
+    );
+    // And the real callback still works once.
+    let ok = fetch(
+        "GET",
+        &callback,
+        &[("cookie", &cookie)],
+        "",
+        &mut CookieJar::default(),
+    )
+    .await;
+    assert_eq!(ok.status, 303, "{}", ok.text());
+    assert_eq!(location(&ok), "/life/2/");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_never_leaves_the_site() {
+    let provider = OpenIdProvider::start("http://127.0.0.1:1/unused").await;
+    let h = gateway(&provider, "").await;
+    let base = format!("http://{}", h.proxy);
+    for next in [
+        "https://evil.test/",
+        "//evil.test/x",
+        "/\\evil.test",
+        "javascript:alert(1)",
+    ] {
+        let mut jar = CookieJar::default();
+        let start_url = with_query(&format!("{base}/_portcullis/oidc/login"), &[("next", next)]);
+        let start = fetch("GET", &start_url, &[], "", &mut jar).await;
+        assert_eq!(start.status, 302, "{}", start.text());
+        let back = sign_in_at_provider(location(&start), ALICE, ALICE_PASSWORD, &mut jar).await;
+        let done = fetch("GET", &back, &[], "", &mut jar).await;
+        assert_eq!(done.status, 303, "{next}: {}", done.text());
+        assert_eq!(location(&done), "/", "{next}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_allowed_groups_sign_in_and_keys_rotate() {
+    let mut provider = OpenIdProvider::start("http://127.0.0.1:1/unused").await;
+    let h = gateway(&provider, "allowed_groups = [\"ops\"]").await;
+    let mut jar = CookieJar::default();
+    let bob = sign_in(&h, BOB, BOB_PASSWORD, &mut jar).await;
+    assert_eq!(bob.status, 403, "{}", bob.text());
+    assert_eq!(bob.reason(), Some("oidc_not_allowed"));
+    let base = format!("http://{}", h.proxy);
+    assert!(jar.get(&base, SESSION_COOKIE).is_none());
+    let mut jar = CookieJar::default();
+    assert_eq!(
+        sign_in(&h, ALICE, ALICE_PASSWORD, &mut jar).await.status,
+        303
+    );
+    // The provider signs with a new key: the gateway fetches the keys
+    // again for the unknown kid.
+    provider.rotate_key().await;
+    let mut jar = CookieJar::default();
+    let after = sign_in(&h, ALICE, ALICE_PASSWORD, &mut jar).await;
+    assert_eq!(after.status, 303, "{}", after.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_provider_is_a_clear_502() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let variable = format!("PORTCULLIS_TEST_OIDC_SECRET_{}", random_token());
+    std::env::set_var(&variable, "secret");
+    let h = Harness::start(&format!(
+        "{ROUTES}\n[oidc]\nissuer = \"http://127.0.0.1:{port}/o\"\nclient_id = \"c\"\nclient_secret_env = \"{variable}\"\ntimeout = \"2s\"\n"
+    ))
+    .await;
+    let mut jar = CookieJar::default();
+    let start = fetch(
+        "GET",
+        &format!("http://{}/_portcullis/oidc/login", h.proxy),
+        &[],
+        "",
+        &mut jar,
+    )
+    .await;
+    assert_eq!(start.status, 502, "{}", start.text());
+    assert_eq!(start.reason(), Some("oidc_unavailable"));
+    let page = fetch(
+        "GET",
+        &format!("http://{}/_portcullis/oidc/login", h.proxy),
+        &[HTML],
+        "",
+        &mut jar,
+    )
+    .await;
+    assert!(
+        page.text()
+            .contains("identity provider could not be reached"),
+        "{}",
+        page.text()
+    );
+}
