@@ -2,7 +2,8 @@
 //! chromium-driver), driven over WebDriver (fantoccini), signs in through
 //! the gateway's login page, uses an upstream page whose script sends a
 //! CSRF-protected PUT, proves a page from another origin cannot, and signs
-//! out. Fails, never skips, when the browser is missing.
+//! out; and signs in at a real OpenID provider (`[oidc]`) on its own form.
+//! Fails, never skips, when the browser is missing.
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
@@ -379,5 +380,81 @@ async fn sign_in_use_the_app_and_sign_out_in_a_real_browser() {
     );
     assert!(body_text(&client).await.contains("Sign in"));
 
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_at_the_identity_provider_in_a_real_browser() {
+    use crate::common::oidc::{random_token, OpenIdProvider, ALICE, ALICE_PASSWORD};
+    // A real OpenID provider (django-oauth-toolkit): the browser is sent
+    // there, signs in on its form, and comes back signed in at the gateway.
+    let provider = OpenIdProvider::start("http://127.0.0.1:1/unused").await;
+    let writes = Arc::new(Mutex::new(Vec::new()));
+    let app_addr = start_app(Arc::clone(&writes)).await;
+    let variable = format!("PORTCULLIS_TEST_OIDC_SECRET_{}", random_token());
+    std::env::set_var(&variable, &provider.client_secret);
+    let h = Harness::with_config(|_| {
+        config(
+            &format!("http://{app_addr}"),
+            &format!(
+                "[login]\nredirect_browsers = true\n\n\
+                 [oidc]\nissuer = \"{}\"\nclient_id = \"{}\"\nclient_secret_env = \"{variable}\"\nname = \"Example SSO\"\n\n\
+                 [[routes]]\npath = \"/app/**\"\naccess = \"authenticated\"\n",
+                provider.issuer, provider.client_id
+            ),
+        )
+    })
+    .await;
+    let gateway = format!("http://{}", h.proxy);
+    provider.set_redirect_uris(&[&format!("{gateway}/_portcullis/oidc/callback")], &[]);
+    let driver = start_chromedriver();
+    let client = browser(&driver).await;
+
+    // A protected page: no local users, so straight to the provider's
+    // sign-in form.
+    client.goto(&format!("{gateway}/app/")).await.unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#username"))
+        .await
+        .expect("the provider's sign-in form");
+    let url = client.current_url().await.unwrap();
+    assert_eq!(
+        url.port(),
+        Some(provider.port),
+        "at the provider, not the gateway: {url}"
+    );
+    for (field, value) in [("#username", ALICE), ("#password", ALICE_PASSWORD)] {
+        client
+            .find(Locator::Css(field))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    client
+        .find(Locator::Css("#submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Back on the app's page, through the gateway, signed in as alice.
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#save"))
+        .await
+        .expect("back on the app page after signing in at the provider");
+    let url = client.current_url().await.unwrap();
+    assert_eq!(
+        (url.port(), url.path()),
+        (Some(h.proxy.port()), "/app/"),
+        "{url}"
+    );
+    let page = body_text(&client).await;
+    assert!(page.contains("Signed in as alice"), "{page}");
     client.close().await.unwrap();
 }
