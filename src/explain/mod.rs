@@ -103,6 +103,10 @@ pub struct SessionView {
     /// `session`, `token`, `jwt` or `bearer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<Cow<'static, str>>,
+    /// How the session's user signed in, when known: `oidc` for a session
+    /// made at the OpenID provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_in_with: Option<Cow<'static, str>>,
     /// Why there is no session (`no_cookie`, `malformed_id`, `not_found`).
     pub why: Option<Cow<'static, str>>,
     pub username: Option<String>,
@@ -291,6 +295,7 @@ fn session_view(session: &SessionState) -> SessionView {
     let mut view = SessionView {
         state: Cow::Borrowed("anonymous"),
         via: None,
+        signed_in_with: None,
         why: None,
         username: None,
         groups: Vec::new(),
@@ -302,6 +307,7 @@ fn session_view(session: &SessionState) -> SessionView {
         SessionState::Authenticated(user, via) => {
             view.state = Cow::Borrowed("authenticated");
             view.via = Some(Cow::Borrowed(via.as_str()));
+            view.signed_in_with = session.signed_in_with().map(Cow::Borrowed);
             view.username = Some(user.username.clone());
             view.groups.clone_from(&user.groups);
             view.permissions.clone_from(&user.permissions);

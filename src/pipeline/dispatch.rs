@@ -114,8 +114,10 @@ pub(super) async fn run<'r>(
     if let Some(route) = decision.route {
         log.route(&route.name);
     }
-    if let Some(via) = decision.session.as_ref().and_then(|s| s.via()) {
-        log.authenticated_by(via.as_str());
+    if let Some(session) = &decision.session {
+        if let Some(via) = session.via() {
+            log.authenticated_by(via.as_str(), session.signed_in_with());
+        }
     }
     let result = match decision.verdict {
         Verdict::Deny(denial) => Err(denial),

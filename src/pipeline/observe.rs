@@ -15,6 +15,8 @@ pub struct AccessLog<'r> {
     route: Option<&'r str>,
     /// The authentication class that authenticated the request.
     auth: Option<&'static str>,
+    /// How the session's user signed in, when known (`oidc`).
+    login: Option<&'static str>,
     /// The decision endpoint: the ingress convention the subrequest
     /// followed (`unknown` when it was refused before that was known).
     ingress: Option<&'static str>,
@@ -33,6 +35,7 @@ impl<'r> AccessLog<'r> {
             path: None,
             route: None,
             auth: None,
+            login: None,
             ingress: None,
             reason: None,
             would_deny: None,
@@ -56,8 +59,9 @@ impl<'r> AccessLog<'r> {
     }
 
     /// The class that authenticated the request (`session`, `token`...).
-    pub fn authenticated_by(&mut self, class: &'static str) {
+    pub fn authenticated_by(&mut self, class: &'static str, login: Option<&'static str>) {
         self.auth = Some(class);
+        self.login = login;
     }
 
     pub fn denied(&mut self, denial: &Denial) {
@@ -107,6 +111,7 @@ impl<'r> AccessLog<'r> {
             path = self.path.as_deref().unwrap_or("-"),
             route = self.route.unwrap_or("-"),
             auth = self.auth.unwrap_or("-"),
+            login = self.login.unwrap_or("-"),
             ingress = self.ingress.unwrap_or("-"),
             decision,
             reason = reason.unwrap_or("-"),

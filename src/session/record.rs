@@ -15,6 +15,10 @@ pub struct NewSession {
     pub staff: bool,
     pub superuser: bool,
     pub csrf_secret: Option<String>,
+    /// The OpenID provider's ID token, for a session made by signing in
+    /// there (`[oidc]`): marks the session as the provider's, and is the
+    /// `id_token_hint` of RP-initiated logout.
+    pub oidc_id_token: Option<String>,
 }
 
 /// A stored session. Immutable once made; shared as `Arc<Session>`.
@@ -30,6 +34,8 @@ pub struct Session {
     pub expires_at: SystemTime,
     /// Django's CSRF secret, when the CSRF token lives in the session.
     pub csrf_secret: Option<String>,
+    /// The provider's ID token, for a session made by `[oidc]` sign-in.
+    pub oidc_id_token: Option<String>,
     identity: IdentityValues,
 }
 
@@ -59,6 +65,7 @@ impl Session {
             created_at,
             expires_at,
             csrf_secret: new.csrf_secret,
+            oidc_id_token: new.oidc_id_token,
             identity,
         }
     }
@@ -75,6 +82,7 @@ impl Session {
             created_at: self.created_at,
             expires_at,
             csrf_secret: self.csrf_secret.clone(),
+            oidc_id_token: self.oidc_id_token.clone(),
             identity: self.identity.clone(),
         }
     }

@@ -16,6 +16,7 @@
 //! | `created_at`  | number            | no       | Unix time, seconds; default: `expires_at` |
 //! | `expires_at`  | number            | yes      | Unix time, seconds (decimals allowed)     |
 //! | `csrf_secret` | string or null    | no       | Django's CSRF secret, when kept in the session |
+//! | `oidc_id_token` | string or null  | no       | the OpenID provider's ID token, for a session made by `[oidc]` sign-in |
 //!
 //! The key's Redis TTL should end at `expires_at`; the gateway also checks
 //! `expires_at` itself. Unknown fields are ignored (forward compatible);
@@ -50,6 +51,8 @@ pub struct StoredSession {
     pub expires_at: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csrf_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_id_token: Option<String>,
 }
 
 /// Why a stored value is not a session.
@@ -93,6 +96,7 @@ pub fn encode(session: &Session) -> String {
         created_at: Some(to_unix(session.created_at)),
         expires_at: to_unix(session.expires_at),
         csrf_secret: session.csrf_secret.clone(),
+        oidc_id_token: session.oidc_id_token.clone(),
     };
     // Invariant: strings, numbers and bools always serialise.
     serde_json::to_string(&stored).expect("serialise session")
@@ -127,6 +131,7 @@ pub fn decode(json: &[u8]) -> Result<Session, SchemaError> {
         staff: stored.staff,
         superuser: stored.superuser,
         csrf_secret: stored.csrf_secret,
+        oidc_id_token: stored.oidc_id_token,
     };
     Ok(Session::new(new, created_at, expires_at))
 }

@@ -79,4 +79,17 @@ impl SessionState {
             _ => None,
         }
     }
+
+    /// How the session's user signed in, when the gateway knows more than
+    /// the class: `oidc` for a session made at the OpenID provider.
+    pub fn signed_in_with(&self) -> Option<&'static str> {
+        match self {
+            SessionState::Authenticated(session, AuthClass::Session)
+                if session.oidc_id_token.is_some() =>
+            {
+                Some("oidc")
+            }
+            _ => None,
+        }
+    }
 }

@@ -103,6 +103,26 @@ async fn a_browser_signs_in_at_the_provider_and_the_upstream_sees_who() {
     };
     assert_eq!(header("x-remote-user").as_deref(), Some(ALICE));
     assert_eq!(header("x-remote-groups").as_deref(), Some("ops"));
+    // explain names a session made at the provider.
+    let session = jar.get(&base, SESSION_COOKIE).unwrap().to_string();
+    let explained = h
+        .admin(
+            "POST",
+            "/explain",
+            Some(ADMIN_TOKEN),
+            &serde_json::json!({
+                "url": "/life/1/",
+                "headers": [format!("Cookie: {SESSION_COOKIE}={session}")],
+            })
+            .to_string(),
+        )
+        .await
+        .json();
+    assert_eq!(
+        explained["session"]["signed_in_with"], "oidc",
+        "{explained}"
+    );
+    assert_eq!(explained["session"]["via"], "session", "{explained}");
 
     // The callback again, with the used code and a copy of the old sign-in
     // cookie: the provider refuses the code.
@@ -143,10 +163,23 @@ async fn a_browser_signs_in_at_the_provider_and_the_upstream_sees_who() {
     )
     .await;
     assert_eq!(logout.status, 303, "{}", logout.text());
+    let to_provider = location(&logout).to_string();
     assert!(
-        location(&logout).starts_with(&provider.end_session_endpoint()),
+        to_provider.starts_with(&provider.end_session_endpoint()),
+        "{to_provider}"
+    );
+    // With the ID token as the hint: the provider ends its own session
+    // and sends the browser back to the site.
+    assert!(
+        query_param(&to_provider, "id_token_hint").is_some(),
+        "{to_provider}"
+    );
+    let back = fetch("GET", &to_provider, &[], "", &mut jar).await;
+    assert_eq!(back.status, 302, "{}", back.text());
+    assert!(
+        location(&back).starts_with(&format!("{base}/")),
         "{}",
-        location(&logout)
+        location(&back)
     );
     let after = fetch("GET", &format!("{base}/life/1/"), &[], "", &mut jar).await;
     assert_eq!(after.status, 403, "signed out at the gateway");

@@ -52,6 +52,7 @@ pub(super) fn user(
         staff,
         superuser,
         csrf_secret: None,
+        oidc_id_token: None,
     })
 }
 
@@ -136,6 +137,7 @@ mod tests {
                 staff: true,
                 superuser: false,
                 csrf_secret: None,
+                oidc_id_token: None,
             }
         );
     }

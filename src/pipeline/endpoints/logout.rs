@@ -1,7 +1,9 @@
 //! `POST <prefix>/logout`: CSRF-checked; revokes the session in the store
 //! and expires both cookies. `204` for API clients, `303` to `/` for forms,
-//! or, with `[oidc]` and a provider that has an `end_session_endpoint`, to
-//! the provider (RP-initiated logout), which sends the browser back to `/`.
+//! or, for a session made by signing in at the OpenID provider (`[oidc]`)
+//! when it has an `end_session_endpoint`, to the provider (RP-initiated
+//! logout, with the ID token as `id_token_hint`), which sends the browser
+//! back to `/`.
 
 use http::header;
 use http::{Response, StatusCode};
@@ -17,23 +19,24 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
     let session = &exchange.config.session;
     let id = crate::cookies::cookie_value(&exchange.parts.headers, &session.cookie_name)
         .and_then(|v| SessionId::parse(&v));
+    let mut provider_logout = None;
     if let Some(id) = id {
-        exchange
-            .gateway
-            .store()
-            .remove(&id)
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "logout: session store failed");
-                Denial::session_store_unavailable()
-            })?;
+        let store = exchange.gateway.store();
+        // Whose session it was decides where the browser goes next; a
+        // store that cannot say is answered below by `remove`.
+        if let (Some(oidc), Ok(Some(session))) = (&exchange.config.oidc, store.get(&id).await) {
+            if let (Some(id_token), Some(host)) = (&session.oidc_id_token, exchange.host) {
+                let scheme = if exchange.https { "https" } else { "http" };
+                provider_logout =
+                    oidc.end_session_url(Some(id_token), &format!("{scheme}://{host}/"));
+            }
+        }
+        store.remove(&id).await.map_err(|error| {
+            tracing::error!(%error, "logout: session store failed");
+            Denial::session_store_unavailable()
+        })?;
     }
     let mut response = if exchange.is_form() {
-        let provider_logout = exchange.config.oidc.as_ref().and_then(|oidc| {
-            let host = exchange.host?;
-            let scheme = if exchange.https { "https" } else { "http" };
-            oidc.end_session_url(None, &format!("{scheme}://{host}/"))
-        });
         crate::reply::redirect(
             StatusCode::SEE_OTHER,
             provider_logout.as_deref().unwrap_or("/"),

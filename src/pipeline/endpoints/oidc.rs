@@ -52,7 +52,11 @@ pub(super) async fn callback(
         })?;
     let mut response = crate::reply::redirect(StatusCode::SEE_OTHER, &signed_in.next);
     let username = signed_in.user.username.clone();
-    start_session(exchange, signed_in.user, &mut response).await?;
+    let user = crate::session::NewSession {
+        oidc_id_token: Some(signed_in.id_token),
+        ..signed_in.user
+    };
+    start_session(exchange, user, &mut response).await?;
     // The sign-in is used up: its cookie goes.
     response
         .headers_mut()
