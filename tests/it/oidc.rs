@@ -5,7 +5,9 @@
 //! gateway with the identity the upstream then sees. Then what must fail:
 //! a wrong or missing state, a replayed code, an open redirect in `next`,
 //! a user outside `allowed_groups`, an unreachable provider; and key
-//! rotation at the provider, and RP-initiated logout.
+//! rotation at the provider, and RP-initiated logout; and ID tokens forged,
+//! tampered, expired, replayed or meant for another client, refused by the
+//! gateway's verifier with the real provider's keys.
 
 use crate::common::oidc::*;
 use crate::common::routes::{life, public};
@@ -358,5 +360,135 @@ async fn an_unreachable_provider_is_a_clear_502() {
             .contains("identity provider could not be reached"),
         "{}",
         page.text()
+    );
+}
+
+/// A real ID token from the provider for alice, and the nonce it carries.
+async fn id_token_from(provider: &OpenIdProvider) -> (String, String) {
+    let redirect_uri = "http://127.0.0.1:1/callback";
+    let request = AuthRequest::new();
+    let mut jar = CookieJar::default();
+    let back = sign_in_at_provider(
+        &provider.authorize_url(redirect_uri, &request),
+        ALICE,
+        ALICE_PASSWORD,
+        &mut jar,
+    )
+    .await;
+    let code = query_param(&back, "code").expect("a code");
+    let tokens = provider
+        .exchange_code(&code, redirect_uri, &request.verifier)
+        .await;
+    assert_eq!(tokens.status, 200, "{}", tokens.text());
+    let id_token = tokens.json()["id_token"].as_str().unwrap().to_string();
+    (id_token, request.nonce)
+}
+
+/// The gateway's ID token verifier for `provider` (as `[oidc]` builds it
+/// from discovery), with `audience` and `leeway`.
+fn verifier(
+    provider: &OpenIdProvider,
+    audience: &str,
+    leeway: std::time::Duration,
+) -> portcullis::credentials::bearer::BearerVerifier {
+    use portcullis::credentials::bearer::{BearerSettings, BearerVerifier};
+    BearerVerifier::new(BearerSettings {
+        issuer: provider.issuer.clone(),
+        audiences: vec![audience.to_string()],
+        jwks_url: provider.jwks_uri().parse().unwrap(),
+        algorithms: vec![jsonwebtoken::Algorithm::RS256],
+        username_claim: "preferred_username".into(),
+        groups_claim: Some("groups".into()),
+        permissions_claim: None,
+        staff_claim: None,
+        superuser_claim: None,
+        staff_groups: Vec::new(),
+        superuser_groups: Vec::new(),
+        leeway,
+        jwks_cache_ttl: std::time::Duration::from_secs(600),
+        jwks_refetch_interval: std::time::Duration::from_secs(30),
+        timeout: std::time::Duration::from_secs(5),
+        ca_file: None,
+    })
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_expired_and_foreign_id_tokens_are_refused() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use portcullis::credentials::bearer::{BearerError, BearerProblem};
+    let provider = OpenIdProvider::start("http://127.0.0.1:1/callback").await;
+    let (token, nonce) = id_token_from(&provider).await;
+    let ours = verifier(
+        &provider,
+        &provider.client_id,
+        std::time::Duration::from_secs(60),
+    );
+    let id = provider.client_id.as_str();
+    let verified = ours.verify_id_token(&token, &nonce, id).await.unwrap();
+    assert_eq!(verified.user.username, ALICE);
+    assert_eq!(verified.user.groups, ["ops"]);
+    let refused = |result: Result<_, BearerError>| match result {
+        Err(BearerError::Invalid(problem)) => problem,
+        other => panic!("not refused: {other:?}"),
+    };
+    // Another sign-in's nonce (a replayed ID token).
+    assert_eq!(
+        refused(ours.verify_id_token(&token, "another", id).await),
+        BearerProblem::WrongNonce
+    );
+    // Meant for another client.
+    let theirs = verifier(
+        &provider,
+        "another-client",
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(
+        refused(
+            theirs
+                .verify_id_token(&token, &nonce, "another-client")
+                .await
+        ),
+        BearerProblem::WrongAudience
+    );
+    // The payload changed (another user), the signature kept.
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["preferred_username"] = "root".into();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
+    assert_eq!(
+        refused(ours.verify_id_token(&tampered, &nonce, id).await),
+        BearerProblem::BadSignature
+    );
+    // Signed with a key of the forger's, under the provider's kid.
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    let forger = jsonwebtoken::EncodingKey::from_rsa_pem(rsa_private_key().as_bytes()).unwrap();
+    let forged = jsonwebtoken::encode(&header, &claims, &forger).unwrap();
+    assert_eq!(
+        refused(ours.verify_id_token(&forged, &nonce, id).await),
+        BearerProblem::BadSignature
+    );
+    // Expired: a provider whose ID tokens live 0 s, and no leeway.
+    let brief = OpenIdProvider::start_with(
+        "http://127.0.0.1:1/callback",
+        &[("PJ_OIDC_ID_TOKEN_TTL", "0")],
+    )
+    .await;
+    let (stale, nonce) = id_token_from(&brief).await;
+    let strict = verifier(&brief, &brief.client_id, std::time::Duration::ZERO);
+    assert_eq!(
+        refused(
+            strict
+                .verify_id_token(&stale, &nonce, &brief.client_id)
+                .await
+        ),
+        BearerProblem::Expired
     );
 }
