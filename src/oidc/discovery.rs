@@ -60,11 +60,19 @@ fn parse(document: Document, issuer: &str) -> Result<Metadata, String> {
             document.issuer
         ));
     }
+    // An https issuer's endpoints are https too: over http the secret,
+    // the code and the verifier would cross the network in clear, and
+    // anyone on the path could swap the keys (a provider behind a TLS
+    // proxy that does not know it is, is the usual cause).
+    let https_only = issuer.starts_with("https://");
     let endpoint = |name: &str, value: &str| -> Result<Uri, String> {
         let uri: Uri = value
             .parse()
             .map_err(|e| format!("{name} {value:?}: {e}"))?;
         match uri.scheme_str() {
+            Some("http") if https_only => Err(format!(
+                "{name} {value:?} is http:// while the issuer is https:// (is the provider told it is behind a TLS proxy?)"
+            )),
             Some("https" | "http") if uri.host().is_some() => Ok(uri),
             _ => Err(format!("{name} {value:?} is not an http(s) URL")),
         }
@@ -112,6 +120,12 @@ mod tests {
                 "{other}"
             );
         }
+        let mut plain = document("https://idp.test");
+        plain.token_endpoint = "http://idp.test/token".into();
+        assert!(
+            parse(plain, "https://idp.test").is_err(),
+            "http endpoint of an https issuer"
+        );
         let metadata = parse(document("https://idp.test"), "https://idp.test").unwrap();
         assert_eq!(metadata.signing_algorithms, ["RS256"]);
         assert!(metadata.end_session_endpoint.is_none());

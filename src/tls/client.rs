@@ -69,3 +69,17 @@ pub fn http_connector(
         .enable_http1()
         .wrap_connector(http)
 }
+
+/// An outgoing request's error with every cause after it ("error trying to
+/// connect: tcp connect error: Connection refused"): hyper's own message
+/// alone says little.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

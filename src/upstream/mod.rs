@@ -106,7 +106,7 @@ impl Upstream {
         match tokio::time::timeout(timeout, self.client.request(request)).await {
             Err(_elapsed) => Err(Denial::upstream_timeout()),
             Ok(Err(error)) => {
-                tracing::warn!(error = %error_chain(&error), "upstream request failed");
+                tracing::warn!(error = %crate::tls::client::error_chain(&error), "upstream request failed");
                 Err(Denial::upstream_unavailable())
             }
             Ok(Ok(response)) => Ok(response),
@@ -120,15 +120,4 @@ pub fn finish(response: Response<Incoming>) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     hop_by_hop::strip(&mut parts.headers);
     Response::from_parts(parts, Either::Left(body))
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

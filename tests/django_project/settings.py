@@ -34,10 +34,10 @@ An OpenID provider (tests/it/common/oidc.rs), off unless PJ_OIDC is "1":
   PJ_OIDC_REFRESH_TOKEN_TTL refresh token lifetime in seconds (default 86400)
   PJ_OIDC_JWKS_MAX_AGE     the JWKS answer's Cache-Control max-age in
                            seconds (default 3600, DOT's own)
+  PJ_OIDC_EMAIL_VERIFIED   "1": ID tokens also say email_verified: true
 
 serve.py also reads PJ_PORT: the loopback port to listen on (default 0, a
-free one), so a restarted provider keeps its issuer URL.
-"""
+free one), so a restarted provider keeps its issuer URL."""
 import os
 import re
 

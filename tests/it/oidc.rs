@@ -131,23 +131,9 @@ async fn a_browser_signs_in_at_the_provider_and_the_upstream_sees_who() {
     let mut replay = CookieJar::default();
     let again = sign_in_cookie_and_callback(&h, &mut replay).await;
     let (callback, cookie) = again;
-    let first = fetch(
-        "GET",
-        &callback,
-        &[("cookie", &cookie)],
-        "",
-        &mut CookieJar::default(),
-    )
-    .await;
+    let first = with_cookie(&callback, &cookie).await;
     assert_eq!(first.status, 303, "{}", first.text());
-    let replayed = fetch(
-        "GET",
-        &callback,
-        &[("cookie", &cookie)],
-        "",
-        &mut CookieJar::default(),
-    )
-    .await;
+    let replayed = with_cookie(&callback, &cookie).await;
     assert_eq!(replayed.status, 403, "{}", replayed.text());
     assert_eq!(replayed.reason(), Some("oidc_token_invalid"));
 
@@ -185,6 +171,18 @@ async fn a_browser_signs_in_at_the_provider_and_the_upstream_sees_who() {
     );
     let after = fetch("GET", &format!("{base}/life/1/"), &[], "", &mut jar).await;
     assert_eq!(after.status, 403, "signed out at the gateway");
+}
+
+/// A GET from a browser that holds only `cookie` (a `Cookie` header).
+async fn with_cookie(url: &str, cookie: &str) -> Reply {
+    fetch(
+        "GET",
+        url,
+        &[("cookie", cookie)],
+        "",
+        &mut CookieJar::default(),
+    )
+    .await
 }
 
 /// A sign-in up to the provider's redirect back: the callback URL and the
@@ -225,26 +223,12 @@ async fn a_callback_without_this_browsers_sign_in_is_refused() {
         &format!("{base}/_portcullis/oidc/callback"),
         &[("code", &code), ("state", "forged")],
     );
-    let wrong = fetch(
-        "GET",
-        &forged,
-        &[("cookie", &cookie)],
-        "",
-        &mut CookieJar::default(),
-    )
-    .await;
+    let wrong = with_cookie(&forged, &cookie).await;
     assert_eq!(wrong.status, 400, "{}", wrong.text());
     assert_eq!(wrong.reason(), Some("oidc_state_invalid"));
     // A tampered sign-in cookie.
     let tampered = format!("{cookie}x");
-    let bad = fetch(
-        "GET",
-        &callback,
-        &[("cookie", &tampered)],
-        "",
-        &mut CookieJar::default(),
-    )
-    .await;
+    let bad = with_cookie(&callback, &tampered).await;
     assert_eq!(bad.status, 400, "{}", bad.text());
     // The provider's error comes through by its code.
     let state = query_param(&callback, "state").unwrap();
@@ -252,14 +236,7 @@ async fn a_callback_without_this_browsers_sign_in_is_refused() {
         &format!("{base}/_portcullis/oidc/callback"),
         &[("error", "access_denied"), ("state", &state)],
     );
-    let refused = fetch(
-        "GET",
-        &refused_url,
-        &[("cookie", &cookie)],
-        "",
-        &mut CookieJar::default(),
-    )
-    .await;
+    let refused = with_cookie(&refused_url, &cookie).await;
     assert_eq!(refused.status, 403, "{}", refused.text());
     assert_eq!(refused.reason(), Some("oidc_provider_error"));
     assert!(
@@ -268,14 +245,7 @@ async fn a_callback_without_this_browsers_sign_in_is_refused() {
         refused.text()
     );
     // And the real callback still works once.
-    let ok = fetch(
-        "GET",
-        &callback,
-        &[("cookie", &cookie)],
-        "",
-        &mut CookieJar::default(),
-    )
-    .await;
+    let ok = with_cookie(&callback, &cookie).await;
     assert_eq!(ok.status, 303, "{}", ok.text());
     assert_eq!(location(&ok), "/life/2/");
 }
@@ -491,4 +461,72 @@ async fn forged_expired_and_foreign_id_tokens_are_refused() {
         ),
         BearerProblem::Expired
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_domains_need_a_verified_address() {
+    // A provider that does not say it verified the address: refused, even
+    // in an allowed domain.
+    let unverified = OpenIdProvider::start("http://127.0.0.1:1/unused").await;
+    let h = gateway(&unverified, "allowed_email_domains = [\"example.test\"]").await;
+    let refused = sign_in(&h, ALICE, ALICE_PASSWORD, &mut CookieJar::default()).await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(refused.reason(), Some("oidc_not_allowed"));
+    // One that vouches for it: in the domain, signed in; elsewhere, not.
+    let verified = OpenIdProvider::start_with(
+        "http://127.0.0.1:1/unused",
+        &[("PJ_OIDC_EMAIL_VERIFIED", "1")],
+    )
+    .await;
+    let h = gateway(&verified, "allowed_email_domains = [\"EXAMPLE.test\"]").await;
+    let signed_in = sign_in(&h, ALICE, ALICE_PASSWORD, &mut CookieJar::default()).await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.text());
+    let h = gateway(&verified, "allowed_email_domains = [\"example.com\"]").await;
+    let elsewhere = sign_in(&h, ALICE, ALICE_PASSWORD, &mut CookieJar::default()).await;
+    assert_eq!(elsewhere.status, 403, "{}", elsewhere.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_name_never_becomes_a_local_user_and_hosts_are_plain() {
+    let provider = OpenIdProvider::start("http://127.0.0.1:1/unused").await;
+    // A local "alice" too: the provider's alice must not become her.
+    let hash = portcullis::auth::password::hash_password("local secret 42");
+    let h = gateway(
+        &provider,
+        &format!("\n[[users]]\nusername = \"alice\"\npassword_hash = \"{hash}\"\n"),
+    )
+    .await;
+    let mut jar = CookieJar::default();
+    let (callback, cookie) = sign_in_cookie_and_callback(&h, &mut jar).await;
+    let refused = with_cookie(&callback, &cookie).await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(refused.reason(), Some("oidc_not_allowed"));
+    // With both, a browser's sign-in page offers the provider too.
+    let page = fetch(
+        "GET",
+        &format!("http://{}/_portcullis/login?next=/life/1/", h.proxy),
+        &[HTML],
+        "",
+        &mut CookieJar::default(),
+    )
+    .await;
+    assert!(
+        page.text()
+            .contains("/_portcullis/oidc/login?next=%2Flife%2F1%2F"),
+        "{}",
+        page.text()
+    );
+    // A Host a URL parser would read as more than a name and a port never
+    // becomes the redirect URI.
+    for host in ["shop.example.com:443@evil.test", "evil.test/x"] {
+        let start = fetch(
+            "GET",
+            &format!("http://{}/_portcullis/oidc/login", h.proxy),
+            &[("host", host)],
+            "",
+            &mut CookieJar::default(),
+        )
+        .await;
+        assert_eq!(start.status, 400, "{host}: {}", start.text());
+    }
 }

@@ -84,8 +84,13 @@ fn settings(
     let redirect_path = match &raw.redirect_path {
         Some(path) => {
             let text = path.get_ref();
+            // Already canonical: the request path it is matched with is.
             let sound = text.starts_with('/')
                 && text.len() > 1
+                && !text.contains("//")
+                && !text
+                    .split('/')
+                    .any(|segment| segment == "." || segment == "..")
                 && text
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));

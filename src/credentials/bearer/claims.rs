@@ -84,6 +84,12 @@ pub(super) fn check_id_token(
     client_id: &str,
 ) -> Result<(), BearerProblem> {
     use subtle::ConstantTimeEq;
+    // OIDC Core 2: `sub` and `iat` are required in an ID token.
+    for required in ["sub", "iat"] {
+        if !claims.contains_key(required) {
+            return Err(missing(required));
+        }
+    }
     match claims.get("nonce") {
         None => return Err(missing("nonce")),
         Some(Value::String(sent)) if bool::from(sent.as_bytes().ct_eq(nonce.as_bytes())) => {}
@@ -256,7 +262,21 @@ mod tests {
 
     #[test]
     fn an_id_token_carries_its_sign_ins_nonce_and_names_this_client() {
-        let ok = |changes: Value| check_id_token(&with(changes), "n-123", "api");
+        let ok = |changes: Value| {
+            let mut claims = with(changes);
+            claims.entry("iat").or_insert(json!(NOW));
+            check_id_token(&claims, "n-123", "api")
+        };
+        let mut no_iat = with(json!({"nonce": "n-123"}));
+        no_iat.remove("iat");
+        assert_eq!(
+            check_id_token(&no_iat, "n-123", "api"),
+            Err(BearerProblem::MissingClaim("iat".into()))
+        );
+        assert_eq!(
+            ok(json!({"nonce": "n-123", "sub": null})),
+            Err(BearerProblem::MissingClaim("sub".into()))
+        );
         assert_eq!(ok(json!({"nonce": "n-123"})), Ok(()));
         assert_eq!(ok(json!({"nonce": "n-123", "azp": "api"})), Ok(()));
         assert_eq!(

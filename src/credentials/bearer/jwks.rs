@@ -248,7 +248,7 @@ impl KeyCache {
                 .client
                 .request(request)
                 .await
-                .map_err(|e| error_chain(&e))?;
+                .map_err(|e| crate::tls::client::error_chain(&e))?;
             if response.status() != StatusCode::OK {
                 return Err(format!("answered {}", response.status()));
             }
@@ -281,15 +281,4 @@ fn answer(snapshot: &Snapshot, fitting: Vec<Arc<Key>>) -> Result<Vec<Arc<Key>>, 
         )),
         None => Err(BearerError::Invalid(BearerProblem::UnknownKey)),
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

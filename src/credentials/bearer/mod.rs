@@ -98,7 +98,7 @@ pub struct VerifiedBearer {
     pub user: NewSession,
     /// The token's `exp` (without the leeway).
     pub expires_at: SystemTime,
-    /// The `email` claim, unless `email_verified` says it is not verified.
+    /// The `email` claim, when `email_verified` is `true`.
     pub email: Option<String>,
 }
 
@@ -259,9 +259,13 @@ impl BearerVerifier {
         let expires_at = claims::check(&claims, settings, SystemTime::now())?;
         more(&claims)?;
         let user = mapping::user(&claims, settings)?;
+        // Only an address the issuer says it verified: a missing or
+        // non-boolean `email_verified` is not a yes (Entra ID lets users
+        // set `email` to anything).
         let email = match (claims.get("email"), claims.get("email_verified")) {
-            (_, Some(serde_json::Value::Bool(false))) => None,
-            (Some(serde_json::Value::String(email)), _) => Some(email.clone()),
+            (Some(serde_json::Value::String(email)), Some(serde_json::Value::Bool(true))) => {
+                Some(email.clone())
+            }
             _ => None,
         };
         Ok(VerifiedBearer {

@@ -27,8 +27,12 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
         if let (Some(oidc), Ok(Some(session))) = (&exchange.config.oidc, store.get(&id).await) {
             if let (Some(id_token), Some(host)) = (&session.oidc_id_token, exchange.host) {
                 let scheme = if exchange.https { "https" } else { "http" };
-                provider_logout =
-                    oidc.end_session_url(Some(id_token), &format!("{scheme}://{host}/"));
+                // After a restart this process may not have met the
+                // provider yet: find it now (an unreachable one: `/`).
+                if oidc.provider().await.is_ok() {
+                    provider_logout =
+                        oidc.end_session_url(Some(id_token), &format!("{scheme}://{host}/"));
+                }
             }
         }
         store.remove(&id).await.map_err(|error| {

@@ -13,6 +13,9 @@ use crate::denial::Denial;
 use crate::oidc::{Oidc, COOKIE_NAME, LIFETIME};
 use crate::reply::ProxyBody;
 
+/// The longest `next` carried through a sign-in; longer goes to `/`.
+const MAX_NEXT: usize = 1024;
+
 /// `GET <prefix>/oidc/login[?next=/path]`: 302 to the provider.
 pub(super) async fn start(
     exchange: &Exchange<'_>,
@@ -20,6 +23,9 @@ pub(super) async fn start(
 ) -> Result<Response<ProxyBody>, Denial> {
     let next = query_value(exchange.parts.uri.query(), "next");
     let next = safe_next(next.as_deref().unwrap_or("/"));
+    // The sign-in cookie carries `next`: a very long one would not fit a
+    // cookie, and the sign-in would fail as if never started.
+    let next = if next.len() > MAX_NEXT { "/" } else { next };
     let redirect_uri = redirect_uri(exchange, oidc)?;
     let provider = oidc.provider().await.map_err(|error| {
         tracing::warn!(?error, "oidc: sign-in not started");
@@ -50,8 +56,15 @@ pub(super) async fn callback(
             tracing::warn!(?error, "oidc: sign-in failed");
             error.denial()
         })?;
-    let mut response = crate::reply::redirect(StatusCode::SEE_OTHER, &signed_in.next);
     let username = signed_in.user.username.clone();
+    // A name taken at the provider (many let users choose theirs) must not
+    // become a local [[users]] account: the upstream could not tell them
+    // apart.
+    if exchange.config.users.get(&username).is_some() {
+        tracing::warn!(username = ?username, "oidc: the provider's user has a local user's name; refused");
+        return Err(crate::oidc::OidcError::NotAllowed.denial());
+    }
+    let mut response = crate::reply::redirect(StatusCode::SEE_OTHER, &signed_in.next);
     let user = crate::session::NewSession {
         oidc_id_token: Some(signed_in.id_token),
         ..signed_in.user
@@ -69,7 +82,18 @@ pub(super) async fn callback(
 /// Host, the prefix and `redirect_path`. It must be registered at the
 /// provider, so a forged Host gets the provider's refusal, not a sign-in.
 fn redirect_uri(exchange: &Exchange<'_>, oidc: &Oidc) -> Result<String, Denial> {
-    let host = exchange.host.ok_or_else(Denial::bad_host)?;
+    // A name and a port, nothing a URL parser could read as more
+    // (`shop.example.com:443@evil.test`), as a provider matching redirect
+    // URIs loosely might otherwise accept.
+    let host = exchange
+        .host
+        .filter(|host| {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .ok_or_else(Denial::bad_host)?;
     crate::oidc::redirect_uri(
         exchange.https,
         host,

@@ -1,6 +1,9 @@
 """The OpenID provider's claims (settings.OAUTH2_PROVIDER's validator, with
 PJ_OIDC): DOT's validator plus the user name, email and groups, in the ID
-token and at the userinfo endpoint alike."""
+token and at the userinfo endpoint alike; `email_verified: true` too with
+PJ_OIDC_EMAIL_VERIFIED=1 (a provider that vouches for its addresses)."""
+import os
+
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 
@@ -14,8 +17,11 @@ class Validator(OAuth2Validator):
     # the request later): DOT then also lists these claims in discovery's
     # claims_supported.
     def get_additional_claims(self):
-        return {
+        claims = {
             "preferred_username": lambda request: request.user.get_username(),
             "email": lambda request: request.user.email,
             "groups": lambda request: sorted(request.user.groups.values_list("name", flat=True)),
         }
+        if os.environ.get("PJ_OIDC_EMAIL_VERIFIED") == "1":
+            claims["email_verified"] = lambda request: True
+        return claims
