@@ -41,6 +41,9 @@ pub struct OidcSettings {
     pub scopes: Vec<String>,
     /// The callback path, under `server.internal_prefix`.
     pub redirect_path: String,
+    /// The site's URL (scheme, host, port; no trailing slash) the redirect
+    /// URI is built on; none: the request's scheme and Host.
+    pub public_url: Option<String>,
     /// Shown on the sign-in page: "Sign in with <name>".
     pub name: String,
     /// The claim naming the user.

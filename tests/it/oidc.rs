@@ -530,3 +530,43 @@ async fn a_provider_name_never_becomes_a_local_user_and_hosts_are_plain() {
         assert_eq!(start.status, 400, "{host}: {}", start.text());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_url_pins_the_redirect_uri_whatever_the_host() {
+    let provider = OpenIdProvider::start("http://127.0.0.1:1/unused").await;
+    let h = gateway(&provider, "public_url = \"http://shop.test/\"").await;
+    for host in [None, Some("evil.test")] {
+        let headers: Vec<(&str, &str)> = host.map(|h| ("host", h)).into_iter().collect();
+        let start = fetch(
+            "GET",
+            &format!("http://{}/_portcullis/oidc/login", h.proxy),
+            &headers,
+            "",
+            &mut CookieJar::default(),
+        )
+        .await;
+        assert_eq!(start.status, 302, "{host:?}: {}", start.text());
+        assert_eq!(
+            query_param(location(&start), "redirect_uri").as_deref(),
+            Some("http://shop.test/_portcullis/oidc/callback"),
+            "{host:?}"
+        );
+    }
+    // Only a site's URL: no path, no user part.
+    std::env::set_var("PORTCULLIS_TEST_OIDC_SECRET_CHECK", "secret");
+    for bad in ["https://shop.test/app", "shop.test", "https://a@shop.test"] {
+        let text = config(
+            "http://127.0.0.1:1",
+            &format!(
+                "[oidc]\nissuer = \"https://idp.test\"\nclient_id = \"c\"\nclient_secret_env = \"PORTCULLIS_TEST_OIDC_SECRET_CHECK\"\npublic_url = \"{bad}\"\n"
+            ),
+        );
+        let errors = portcullis::config::parse(&text, "test config")
+            .map(|_| ())
+            .expect_err(bad);
+        assert!(
+            errors.to_string().contains("oidc.public_url"),
+            "{bad}: {errors}"
+        );
+    }
+}

@@ -104,6 +104,23 @@ fn settings(
         }
         None => defaults::OIDC_REDIRECT_PATH.to_string(),
     };
+    let public_url = raw.public_url.as_ref().map(|url| {
+        let text = url.get_ref().trim_end_matches('/');
+        let sound = text.parse::<http::Uri>().is_ok_and(|uri| {
+            matches!(uri.scheme_str(), Some("https" | "http"))
+                && uri.host().is_some_and(|h| !h.is_empty())
+                && uri.path() == "/"
+                && uri.query().is_none()
+                && !text.contains('@')
+        });
+        if !sound {
+            problems.at(
+                url.span(),
+                "oidc.public_url must be the site's URL, like \"https://shop.example.com\" (a scheme, a host and a port; no path)",
+            );
+        }
+        text.to_string()
+    });
     let optional = |problems: &mut Problems, value: Option<&Spanned<String>>, key: &str| {
         value.map(|v| non_empty(problems, v, key))
     };
@@ -172,6 +189,7 @@ fn settings(
         client_secret,
         scopes,
         redirect_path,
+        public_url,
         name,
         username_claim,
         groups_claim,

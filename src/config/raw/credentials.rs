@@ -96,6 +96,10 @@ pub struct RawOidc {
     /// "/oidc/callback"); register `<scheme>://<host><prefix><path>` at
     /// the provider.
     pub redirect_path: Option<Spanned<String>>,
+    /// The site's own URL as browsers reach it ("https://shop.example.com"):
+    /// the redirect URI and the logout's return are built on it instead of
+    /// the request's Host (default: the request's scheme and Host).
+    pub public_url: Option<Spanned<String>>,
     /// The provider's name on the sign-in page (default "your identity
     /// provider").
     pub name: Option<Spanned<String>>,

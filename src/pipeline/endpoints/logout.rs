@@ -25,13 +25,19 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
         // Whose session it was decides where the browser goes next; a
         // store that cannot say is answered below by `remove`.
         if let (Some(oidc), Ok(Some(session))) = (&exchange.config.oidc, store.get(&id).await) {
-            if let (Some(id_token), Some(host)) = (&session.oidc_id_token, exchange.host) {
-                let scheme = if exchange.https { "https" } else { "http" };
+            let site = match (&oidc.settings().public_url, exchange.host) {
+                (Some(site), _) => Some(site.clone()),
+                (None, Some(host)) => {
+                    let scheme = if exchange.https { "https" } else { "http" };
+                    Some(format!("{scheme}://{host}"))
+                }
+                (None, None) => None,
+            };
+            if let (Some(id_token), Some(site)) = (&session.oidc_id_token, site) {
                 // After a restart this process may not have met the
                 // provider yet: find it now (an unreachable one: `/`).
                 if oidc.provider().await.is_ok() {
-                    provider_logout =
-                        oidc.end_session_url(Some(id_token), &format!("{scheme}://{host}/"));
+                    provider_logout = oidc.end_session_url(Some(id_token), &format!("{site}/"));
                 }
             }
         }

@@ -82,6 +82,13 @@ pub(super) async fn callback(
 /// Host, the prefix and `redirect_path`. It must be registered at the
 /// provider, so a forged Host gets the provider's refusal, not a sign-in.
 fn redirect_uri(exchange: &Exchange<'_>, oidc: &Oidc) -> Result<String, Denial> {
+    let settings = oidc.settings();
+    if let Some(site) = &settings.public_url {
+        return Ok(format!(
+            "{site}{}{}",
+            exchange.config.server.internal_prefix, settings.redirect_path
+        ));
+    }
     // A name and a port, nothing a URL parser could read as more
     // (`shop.example.com:443@evil.test`), as a provider matching redirect
     // URIs loosely might otherwise accept.
