@@ -261,6 +261,27 @@ async fn text_of(client: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Fills a sign-in form's `#username` and `#password` and clicks `submit`
+/// (the gateway's form and the provider's alike).
+async fn submit_sign_in(client: &Client, username: &str, password: &str, submit: &str) {
+    for (field, value) in [("#username", username), ("#password", password)] {
+        client
+            .find(Locator::Css(field))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    client
+        .find(Locator::Css(submit))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn body_text(client: &Client) -> String {
     client
         .find(Locator::Css("body"))
@@ -297,27 +318,7 @@ async fn sign_in_use_the_app_and_sign_out_in_a_real_browser() {
     assert!(body_text(&client).await.contains("Sign in"));
 
     // Sign in with the form; land back on the page.
-    client
-        .find(Locator::Css("#username"))
-        .await
-        .unwrap()
-        .send_keys("alice")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_sign_in(&client, "alice", PASSWORD, "button[type=submit]").await;
     client
         .wait()
         .at_most(Duration::from_secs(20))
@@ -425,22 +426,7 @@ async fn sign_in_at_the_identity_provider_in_a_real_browser() {
         Some(provider.port),
         "at the provider, not the gateway: {url}"
     );
-    for (field, value) in [("#username", ALICE), ("#password", ALICE_PASSWORD)] {
-        client
-            .find(Locator::Css(field))
-            .await
-            .unwrap()
-            .send_keys(value)
-            .await
-            .unwrap();
-    }
-    client
-        .find(Locator::Css("#submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_sign_in(&client, ALICE, ALICE_PASSWORD, "#submit").await;
     // Back on the app's page, through the gateway, signed in as alice.
     client
         .wait()
