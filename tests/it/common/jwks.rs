@@ -226,26 +226,7 @@ impl TestKey {
     /// A fresh 2048-bit RSA key (RS256), made by Python's `cryptography`
     /// (ring cannot make RSA keys).
     pub fn rs256(kid: &str) -> TestKey {
-        let script = r#"
-import base64, json
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-numbers = key.public_key().public_numbers()
-b64 = lambda n: base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
-pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-print(json.dumps({"pem": pem, "n": b64(numbers.n), "e": b64(numbers.e)}))
-"#;
-        let out = std::process::Command::new(super::python::python())
-            .args(["-c", script])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let made = new_rsa_key();
         let n = made["n"].as_str().unwrap();
         TestKey {
             kid: kid.into(),
@@ -279,4 +260,29 @@ pub fn key_set(keys: &[&TestKey]) -> Value {
 
 pub fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A fresh 2048-bit RSA key made by Python's `cryptography` (ring cannot
+/// make RSA keys): `{"pem": PKCS#8 private key, "n", "e": base64url}`.
+pub fn new_rsa_key() -> Value {
+    let script = r#"
+import base64, json
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+numbers = key.public_key().public_numbers()
+b64 = lambda n: base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
+pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+print(json.dumps({"pem": pem, "n": b64(numbers.n), "e": b64(numbers.e)}))
+"#;
+    let out = std::process::Command::new(super::python::python())
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -9,7 +9,6 @@
 //! the gateway's.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -22,7 +21,6 @@ use ring::rand::SecureRandom;
 use serde_json::Value;
 
 use super::django::{Database, DjangoProject, DjangoServer};
-use super::python::python;
 use super::{build_request, read_reply, Reply, EXCHANGE_LIMIT};
 
 /// What the relying party asks for: every claim the provider hands out
@@ -321,22 +319,10 @@ fn set_env(env: &mut Vec<(String, String)>, name: &str, value: &str) {
 /// A fresh 2048-bit RSA private key, PKCS#8 PEM, by Python's `cryptography`
 /// (ring cannot make RSA keys; the virtualenv has it for PyJWT).
 pub fn rsa_private_key() -> String {
-    let script = r#"
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-print(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(), end="")
-"#;
-    let out = Command::new(python())
-        .args(["-c", script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    super::jwks::new_rsa_key()["pem"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// One authorization request's secrets, kept by the relying party: the
