@@ -48,7 +48,7 @@ impl CreateSession {
             staff: self.staff,
             superuser: self.superuser,
             csrf_secret: None,
-            oidc_id_token: None,
+            oidc: None,
         })
     }
 }

@@ -50,7 +50,7 @@ impl User {
             staff: self.staff,
             superuser: self.superuser,
             csrf_secret: None,
-            oidc_id_token: None,
+            oidc: None,
         }
     }
 }

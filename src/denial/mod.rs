@@ -51,6 +51,9 @@ pub enum NoSession {
     MalformedId,
     /// The store knows no such session: expired, signed out, or never made.
     NotFound,
+    /// The OpenID provider refused to refresh the session's claims (the
+    /// user was disabled, or signed out there), so the gateway ended it.
+    EndedByProvider,
     /// No authentication class found a credential of its kind, and the
     /// session is not one of the classes tried.
     NoCredentials,
@@ -69,6 +72,9 @@ impl NoSession {
             NoSession::NoCredentials => {
                 "the request carries no credential any of the route's authentication classes reads".into()
             }
+            NoSession::EndedByProvider => format!(
+                "the identity provider refused to refresh the {cookie_name} session's sign-in, so it was ended: sign in again"
+            ),
         }
     }
 
@@ -78,6 +84,7 @@ impl NoSession {
             NoSession::MalformedId => "malformed_id",
             NoSession::NotFound => "not_found",
             NoSession::NoCredentials => "no_credentials",
+            NoSession::EndedByProvider => "ended_by_provider",
         }
     }
 }
@@ -275,6 +282,16 @@ impl Denial {
             StatusCode::SERVICE_UNAVAILABLE,
             Reason::SessionStoreUnavailable,
             "Session store unavailable.",
+        )
+    }
+
+    /// A session's claims are due a refresh and the OpenID provider did
+    /// not answer it: nothing is decided on claims past their time.
+    pub const fn identity_provider_unavailable() -> Denial {
+        Denial::new(
+            StatusCode::BAD_GATEWAY,
+            Reason::OidcUnavailable,
+            "The identity provider could not be reached to refresh your sign-in.",
         )
     }
 

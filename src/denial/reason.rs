@@ -87,6 +87,7 @@ impl Reason {
                 | Reason::PermissionDenied
                 | Reason::MethodNotAllowed
                 | Reason::SessionStoreUnavailable
+                | Reason::OidcUnavailable
                 | Reason::CsrfBadOrigin
                 | Reason::CsrfNoReferer
                 | Reason::CsrfMalformedReferer

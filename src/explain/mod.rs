@@ -315,7 +315,7 @@ fn session_view(session: &SessionState) -> SessionView {
             view.superuser = user.superuser;
         }
         SessionState::Anonymous(why) => view.why = Some(Cow::Borrowed(why.as_str())),
-        SessionState::StoreUnavailable => view.state = Cow::Borrowed("store_unavailable"),
+        SessionState::Unavailable(what) => view.state = Cow::Borrowed(what.as_str()),
         SessionState::Refused(denial) => {
             view.state = Cow::Borrowed("refused");
             view.why = Some(Cow::Borrowed(denial.reason.as_str()));

@@ -297,6 +297,30 @@ fn session(step: &SessionStep, config: &Config) -> StepView {
             Outcome::Fail,
             format!("the session store did not answer ({error}): only anonymous access works until it does"),
         ),
+        SessionStep::Refreshed(user) => view(
+            "session",
+            "refresh",
+            Outcome::Pass,
+            format!("the identity provider refreshed the claims: {}", describe_user(user)),
+        ),
+        SessionStep::RefreshRefused { why } => view(
+            "session",
+            "refresh",
+            Outcome::Fail,
+            format!("the claims were due a refresh and {why}: the session was ended, and the request is anonymous"),
+        ),
+        SessionStep::RefreshUnavailable { why } => view(
+            "session",
+            "refresh",
+            Outcome::Fail,
+            format!("the claims are due a refresh and the identity provider did not give one ({why}): only anonymous access works until it does"),
+        ),
+        SessionStep::RefreshDue => view(
+            "session",
+            "refresh",
+            Outcome::Info,
+            "the identity provider's claims are due a refresh; the next request makes it (explain does not spend the refresh token) and is decided on the refreshed claims".to_string(),
+        ),
     }
 }
 

@@ -10,6 +10,7 @@
 mod discovery;
 mod http;
 mod pending;
+mod refresh;
 mod token_endpoint;
 
 use std::fmt;
@@ -22,10 +23,11 @@ use jsonwebtoken::Algorithm;
 
 pub use discovery::Metadata;
 pub use pending::{Pending, COOKIE_NAME, LIFETIME};
+pub use refresh::Refreshed;
 
-use crate::credentials::bearer::{BearerError, BearerSettings, BearerVerifier};
+use crate::credentials::bearer::{BearerError, BearerSettings, BearerVerifier, IdTokenFrom};
 use crate::denial::{Denial, Reason};
-use crate::session::NewSession;
+use crate::session::{NewSession, ProviderTokens};
 use crate::tls::client::CaFile;
 
 /// `[oidc]`, compiled.
@@ -59,6 +61,10 @@ pub struct OidcSettings {
     pub allowed_email_domains: Vec<String>,
     /// Clock skew allowed for the ID token's `exp` and `iat`.
     pub leeway: Duration,
+    /// The longest the provider's claims are trusted before a refresh
+    /// (with a refresh token); none: until the ID token or the access
+    /// token expires, whichever is first.
+    pub refresh_interval: Option<Duration>,
     /// Longest a request to the provider may take.
     pub timeout: Duration,
     /// The CA of an `https://` provider's certificate; none: system roots.
@@ -157,6 +163,9 @@ struct Inner {
     provider: ArcSwapOption<Provider>,
     /// Held by the one discovery in progress; holds when it last failed.
     discovering: tokio::sync::Mutex<Option<Instant>>,
+    /// The refreshes in progress in this process, one per session; shared
+    /// with the configs reloaded after this one.
+    refreshing: Arc<refresh::InFlight>,
 }
 
 /// A failed discovery is not tried again sooner than this: a provider that
@@ -171,14 +180,21 @@ impl fmt::Debug for Oidc {
     }
 }
 
-/// A sign-in that ended well: the user, and the provider's ID token (for
-/// RP-initiated logout's `id_token_hint`).
+/// A sign-in that ended well: the user, with the provider's tokens the
+/// session keeps (`user.oidc`).
 pub struct SignedIn {
     pub user: NewSession,
-    pub id_token: String,
     /// The local path to go to now.
     pub next: String,
 }
+
+/// The shortest time between two refreshes of one session: a provider
+/// whose tokens are born expired is not asked on every request.
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// When neither the ID token nor the access token says how long the
+/// claims hold, and `refresh_interval` is not set.
+const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
 
 impl Oidc {
     /// The client for `settings`; nothing is fetched until the first
@@ -196,6 +212,7 @@ impl Oidc {
                 sealer: pending::Sealer::new(&settings.client_secret),
                 provider: ArcSwapOption::empty(),
                 discovering: tokio::sync::Mutex::new(None),
+                refreshing: Arc::default(),
                 settings,
             }),
         })
@@ -208,6 +225,11 @@ impl Oidc {
     /// After a reload: the same provider (issuer, client, trust) keeps
     /// what discovery found and the keys already fetched.
     pub fn keep_provider_of(&mut self, running: &Oidc) {
+        // A refresh in progress under the old config still holds its
+        // session's gate: the new config's requests wait for it too.
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.refreshing = Arc::clone(&running.inner.refreshing);
+        }
         let (ours, theirs) = (&self.inner.settings, &running.inner.settings);
         let same = ours.issuer == theirs.issuer
             && ours.client_id == theirs.client_id
@@ -350,14 +372,28 @@ impl Oidc {
         let tokens = token_endpoint::exchange(
             &self.inner.client,
             &provider.metadata.token_endpoint,
-            &basic_credentials(&settings.client_id, &settings.client_secret),
+            &self.client_credentials(),
             &code,
             &pending,
         )
-        .await?;
+        .await
+        .map_err(|error| match error {
+            token_endpoint::GrantError::Refused { error } => {
+                OidcError::TokenInvalid(format!("the provider refused the code: {error}"))
+            }
+            token_endpoint::GrantError::Unavailable(why) => OidcError::Unavailable(why),
+        })?;
+        let id_token = tokens.id_token.clone().ok_or_else(|| {
+            OidcError::TokenInvalid(
+                "the token response has no id_token (is `openid` in the scopes?)".into(),
+            )
+        })?;
+        let from = IdTokenFrom::SignIn {
+            nonce: &pending.nonce,
+        };
         let verified = provider
             .verifier
-            .verify_id_token(&tokens.id_token, &pending.nonce, &settings.client_id)
+            .verify_id_token(&id_token, from, &settings.client_id)
             .await
             .map_err(|error| match error {
                 BearerError::IssuerUnavailable(why) => OidcError::Unavailable(why),
@@ -369,11 +405,55 @@ impl Oidc {
             tracing::warn!(username = ?verified.user.username, "oidc: signed in at the provider but not allowed here");
             return Err(OidcError::NotAllowed);
         }
+        let refresh_at = tokens.refresh_token.as_ref().map(|_| {
+            self.refresh_at(
+                SystemTime::now(),
+                Some(verified.expires_at),
+                tokens.expires_in,
+            )
+        });
+        let user = NewSession {
+            oidc: Some(ProviderTokens {
+                id_token,
+                refresh_token: tokens.refresh_token,
+                refresh_at,
+            }),
+            ..verified.user
+        };
         Ok(SignedIn {
-            user: verified.user,
-            id_token: tokens.id_token,
+            user,
             next: pending.next,
         })
+    }
+
+    /// `client_secret_basic` for this client.
+    fn client_credentials(&self) -> HeaderValue {
+        let settings = &self.inner.settings;
+        basic_credentials(&settings.client_id, &settings.client_secret)
+    }
+
+    /// When claims received at `now` are next refreshed: when the ID token
+    /// (`id_token_expiry`) or the access token (`expires_in`) expires, or
+    /// `refresh_interval` has passed, whichever is first.
+    fn refresh_at(
+        &self,
+        now: SystemTime,
+        id_token_expiry: Option<SystemTime>,
+        expires_in: Option<Duration>,
+    ) -> SystemTime {
+        let due = [
+            id_token_expiry,
+            expires_in.map(|lifetime| now + lifetime),
+            self.inner
+                .settings
+                .refresh_interval
+                .map(|every| now + every),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now + DEFAULT_REFRESH_INTERVAL);
+        due.max(now + MIN_REFRESH_INTERVAL)
     }
 
     /// `allowed_groups` and `allowed_email_domains`, each when set.
@@ -483,6 +563,57 @@ pub fn redirect_uri(https: bool, host: &str, prefix: &str, path: &str) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn oidc(refresh_interval: Option<Duration>) -> Oidc {
+        Oidc::new(OidcSettings {
+            issuer: "https://idp.test".into(),
+            client_id: "portcullis".into(),
+            client_secret: "s3cret".into(),
+            scopes: vec!["openid".into()],
+            redirect_path: "/oidc/callback".into(),
+            public_url: None,
+            name: "IdP".into(),
+            username_claim: "sub".into(),
+            groups_claim: None,
+            permissions_claim: None,
+            allowed_groups: Vec::new(),
+            allowed_email_domains: Vec::new(),
+            leeway: Duration::ZERO,
+            refresh_interval,
+            timeout: Duration::from_secs(1),
+            ca_file: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn claims_are_refreshed_when_the_first_token_expires() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let minutes = |m: u64| Duration::from_secs(60 * m);
+        let plain = oidc(None);
+        assert_eq!(
+            plain.refresh_at(now, Some(now + minutes(5)), Some(minutes(60))),
+            now + minutes(5)
+        );
+        assert_eq!(
+            plain.refresh_at(now, Some(now + minutes(60)), Some(minutes(10))),
+            now + minutes(10)
+        );
+        assert_eq!(
+            plain.refresh_at(now, None, None),
+            now + DEFAULT_REFRESH_INTERVAL
+        );
+        // Tokens born expired are not refreshed on every request.
+        assert_eq!(
+            plain.refresh_at(now, Some(now), Some(Duration::ZERO)),
+            now + MIN_REFRESH_INTERVAL
+        );
+        let capped = oidc(Some(minutes(2)));
+        assert_eq!(
+            capped.refresh_at(now, Some(now + minutes(600)), None),
+            now + minutes(2)
+        );
+    }
 
     #[test]
     fn a_repeated_callback_parameter_is_not_believed() {

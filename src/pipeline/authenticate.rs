@@ -49,7 +49,7 @@ pub async fn authenticate(
         from_route,
     });
     let mut anonymous = NoSession::NoCredentials;
-    let mut store_down = false;
+    let mut unavailable = None;
     for class in classes.iter() {
         let outcome = match class {
             AuthClass::Session => match lookup_session::lookup(context, headers, trace).await {
@@ -58,8 +58,8 @@ pub async fn authenticate(
                     anonymous = why;
                     continue;
                 }
-                SessionState::StoreUnavailable => {
-                    store_down = true;
+                SessionState::Unavailable(what) => {
+                    unavailable = Some(what);
                     continue;
                 }
                 SessionState::Refused(denial) => return SessionState::Refused(denial),
@@ -86,10 +86,9 @@ pub async fn authenticate(
             }
         }
     }
-    if store_down {
-        SessionState::StoreUnavailable
-    } else {
-        SessionState::Anonymous(anonymous)
+    match unavailable {
+        Some(what) => SessionState::Unavailable(what),
+        None => SessionState::Anonymous(anonymous),
     }
 }
 

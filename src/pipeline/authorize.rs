@@ -57,9 +57,9 @@ pub fn authorize(
             return Err(Denial::not_authenticated()
                 .because(trace.wants_causes(), || Cause::NoSession(*why)));
         }
-        SessionState::StoreUnavailable => {
+        SessionState::Unavailable(what) => {
             trace.note(|| AuthorizeStep::UserUnknown);
-            return Err(Denial::session_store_unavailable());
+            return Err(what.denial());
         }
     };
     let rank = match access {
@@ -174,7 +174,7 @@ mod tests {
     use super::*;
     use crate::denial::Reason;
     use crate::routes::{Mode, ModelPermissions, Pattern};
-    use crate::session::state::AuthClass;
+    use crate::session::state::{AuthClass, Unavailable};
     use crate::session::NewSession;
     use std::sync::Arc;
     use std::time::SystemTime;
@@ -272,16 +272,25 @@ mod tests {
             reason(authorize(
                 &auth,
                 get,
-                &SessionState::StoreUnavailable,
+                &SessionState::Unavailable(Unavailable::Store),
                 &mut Trace::off()
             )),
             Some(Reason::SessionStoreUnavailable)
         );
         assert_eq!(
             reason(authorize(
+                &auth,
+                get,
+                &SessionState::Unavailable(Unavailable::IdentityProvider),
+                &mut Trace::off()
+            )),
+            Some(Reason::OidcUnavailable)
+        );
+        assert_eq!(
+            reason(authorize(
                 &route(Access::Anonymous, none()),
                 get,
-                &SessionState::StoreUnavailable,
+                &SessionState::Unavailable(Unavailable::Store),
                 &mut Trace::off()
             )),
             None

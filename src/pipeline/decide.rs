@@ -216,7 +216,11 @@ async fn checks<'r>(
 /// "report"` forwards (it is counted under its own reason, and the
 /// upstream negotiates).
 fn negotiated_first(parts: &Parts, mode: Mode, denial: Denial, trace: &mut Trace) -> Denial {
-    if denial.reason == Reason::SessionStoreUnavailable || mode == Mode::Report {
+    let own_answer = matches!(
+        denial.reason,
+        Reason::SessionStoreUnavailable | Reason::OidcUnavailable
+    );
+    if own_answer || mode == Mode::Report {
         return denial;
     }
     let Err(refusal) = crate::negotiate::select_renderer(&parts.headers, parts.uri.query()) else {

@@ -10,7 +10,8 @@ use super::trace::{SessionStep, Trace};
 use super::Context;
 use crate::config::snapshot::SessionSettings;
 use crate::cookies::cookie_value;
-use crate::session::state::{AuthClass, NoSession, SessionState};
+use crate::oidc::Refreshed;
+use crate::session::state::{AuthClass, NoSession, SessionState, Unavailable};
 use crate::session::{Session, SessionId, SessionStore};
 
 /// Finds the request's session (timed in `context.lookup_timing`, unless
@@ -34,6 +35,9 @@ pub async fn lookup(context: &Context<'_>, headers: &HeaderMap, trace: &mut Trac
     match found {
         Ok(Some(session)) => {
             trace.note(|| SessionStep::Found(session.clone()));
+            if session.refresh_due(SystemTime::now()) {
+                return refreshed(context, &id, session, trace).await;
+            }
             SessionState::Authenticated(session, AuthClass::Session)
         }
         Ok(None) => {
@@ -49,7 +53,43 @@ pub async fn lookup(context: &Context<'_>, headers: &HeaderMap, trace: &mut Trac
             trace.note(|| SessionStep::StoreDown {
                 error: error.to_string(),
             });
-            SessionState::StoreUnavailable
+            SessionState::Unavailable(Unavailable::Store)
+        }
+    }
+}
+
+/// A session made at the OpenID provider whose claims are due: refreshed
+/// first, so nothing is decided on claims past their time.
+async fn refreshed(
+    context: &Context<'_>,
+    id: &SessionId,
+    session: std::sync::Arc<Session>,
+    trace: &mut Trace,
+) -> SessionState {
+    // Without `[oidc]` (removed by a reload) nothing can refresh the
+    // claims: the session keeps them, as one made without a refresh token.
+    let Some(oidc) = &context.config.oidc else {
+        return SessionState::Authenticated(session, AuthClass::Session);
+    };
+    if !context.live {
+        trace.note(|| SessionStep::RefreshDue);
+        return SessionState::Authenticated(session, AuthClass::Session);
+    }
+    match oidc.refresh_session(context.store, id).await {
+        Refreshed::Fresh(session) => {
+            trace.note(|| SessionStep::Refreshed(session.clone()));
+            SessionState::Authenticated(session, AuthClass::Session)
+        }
+        Refreshed::Ended(why) => {
+            tracing::info!(username = ?session.username, %why, "oidc: a refresh was refused; session ended");
+            trace.note(|| SessionStep::RefreshRefused { why });
+            trace.note(|| SessionStep::Anonymous(NoSession::EndedByProvider));
+            SessionState::Anonymous(NoSession::EndedByProvider)
+        }
+        Refreshed::Unavailable(why) => {
+            tracing::warn!(username = ?session.username, %why, "oidc: the claims are due and could not be refreshed");
+            trace.note(|| SessionStep::RefreshUnavailable { why });
+            SessionState::Unavailable(Unavailable::IdentityProvider)
         }
     }
 }

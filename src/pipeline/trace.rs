@@ -117,6 +117,15 @@ pub enum SessionStep {
     Found(Arc<Session>),
     /// The store did not answer.
     StoreDown { error: String },
+    /// The provider's claims were due and were refreshed.
+    Refreshed(Arc<Session>),
+    /// The provider refused to refresh the claims: the session was ended.
+    RefreshRefused { why: String },
+    /// The provider could not refresh the claims now.
+    RefreshUnavailable { why: String },
+    /// The claims are due a refresh, which `explain` does not make (it
+    /// would spend the session's refresh token).
+    RefreshDue,
 }
 
 /// Stage 5: Django's CSRF checks.

@@ -64,6 +64,18 @@ impl MemoryStore {
         user
     }
 
+    /// Puts `session` in place of the live session `id`; `None` when there
+    /// is none (signed out, revoked, expired).
+    pub fn replace(&self, id: &SessionId, session: Session) -> Option<Arc<Session>> {
+        let mut entry = self.sessions.get_mut(id)?;
+        if entry.value().is_expired(SystemTime::now()) {
+            return None;
+        }
+        let session = Arc::new(session);
+        *entry.value_mut() = Arc::clone(&session);
+        Some(session)
+    }
+
     /// Revokes a token; `false` when there was none.
     pub fn remove_token(&self, digest: &SessionId) -> bool {
         self.tokens.remove(digest).is_some()

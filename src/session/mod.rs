@@ -10,6 +10,7 @@ pub mod id;
 pub mod memory;
 pub mod record;
 pub mod redis;
+pub mod replace;
 pub mod schema;
 pub mod state;
 pub mod token_key;
@@ -21,8 +22,9 @@ use std::time::{Duration, SystemTime};
 pub use django::DjangoStore;
 pub use id::SessionId;
 pub use memory::MemoryStore;
-pub use record::{NewSession, Session};
+pub use record::{NewSession, ProviderTokens, Session};
 pub use redis::RedisStore;
+pub use replace::RefreshClaim;
 
 /// The longest a session may live: far beyond any sane setting, and well
 /// inside what timestamps can represent.

@@ -15,10 +15,35 @@ pub struct NewSession {
     pub staff: bool,
     pub superuser: bool,
     pub csrf_secret: Option<String>,
-    /// The OpenID provider's ID token, for a session made by signing in
-    /// there (`[oidc]`): marks the session as the provider's, and is the
-    /// `id_token_hint` of RP-initiated logout.
-    pub oidc_id_token: Option<String>,
+    /// The OpenID provider's tokens, for a session made by signing in
+    /// there (`[oidc]`): marks the session as the provider's.
+    pub oidc: Option<ProviderTokens>,
+}
+
+/// What a session made at the OpenID provider keeps of the provider's
+/// answer: its ID token (RP-initiated logout's `id_token_hint`, and the
+/// `sub` a refresh must name again) and, when the provider issued one, the
+/// refresh token that renews the claims once they are due.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProviderTokens {
+    pub id_token: String,
+    pub refresh_token: Option<String>,
+    /// When the claims are refreshed: the ID token's `exp`, sooner when
+    /// the access token expires first or `oidc.refresh_interval` says so.
+    pub refresh_at: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for ProviderTokens {
+    // Tokens are credentials: never in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderTokens")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("refresh_at", &self.refresh_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A stored session. Immutable once made; shared as `Arc<Session>`.
@@ -34,8 +59,8 @@ pub struct Session {
     pub expires_at: SystemTime,
     /// Django's CSRF secret, when the CSRF token lives in the session.
     pub csrf_secret: Option<String>,
-    /// The provider's ID token, for a session made by `[oidc]` sign-in.
-    pub oidc_id_token: Option<String>,
+    /// The provider's tokens, for a session made by `[oidc]` sign-in.
+    pub oidc: Option<ProviderTokens>,
     identity: IdentityValues,
 }
 
@@ -65,7 +90,7 @@ impl Session {
             created_at,
             expires_at,
             csrf_secret: new.csrf_secret,
-            oidc_id_token: new.oidc_id_token,
+            oidc: new.oidc,
             identity,
         }
     }
@@ -82,13 +107,35 @@ impl Session {
             created_at: self.created_at,
             expires_at,
             csrf_secret: self.csrf_secret.clone(),
-            oidc_id_token: self.oidc_id_token.clone(),
+            oidc: self.oidc.clone(),
             identity: self.identity.clone(),
         }
     }
 
     pub fn is_expired(&self, now: SystemTime) -> bool {
         self.expires_at <= now
+    }
+
+    /// The provider's claims are due a refresh: the session has a refresh
+    /// token and its `refresh_at` has come.
+    pub fn refresh_due(&self, now: SystemTime) -> bool {
+        self.oidc.as_ref().is_some_and(|tokens| {
+            tokens.refresh_token.is_some() && tokens.refresh_at.is_some_and(|at| at <= now)
+        })
+    }
+
+    /// What the session was made from, for a refreshed copy.
+    pub fn to_new(&self) -> NewSession {
+        NewSession {
+            username: self.username.clone(),
+            user_id: self.user_id.clone(),
+            groups: self.groups.clone(),
+            permissions: self.permissions.clone(),
+            staff: self.staff,
+            superuser: self.superuser,
+            csrf_secret: self.csrf_secret.clone(),
+            oidc: self.oidc.clone(),
+        }
     }
 
     /// Django's `has_perm`: superusers have every permission.

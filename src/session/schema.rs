@@ -17,6 +17,8 @@
 //! | `expires_at`  | number            | yes      | Unix time, seconds (decimals allowed)     |
 //! | `csrf_secret` | string or null    | no       | Django's CSRF secret, when kept in the session |
 //! | `oidc_id_token` | string or null  | no       | the OpenID provider's ID token, for a session made by `[oidc]` sign-in |
+//! | `oidc_refresh_token` | string or null | no  | the provider's refresh token (with `oidc_id_token` only) |
+//! | `oidc_refresh_at` | number or null | no      | Unix time, seconds: when the claims are refreshed |
 //!
 //! The key's Redis TTL should end at `expires_at`; the gateway also checks
 //! `expires_at` itself. Unknown fields are ignored (forward compatible);
@@ -28,7 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::record::unsafe_identity_value;
-use super::{NewSession, Session};
+use super::{NewSession, ProviderTokens, Session};
 
 pub const VERSION: u32 = 1;
 
@@ -53,6 +55,10 @@ pub struct StoredSession {
     pub csrf_secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc_id_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_refresh_at: Option<f64>,
 }
 
 /// Why a stored value is not a session.
@@ -96,7 +102,13 @@ pub fn encode(session: &Session) -> String {
         created_at: Some(to_unix(session.created_at)),
         expires_at: to_unix(session.expires_at),
         csrf_secret: session.csrf_secret.clone(),
-        oidc_id_token: session.oidc_id_token.clone(),
+        oidc_id_token: session.oidc.as_ref().map(|t| t.id_token.clone()),
+        oidc_refresh_token: session.oidc.as_ref().and_then(|t| t.refresh_token.clone()),
+        oidc_refresh_at: session
+            .oidc
+            .as_ref()
+            .and_then(|t| t.refresh_at)
+            .map(to_unix),
     };
     // Invariant: strings, numbers and bools always serialise.
     serde_json::to_string(&stored).expect("serialise session")
@@ -123,6 +135,16 @@ pub fn decode(json: &[u8]) -> Result<Session, SchemaError> {
     ) {
         return Err(SchemaError::Value(why));
     }
+    // The refresh token and time mean something only beside the ID token
+    // of the sign-in they came from.
+    let oidc = match stored.oidc_id_token {
+        Some(id_token) => Some(ProviderTokens {
+            id_token,
+            refresh_token: stored.oidc_refresh_token,
+            refresh_at: stored.oidc_refresh_at.map(from_unix).transpose()?,
+        }),
+        None => None,
+    };
     let new = NewSession {
         username: stored.username,
         user_id: stored.user_id,
@@ -131,7 +153,7 @@ pub fn decode(json: &[u8]) -> Result<Session, SchemaError> {
         staff: stored.staff,
         superuser: stored.superuser,
         csrf_secret: stored.csrf_secret,
-        oidc_id_token: stored.oidc_id_token,
+        oidc,
     };
     Ok(Session::new(new, created_at, expires_at))
 }
@@ -163,6 +185,47 @@ mod tests {
             .duration_since(session.expires_at)
             .unwrap_or_else(|e| e.duration());
         assert!(drift < Duration::from_millis(1));
+    }
+
+    #[test]
+    fn provider_tokens_round_trip() {
+        let now = SystemTime::now();
+        let refresh_at = now + Duration::from_secs(300);
+        let tokens = ProviderTokens {
+            id_token: "header.payload.signature".into(),
+            refresh_token: Some("refresh-me".into()),
+            refresh_at: Some(refresh_at),
+        };
+        let session = Session::new(
+            NewSession {
+                username: "alice".into(),
+                oidc: Some(tokens),
+                ..NewSession::default()
+            },
+            now,
+            now + Duration::from_secs(600),
+        );
+        let json = encode(&session);
+        let back = decode(json.as_bytes()).unwrap();
+        let tokens = back.oidc.as_ref().unwrap();
+        assert_eq!(tokens.id_token, "header.payload.signature");
+        assert_eq!(tokens.refresh_token.as_deref(), Some("refresh-me"));
+        let drift = tokens
+            .refresh_at
+            .unwrap()
+            .duration_since(refresh_at)
+            .unwrap_or_else(|e| e.duration());
+        assert!(drift < Duration::from_millis(1));
+        assert!(!back.refresh_due(now) && back.refresh_due(refresh_at));
+        // A refresh token without the sign-in's ID token is not a
+        // provider session.
+        let orphan = decode(
+            br#"{"v":1,"username":"bob","expires_at":4102444800,"oidc_refresh_token":"x","oidc_refresh_at":1}"#,
+        )
+        .unwrap();
+        assert!(orphan.oidc.is_none() && !orphan.refresh_due(now));
+        let plain = encode(&Session::new(NewSession::default(), now, now));
+        assert!(!plain.contains("oidc"), "{plain}");
     }
 
     #[test]

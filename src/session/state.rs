@@ -59,9 +59,37 @@ pub enum SessionState {
     /// token, an inactive user): DRF answers it before any permission is
     /// looked at, on every route, even an open one.
     Refused(Box<Denial>),
-    /// The store failed: treat as anonymous where that is enough, refuse
-    /// with 503 where a user is needed.
-    StoreUnavailable,
+    /// The store, or the identity provider refreshing the session's
+    /// claims, could not answer: treat as anonymous where that is enough,
+    /// refuse where a user is needed.
+    Unavailable(Unavailable),
+}
+
+/// What could not answer for the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The session store: 503.
+    Store,
+    /// The OpenID provider, asked to refresh the session's claims: 502.
+    IdentityProvider,
+}
+
+impl Unavailable {
+    /// The answer where a user is needed.
+    pub fn denial(self) -> Denial {
+        match self {
+            Unavailable::Store => Denial::session_store_unavailable(),
+            Unavailable::IdentityProvider => Denial::identity_provider_unavailable(),
+        }
+    }
+
+    /// `explain`'s name for the session's state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unavailable::Store => "store_unavailable",
+            Unavailable::IdentityProvider => "provider_unavailable",
+        }
+    }
 }
 
 impl SessionState {
@@ -84,9 +112,7 @@ impl SessionState {
     /// the class: `oidc` for a session made at the OpenID provider.
     pub fn signed_in_with(&self) -> Option<&'static str> {
         match self {
-            SessionState::Authenticated(session, AuthClass::Session)
-                if session.oidc_id_token.is_some() =>
-            {
+            SessionState::Authenticated(session, AuthClass::Session) if session.oidc.is_some() => {
                 Some("oidc")
             }
             _ => None,

@@ -407,7 +407,10 @@ async fn sign_in_at_the_identity_provider_in_a_real_browser() {
     })
     .await;
     let gateway = format!("http://{}", h.proxy);
-    provider.set_redirect_uris(&[&format!("{gateway}/_portcullis/oidc/callback")], &[]);
+    provider.set_redirect_uris(
+        &[&format!("{gateway}/_portcullis/oidc/callback")],
+        &[&format!("{gateway}/")],
+    );
     let driver = start_chromedriver();
     let client = browser(&driver).await;
 
@@ -442,5 +445,44 @@ async fn sign_in_at_the_identity_provider_in_a_real_browser() {
     );
     let page = body_text(&client).await;
     assert!(page.contains("Signed in as alice"), "{page}");
+
+    // Sign out with a form, as a site's "Sign out" button does: through
+    // the provider's end_session_endpoint and back to the site.
+    client
+        .execute(
+            r#"const form = document.createElement("form");
+               form.method = "POST";
+               form.action = "/_portcullis/logout";
+               const token = document.createElement("input");
+               token.name = "csrfmiddlewaretoken";
+               token.value = csrftoken();
+               form.appendChild(token);
+               document.body.appendChild(form);
+               form.submit();"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let url = client.current_url().await.unwrap();
+        if (url.port(), url.path()) == (Some(h.proxy.port()), "/") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not back at the site after signing out: {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Signed out at the provider too: the protected page leads to its
+    // sign-in form again, not straight back in.
+    client.goto(&format!("{gateway}/app/")).await.unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#username"))
+        .await
+        .expect("the provider's sign-in form after signing out");
     client.close().await.unwrap();
 }

@@ -387,7 +387,7 @@ fn verifier(
 async fn forged_expired_and_foreign_id_tokens_are_refused() {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
-    use portcullis::credentials::bearer::{BearerError, BearerProblem};
+    use portcullis::credentials::bearer::{BearerError, BearerProblem, IdTokenFrom};
     let provider = OpenIdProvider::start("http://127.0.0.1:1/callback").await;
     let (token, nonce) = id_token_from(&provider).await;
     let ours = verifier(
@@ -396,7 +396,10 @@ async fn forged_expired_and_foreign_id_tokens_are_refused() {
         std::time::Duration::from_secs(60),
     );
     let id = provider.client_id.as_str();
-    let verified = ours.verify_id_token(&token, &nonce, id).await.unwrap();
+    let verified = ours
+        .verify_id_token(&token, IdTokenFrom::SignIn { nonce: &nonce }, id)
+        .await
+        .unwrap();
     assert_eq!(verified.user.username, ALICE);
     assert_eq!(verified.user.groups, ["ops"]);
     let refused = |result: Result<_, BearerError>| match result {
@@ -405,8 +408,25 @@ async fn forged_expired_and_foreign_id_tokens_are_refused() {
     };
     // Another sign-in's nonce (a replayed ID token).
     assert_eq!(
-        refused(ours.verify_id_token(&token, "another", id).await),
+        refused(
+            ours.verify_id_token(&token, IdTokenFrom::SignIn { nonce: "another" }, id)
+                .await
+        ),
         BearerProblem::WrongNonce
+    );
+    // As a refresh's ID token: it must name the sign-in's subject.
+    let alice = provider.subject(ALICE);
+    assert!(ours
+        .verify_id_token(&token, IdTokenFrom::Refresh { subject: alice }, id)
+        .await
+        .is_ok());
+    let bob = provider.subject(BOB);
+    assert_eq!(
+        refused(
+            ours.verify_id_token(&token, IdTokenFrom::Refresh { subject: bob }, id)
+                .await
+        ),
+        BearerProblem::WrongSubject
     );
     // Meant for another client.
     let theirs = verifier(
@@ -417,7 +437,11 @@ async fn forged_expired_and_foreign_id_tokens_are_refused() {
     assert_eq!(
         refused(
             theirs
-                .verify_id_token(&token, &nonce, "another-client")
+                .verify_id_token(
+                    &token,
+                    IdTokenFrom::SignIn { nonce: &nonce },
+                    "another-client"
+                )
                 .await
         ),
         BearerProblem::WrongAudience
@@ -434,7 +458,10 @@ async fn forged_expired_and_foreign_id_tokens_are_refused() {
         parts[2]
     );
     assert_eq!(
-        refused(ours.verify_id_token(&tampered, &nonce, id).await),
+        refused(
+            ours.verify_id_token(&tampered, IdTokenFrom::SignIn { nonce: &nonce }, id)
+                .await
+        ),
         BearerProblem::BadSignature
     );
     // Signed with a key of the forger's, under the provider's kid.
@@ -442,7 +469,10 @@ async fn forged_expired_and_foreign_id_tokens_are_refused() {
     let forger = jsonwebtoken::EncodingKey::from_rsa_pem(rsa_private_key().as_bytes()).unwrap();
     let forged = jsonwebtoken::encode(&header, &claims, &forger).unwrap();
     assert_eq!(
-        refused(ours.verify_id_token(&forged, &nonce, id).await),
+        refused(
+            ours.verify_id_token(&forged, IdTokenFrom::SignIn { nonce: &nonce }, id)
+                .await
+        ),
         BearerProblem::BadSignature
     );
     // Expired: a provider whose ID tokens live 0 s, and no leeway.
@@ -456,7 +486,11 @@ async fn forged_expired_and_foreign_id_tokens_are_refused() {
     assert_eq!(
         refused(
             strict
-                .verify_id_token(&stale, &nonce, &brief.client_id)
+                .verify_id_token(
+                    &stale,
+                    IdTokenFrom::SignIn { nonce: &nonce },
+                    &brief.client_id
+                )
                 .await
         ),
         BearerProblem::Expired
@@ -567,6 +601,192 @@ async fn public_url_pins_the_redirect_uri_whatever_the_host() {
         assert!(
             errors.to_string().contains("oidc.public_url"),
             "{bad}: {errors}"
+        );
+    }
+}
+
+/// ID tokens that live this long: the claims are due a refresh this soon.
+const SHORT_ID_TOKEN: (&str, &str) = ("PJ_OIDC_ID_TOKEN_TTL", "2");
+
+/// Waits until claims signed in (or refreshed) now are due a refresh.
+async fn until_due() {
+    tokio::time::sleep(std::time::Duration::from_millis(2600)).await;
+}
+
+/// The identity header `name` the upstream saw last.
+fn last_seen(h: &Harness, name: &str) -> Option<String> {
+    let seen = h.seen().pop()?;
+    seen.headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_are_refreshed_when_due_and_a_refused_refresh_ends_the_session() {
+    let provider = OpenIdProvider::start_with("http://127.0.0.1:1/unused", &[SHORT_ID_TOKEN]).await;
+    let h = gateway(&provider, "").await;
+    let base = format!("http://{}", h.proxy);
+    let page = format!("{base}/life/1/");
+    let mut jar = CookieJar::default();
+    assert_eq!(
+        sign_in(&h, ALICE, ALICE_PASSWORD, &mut jar).await.status,
+        303
+    );
+    let session = jar.get(&base, SESSION_COOKIE).unwrap().to_string();
+    assert_eq!(fetch("GET", &page, &[], "", &mut jar).await.status, 200);
+    assert_eq!(last_seen(&h, "x-remote-groups").as_deref(), Some("ops"));
+
+    // The provider's directory changes; the claims go stale.
+    provider.set_groups(ALICE, &["auditors", "ops"]);
+    until_due().await;
+    // explain says a refresh is due, and does not spend the token.
+    let explain = |session: String| {
+        let h = &h;
+        async move {
+            h.admin(
+                "POST",
+                "/explain",
+                Some(ADMIN_TOKEN),
+                &serde_json::json!({
+                    "url": "/life/1/",
+                    "headers": [format!("Cookie: {SESSION_COOKIE}={session}")],
+                })
+                .to_string(),
+            )
+            .await
+            .json()
+        }
+    };
+    let explained = explain(session.clone()).await;
+    assert!(
+        explained.to_string().contains("due a refresh"),
+        "{explained}"
+    );
+    assert_eq!(explained["session"]["groups"], serde_json::json!(["ops"]));
+    // The next request is decided on refreshed claims, same session.
+    let refreshed = fetch("GET", &page, &[], "", &mut jar).await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text());
+    assert_eq!(
+        last_seen(&h, "x-remote-groups").as_deref(),
+        Some("auditors,ops")
+    );
+    assert_eq!(last_seen(&h, "x-remote-user").as_deref(), Some(ALICE));
+    assert_eq!(jar.get(&base, SESSION_COOKIE), Some(session.as_str()));
+    let explained = explain(session.clone()).await;
+    assert_eq!(
+        explained["session"]["groups"],
+        serde_json::json!(["auditors", "ops"]),
+        "{explained}"
+    );
+    assert_eq!(explained["session"]["signed_in_with"], "oidc");
+
+    // The provider cuts alice's grants off: the next refresh is refused,
+    // and the session ends.
+    assert!(provider.revoke_refresh_tokens(ALICE) >= 1);
+    until_due().await;
+    let ended = fetch("GET", &page, &[], "", &mut jar).await;
+    assert_eq!(ended.status, 403, "{}", ended.text());
+    assert_eq!(ended.reason(), Some("not_authenticated"));
+    assert_eq!(
+        ended.json()["detail"],
+        "Authentication credentials were not provided."
+    );
+    let explained = explain(session.clone()).await;
+    assert_eq!(explained["session"]["why"], "not_found", "{explained}");
+    // A browser is sent to sign in again.
+    let browser = fetch("GET", &page, &[HTML], "", &mut jar).await;
+    assert_eq!(browser.status, 302, "{}", browser.text());
+    assert!(location(&browser).starts_with("/_portcullis/oidc/login?next="));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_provider_at_refresh_time_is_a_502_and_the_session_stays() {
+    let mut provider =
+        OpenIdProvider::start_with("http://127.0.0.1:1/unused", &[SHORT_ID_TOKEN]).await;
+    let h = gateway(&provider, "timeout = \"2s\"").await;
+    let base = format!("http://{}", h.proxy);
+    let page = format!("{base}/life/1/");
+    let open = format!("{base}/public/x");
+    let mut jar = CookieJar::default();
+    assert_eq!(
+        sign_in(&h, ALICE, ALICE_PASSWORD, &mut jar).await.status,
+        303
+    );
+    provider.stop();
+    until_due().await;
+    // Claims past their time decide nothing: 502 where a user is needed,
+    // anonymous where that is enough.
+    let down = fetch("GET", &page, &[], "", &mut jar).await;
+    assert_eq!(down.status, 502, "{}", down.text());
+    assert_eq!(down.reason(), Some("oidc_unavailable"));
+    let anonymous = fetch("GET", &open, &[], "", &mut jar).await;
+    assert_eq!(anonymous.status, 200, "{}", anonymous.text());
+    assert_eq!(last_seen(&h, "x-remote-user"), None);
+    // The provider is back: the same session refreshes and goes on.
+    provider.restart().await;
+    let back = fetch("GET", &page, &[], "", &mut jar).await;
+    assert_eq!(back.status, 200, "{}", back.text());
+    assert_eq!(last_seen(&h, "x-remote-user").as_deref(), Some(ALICE));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_sharing_redis_refresh_a_session_once() {
+    // The provider rotates refresh tokens (DOT's default, no grace
+    // period): a second refresh with a spent token is refused, and would
+    // end the session. Concurrent requests on two replicas must not.
+    let provider = OpenIdProvider::start_with("http://127.0.0.1:1/unused", &[SHORT_ID_TOKEN]).await;
+    let redis = crate::common::redis::RedisServer::start();
+    let store = format!(
+        "\n[session]\nstore = \"redis\"\nredis_url = \"{}\"\n",
+        redis.url()
+    );
+    let first = gateway(&provider, &store).await;
+    let mut jar = CookieJar::default();
+    assert_eq!(
+        sign_in(&first, ALICE, ALICE_PASSWORD, &mut jar)
+            .await
+            .status,
+        303
+    );
+    let base = format!("http://{}", first.proxy);
+    let cookie = format!(
+        "{SESSION_COOKIE}={}",
+        jar.get(&base, SESSION_COOKIE).unwrap()
+    );
+    let second = gateway(&provider, &store).await;
+    for round in 0..2 {
+        provider.set_groups(ALICE, &["ops", &format!("round{round}")]);
+        until_due().await;
+        let mut requests = Vec::new();
+        for n in 0..8 {
+            let proxy = if n % 2 == 0 {
+                first.proxy
+            } else {
+                second.proxy
+            };
+            let url = format!("http://{proxy}/life/1/");
+            let cookie = cookie.clone();
+            requests.push(tokio::spawn(
+                async move { with_cookie(&url, &cookie).await },
+            ));
+        }
+        for request in requests {
+            let reply = request.await.unwrap();
+            assert_eq!(reply.status, 200, "round {round}: {}", reply.text());
+        }
+        for h in [&first, &second] {
+            assert_eq!(
+                last_seen(h, "x-remote-groups"),
+                Some(format!("ops,round{round}")),
+                "round {round}"
+            );
+        }
+        // The sign-in's refresh token, and one per round: one refresh.
+        assert_eq!(
+            provider.refresh_tokens_issued(ALICE),
+            2 + round,
+            "round {round}"
         );
     }
 }

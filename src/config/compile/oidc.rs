@@ -170,6 +170,10 @@ fn settings(
         }
     }
     let timeout = duration(problems, raw.timeout.as_ref(), defaults::OIDC_TIMEOUT);
+    let refresh_interval = raw
+        .refresh_interval
+        .as_ref()
+        .map(|every| duration(problems, Some(every), defaults::OIDC_TIMEOUT));
     let ca_file = raw
         .ca_file
         .as_ref()
@@ -197,6 +201,7 @@ fn settings(
         allowed_groups,
         allowed_email_domains,
         leeway,
+        refresh_interval,
         timeout,
         ca_file,
     })

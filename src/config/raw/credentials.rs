@@ -118,6 +118,10 @@ pub struct RawOidc {
     pub allowed_email_domains: Vec<Spanned<String>>,
     /// Clock skew allowed for the ID token (default "60s").
     pub leeway: Option<Spanned<String>>,
+    /// With a refresh token: the longest the provider's claims are trusted
+    /// before they are refreshed (default: until the ID token or the access
+    /// token expires, whichever is first).
+    pub refresh_interval: Option<Spanned<String>>,
     /// Longest a request to the provider may take (default "10s").
     pub timeout: Option<Spanned<String>>,
     /// PEM of the CA that signed an `https://` provider's certificate

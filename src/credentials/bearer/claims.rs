@@ -75,12 +75,23 @@ pub(super) fn check(
     Ok(expiry(exp, now))
 }
 
-/// The ID token checks beyond an access token's (OIDC Core 3.1.3.7, 11):
-/// `nonce` equal to the sign-in's, `azp` equal to `client_id` when present,
-/// and present when `aud` names more than one party.
+/// Which ID token is being checked: the sign-in's, which must carry the
+/// `nonce` the sign-in sent, or a refresh's, which must name the same
+/// `sub` as the sign-in's (OIDC Core 12.2; its `nonce`, if any, is not
+/// one we sent, and is not looked at).
+#[derive(Debug, Clone, Copy)]
+pub enum IdTokenFrom<'a> {
+    SignIn { nonce: &'a str },
+    Refresh { subject: &'a str },
+}
+
+/// The ID token checks beyond an access token's (OIDC Core 3.1.3.7, 11,
+/// 12.2): `sub` and `iat` present, `nonce` equal to the sign-in's (or
+/// `sub` to the sign-in's, on refresh), `azp` equal to `client_id` when
+/// present, and present when `aud` names more than one party.
 pub(super) fn check_id_token(
     claims: &Claims,
-    nonce: &str,
+    from: IdTokenFrom<'_>,
     client_id: &str,
 ) -> Result<(), BearerProblem> {
     use subtle::ConstantTimeEq;
@@ -90,11 +101,18 @@ pub(super) fn check_id_token(
             return Err(missing(required));
         }
     }
-    match claims.get("nonce") {
-        None => return Err(missing("nonce")),
-        Some(Value::String(sent)) if bool::from(sent.as_bytes().ct_eq(nonce.as_bytes())) => {}
-        Some(Value::String(_)) => return Err(BearerProblem::WrongNonce),
-        Some(_) => return Err(BearerProblem::BadClaim("nonce".into())),
+    match from {
+        IdTokenFrom::SignIn { nonce } => match claims.get("nonce") {
+            None => return Err(missing("nonce")),
+            Some(Value::String(sent)) if bool::from(sent.as_bytes().ct_eq(nonce.as_bytes())) => {}
+            Some(Value::String(_)) => return Err(BearerProblem::WrongNonce),
+            Some(_) => return Err(BearerProblem::BadClaim("nonce".into())),
+        },
+        IdTokenFrom::Refresh { subject } => match claims.get("sub") {
+            Some(Value::String(sub)) if sub == subject => {}
+            Some(Value::String(_)) => return Err(BearerProblem::WrongSubject),
+            _ => return Err(BearerProblem::BadClaim("sub".into())),
+        },
     }
     let several_audiences =
         matches!(claims.get("aud"), Some(Value::Array(items)) if items.len() > 1);
@@ -260,17 +278,43 @@ mod tests {
         assert_eq!(claim(&c, "realm_access.roles.x"), None);
     }
 
+    const SIGN_IN: IdTokenFrom<'static> = IdTokenFrom::SignIn { nonce: "n-123" };
+
+    #[test]
+    fn a_refreshed_id_token_names_the_same_subject() {
+        let refresh = |changes: Value| {
+            let mut claims = with(changes);
+            claims.entry("iat").or_insert(json!(NOW));
+            check_id_token(&claims, IdTokenFrom::Refresh { subject: "42" }, "api")
+        };
+        assert_eq!(refresh(json!({"sub": "42"})), Ok(()));
+        // A nonce in a refreshed token is not ours to check (12.2).
+        assert_eq!(refresh(json!({"sub": "42", "nonce": "any"})), Ok(()));
+        assert_eq!(
+            refresh(json!({"sub": "43"})),
+            Err(BearerProblem::WrongSubject)
+        );
+        assert_eq!(
+            refresh(json!({"sub": 42})),
+            Err(BearerProblem::BadClaim("sub".into()))
+        );
+        assert_eq!(
+            refresh(json!({"sub": "42", "azp": "other"})),
+            Err(BearerProblem::WrongAuthorizedParty)
+        );
+    }
+
     #[test]
     fn an_id_token_carries_its_sign_ins_nonce_and_names_this_client() {
         let ok = |changes: Value| {
             let mut claims = with(changes);
             claims.entry("iat").or_insert(json!(NOW));
-            check_id_token(&claims, "n-123", "api")
+            check_id_token(&claims, SIGN_IN, "api")
         };
         let mut no_iat = with(json!({"nonce": "n-123"}));
         no_iat.remove("iat");
         assert_eq!(
-            check_id_token(&no_iat, "n-123", "api"),
+            check_id_token(&no_iat, SIGN_IN, "api"),
             Err(BearerProblem::MissingClaim("iat".into()))
         );
         assert_eq!(

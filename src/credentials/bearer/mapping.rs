@@ -52,7 +52,7 @@ pub(super) fn user(
         staff,
         superuser,
         csrf_secret: None,
-        oidc_id_token: None,
+        oidc: None,
     })
 }
 
@@ -137,7 +137,7 @@ mod tests {
                 staff: true,
                 superuser: false,
                 csrf_secret: None,
-                oidc_id_token: None,
+                oidc: None,
             }
         );
     }

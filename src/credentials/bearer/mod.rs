@@ -23,6 +23,7 @@ use http::uri::Scheme;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 
+pub use claims::IdTokenFrom;
 pub use jwks::MAX_JWKS_BYTES;
 pub use keys::MAX_KEYS;
 pub use problem::{BearerError, BearerProblem};
@@ -206,19 +207,20 @@ impl BearerVerifier {
     }
 
     /// Verifies an OpenID Connect ID token as `verify` does (the audiences
-    /// being the client id), and then, as OIDC Core 3.1.3.7 asks: `nonce`
-    /// is the one the sign-in sent (compared in constant time), and `azp`,
-    /// when present or when `aud` names other parties too, is `client_id`.
+    /// being the client id), and then, as OIDC Core 3.1.3.7 and 12.2 ask:
+    /// `nonce` is the one the sign-in sent (compared in constant time), or
+    /// on refresh `sub` is the sign-in's; and `azp`, when present or when
+    /// `aud` names other parties too, is `client_id`.
     pub async fn verify_id_token(
         &self,
         token: &str,
-        nonce: &str,
+        from: IdTokenFrom<'_>,
         client_id: &str,
     ) -> Result<VerifiedBearer, BearerError> {
         // Received from the token endpoint, not from a client: a new `kid`
         // is the provider's rotation, fetched at once.
         self.verify_then(token, jwks::Refetch::Immediate, |claims| {
-            claims::check_id_token(claims, nonce, client_id)
+            claims::check_id_token(claims, from, client_id)
         })
         .await
     }

@@ -46,6 +46,8 @@ pub enum BearerProblem {
     /// An ID token's `azp` is not this client, or is missing while `aud`
     /// names other parties too.
     WrongAuthorizedParty,
+    /// A refreshed ID token names another `sub` than the sign-in's.
+    WrongSubject,
     /// A required claim (`iss`, `aud`, `exp`, the username claim) is absent.
     MissingClaim(String),
     /// A claim has the wrong type, or a value that cannot be sent in an
@@ -68,6 +70,7 @@ impl BearerProblem {
             BearerProblem::WrongAudience => "wrong_audience",
             BearerProblem::WrongNonce => "wrong_nonce",
             BearerProblem::WrongAuthorizedParty => "wrong_authorized_party",
+            BearerProblem::WrongSubject => "wrong_subject",
             BearerProblem::MissingClaim(_) => "missing_claim",
             BearerProblem::BadClaim(_) => "bad_claim",
         }
@@ -87,6 +90,7 @@ impl BearerProblem {
             BearerProblem::WrongAudience => "Token has the wrong audience".into(),
             BearerProblem::WrongNonce => "Token has the wrong nonce".into(),
             BearerProblem::WrongAuthorizedParty => "Token has the wrong authorized party".into(),
+            BearerProblem::WrongSubject => "Token names another subject".into(),
             BearerProblem::MissingClaim(claim) => format!("Token has no '{claim}' claim"),
             BearerProblem::BadClaim(claim) => format!("Token has an invalid '{claim}' claim"),
         }
@@ -134,6 +138,7 @@ mod tests {
             BearerProblem::WrongAudience,
             BearerProblem::WrongNonce,
             BearerProblem::WrongAuthorizedParty,
+            BearerProblem::WrongSubject,
             BearerProblem::MissingClaim("exp".into()),
             BearerProblem::BadClaim("groups".into()),
         ];

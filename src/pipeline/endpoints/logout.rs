@@ -33,7 +33,8 @@ pub(super) async fn submit(mut exchange: Exchange<'_>) -> Result<Response<ProxyB
                 }
                 (None, None) => None,
             };
-            if let (Some(id_token), Some(site)) = (&session.oidc_id_token, site) {
+            if let (Some(tokens), Some(site)) = (&session.oidc, site) {
+                let id_token = &tokens.id_token;
                 // After a restart this process may not have met the
                 // provider yet: find it now (an unreachable one: `/`).
                 if oidc.provider().await.is_ok() {

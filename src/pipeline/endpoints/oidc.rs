@@ -65,11 +65,7 @@ pub(super) async fn callback(
         return Err(crate::oidc::OidcError::NotAllowed.denial());
     }
     let mut response = crate::reply::redirect(StatusCode::SEE_OTHER, &signed_in.next);
-    let user = crate::session::NewSession {
-        oidc_id_token: Some(signed_in.id_token),
-        ..signed_in.user
-    };
-    start_session(exchange, user, &mut response).await?;
+    start_session(exchange, signed_in.user, &mut response).await?;
     // The sign-in is used up: its cookie goes.
     response
         .headers_mut()

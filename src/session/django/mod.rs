@@ -239,7 +239,7 @@ fn user_session(
         staff: user.staff,
         superuser: user.superuser,
         csrf_secret,
-        oidc_id_token: None,
+        oidc: None,
     })
 }
 

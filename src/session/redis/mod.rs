@@ -19,6 +19,7 @@
 //!   the background; the connections reconnect by themselves later.
 
 mod connection;
+mod refresh;
 mod settings;
 mod tokens;
 mod tracking;
@@ -34,6 +35,7 @@ use redis::{Cmd, Value};
 use super::cache::SessionCache;
 use super::{schema, Session, SessionId, SessionStore, StoreError};
 use connection::{spawn_connect, Clients, DataConnection, Topology};
+pub use refresh::RedisClaim;
 pub use settings::{RedisConfig, RedisSettings, SentinelSettings};
 
 #[derive(Clone, Debug)]
@@ -200,6 +202,12 @@ impl RedisStore {
     /// The record (a session, or an API token's user) under `key`; an
     /// unreadable one counts as none.
     async fn fetch_record(&self, key: String) -> Result<Option<Session>, StoreError> {
+        Ok(self.fetch_raw(key).await?.map(|(_, session)| session))
+    }
+
+    /// The record under `key` as stored, and as read; an unreadable one
+    /// counts as none.
+    async fn fetch_raw(&self, key: String) -> Result<Option<(Vec<u8>, Session)>, StoreError> {
         let mut connection = self.connection()?;
         let raw: Option<Vec<u8>> = self
             .bounded(async move {
@@ -211,7 +219,7 @@ impl RedisStore {
             .await?;
         let Some(raw) = raw else { return Ok(None) };
         match schema::decode(&raw) {
-            Ok(session) => Ok(Some(session)),
+            Ok(session) => Ok(Some((raw, session))),
             Err(error) => {
                 tracing::warn!(%error, "a stored session or token is unreadable; treated as none");
                 Ok(None)
@@ -403,12 +411,24 @@ impl SessionStore for RedisStore {
         id: &SessionId,
         expires_at: SystemTime,
     ) -> Result<Option<Arc<Session>>, StoreError> {
-        let Some(current) = self.fetch(id).await? else {
+        let Some((read, current)) = self.fetch_raw(self.key(id)).await? else {
             return Ok(None);
         };
         let renewed = current.with_expiry(expires_at);
-        self.write(id, &renewed).await?;
+        // Only over the record read: a refresh written meanwhile (new
+        // claims, a rotated refresh token) wins, and the renewal waits for
+        // the next request.
+        let written = self.compare_and_set(id, &read, &renewed).await?;
         self.inner.cache.remove(id);
+        if !written {
+            return Ok(None);
+        }
+        // The user's set lives at least as long as the session.
+        let ttl_ms = ttl_millis(expires_at);
+        let user_key = self.user_key(&renewed.username);
+        let mut expire_longer = redis::cmd("PEXPIRE");
+        expire_longer.arg(&user_key).arg(ttl_ms).arg("GT");
+        self.run_all(vec![expire_longer]).await?;
         Ok(Some(Arc::new(renewed)))
     }
 }

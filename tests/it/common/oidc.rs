@@ -144,6 +144,31 @@ impl OpenIdProvider {
         self.subjects.insert(name.to_string(), id);
     }
 
+    /// Replaces the user's groups at the provider.
+    pub fn set_groups(&self, name: &str, groups: &[&str]) {
+        let mut args = vec!["set-groups", name];
+        for group in groups {
+            args.extend_from_slice(&["--group", *group]);
+        }
+        self.project.fixture(&args);
+    }
+
+    /// Revokes the user's refresh tokens at the provider; how many were
+    /// live.
+    pub fn revoke_refresh_tokens(&self, name: &str) -> u64 {
+        self.project.fixture(&["oidc-revoke", name])["revoked"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// How many refresh tokens the provider has issued the user: one per
+    /// sign-in and one per refresh (it rotates them).
+    pub fn refresh_tokens_issued(&self, name: &str) -> u64 {
+        self.project.fixture(&["oidc-grants", name])["issued"]
+            .as_u64()
+            .unwrap()
+    }
+
     /// Replaces the client's registered redirect URIs and the URIs a
     /// sign-out may return to (`post_logout_redirect_uri`).
     pub fn set_redirect_uris(&self, redirect_uris: &[&str], post_logout: &[&str]) {

@@ -130,6 +130,32 @@ class Command(BaseCommand):
         user.save()
         return {}
 
+    def set_groups(self, name, group, **_):
+        """Replaces the user's groups (a provider's directory changing)."""
+        user = get_user_model().objects.get(username=name)
+        user.groups.set([Group.objects.get_or_create(name=g)[0] for g in group])
+        return {}
+
+    def oidc_revoke(self, name, **_):
+        """Revokes the user's refresh tokens at the OpenID provider (PJ_OIDC),
+        as an administrator cutting off a user's grants does; returns how
+        many were live."""
+        from oauth2_provider.models import RefreshToken
+
+        live = RefreshToken.objects.filter(user__username=name, revoked__isnull=True)
+        count = 0
+        for token in live:
+            token.revoke()
+            count += 1
+        return {"revoked": count}
+
+    def oidc_grants(self, name, **_):
+        """How many refresh tokens the provider has issued the user (one per
+        sign-in and one per refresh, since it rotates them)."""
+        from oauth2_provider.models import RefreshToken
+
+        return {"issued": RefreshToken.objects.filter(user__username=name).count()}
+
     def deactivate(self, name, **_):
         get_user_model().objects.filter(username=name).update(is_active=False)
         return {}
