@@ -47,11 +47,20 @@ const POLL_EVERY: Duration = Duration::from_millis(50);
 /// while it is refreshed. Only sessions due a refresh ever touch it.
 #[derive(Default)]
 pub(super) struct InFlight {
-    gates: Mutex<HashMap<SessionId, Weak<tokio::sync::Mutex<()>>>>,
+    gates: Mutex<HashMap<SessionId, Weak<Gate>>>,
 }
 
+/// One session's gate; holds when its last refresh failed to get an
+/// answer, so the requests queued behind that refresh share its result
+/// instead of each trying (and waiting) again.
+type Gate = tokio::sync::Mutex<Option<Instant>>;
+
+/// A failed refresh is not tried again for this long by the requests that
+/// queued behind it.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
 impl InFlight {
-    fn gate(&self, id: &SessionId) -> Arc<tokio::sync::Mutex<()>> {
+    fn gate(&self, id: &SessionId) -> Arc<Gate> {
         // A poisoned map only means a panic elsewhere while it was held;
         // its contents (weak gates) are still sound.
         let mut gates = self
@@ -64,7 +73,7 @@ impl InFlight {
         // Gates nobody holds any more go, so the map stays as small as
         // the refreshes in progress.
         gates.retain(|_, gate| gate.strong_count() > 0);
-        let gate = Arc::new(tokio::sync::Mutex::new(()));
+        let gate = Arc::new(tokio::sync::Mutex::new(None));
         gates.insert(*id, Arc::downgrade(&gate));
         gate
     }
@@ -82,24 +91,34 @@ impl Oidc {
     /// Refreshes the claims of session `id` (found due a refresh).
     pub async fn refresh_session(&self, store: &Store, id: &SessionId) -> Refreshed {
         let gate = self.inner.refreshing.gate(id);
-        let hold = self.refresh_hold();
-        let Ok(_turn) = tokio::time::timeout(hold, gate.lock()).await else {
+        let hold = self.refresh_hold(store);
+        let Ok(mut turn) = tokio::time::timeout(hold, gate.lock_owned()).await else {
             return Refreshed::Unavailable(
                 "another request's refresh of this session took too long".into(),
             );
         };
-        // The request before us in this process may have refreshed it.
-        match store.get_uncached(id).await {
-            Ok(Some(current)) if !current.refresh_due(SystemTime::now()) => {
-                return Refreshed::Fresh(current)
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => return Refreshed::Ended("the session ended meanwhile".into()),
-            Err(error) => return Refreshed::Unavailable(error.to_string()),
+        if turn.is_some_and(|failed| failed.elapsed() < RETRY_AFTER) {
+            return Refreshed::Unavailable(
+                "the refresh before this request's failed moments ago".into(),
+            );
         }
-        let (oidc, store_owned, id_owned) = (self.clone(), store.clone(), *id);
-        let refresh =
-            tokio::spawn(async move { oidc.refresh_claimed(&store_owned, &id_owned).await });
+        // The refresh runs as a task that owns the gate: a request that
+        // goes away mid-refresh neither loses a token the provider has
+        // just rotated, nor lets the next request spend the old one.
+        let (oidc, store, id) = (self.clone(), store.clone(), *id);
+        let refresh = tokio::spawn(async move {
+            // The request before us in this process may have refreshed it.
+            let refreshed = match store.get_uncached(&id).await {
+                Ok(Some(current)) if !current.refresh_due(SystemTime::now()) => {
+                    Refreshed::Fresh(current)
+                }
+                Ok(Some(_)) => oidc.refresh_claimed(&store, &id).await,
+                Ok(None) => Refreshed::Ended("the session ended meanwhile".into()),
+                Err(error) => Refreshed::Unavailable(error.to_string()),
+            };
+            *turn = matches!(refreshed, Refreshed::Unavailable(_)).then(Instant::now);
+            refreshed
+        });
         match refresh.await {
             Ok(refreshed) => refreshed,
             Err(error) => Refreshed::Unavailable(format!("the refresh task failed: {error}")),
@@ -108,15 +127,16 @@ impl Oidc {
 
     /// The longest one refresh may take: discovery, a key fetch and the
     /// token request, each bounded by `oidc.timeout`, and the store's
-    /// writes.
-    fn refresh_hold(&self) -> Duration {
-        self.inner.settings.timeout * 3 + Duration::from_secs(2)
+    /// calls (a read, the claim, the write and its retry, the release),
+    /// each bounded by its own timeout; and a margin.
+    fn refresh_hold(&self, store: &Store) -> Duration {
+        self.inner.settings.timeout * 3 + store.call_timeout() * 6 + Duration::from_secs(2)
     }
 
     /// Takes the store's claim on `id` and refreshes it, or waits for the
     /// replica that holds the claim.
     async fn refresh_claimed(&self, store: &Store, id: &SessionId) -> Refreshed {
-        let hold = self.refresh_hold();
+        let hold = self.refresh_hold(store);
         let claim = match store.claim_refresh(id, hold).await {
             Ok(Some(claim)) => claim,
             Ok(None) => return wait_for_other_replica(store, id, hold).await,
@@ -129,11 +149,7 @@ impl Oidc {
                 Refreshed::Fresh(current)
             }
             Ok(Some(current)) => match self.refreshed_claims(&current).await {
-                Ok(session) => match store.replace(id, session).await {
-                    Ok(Some(session)) => Refreshed::Fresh(session),
-                    Ok(None) => Refreshed::Ended("the session ended meanwhile".into()),
-                    Err(error) => Refreshed::Unavailable(error.to_string()),
-                },
+                Ok(session) => write_refreshed(store, id, session).await,
                 Err(Failure::Refused(why)) => match store.remove(id).await {
                     Ok(_) => Refreshed::Ended(why),
                     // Not ended in the store: the next request refreshes
@@ -162,6 +178,16 @@ impl Oidc {
         let Some(refresh_token) = tokens.refresh_token.as_deref() else {
             return Err(Failure::Refused("the session has no refresh token".into()));
         };
+        // The sign-in's provider and client, still (a reload may have
+        // changed `[oidc]`): its refresh token is never sent to another.
+        let signed_in = SignIn::read(&tokens.id_token)
+            .ok_or_else(|| Failure::Refused("the session's ID token is unreadable".into()))?;
+        if signed_in.issuer != settings.issuer || !signed_in.audiences.contains(&settings.client_id)
+        {
+            return Err(Failure::Refused(
+                "the session was signed in at another provider or client than oidc's".into(),
+            ));
+        }
         let provider = self
             .provider()
             .await
@@ -174,8 +200,17 @@ impl Oidc {
         )
         .await
         .map_err(|error| match error {
-            GrantError::Refused { error } => {
+            // Only `invalid_grant` says the grant is over (revoked, the
+            // user disabled, the token spent): `invalid_client` (a secret
+            // rotated at the provider first), a rate limit or a malformed
+            // request are the gateway's or the provider's trouble, and must
+            // not sign everyone out.
+            GrantError::Refused { error } if error == "invalid_grant" => {
                 Failure::Refused(format!("the provider refused the refresh: {error}"))
+            }
+            GrantError::Refused { error } => {
+                tracing::error!(%error, "oidc: the provider refused a refresh for the client itself; check oidc.client_id and the client secret");
+                Failure::Unavailable(format!("the provider answered {error}"))
             }
             GrantError::Unavailable(why) => Failure::Unavailable(why),
         })?;
@@ -184,9 +219,7 @@ impl Oidc {
         // still vouched for the grant, and the claims stay as they were.
         let (user, id_token_expiry) = match &answer.id_token {
             Some(id_token) => {
-                let subject = subject_of(&tokens.id_token).ok_or_else(|| {
-                    Failure::Refused("the session's ID token names no subject".into())
-                })?;
+                let subject = signed_in.subject;
                 let verified = provider
                     .verifier
                     .verify_id_token(
@@ -259,21 +292,72 @@ async fn wait_for_other_replica(store: &Store, id: &SessionId, hold: Duration) -
             Ok(true) => {
                 return Refreshed::Unavailable("another replica's refresh took too long".into())
             }
+            // Let go: its record may have landed just after our read.
             Ok(false) => {
-                return Refreshed::Unavailable("another replica's refresh did not succeed".into())
+                return match store.get_uncached(id).await {
+                    Ok(Some(current)) if !current.refresh_due(SystemTime::now()) => {
+                        Refreshed::Fresh(current)
+                    }
+                    Ok(None) => {
+                        Refreshed::Ended("another replica's refresh ended the session".into())
+                    }
+                    Ok(Some(_)) => {
+                        Refreshed::Unavailable("another replica's refresh did not succeed".into())
+                    }
+                    Err(error) => Refreshed::Unavailable(error.to_string()),
+                }
             }
             Err(error) => return Refreshed::Unavailable(error.to_string()),
         }
     }
 }
 
-/// The `sub` of an ID token the gateway verified at sign-in (read from the
-/// session, never from a client).
-fn subject_of(id_token: &str) -> Option<String> {
-    let payload = id_token.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("sub")?.as_str().map(str::to_string)
+/// Writes the refreshed session; a failed write is tried once more, since
+/// the provider has already rotated the token the store still holds.
+async fn write_refreshed(store: &Store, id: &SessionId, session: Session) -> Refreshed {
+    let again = Session::new(session.to_new(), session.created_at, session.expires_at);
+    let written = match store.replace(id, session).await {
+        Err(error) => {
+            tracing::warn!(%error, "oidc: writing a refreshed session failed; trying once more");
+            store.replace(id, again).await
+        }
+        done => done,
+    };
+    match written {
+        Ok(Some(session)) => Refreshed::Fresh(session),
+        Ok(None) => Refreshed::Ended("the session ended meanwhile".into()),
+        Err(error) => Refreshed::Unavailable(error.to_string()),
+    }
+}
+
+/// What a session's ID token, verified at sign-in, says of that sign-in
+/// (read from the session, never from a client).
+struct SignIn {
+    subject: String,
+    issuer: String,
+    audiences: Vec<String>,
+}
+
+impl SignIn {
+    fn read(id_token: &str) -> Option<SignIn> {
+        let payload = id_token.split('.').nth(1)?;
+        let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let text = |name: &str| claims.get(name)?.as_str().map(str::to_string);
+        let audiences = match claims.get("aud")? {
+            serde_json::Value::String(one) => vec![one.clone()],
+            serde_json::Value::Array(many) => many
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect(),
+            _ => return None,
+        };
+        Some(SignIn {
+            subject: text("sub")?,
+            issuer: text("iss")?,
+            audiences,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -281,12 +365,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_sign_ins_subject_is_read_from_its_id_token() {
-        let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"42","iss":"x"}"#);
-        assert_eq!(subject_of(&format!("h.{payload}.s")).as_deref(), Some("42"));
-        let numeric = URL_SAFE_NO_PAD.encode(br#"{"sub":42}"#);
-        assert_eq!(subject_of(&format!("h.{numeric}.s")), None);
-        assert_eq!(subject_of("not a token"), None);
+    fn the_sign_in_is_read_from_its_id_token() {
+        let token = |claims: &str| format!("h.{}.s", URL_SAFE_NO_PAD.encode(claims));
+        let one = SignIn::read(&token(r#"{"sub":"42","iss":"https://idp","aud":"c"}"#)).unwrap();
+        assert_eq!(
+            (one.subject.as_str(), one.issuer.as_str()),
+            ("42", "https://idp")
+        );
+        assert_eq!(one.audiences, ["c"]);
+        let many = SignIn::read(&token(r#"{"sub":"42","iss":"i","aud":["c","d"]}"#)).unwrap();
+        assert_eq!(many.audiences, ["c", "d"]);
+        assert!(SignIn::read(&token(r#"{"sub":42,"iss":"i","aud":"c"}"#)).is_none());
+        assert!(SignIn::read(&token(r#"{"sub":"42","aud":"c"}"#)).is_none());
+        assert!(SignIn::read("not a token").is_none());
     }
 
     #[tokio::test]

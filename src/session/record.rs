@@ -117,10 +117,10 @@ impl Session {
     }
 
     /// The provider's claims are due a refresh: the session has a refresh
-    /// token and its `refresh_at` has come.
+    /// token and its `refresh_at` has come (or is not known: then now).
     pub fn refresh_due(&self, now: SystemTime) -> bool {
         self.oidc.as_ref().is_some_and(|tokens| {
-            tokens.refresh_token.is_some() && tokens.refresh_at.is_some_and(|at| at <= now)
+            tokens.refresh_token.is_some() && tokens.refresh_at.is_none_or(|at| at <= now)
         })
     }
 

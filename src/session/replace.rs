@@ -21,6 +21,15 @@ pub enum RefreshClaim {
 }
 
 impl Store {
+    /// The longest one store call may take (Redis's `redis_timeout`; the
+    /// memory store never waits).
+    pub fn call_timeout(&self) -> std::time::Duration {
+        match self {
+            Store::Redis(store) => store.call_timeout(),
+            Store::Memory(_) | Store::Django(_) => std::time::Duration::ZERO,
+        }
+    }
+
     /// The session under `id` as the store holds it now, past any local
     /// cache; `None` when unknown or expired.
     pub async fn get_uncached(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {

@@ -728,6 +728,19 @@ async fn an_unreachable_provider_at_refresh_time_is_a_502_and_the_session_stays(
     let back = fetch("GET", &page, &[], "", &mut jar).await;
     assert_eq!(back.status, 200, "{}", back.text());
     assert_eq!(last_seen(&h, "x-remote-user").as_deref(), Some(ALICE));
+
+    // The client's secret is rotated at the provider before the gateway
+    // knows: `invalid_client` is the gateway's trouble, not the user's,
+    // and signs nobody out.
+    let secret = provider.client_secret.clone();
+    provider.set_client_secret(&random_token());
+    until_due().await;
+    let refused_client = fetch("GET", &page, &[], "", &mut jar).await;
+    assert_eq!(refused_client.status, 502, "{}", refused_client.text());
+    assert_eq!(refused_client.reason(), Some("oidc_unavailable"));
+    provider.set_client_secret(&secret);
+    let again = fetch("GET", &page, &[], "", &mut jar).await;
+    assert_eq!(again.status, 200, "{}", again.text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

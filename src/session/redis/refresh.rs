@@ -37,6 +37,11 @@ impl RedisStore {
         format!("{}refresh:{}", self.inner.prefix, id.as_str())
     }
 
+    /// The longest one call may take (`redis_timeout`).
+    pub fn call_timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
     /// The session under `id` read from Redis itself, past the local cache
     /// (which may still hold the record another replica just replaced).
     pub async fn get_uncached(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {

@@ -161,6 +161,13 @@ impl OpenIdProvider {
             .unwrap()
     }
 
+    /// Replaces the client's secret at the provider (the relying party
+    /// still has the old one).
+    pub fn set_client_secret(&self, secret: &str) {
+        self.project
+            .fixture(&["oidc-secret", &self.client_id, secret]);
+    }
+
     /// How many refresh tokens the provider has issued the user: one per
     /// sign-in and one per refresh (it rotates them).
     pub fn refresh_tokens_issued(&self, name: &str) -> u64 {

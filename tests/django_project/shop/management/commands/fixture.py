@@ -149,6 +149,16 @@ class Command(BaseCommand):
             count += 1
         return {"revoked": count}
 
+    def oidc_secret(self, client_id, client_secret, **_):
+        """Replaces the client's secret at the provider (an administrator
+        rotating it there before the relying party knows)."""
+        from oauth2_provider.models import Application
+
+        application = Application.objects.get(client_id=client_id)
+        application.client_secret = client_secret
+        application.save()
+        return {}
+
     def oidc_grants(self, name, **_):
         """How many refresh tokens the provider has issued the user (one per
         sign-in and one per refresh, since it rotates them)."""
