@@ -71,14 +71,19 @@ type Kind<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
 /// Requests per kind, after as many to warm up (pools, caches).
 const REQUESTS: u64 = 20_000;
 
+/// A current-thread runtime: each party of the exchange on its own thread.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// The upstream: a small JSON body, like scripts/bench's nginx.
 fn start_upstream() -> u16 {
     let (port_tx, port_rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         runtime.block_on(async move {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             port_tx.send(listener.local_addr().unwrap().port()).unwrap();
@@ -110,10 +115,7 @@ fn start_upstream() -> u16 {
 fn start_gateway(upstream: u16) -> (u16, String) {
     let (ready_tx, ready_rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         runtime.block_on(async move {
             let config = portcullis::config::parse(
                 &format!(
@@ -202,10 +204,7 @@ fn main() {
         ),
         ("anonymous GET (open route)", "/public/life/1/", vec![]),
     ];
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     println!("| request | allocations / request | bytes allocated / request |");
     println!("|---|---:|---:|");
     for (what, path, headers) in kinds {

@@ -97,19 +97,7 @@ impl Session {
 
     /// The same session with another expiry (sliding renewal).
     pub fn with_expiry(&self, expires_at: SystemTime) -> Session {
-        Session {
-            username: self.username.clone(),
-            user_id: self.user_id.clone(),
-            groups: self.groups.clone(),
-            permissions: self.permissions.clone(),
-            staff: self.staff,
-            superuser: self.superuser,
-            created_at: self.created_at,
-            expires_at,
-            csrf_secret: self.csrf_secret.clone(),
-            oidc: self.oidc.clone(),
-            identity: self.identity.clone(),
-        }
+        Session::new(self.to_new(), self.created_at, expires_at)
     }
 
     pub fn is_expired(&self, now: SystemTime) -> bool {

@@ -216,7 +216,8 @@ mod tests {
             .duration_since(refresh_at)
             .unwrap_or_else(|e| e.duration());
         assert!(drift < Duration::from_millis(1));
-        assert!(!back.refresh_due(now) && back.refresh_due(refresh_at));
+        // Seconds as a float: the time read back is within a millisecond.
+        assert!(!back.refresh_due(now) && back.refresh_due(refresh_at + Duration::from_millis(1)));
         // A refresh token without the sign-in's ID token is not a
         // provider session.
         let orphan = decode(

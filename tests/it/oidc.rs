@@ -107,19 +107,7 @@ async fn a_browser_signs_in_at_the_provider_and_the_upstream_sees_who() {
     assert_eq!(header("x-remote-groups").as_deref(), Some("ops"));
     // explain names a session made at the provider.
     let session = jar.get(&base, SESSION_COOKIE).unwrap().to_string();
-    let explained = h
-        .admin(
-            "POST",
-            "/explain",
-            Some(ADMIN_TOKEN),
-            &serde_json::json!({
-                "url": "/life/1/",
-                "headers": [format!("Cookie: {SESSION_COOKIE}={session}")],
-            })
-            .to_string(),
-        )
-        .await
-        .json();
+    let explained = explain_session(&h, &session).await;
     assert_eq!(
         explained["session"]["signed_in_with"], "oidc",
         "{explained}"
@@ -605,6 +593,22 @@ async fn public_url_pins_the_redirect_uri_whatever_the_host() {
     }
 }
 
+/// `explain` of a GET of /life/1/ with the session cookie `session`.
+async fn explain_session(h: &Harness, session: &str) -> serde_json::Value {
+    h.admin(
+        "POST",
+        "/explain",
+        Some(ADMIN_TOKEN),
+        &serde_json::json!({
+            "url": "/life/1/",
+            "headers": [format!("Cookie: {SESSION_COOKIE}={session}")],
+        })
+        .to_string(),
+    )
+    .await
+    .json()
+}
+
 /// ID tokens that live this long: the claims are due a refresh this soon.
 const SHORT_ID_TOKEN: (&str, &str) = ("PJ_OIDC_ID_TOKEN_TTL", "2");
 
@@ -641,24 +645,7 @@ async fn claims_are_refreshed_when_due_and_a_refused_refresh_ends_the_session() 
     provider.set_groups(ALICE, &["auditors", "ops"]);
     until_due().await;
     // explain says a refresh is due, and does not spend the token.
-    let explain = |session: String| {
-        let h = &h;
-        async move {
-            h.admin(
-                "POST",
-                "/explain",
-                Some(ADMIN_TOKEN),
-                &serde_json::json!({
-                    "url": "/life/1/",
-                    "headers": [format!("Cookie: {SESSION_COOKIE}={session}")],
-                })
-                .to_string(),
-            )
-            .await
-            .json()
-        }
-    };
-    let explained = explain(session.clone()).await;
+    let explained = explain_session(&h, &session).await;
     assert!(
         explained.to_string().contains("due a refresh"),
         "{explained}"
@@ -673,7 +660,7 @@ async fn claims_are_refreshed_when_due_and_a_refused_refresh_ends_the_session() 
     );
     assert_eq!(last_seen(&h, "x-remote-user").as_deref(), Some(ALICE));
     assert_eq!(jar.get(&base, SESSION_COOKIE), Some(session.as_str()));
-    let explained = explain(session.clone()).await;
+    let explained = explain_session(&h, &session).await;
     assert_eq!(
         explained["session"]["groups"],
         serde_json::json!(["auditors", "ops"]),
@@ -692,7 +679,7 @@ async fn claims_are_refreshed_when_due_and_a_refused_refresh_ends_the_session() 
         ended.json()["detail"],
         "Authentication credentials were not provided."
     );
-    let explained = explain(session.clone()).await;
+    let explained = explain_session(&h, &session).await;
     assert_eq!(explained["session"]["why"], "not_found", "{explained}");
     // A browser is sent to sign in again.
     let browser = fetch("GET", &page, &[HTML], "", &mut jar).await;
