@@ -23,6 +23,7 @@ pub mod cookies;
 pub mod denial;
 pub mod echo;
 pub mod headers;
+pub mod keepalive;
 pub mod metrics;
 pub mod negotiate;
 pub mod pages;

@@ -5,12 +5,11 @@
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
 use serde::Serialize;
 
 /// Body of any response leaving the gateway: streamed from the upstream, or
 /// written here.
-pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+pub type ProxyBody = Either<crate::keepalive::UpstreamBody, Full<Bytes>>;
 
 /// Response header carrying the machine reason code of a synthetic answer.
 pub const REASON_HEADER: &str = "x-portcullis-reason";

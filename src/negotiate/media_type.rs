@@ -4,18 +4,20 @@
 //! first `/`, and only what DRF's matching and precedence look at, which
 //! is the type and the names of its parameters.
 
+use std::borrow::Cow;
+
 /// One `Accept` entry or a `Content-Type`, as `_MediaType` holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MediaType {
-    /// `main/sub`, lower-cased.
-    key: String,
+pub struct MediaType<'a> {
+    /// `main/sub`, lower-cased (borrowed when it already was).
+    key: Cow<'a, str>,
     /// A parameter other than `q` (precedence 3, "type/subtype; param=val").
     params_beyond_q: bool,
 }
 
-impl MediaType {
+impl<'a> MediaType<'a> {
     /// `_MediaType(text)`.
-    pub fn parse(text: &str) -> MediaType {
+    pub fn parse(text: &'a str) -> MediaType<'a> {
         let (key, params_beyond_q) = header_parameters(text);
         MediaType {
             key,
@@ -25,7 +27,7 @@ impl MediaType {
 
     /// The type and subtype, split at the first `/` (`str.partition`).
     fn parts(&self) -> (&str, &str) {
-        self.key.split_once('/').unwrap_or((self.key.as_str(), ""))
+        self.key.split_once('/').unwrap_or((&self.key, ""))
     }
 
     /// `_MediaType.precedence`: 0 for `*/*`, 1 for `type/*`, 2 for
@@ -54,17 +56,19 @@ impl MediaType {
 
 /// Django's `parse_header_parameters(line)`: the lower-cased key, and
 /// whether a parameter other than `q` is present.
-fn header_parameters(line: &str) -> (String, bool) {
+fn header_parameters(line: &str) -> (Cow<'_, str>, bool) {
     if line.is_empty() {
-        return (String::new(), false);
+        return (Cow::Borrowed(""), false);
     }
     if !line.contains(';') {
-        return (py_strip(line).to_lowercase(), false);
+        return (lower(py_strip(line)), false);
     }
     let mut segments = email_segments(line).into_iter();
     // The first segment is the type (what comes before a `=` in it).
     let first = segments.next().unwrap_or_default();
-    let key = py_strip(first.split_once('=').map_or(first, |(name, _)| name)).to_lowercase();
+    let key = lower(py_strip(
+        first.split_once('=').map_or(first, |(name, _)| name),
+    ));
     let beyond_q = segments.any(|segment| {
         let name = py_strip(segment.split_once('=').map_or(segment, |(name, _)| name));
         let name = name.to_lowercase();
@@ -74,6 +78,18 @@ fn header_parameters(line: &str) -> (String, bool) {
         !name.is_empty() && name != "q"
     });
     (key, beyond_q)
+}
+
+/// Python's `str.lower()`; no copy for the usual text, which already is.
+fn lower(text: &str) -> Cow<'_, str> {
+    if text
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.to_lowercase())
+    }
 }
 
 /// `email.message._parseparam`: `line` split at each `;` that is not

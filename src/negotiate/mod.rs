@@ -62,14 +62,8 @@ pub enum Refusal {
 /// and query string.
 pub fn select_renderer(headers: &HeaderMap, query: Option<&str>) -> Result<Renderer, Refusal> {
     let format = query.and_then(format_param).filter(|f| !f.is_empty());
-    let renderers: Vec<Renderer> = match &format {
-        Some(format) => Renderer::ALL
-            .into_iter()
-            .filter(|r| r.format() == format)
-            .collect(),
-        None => Renderer::ALL.to_vec(),
-    };
-    if renderers.is_empty() {
+    let offered = |renderer: &Renderer| format.as_ref().is_none_or(|f| renderer.format() == f);
+    if !Renderer::ALL.iter().any(offered) {
         return Err(Refusal::UnknownFormat);
     }
     // `META.get("HTTP_ACCEPT", "*/*")`: repeated lines joined with ",",
@@ -87,18 +81,18 @@ pub fn select_renderer(headers: &HeaderMap, query: Option<&str>) -> Result<Rende
             Cow::Owned(all.join(","))
         }
     };
-    let entries: Vec<MediaType> = accept
-        .split(',')
-        .map(|entry| MediaType::parse(media_type::py_strip(entry)))
-        .collect();
+    // Most specific group first; within it, the renderers' order. The
+    // entries are read again for each group rather than kept: an Accept
+    // header is short, and this way nothing is allocated for it.
+    let entries = || {
+        accept
+            .split(',')
+            .map(|entry| MediaType::parse(media_type::py_strip(entry)))
+    };
     for precedence in (0..=3).rev() {
-        let group: Vec<&MediaType> = entries
-            .iter()
-            .filter(|m| m.precedence() == precedence)
-            .collect();
-        for renderer in &renderers {
+        for renderer in Renderer::ALL.iter().filter(|r| offered(r)) {
             let (main, sub) = renderer.media_type();
-            if group.iter().any(|m| m.admits(main, sub)) {
+            if entries().any(|m| m.precedence() == precedence && m.admits(main, sub)) {
                 return Ok(*renderer);
             }
         }

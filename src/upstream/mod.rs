@@ -1,6 +1,6 @@
 //! The upstream: where allowed requests go. Its settings (`[upstream]`) and
-//! the pooled keep-alive client that sends a prepared request with a
-//! response-header deadline and streams both bodies through.
+//! the pooled keep-alive client (`crate::keepalive`) that sends a prepared request with
+//! a response-header deadline and streams both bodies through.
 
 use std::time::Duration;
 
@@ -8,9 +8,6 @@ use http::uri::{Authority, Scheme};
 use http::{Request, Response};
 use http_body_util::Either;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::body::ForwardBody;
 use crate::denial::Denial;
@@ -65,33 +62,34 @@ impl UpstreamSettings {
     }
 }
 
-/// The pooled HTTP client to the upstream.
+/// The pooled HTTP client to the upstream. A request that fails is never
+/// sent again (its idempotency is not known).
 #[derive(Clone, Debug)]
 pub struct Upstream {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, ForwardBody>,
+    pool: crate::keepalive::Pool,
 }
 
 impl Upstream {
     fn new(connect_timeout: Duration, tls: &rustls::ClientConfig) -> Upstream {
         let connector = crate::tls::client::http_connector(connect_timeout, tls);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            // Idempotency is not known for a proxied request: never let the
-            // pool replay one on a connection the upstream closed.
-            .retry_canceled_requests(false)
-            .build(connector);
-        Upstream { client }
+        Upstream {
+            pool: crate::keepalive::Pool::new(connector),
+        }
     }
 
     /// Sends `request` (already prepared) and waits at most `timeout` for the
-    /// response head. The response body is streamed back as it arrives.
+    /// response head. The response body is streamed back as it arrives, and
+    /// its connection is reused once it has ended.
     pub async fn send(
         &self,
         request: Request<ForwardBody>,
         timeout: Duration,
     ) -> Result<Response<ProxyBody>, Denial> {
-        Ok(finish(self.exchange(request, timeout).await?))
+        let (response, sender) = self.round_trip(request, timeout).await?;
+        let (mut parts, body) = response.into_parts();
+        hop_by_hop::strip(&mut parts.headers);
+        let body = crate::keepalive::UpstreamBody::new(body, sender, self.pool.clone());
+        Ok(Response::from_parts(parts, Either::Left(body)))
     }
 }
 
@@ -103,13 +101,23 @@ impl Upstream {
         request: Request<ForwardBody>,
         timeout: Duration,
     ) -> Result<Response<Incoming>, Denial> {
-        match tokio::time::timeout(timeout, self.client.request(request)).await {
+        // The connection is the upgrade's (or closes after this response):
+        // it never goes back to the pool.
+        Ok(self.round_trip(request, timeout).await?.0)
+    }
+
+    async fn round_trip(
+        &self,
+        request: Request<ForwardBody>,
+        timeout: Duration,
+    ) -> Result<(Response<Incoming>, crate::keepalive::Sender), Denial> {
+        match tokio::time::timeout(timeout, self.pool.send(request)).await {
             Err(_elapsed) => Err(Denial::upstream_timeout()),
             Ok(Err(error)) => {
-                tracing::warn!(error = %crate::tls::client::error_chain(&error), "upstream request failed");
+                tracing::warn!(error = %crate::tls::client::error_chain(error.as_ref()), "upstream request failed");
                 Err(Denial::upstream_unavailable())
             }
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(exchanged)) => Ok(exchanged),
         }
     }
 }
@@ -119,5 +127,8 @@ impl Upstream {
 pub fn finish(response: Response<Incoming>) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     hop_by_hop::strip(&mut parts.headers);
-    Response::from_parts(parts, Either::Left(body))
+    Response::from_parts(
+        parts,
+        Either::Left(crate::keepalive::UpstreamBody::unpooled(body)),
+    )
 }
