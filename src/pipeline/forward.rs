@@ -93,13 +93,13 @@ pub fn prepare_headers(request: &mut http::request::Parts, host: Option<HeaderVa
     // lines are sent as the one string the gateway read them as.
     crate::cookies::join_fields(headers, b",");
 
-    let peer_ip = peer.ip().to_canonical().to_string();
+    let peer_ip = peer.ip().to_canonical();
     let forwarded_for = match joined(headers, &X_FORWARDED_FOR).filter(|_| from_trusted_proxy) {
-        Some(earlier) => format!("{earlier}, {peer_ip}"),
-        None => peer_ip,
+        Some(earlier) => HeaderValue::from_str(&format!("{earlier}, {peer_ip}")).ok(),
+        None => ip_header_value(peer_ip),
     };
     headers.remove(&X_FORWARDED_FOR);
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+    if let Some(value) = forwarded_for {
         headers.insert(X_FORWARDED_FOR, value);
     }
     if !from_trusted_proxy {
@@ -132,4 +132,36 @@ fn joined(headers: &http::HeaderMap, name: &HeaderName) -> Option<String> {
         all.push_str(v);
         all
     }))
+}
+
+/// An address as a header value, formatted on the stack (the usual
+/// X-Forwarded-For: this hop's peer alone).
+fn ip_header_value(ip: std::net::IpAddr) -> Option<HeaderValue> {
+    use std::io::Write;
+    // The longest IPv6 text is 45 bytes.
+    let mut text = [0u8; 64];
+    let mut cursor = std::io::Cursor::new(&mut text[..]);
+    write!(cursor, "{ip}").ok()?;
+    let written = usize::try_from(cursor.position()).ok()?;
+    HeaderValue::from_bytes(&text[..written]).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_become_header_values_whole() {
+        let longest: std::net::IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
+            .parse()
+            .unwrap();
+        for ip in ["127.0.0.1", "2001:db8::1", "::1"] {
+            let parsed: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_header_value(parsed).unwrap(), ip);
+        }
+        assert_eq!(
+            ip_header_value(longest).unwrap().to_str().unwrap(),
+            longest.to_string()
+        );
+    }
 }
