@@ -12,9 +12,11 @@
 //! recently idle connection (its socket is warm), or makes one; the
 //! connection's own task is the only task.
 
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -54,7 +56,11 @@ pub struct Pool {
 struct Inner {
     connector: Connector,
     /// Idle senders, the most recently idle last.
-    idle: Mutex<Vec<Idle>>,
+    idle: Mutex<VecDeque<Idle>>,
+    /// The task that closes connections idle too long has been started
+    /// (with the first connection: a pool may be made outside a runtime,
+    /// by `check`).
+    reaping: AtomicBool,
 }
 
 struct Idle {
@@ -75,17 +81,14 @@ impl Pool {
         Pool {
             inner: Arc::new(Inner {
                 connector,
-                idle: Mutex::new(Vec::new()),
+                idle: Mutex::new(VecDeque::new()),
+                reaping: AtomicBool::new(false),
             }),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
-        // The vector stays consistent whatever panicked while it was held.
-        self.inner
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Idle>> {
+        lock(&self.inner)
     }
 
     /// Sends `request` (its URI absolute: the upstream's scheme and
@@ -104,23 +107,38 @@ impl Pool {
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         *request.uri_mut() = Uri::from(origin_form);
         if !request.headers().contains_key(HOST) {
-            if let Some(authority) = target.authority() {
-                let host = HeaderValue::from_str(authority.as_str())?;
+            if let Some(host) = host_header(&target) {
                 request.headers_mut().insert(HOST, host);
             }
         }
-        let mut sender = match self.take_idle() {
-            Some(sender) => sender,
-            None => self.connect(target).await?,
+        let (mut sender, mut reused) = match self.take_idle() {
+            Some(sender) => (sender, true),
+            None => (self.connect(target.clone()).await?, false),
         };
-        let response = sender.send_request(request).await?;
-        Ok((response, sender))
+        loop {
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok((response, sender)),
+                // A kept connection that closed before the request was
+                // written (the upstream's keep-alive ran out just then):
+                // nothing reached the upstream, so one new connection may
+                // take it, whatever its method.
+                Err(mut refused) if reused => match refused.take_message() {
+                    Some(unsent) => {
+                        request = unsent;
+                        sender = self.connect(target.clone()).await?;
+                        reused = false;
+                    }
+                    None => return Err(refused.into_error().into()),
+                },
+                Err(failed) => return Err(failed.into_error().into()),
+            }
+        }
     }
 
     /// The most recently idle connection that can take a request now;
     /// closed and expired ones are dropped on the way. One not ready yet
-    /// (its task has not seen the end of the last response, or a response
-    /// was left half-read and it is closing) stays for a later look.
+    /// (its task has not seen the end of the last response) stays, in its
+    /// place, for a later look.
     fn take_idle(&self) -> Option<Sender> {
         let mut idle = self.lock();
         let mut at = idle.len();
@@ -128,9 +146,9 @@ impl Pool {
             at -= 1;
             let entry = &idle[at];
             if entry.sender.is_closed() || entry.since.elapsed() > IDLE_TIMEOUT {
-                idle.swap_remove(at);
+                idle.remove(at);
             } else if entry.sender.is_ready() {
-                return Some(idle.swap_remove(at).sender);
+                return idle.remove(at).map(|entry| entry.sender);
             }
         }
         None
@@ -142,6 +160,9 @@ impl Pool {
         poll_fn(|cx| connector.poll_ready(cx)).await?;
         let io = connector.call(target).await?;
         let (sender, connection) = http1::Builder::new().handshake(io).await?;
+        if !self.inner.reaping.swap(true, Ordering::AcqRel) {
+            tokio::spawn(reap(Arc::downgrade(&self.inner)));
+        }
         tokio::spawn(async move {
             // Upgrades (WebSocket) take the connection over after a 101.
             if let Err(error) = connection.with_upgrades().await {
@@ -157,13 +178,57 @@ impl Pool {
             return;
         }
         let mut idle = self.lock();
+        drop_stale(&mut idle);
         if idle.len() < MAX_IDLE {
-            idle.push(Idle {
+            idle.push_back(Idle {
                 sender,
                 since: Instant::now(),
             });
         }
     }
+}
+
+fn lock(inner: &Inner) -> std::sync::MutexGuard<'_, VecDeque<Idle>> {
+    // The list stays consistent whatever panicked while it was held.
+    inner.idle.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Closes the connections idle longest, from the front, while they are
+/// closed or past `IDLE_TIMEOUT`.
+fn drop_stale(idle: &mut VecDeque<Idle>) {
+    while idle
+        .front()
+        .is_some_and(|oldest| oldest.sender.is_closed() || oldest.since.elapsed() > IDLE_TIMEOUT)
+    {
+        idle.pop_front();
+    }
+}
+
+/// Closes idle connections past their time even when no request comes to
+/// look at them, until the pool is gone.
+async fn reap(pool: Weak<Inner>) {
+    let mut ticks = tokio::time::interval(IDLE_TIMEOUT / 3);
+    loop {
+        ticks.tick().await;
+        let Some(inner) = pool.upgrade() else { return };
+        drop_stale(&mut lock(&inner));
+    }
+}
+
+/// The Host an HTTP/1.1 request needs when the client sent none (HTTP/1.0):
+/// the upstream's host, and its port when not the scheme's default; never
+/// the URL's userinfo.
+fn host_header(target: &Uri) -> Option<HeaderValue> {
+    let host = target.host()?;
+    let default_port = match target.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    };
+    let value = match target.port_u16() {
+        Some(port) if port != default_port => format!("{host}:{port}"),
+        _ => host.to_string(),
+    };
+    HeaderValue::from_str(&value).ok()
 }
 
 /// An upstream response's body, streamed through; when it has ended, its
@@ -226,7 +291,24 @@ impl Body for UpstreamBody {
 impl Drop for UpstreamBody {
     fn drop(&mut self) {
         // Dropped once read (or empty from the start): reusable. Dropped
-        // half-read: hyper closes the connection, and the pool drops it.
+        // half-read: hyper drains what it has or closes the connection;
+        // either way it is not ready until the response has ended.
         self.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fallback_host_is_the_upstreams_without_default_port_or_userinfo() {
+        let host = |uri: &str| host_header(&uri.parse().unwrap()).unwrap();
+        assert_eq!(host("http://app:80/x"), "app");
+        assert_eq!(host("http://app:8000/x"), "app:8000");
+        assert_eq!(host("https://app:443/x"), "app");
+        assert_eq!(host("https://app:80/x"), "app:80");
+        assert_eq!(host("http://user:secret@app:8000/x"), "app:8000");
+        assert_eq!(host("http://[::1]:8000/x"), "[::1]:8000");
     }
 }

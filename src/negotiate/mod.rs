@@ -81,18 +81,27 @@ pub fn select_renderer(headers: &HeaderMap, query: Option<&str>) -> Result<Rende
             Cow::Owned(all.join(","))
         }
     };
-    // Most specific group first; within it, the renderers' order. The
-    // entries are read again for each group rather than kept: an Accept
-    // header is short, and this way nothing is allocated for it.
+    // Most specific group first; within it, the renderers' order. Entries
+    // without parameters are read again for each group rather than kept
+    // (no allocation for the usual Accept); with parameters, whose parsing
+    // allocates, they are parsed once.
     let entries = || {
         accept
             .split(',')
             .map(|entry| MediaType::parse(media_type::py_strip(entry)))
     };
+    let parsed: Option<Vec<MediaType<'_>>> = accept.contains(';').then(|| entries().collect());
+    let admitted = |precedence: u8, main: &str, sub: &str| {
+        let fits = |m: &MediaType<'_>| m.precedence() == precedence && m.admits(main, sub);
+        match &parsed {
+            Some(all) => all.iter().any(fits),
+            None => entries().any(|m| fits(&m)),
+        }
+    };
     for precedence in (0..=3).rev() {
         for renderer in Renderer::ALL.iter().filter(|r| offered(r)) {
             let (main, sub) = renderer.media_type();
-            if entries().any(|m| m.precedence() == precedence && m.admits(main, sub)) {
+            if admitted(precedence, main, sub) {
                 return Ok(*renderer);
             }
         }

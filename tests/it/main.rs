@@ -42,5 +42,6 @@ mod security_headers;
 mod security_http2;
 mod security_paths;
 mod tls;
+mod upstream_pool;
 mod upstream_tls;
 mod websocket;
