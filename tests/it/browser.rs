@@ -282,6 +282,19 @@ async fn submit_sign_in(client: &Client, username: &str, password: &str, submit:
         .unwrap();
 }
 
+/// Waits (at most 20 s) for the element `css` on the current page;
+/// panics with `what` when it never comes.
+async fn wait_for(client: &Client, css: &str, what: &str) {
+    if let Err(error) = client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        panic!("{what}: {error}");
+    }
+}
+
 async fn body_text(client: &Client) -> String {
     client
         .find(Locator::Css("body"))
@@ -319,12 +332,7 @@ async fn sign_in_use_the_app_and_sign_out_in_a_real_browser() {
 
     // Sign in with the form; land back on the page.
     submit_sign_in(&client, "alice", PASSWORD, "button[type=submit]").await;
-    client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("#save"))
-        .await
-        .expect("back on the app page after signing in");
+    wait_for(&client, "#save", "back on the app page after signing in").await;
     assert_eq!(client.current_url().await.unwrap().path(), "/app/");
     let page = body_text(&client).await;
     assert!(page.contains("Welcome to the app"), "{page}");
@@ -417,12 +425,7 @@ async fn sign_in_at_the_identity_provider_in_a_real_browser() {
     // A protected page: no local users, so straight to the provider's
     // sign-in form.
     client.goto(&format!("{gateway}/app/")).await.unwrap();
-    client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("#username"))
-        .await
-        .expect("the provider's sign-in form");
+    wait_for(&client, "#username", "the provider's sign-in form").await;
     let url = client.current_url().await.unwrap();
     assert_eq!(
         url.port(),
@@ -431,12 +434,12 @@ async fn sign_in_at_the_identity_provider_in_a_real_browser() {
     );
     submit_sign_in(&client, ALICE, ALICE_PASSWORD, "#submit").await;
     // Back on the app's page, through the gateway, signed in as alice.
-    client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("#save"))
-        .await
-        .expect("back on the app page after signing in at the provider");
+    wait_for(
+        &client,
+        "#save",
+        "back on the app page after signing in at the provider",
+    )
+    .await;
     let url = client.current_url().await.unwrap();
     assert_eq!(
         (url.port(), url.path()),
@@ -478,11 +481,11 @@ async fn sign_in_at_the_identity_provider_in_a_real_browser() {
     // Signed out at the provider too: the protected page leads to its
     // sign-in form again, not straight back in.
     client.goto(&format!("{gateway}/app/")).await.unwrap();
-    client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("#username"))
-        .await
-        .expect("the provider's sign-in form after signing out");
+    wait_for(
+        &client,
+        "#username",
+        "the provider's sign-in form after signing out",
+    )
+    .await;
     client.close().await.unwrap();
 }
