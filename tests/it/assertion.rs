@@ -52,20 +52,14 @@ except jwt.InvalidTokenError as error:
     }
 
     fn verify(&self, token: &str, method: &str, path: &str, key: &Path, algorithm: &str) -> Value {
-        let out = std::process::Command::new(python())
-            .current_dir(self.dir.path())
-            .arg("driver.py")
-            .args([token, method, path])
-            .arg(key)
-            .arg(algorithm)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        crate::common::python::json_output(
+            std::process::Command::new(python())
+                .current_dir(self.dir.path())
+                .arg("driver.py")
+                .args([token, method, path])
+                .arg(key)
+                .arg(algorithm),
+        )
     }
 }
 

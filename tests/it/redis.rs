@@ -800,25 +800,19 @@ async fn the_explain_command_reads_sessions_from_redis_itself() {
     .unwrap();
     // No gateway process is asked: the command reads Redis directly.
     let explain = |path: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .arg("explain")
-            .arg("--config")
-            .arg(config.path())
-            .args([
-                "--url",
-                path,
-                "--cookie",
-                &format!("sessionid={id}"),
-                "--json",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        crate::common::python::json_output(
+            std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+                .arg("explain")
+                .arg("--config")
+                .arg(config.path())
+                .args([
+                    "--url",
+                    path,
+                    "--cookie",
+                    &format!("sessionid={id}"),
+                    "--json",
+                ]),
+        )
     };
     let e = explain("/life/1/");
     assert_eq!(e["decision"], "forward", "{e:#}");

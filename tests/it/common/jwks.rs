@@ -275,14 +275,7 @@ b64 = lambda n: base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "
 pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
 print(json.dumps({"pem": pem, "n": b64(numbers.n), "e": b64(numbers.e)}))
 "#;
-    let out = std::process::Command::new(super::python::python())
-        .args(["-c", script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    super::python::json_output(
+        std::process::Command::new(super::python::python()).args(["-c", script]),
+    )
 }

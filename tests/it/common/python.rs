@@ -22,3 +22,14 @@ pub fn python() -> PathBuf {
     );
     python
 }
+
+/// Runs `command`, which must succeed and print JSON; that JSON.
+pub fn json_output(command: &mut std::process::Command) -> serde_json::Value {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
