@@ -108,13 +108,9 @@ impl Oidc {
         let (oidc, store, id) = (self.clone(), store.clone(), *id);
         let refresh = tokio::spawn(async move {
             // The request before us in this process may have refreshed it.
-            let refreshed = match store.get_uncached(&id).await {
-                Ok(Some(current)) if !current.refresh_due(SystemTime::now()) => {
-                    Refreshed::Fresh(current)
-                }
-                Ok(Some(_)) => oidc.refresh_claimed(&store, &id).await,
-                Ok(None) => Refreshed::Ended("the session ended meanwhile".into()),
-                Err(error) => Refreshed::Unavailable(error.to_string()),
+            let refreshed = match still_due(&store, &id, "the session ended meanwhile").await {
+                Ok(_) => oidc.refresh_claimed(&store, &id).await,
+                Err(settled) => settled,
             };
             *turn = matches!(refreshed, Refreshed::Unavailable(_)).then(Instant::now);
             refreshed
@@ -144,11 +140,9 @@ impl Oidc {
         };
         // Read under the claim: another replica may have refreshed it
         // between our lookup and our claim.
-        let outcome = match store.get_uncached(id).await {
-            Ok(Some(current)) if !current.refresh_due(SystemTime::now()) => {
-                Refreshed::Fresh(current)
-            }
-            Ok(Some(current)) => match self.refreshed_claims(&current).await {
+        let outcome = match still_due(store, id, "the session ended meanwhile").await {
+            Err(settled) => settled,
+            Ok(current) => match self.refreshed_claims(&current).await {
                 Ok(session) => write_refreshed(store, id, session).await,
                 Err(Failure::Refused(why)) => match store.remove(id).await {
                     Ok(_) => Refreshed::Ended(why),
@@ -160,8 +154,6 @@ impl Oidc {
                 },
                 Err(Failure::Unavailable(why)) => Refreshed::Unavailable(why),
             },
-            Ok(None) => Refreshed::Ended("the session ended meanwhile".into()),
-            Err(error) => Refreshed::Unavailable(error.to_string()),
         };
         store.release_refresh(claim).await;
         outcome
@@ -271,21 +263,30 @@ impl Oidc {
     }
 }
 
+/// The session `id` as the store holds it now, when it is still due a
+/// refresh; otherwise how that settles this one: its claims are fresh
+/// (refreshed meanwhile), it has ended (`ended` says how), or the store
+/// could not answer.
+async fn still_due(store: &Store, id: &SessionId, ended: &str) -> Result<Arc<Session>, Refreshed> {
+    match store.get_uncached(id).await {
+        Ok(Some(current)) if !current.refresh_due(SystemTime::now()) => {
+            Err(Refreshed::Fresh(current))
+        }
+        Ok(Some(current)) => Ok(current),
+        Ok(None) => Err(Refreshed::Ended(ended.into())),
+        Err(error) => Err(Refreshed::Unavailable(error.to_string())),
+    }
+}
+
 /// Another replica holds the claim: its record, once written, or its
 /// failure, once it lets go.
 async fn wait_for_other_replica(store: &Store, id: &SessionId, hold: Duration) -> Refreshed {
+    const ENDED: &str = "another replica's refresh ended the session";
     let deadline = Instant::now() + hold;
     loop {
         tokio::time::sleep(POLL_EVERY).await;
-        match store.get_uncached(id).await {
-            Ok(Some(current)) if !current.refresh_due(SystemTime::now()) => {
-                return Refreshed::Fresh(current)
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return Refreshed::Ended("another replica's refresh ended the session".into())
-            }
-            Err(error) => return Refreshed::Unavailable(error.to_string()),
+        if let Err(settled) = still_due(store, id, ENDED).await {
+            return settled;
         }
         match store.refresh_claimed(id).await {
             Ok(true) if Instant::now() < deadline => continue,
@@ -294,17 +295,11 @@ async fn wait_for_other_replica(store: &Store, id: &SessionId, hold: Duration) -
             }
             // Let go: its record may have landed just after our read.
             Ok(false) => {
-                return match store.get_uncached(id).await {
-                    Ok(Some(current)) if !current.refresh_due(SystemTime::now()) => {
-                        Refreshed::Fresh(current)
-                    }
-                    Ok(None) => {
-                        Refreshed::Ended("another replica's refresh ended the session".into())
-                    }
-                    Ok(Some(_)) => {
+                return match still_due(store, id, ENDED).await {
+                    Ok(_) => {
                         Refreshed::Unavailable("another replica's refresh did not succeed".into())
                     }
-                    Err(error) => Refreshed::Unavailable(error.to_string()),
+                    Err(settled) => settled,
                 }
             }
             Err(error) => return Refreshed::Unavailable(error.to_string()),
