@@ -233,25 +233,33 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Config> {
     config::load(path).map_err(anyhow::Error::from)
 }
 
+/// The CPUs this process may use: its affinity mask and cgroup quota, as
+/// Tokio itself would count them.
+fn usable_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
 fn run(future: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     run_on(None, future)
 }
 
-/// Runs `future` on a runtime with `threads` workers (default: one per CPU).
+/// Runs `future` on a runtime with `threads` workers (default: one per CPU
+/// this process may run on).
 fn run_on(
     threads: Option<usize>,
     future: impl std::future::Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
-    let mut builder = match threads {
+    let mut builder = match threads.unwrap_or_else(usable_cpus) {
         // One worker: the single-threaded scheduler, without the
-        // work-stealing machinery one thread cannot use.
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(threads) => {
+        // work-stealing machinery one thread cannot use (about 15% less
+        // CPU per request; docs/benchmarks.md). A sidecar given one CPU
+        // (affinity or a cgroup quota) gets it by default.
+        1 => tokio::runtime::Builder::new_current_thread(),
+        threads => {
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             builder.worker_threads(threads);
             builder
         }
-        None => tokio::runtime::Builder::new_multi_thread(),
     };
     builder
         .enable_all()
