@@ -13,6 +13,7 @@
 //! | `portcullis_config_last_reload_success_timestamp_seconds` | gauge | |
 
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -24,7 +25,7 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub route: String,
+    pub route: Arc<str>,
     pub decision: &'static str,
     pub reason: &'static str,
     pub status_class: &'static str,
@@ -54,6 +55,8 @@ pub struct Metrics {
     pub open_connections: Gauge,
     pub reloads: Family<ReloadLabels, Counter>,
     pub last_reload_success: Gauge<f64, AtomicU64>,
+    /// The `route` label of a request no route matched: `-`.
+    unmatched_route: Arc<str>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -137,6 +140,7 @@ impl Metrics {
             open_connections,
             reloads,
             last_reload_success,
+            unmatched_route: Arc::from("-"),
         };
         metrics.config_loaded();
         metrics
@@ -158,9 +162,11 @@ impl Metrics {
         }
     }
 
+    /// One answer of the gateway; `route` is `None` when none matched
+    /// (the label is then `-`).
     pub fn request(
         &self,
-        route: &str,
+        route: Option<&Arc<str>>,
         decision: &'static str,
         reason: &'static str,
         status: u16,
@@ -174,7 +180,7 @@ impl Metrics {
             _ => "5xx",
         };
         let labels = RequestLabels {
-            route: route.to_string(),
+            route: Arc::clone(route.unwrap_or(&self.unmatched_route)),
             decision,
             reason,
             status_class,

@@ -2,6 +2,7 @@
 //! and its reason code, and the request metrics. Session ids and cookie
 //! values are never logged.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
@@ -12,7 +13,9 @@ use crate::denial::Denial;
 pub struct AccessLog<'r> {
     method: Method,
     path: Option<String>,
-    route: Option<&'r str>,
+    /// The route's name, shared with the config (the metrics label is a
+    /// clone of the `Arc`, not of the text).
+    route: Option<&'r Arc<str>>,
     /// The authentication class that authenticated the request.
     auth: Option<&'static str>,
     /// How the session's user signed in, when known (`oidc`).
@@ -49,7 +52,7 @@ impl<'r> AccessLog<'r> {
         self.path = Some(canonical.to_string());
     }
 
-    pub fn route(&mut self, name: &'r str) {
+    pub fn route(&mut self, name: &'r Arc<str>) {
         self.route = Some(name);
     }
 
@@ -99,7 +102,7 @@ impl<'r> AccessLog<'r> {
             metrics.decision(ingress, answer, reason.unwrap_or("-"));
         }
         metrics.request(
-            self.route.unwrap_or("-"),
+            self.route,
             decision,
             reason.unwrap_or("-"),
             status.as_u16(),
@@ -109,7 +112,7 @@ impl<'r> AccessLog<'r> {
             target: "portcullis::access",
             method = %self.method,
             path = self.path.as_deref().unwrap_or("-"),
-            route = self.route.unwrap_or("-"),
+            route = self.route.map_or("-", |name| &**name),
             auth = self.auth.unwrap_or("-"),
             login = self.login.unwrap_or("-"),
             ingress = self.ingress.unwrap_or("-"),

@@ -121,7 +121,7 @@ impl Requirements {
 /// One compiled `[[routes]]` entry.
 #[derive(Debug)]
 pub struct Route {
-    pub name: Box<str>,
+    pub name: std::sync::Arc<str>,
     pub pattern: Pattern,
     pub methods: Option<Box<[Method]>>,
     pub access: Access,

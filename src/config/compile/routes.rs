@@ -150,7 +150,7 @@ pub(super) fn routes(
     let internal = Pattern::parse(&format!("{internal_prefix}/**")).ok();
     let mut compiled: Vec<(Route, Range<usize>)> = Vec::with_capacity(raw.len());
     for (i, route) in raw.iter().enumerate() {
-        let name: Box<str> = match &route.name {
+        let name: std::sync::Arc<str> = match &route.name {
             Some(name) if name.get_ref().trim().is_empty() => {
                 problems.at(name.span(), "route name must not be empty");
                 format!("routes[{i}]").into()
