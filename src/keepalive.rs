@@ -13,7 +13,7 @@
 //! connection's own task is the only task.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -154,8 +154,19 @@ impl Pool {
         None
     }
 
-    /// A new connection to `target`'s authority; its task runs on its own.
-    async fn connect(&self, target: Uri) -> Result<Sender, ExchangeError> {
+    /// A new connection to `target`'s authority. Boxed: with keep-alive it
+    /// is rare, and its future (about 3 KiB: the connector, TLS, the
+    /// handshake) would otherwise sit in, and be copied with, every
+    /// request's.
+    fn connect(
+        &self,
+        target: Uri,
+    ) -> Pin<Box<dyn Future<Output = Result<Sender, ExchangeError>> + Send + '_>> {
+        Box::pin(self.open(target))
+    }
+
+    /// Opens a connection to `target`'s authority; its task runs on its own.
+    async fn open(&self, target: Uri) -> Result<Sender, ExchangeError> {
         let mut connector = self.inner.connector.clone();
         poll_fn(|cx| connector.poll_ready(cx)).await?;
         let io = connector.call(target).await?;

@@ -137,7 +137,9 @@ pub(super) async fn run<'r>(
                     cookie: decision.csrf_cookie,
                     html: reply.html,
                 };
-                endpoints::handle(exchange, &target.path).await
+                // Boxed: the gateway's own pages (login, OIDC, logout) are
+                // a large future the proxied path should not carry.
+                Box::pin(endpoints::handle(exchange, &target.path)).await
             }
             None => Err(Denial::bad_path()),
         },

@@ -36,7 +36,9 @@ pub async fn lookup(context: &Context<'_>, headers: &HeaderMap, trace: &mut Trac
         Ok(Some(session)) => {
             trace.note(|| SessionStep::Found(session.clone()));
             if session.refresh_due(SystemTime::now()) {
-                return refreshed(context, &id, session, trace).await;
+                // Boxed: the refresh (14 KiB of future) is rare, and would
+                // otherwise make every session lookup that large.
+                return Box::pin(refreshed(context, &id, session, trace)).await;
             }
             SessionState::Authenticated(session, AuthClass::Session)
         }

@@ -7,6 +7,8 @@
 mod postgres;
 mod sqlite;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 pub use postgres::{Postgres, PostgresTarget};
@@ -206,9 +208,13 @@ impl Database {
         }
     }
 
+    /// `call`, bounded by the store's timeout. It comes boxed: a database
+    /// call's future is about 6.5 KiB (tokio-postgres), and every future
+    /// that awaits the store inline would carry a slot that large, and copy
+    /// it on each request, whatever the store.
     async fn bounded<T>(
         &self,
-        call: impl std::future::Future<Output = Result<T, StoreError>>,
+        call: Pin<Box<impl Future<Output = Result<T, StoreError>>>>,
     ) -> Result<T, StoreError> {
         tokio::time::timeout(self.timeout(), call)
             .await
@@ -217,45 +223,45 @@ impl Database {
 
     /// The row for session `key`, expired or not.
     pub async fn session(&self, key: &str) -> Result<Option<SessionRow>, StoreError> {
-        self.bounded(async {
+        self.bounded(Box::pin(async {
             match self {
                 Database::Sqlite(db) => db.session(key).await,
                 Database::Postgres(db) => db.session(key).await,
             }
-        })
+        }))
         .await
     }
 
     /// User `id` (the session's `_auth_user_id`) with groups and permissions.
     pub async fn user(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
-        self.bounded(async {
+        self.bounded(Box::pin(async {
             match self {
                 Database::Sqlite(db) => db.user(id).await,
                 Database::Postgres(db) => db.user(id).await,
             }
-        })
+        }))
         .await
     }
 
     /// The id of the user DRF token `key` belongs to (`Token.objects.get(key=...)`).
     pub async fn token_user_id(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.bounded(async {
+        self.bounded(Box::pin(async {
             match self {
                 Database::Sqlite(db) => db.token_user_id(key).await,
                 Database::Postgres(db) => db.token_user_id(key).await,
             }
-        })
+        }))
         .await
     }
 
     /// Whether simplejwt's blacklist holds a token with this `jti`.
     pub async fn jti_blacklisted(&self, jti: &str) -> Result<bool, StoreError> {
-        self.bounded(async {
+        self.bounded(Box::pin(async {
             match self {
                 Database::Sqlite(db) => db.count(|q| &q.blacklisted, jti).await,
                 Database::Postgres(db) => db.count(|q| &q.blacklisted, jti).await,
             }
-        })
+        }))
         .await
         .map(|count| count > 0)
     }
@@ -263,12 +269,12 @@ impl Database {
     /// `Ok` when every query prepares against the database now (`/readyz`):
     /// it is up, and the configured tables and columns exist.
     pub async fn ready(&self) -> Result<(), String> {
-        let probe = self.bounded(async {
+        let probe = self.bounded(Box::pin(async {
             match self {
                 Database::Sqlite(db) => db.ready().await,
                 Database::Postgres(db) => db.ready().await,
             }
-        });
+        }));
         probe.await.map_err(|e| e.to_string())
     }
 }
