@@ -53,6 +53,7 @@ fn table(n: usize) -> RouteTable {
             max_body: None,
             mode: Mode::Enforce,
             authentication: None,
+            ip_rules: Default::default(),
         });
     }
     routes.push(Route {
@@ -65,6 +66,7 @@ fn table(n: usize) -> RouteTable {
         max_body: None,
         mode: Mode::Enforce,
         authentication: None,
+        ip_rules: Default::default(),
     });
     RouteTable::new(routes, Access::Deny, Mode::Enforce)
 }

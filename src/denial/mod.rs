@@ -40,6 +40,32 @@ pub enum Cause {
     Permission(Lack),
     /// `body_too_large`: the route's `max_body`, in bytes.
     BodyLimit(u64),
+    /// `ip_not_allowed`: the client's address as the gateway sees it, and
+    /// the rule that refused it.
+    IpNotAllowed {
+        address: std::net::IpAddr,
+        refusal: IpRefusal,
+    },
+}
+
+/// Why a route's address rules refused a client (`ip_not_allowed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpRefusal {
+    /// The address is inside this `deny_ips` range.
+    Denied(ipnet::IpNet),
+    /// `allow_ips` is set and holds no range with the address.
+    NotAllowed,
+}
+
+impl std::fmt::Display for IpRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IpRefusal::Denied(range) => write!(f, "it is inside the route's deny_ips ({range})"),
+            IpRefusal::NotAllowed => {
+                f.write_str("it is outside every range of the route's allow_ips")
+            }
+        }
+    }
 }
 
 /// Why a request has no session: what `explain` and the fix text say.
@@ -238,6 +264,15 @@ impl Denial {
 
     pub const fn no_route() -> Denial {
         Denial::new(StatusCode::FORBIDDEN, Reason::NoRoute, PERMISSION_DENIED)
+    }
+
+    /// The route's `allow_ips` or `deny_ips` refuse the client's address.
+    pub const fn ip_not_allowed() -> Denial {
+        Denial::new(
+            StatusCode::FORBIDDEN,
+            Reason::IpNotAllowed,
+            PERMISSION_DENIED,
+        )
     }
 
     pub const fn route_denied() -> Denial {

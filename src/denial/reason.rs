@@ -71,6 +71,9 @@ pub enum Reason {
     /// Signed in at the provider, but outside `oidc.allowed_groups` or
     /// `oidc.allowed_email_domains`.
     OidcNotAllowed,
+    /// The client's address is outside the route's `allow_ips`, or inside
+    /// its `deny_ips`.
+    IpNotAllowed,
 }
 
 impl Reason {
@@ -108,6 +111,7 @@ impl Reason {
                 | Reason::IssuerUnavailable
                 | Reason::UnknownFormat
                 | Reason::NotAcceptable
+                | Reason::IpNotAllowed
         )
     }
 
@@ -176,6 +180,7 @@ impl Reason {
             Reason::OidcUnavailable => "oidc_unavailable",
             Reason::OidcTokenInvalid => "oidc_token_invalid",
             Reason::OidcNotAllowed => "oidc_not_allowed",
+            Reason::IpNotAllowed => "ip_not_allowed",
         }
     }
 }

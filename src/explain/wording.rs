@@ -112,6 +112,20 @@ pub fn step(step: &Step, config: &Config) -> StepView {
             format!("the ingress's subrequest ({ingress}) asks about {method} {uri}: that request is decided, and answered instead of forwarded"),
         ),
         Step::Route(step) => route(step),
+        Step::ClientIp { address, verdict } => match verdict {
+            Ok(()) => view(
+                "route",
+                "client ip",
+                Outcome::Pass,
+                format!("{address} is admitted by the route's allow_ips and deny_ips"),
+            ),
+            Err(refusal) => view(
+                "route",
+                "client ip",
+                Outcome::Fail,
+                format!("{address} is refused: {refusal}"),
+            ),
+        },
         Step::Credentials(step) => credentials(step),
         Step::Session(step) => session(step, config),
         Step::Csrf(step) => csrf(step, config),

@@ -190,6 +190,7 @@ mod tests {
             max_body: None,
             mode: Mode::Enforce,
             authentication: None,
+            ip_rules: crate::routes::ip_rules::IpRules::default(),
         }
     }
 

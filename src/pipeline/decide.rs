@@ -15,7 +15,9 @@ use crate::negotiate::Refusal;
 use crate::routes::{Mode, Route};
 use crate::session::state::{AuthClass, SessionState};
 
-use super::{authenticate, authorize, check_csrf, endpoints, lookup_session, select_route};
+use super::{
+    authenticate, authorize, check_csrf, check_ip, endpoints, lookup_session, select_route,
+};
 use super::{Context, Work};
 
 /// What stages 1–6 made of one request.
@@ -123,6 +125,11 @@ async fn checks<'r>(
         }
     };
     decision.route = route;
+    if let Some(route) = route {
+        if let Err(denial) = check_ip::check(context, &parts.headers, route, trace) {
+            held.settle(route.mode, denial, trace)?;
+        }
+    }
     let mode = route.map_or(config.routes.unmatched_mode(), |r| r.mode);
     let exempt = route.is_some_and(|r| r.csrf_exempt);
     let (https, csrf_cookie) = (decision.https, decision.csrf_cookie);

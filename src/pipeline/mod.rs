@@ -9,7 +9,9 @@
 //!    matched and forwarded
 //! 2. `endpoints`       the gateway's own `/_portcullis/*` (CSRF token,
 //!    login, logout), never forwarded
-//! 3. `select_route`    first matching `[[routes]]` entry in file order; none = deny
+//! 3. `select_route`    first matching `[[routes]]` entry in file order; none = deny;
+//!    then `check_ip`: the route's `allow_ips` / `deny_ips` on the client's
+//!    address (`crate::client`)
 //! 4. `authenticate`    the route's authentication classes in order (DRF's
 //!    `_authenticate`): `lookup_session` (cookie → id check → store →
 //!    sliding renewal), DRF Token, simplejwt; a refused credential ends
@@ -37,6 +39,7 @@
 pub mod authenticate;
 pub mod authorize;
 pub mod check_csrf;
+pub mod check_ip;
 mod decide;
 pub mod decision;
 mod dispatch;

@@ -36,6 +36,12 @@ pub enum Step {
         path: String,
     },
     Route(RouteStep),
+    /// Stage 3: the route's `allow_ips` and `deny_ips` on the client's
+    /// address (the peer, or what `server.trusted_proxies` say it is).
+    ClientIp {
+        address: std::net::IpAddr,
+        verdict: Result<(), crate::denial::IpRefusal>,
+    },
     Credentials(CredentialStep),
     Session(SessionStep),
     Csrf(CsrfStep),

@@ -79,6 +79,10 @@ pub fn hint(denial: &Denial, config: &Config) -> String {
         Reason::OidcProviderError => "The identity provider ended the sign-in with the error named: check the client's settings there (redirect URI, scopes) or the user's access.".into(),
         Reason::OidcUnavailable => "The identity provider (oidc.issuer) could not be reached or answered nonsense: see the gateway's log for what failed.".into(),
         Reason::OidcTokenInvalid => "The provider refused the code (already used or expired) or its ID token did not verify (see the log): start the sign-in again.".into(),
+        Reason::IpNotAllowed => match cause {
+            Some(Cause::IpNotAllowed { address, refusal }) => format!("The gateway sees this request as coming from {address}, and {refusal}: send it from an admitted network. Behind a proxy, the address is the one server.trusted_proxies make of X-Forwarded-For."),
+            _ => "The route's allow_ips or deny_ips refuse the client's address.".into(),
+        },
         Reason::OidcNotAllowed => "The identity provider signed the user in, but oidc.allowed_groups or oidc.allowed_email_domains does not let them in here.".into(),
         Reason::BadDecisionRequest => "Configure the ingress to name the original request: nginx X-Original-Method and X-Original-URI, Traefik and Caddy X-Forwarded-Method and X-Forwarded-Uri, Envoy the path_prefix of decision.envoy_path_prefix (docs/ingress.md).".into(),
         Reason::IssuerUnavailable => "The token issuer's keys (JWKS) could not be fetched and none are cached: check the issuer and [bearer] jwks_url; the request fails closed meanwhile.".into(),

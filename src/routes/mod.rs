@@ -1,6 +1,7 @@
 //! Compiled access rules: what a `[[routes]]` entry means once validated,
 //! and the table that finds the route deciding a request.
 
+pub mod ip_rules;
 pub mod matcher;
 pub mod pattern;
 
@@ -8,6 +9,7 @@ use std::str::FromStr;
 
 use http::Method;
 
+use ip_rules::IpRules;
 use matcher::Matcher;
 pub use pattern::Pattern;
 
@@ -134,6 +136,8 @@ pub struct Route {
     pub mode: Mode,
     /// The view's `authentication_classes`; `None`: the top-level list.
     pub authentication: Option<crate::credentials::AuthClasses>,
+    /// `allow_ips` and `deny_ips`: the client addresses that may use it.
+    pub ip_rules: IpRules,
 }
 
 /// Every route in file order, plus what applies when none matches.
@@ -182,6 +186,7 @@ impl RouteTable {
             max_body: None,
             mode,
             authentication: None,
+            ip_rules: IpRules::default(),
         });
         RouteTable {
             routes,

@@ -522,3 +522,30 @@ fn serve_answers_then_stops_cleanly_on_sigterm() {
     };
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn check_names_a_bad_address_rule_by_line_and_column() {
+    let routes = r#"
+[[routes]]
+name = "office"
+path = "/office/**"
+access = "anonymous"
+allow_ips = ["10.0.0.0/8", "10.0.0.300/8"]
+deny_ips = ["lan"]
+
+[[routes]]
+name = "nobody"
+path = "/nobody/**"
+access = "anonymous"
+allow_ips = []
+"#;
+    let (code, out) = check(&format!("{GOOD}{routes}"));
+    assert_eq!(code, 1, "{out}");
+    for message in [
+        ":14:28: \"10.0.0.300/8\" is not an IP address or CIDR range",
+        ":15:13: \"lan\" is not an IP address or CIDR range",
+        ":21:13: route \"nobody\": allow_ips = [] admits no address",
+    ] {
+        assert!(out.contains(message), "missing {message:?} in:\n{out}");
+    }
+}

@@ -24,6 +24,7 @@ mod explain;
 mod ext_authz_grpc;
 mod faults;
 mod identity;
+mod ip_rules;
 mod limits;
 mod login;
 mod metrics;

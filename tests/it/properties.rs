@@ -204,5 +204,6 @@ fn route(name: &str, pattern: &str, access: Access) -> Route {
         max_body: None,
         mode: Mode::Enforce,
         authentication: None,
+        ip_rules: Default::default(),
     }
 }

@@ -9,6 +9,7 @@ use toml::Spanned;
 use super::defaults;
 use super::problems::{line_column, Problems};
 use crate::config::raw::RawRoute;
+use crate::routes::ip_rules::IpRules;
 use crate::routes::{Access, Mode, ModelPermissions, Pattern, Requirements, Route};
 use crate::session::record::unsafe_value_reason;
 
@@ -133,6 +134,31 @@ fn methods(problems: &mut Problems, value: &Spanned<Vec<String>>) -> Option<Box<
     Some(out.into_boxed_slice())
 }
 
+/// A route's `allow_ips` and `deny_ips`, each entry an address or a CIDR
+/// range.
+fn ip_rules(problems: &mut Problems, route: &RawRoute, name: &str) -> IpRules {
+    let ranges = |problems: &mut Problems, list: &[Spanned<String>]| -> Box<[ipnet::IpNet]> {
+        list.iter()
+            .filter_map(|entry| super::values::ip_range(problems, entry))
+            .collect()
+    };
+    let allow = match &route.allow_ips {
+        Some(list) if list.get_ref().is_empty() => {
+            problems.at(
+                list.span(),
+                format!("route {name:?}: allow_ips = [] admits no address; use access = \"deny\" to close a route, or leave allow_ips out to admit every address"),
+            );
+            Box::default()
+        }
+        Some(list) => ranges(problems, list.get_ref()),
+        None => Box::default(),
+    };
+    IpRules {
+        allow,
+        deny: ranges(problems, &route.deny_ips),
+    }
+}
+
 /// The name a route is known by in messages.
 fn route_name_for(route: &RawRoute, index: usize) -> String {
     route
@@ -192,6 +218,7 @@ pub(super) fn routes(
             );
         }
         let methods = route.methods.as_ref().and_then(|m| methods(problems, m));
+        let ip_rules = ip_rules(problems, route, &name);
         let route_compiled = Route {
             name,
             pattern,
@@ -211,6 +238,7 @@ pub(super) fn routes(
                     &format!("route {:?} authentication", route_name_for(route, i)),
                 )
             }),
+            ip_rules,
         };
         if internal
             .as_ref()

@@ -456,4 +456,11 @@ pub struct RawRoute {
     /// The view's `authentication_classes` (default the top-level
     /// `authentication`).
     pub authentication: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Client addresses (IP or CIDR) that may use this route; any other
+    /// gets 403 `ip_not_allowed` (default: every address).
+    pub allow_ips: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Client addresses (IP or CIDR) refused by this route, even inside
+    /// `allow_ips`.
+    #[serde(default)]
+    pub deny_ips: Vec<Spanned<String>>,
 }
