@@ -297,6 +297,7 @@ async fn live_request(
         tls: false,
         lookup_timing: None,
         live: true,
+        peer_is_ingress: false,
     };
     let body = portcullis::body::ForwardBody::from_bytes(bytes::Bytes::new());
     let mut state = RequestState {

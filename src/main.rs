@@ -233,10 +233,18 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Config> {
     config::load(path).map_err(anyhow::Error::from)
 }
 
-/// The CPUs this process may use: its affinity mask and cgroup quota, as
+/// The worker threads by default: `TOKIO_WORKER_THREADS` when set, else
+/// the CPUs this process may use (its affinity mask and cgroup quota), as
 /// Tokio itself would count them.
 fn usable_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    // Tokio's own override, honoured as its default builder would.
+    let from_env = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|value| value.trim().parse::<usize>().ok())
+        .filter(|threads| *threads > 0);
+    from_env.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    })
 }
 
 fn run(future: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {

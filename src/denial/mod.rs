@@ -55,6 +55,9 @@ pub enum IpRefusal {
     Denied(ipnet::IpNet),
     /// `allow_ips` is set and holds no range with the address.
     NotAllowed,
+    /// The request came through a trusted proxy or ingress whose
+    /// X-Forwarded-For names no client address: refused whatever the rules.
+    Unresolved,
 }
 
 impl std::fmt::Display for IpRefusal {
@@ -64,6 +67,7 @@ impl std::fmt::Display for IpRefusal {
             IpRefusal::NotAllowed => {
                 f.write_str("it is outside every range of the route's allow_ips")
             }
+            IpRefusal::Unresolved => f.write_str("it is a trusted proxy or ingress whose X-Forwarded-For names no client address (none, an entry that is not an address, or trusted proxies only)"),
         }
     }
 }

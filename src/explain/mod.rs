@@ -181,8 +181,13 @@ pub async fn explain(
         true => ForwardBody::from_bytes(Bytes::new()),
         false => ForwardBody::from_bytes(Bytes::from(request.body.clone().unwrap_or_default())),
     };
+    let context = Context {
+        // An HTTP subrequest's peer is the ingress, as on the listener.
+        peer_is_ingress: request.decision,
+        ..Context::explain(config, store, peer, https)
+    };
     let mut state = RequestState {
-        context: Context::explain(config, store, peer, https),
+        context,
         parts,
         reply,
         work: Work::new(body, trace),

@@ -22,8 +22,16 @@ pub fn check(
         return Ok(());
     }
     let trusted = &context.config.server.trusted_proxies;
-    let address = crate::client::client_address(context.peer.ip(), headers, trusted);
-    let verdict = rules.admits(address);
+    let peer = context.peer.ip();
+    // No address to decide on (a proxy or ingress naming no client, or
+    // Envoy naming none by IP): refused, whatever the rules say.
+    let resolved = crate::client::resolved_client(peer, headers, trusted, context.peer_is_ingress)
+        .filter(|address| !address.is_unspecified());
+    let address = resolved.unwrap_or(peer.to_canonical());
+    let verdict = match resolved {
+        Some(client) => rules.admits(client),
+        None => Err(crate::denial::IpRefusal::Unresolved),
+    };
     trace.note(|| Step::ClientIp { address, verdict });
     verdict.map_err(|refusal| {
         Denial::ip_not_allowed().because(trace.wants_causes(), || Cause::IpNotAllowed {

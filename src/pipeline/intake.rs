@@ -83,6 +83,7 @@ impl<'a> Context<'a> {
             tls: connection.tls,
             lookup_timing: Some(&gateway.metrics().session_lookup),
             live: true,
+            peer_is_ingress: false,
         }
     }
 
@@ -101,6 +102,7 @@ impl<'a> Context<'a> {
             tls,
             lookup_timing: None,
             live: false,
+            peer_is_ingress: false,
         }
     }
 }

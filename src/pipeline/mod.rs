@@ -211,4 +211,8 @@ pub struct Context<'a> {
     /// False for `explain`: no sliding renewal is written and no identity
     /// assertion signed (explain shows the claims instead).
     pub live: bool,
+    /// The peer is an ingress asking on the decision listener (already in
+    /// `decision.trusted_ingress`): the client is whom its X-Forwarded-For
+    /// names, never the ingress.
+    pub peer_is_ingress: bool,
 }

@@ -549,3 +549,24 @@ allow_ips = []
         assert!(out.contains(message), "missing {message:?} in:\n{out}");
     }
 }
+
+#[test]
+fn check_warns_when_an_address_rule_overlaps_trusted_proxies() {
+    let text = GOOD.replace(
+        "admin_listen = \"127.0.0.1:9901\"",
+        "admin_listen = \"127.0.0.1:9901\"\ntrusted_proxies = [\"10.0.0.0/8\"]",
+    ) + r#"
+[[routes]]
+name = "office"
+path = "/office/**"
+access = "anonymous"
+deny_ips = ["10.9.0.0/16", "192.0.2.0/24"]
+"#;
+    let (code, out) = check(&text);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(":15:13: warning: route \"office\": 10.9.0.0/16 overlaps server.trusted_proxies (10.0.0.0/8)"),
+        "{out}"
+    );
+    assert!(!out.contains("192.0.2.0/24 overlaps"), "{out}");
+}

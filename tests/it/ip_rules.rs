@@ -7,7 +7,9 @@
 
 use serde_json::json;
 
+use crate::common::ingress::Ingress;
 use crate::common::*;
+use crate::decision::send;
 
 const ROUTES: &str = r#"
 [[routes]]
@@ -112,19 +114,95 @@ async fn the_address_is_checked_before_anyone_is_authenticated() {
         .assert_denied(403, "not_authenticated", NOT_AUTHENTICATED);
 }
 
+/// Two enforced routes: one admitting only 10/8, one only loopback.
+const LOOPBACK_ONLY: &str = r#"
+[[routes]]
+name = "office"
+path = "/office/**"
+access = "anonymous"
+allow_ips = ["10.0.0.0/8"]
+
+[[routes]]
+name = "local"
+path = "/local/**"
+access = "anonymous"
+allow_ips = ["127.0.0.1"]
+"#;
+
 #[tokio::test]
 async fn without_trusted_proxies_x_forwarded_for_is_not_believed() {
-    let h = Harness::start(&ROUTES.replace(
-        "allow_ips = [\"10.0.0.0/8\"]\nmode",
-        "allow_ips = [\"127.0.0.1\"]\nmode",
-    ))
-    .await;
+    let h = Harness::start(LOOPBACK_ONLY).await;
     // The peer (127.0.0.1) is the client, whatever the header says.
     h.get("/office/x", &[("x-forwarded-for", "10.1.2.3")])
         .await
         .assert_denied(403, "ip_not_allowed", PERMISSION_DENIED);
-    let trial = h.get("/trial/x", &[("x-forwarded-for", "192.0.2.1")]).await;
-    assert_eq!(trial.status, 200, "{}", trial.text());
+    let local = h.get("/local/x", &[("x-forwarded-for", "192.0.2.1")]).await;
+    assert_eq!(local.status, 200, "{}", local.text());
+}
+
+/// Client → a real ingress (the shipped nginx.conf or Caddyfile) → the
+/// decision listener: the client is whom the ingress says, never the
+/// ingress, and never what the client wrote itself.
+async fn through_a_real_ingress(ingress: impl Fn(std::net::SocketAddr, &str) -> Ingress) {
+    let h = Harness::start(&format!(
+        "{LOOPBACK_ONLY}\n[decision]\ntrusted_ingress = [\"127.0.0.1\"]\n"
+    ))
+    .await;
+    let app = h.upstream.url().trim_start_matches("http://").to_string();
+    let ingress = ingress(h.decision.unwrap(), &app);
+    let url = |path: &str| format!("{}{path}", ingress.url());
+    let local = send(&url("/local/x"), "GET", &[]).await;
+    assert_eq!(local.status, 200, "{}", local.body);
+    // 127.0.0.1 is the client here: a forged 10.x entry to the left of it
+    // changes nothing.
+    let forged = send(
+        &url("/office/x"),
+        "GET",
+        &[("x-forwarded-for", "10.1.2.3".to_string())],
+    )
+    .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert_eq!(forged.header("x-portcullis-reason"), Some("ip_not_allowed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_auth_request_tells_the_client_address() {
+    through_a_real_ingress(Ingress::nginx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caddy_forward_auth_tells_the_client_address() {
+    through_a_real_ingress(Ingress::caddy).await;
+}
+
+#[tokio::test]
+async fn a_subrequest_naming_no_client_is_refused() {
+    let h = Harness::start(&format!(
+        "{LOOPBACK_ONLY}\n[decision]\ntrusted_ingress = [\"127.0.0.1\"]\n"
+    ))
+    .await;
+    let decision = format!("http://{}/", h.decision.unwrap());
+    let ask = |forwarded_for: Option<&'static str>| {
+        let mut headers = vec![
+            ("x-original-method", "GET".to_string()),
+            ("x-original-uri", "/local/x".to_string()),
+        ];
+        if let Some(chain) = forwarded_for {
+            headers.push(("x-forwarded-for", chain.to_string()));
+        }
+        headers
+    };
+    // The ingress (127.0.0.1) is never taken for the client.
+    let unnamed = send(&decision, "GET", &ask(None)).await;
+    assert_eq!(unnamed.status, 403, "{}", unnamed.body);
+    assert_eq!(
+        unnamed.header("x-portcullis-reason"),
+        Some("ip_not_allowed")
+    );
+    let named = send(&decision, "GET", &ask(Some("127.0.0.1"))).await;
+    assert_eq!(named.status, 200, "{}", named.body);
+    let elsewhere = send(&decision, "GET", &ask(Some("192.0.2.1"))).await;
+    assert_eq!(elsewhere.status, 403, "{}", elsewhere.body);
 }
 
 #[tokio::test]

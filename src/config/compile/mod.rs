@@ -87,7 +87,13 @@ pub fn compile(
         None => defaults::MODE.parse().unwrap_or(Mode::Enforce),
         Some(value) => routes::mode(problems, value),
     };
-    let routes = routes::routes(problems, &raw.routes, mode, &server.internal_prefix);
+    let routes = routes::routes(
+        problems,
+        &raw.routes,
+        mode,
+        &server.internal_prefix,
+        &server.trusted_proxies,
+    );
     let authentication = credentials::authentication(problems, &raw, &store, base);
     credentials::check_used(
         problems,

@@ -136,11 +136,18 @@ fn methods(problems: &mut Problems, value: &Spanned<Vec<String>>) -> Option<Box<
 
 /// A route's `allow_ips` and `deny_ips`, each entry an address or a CIDR
 /// range.
-fn ip_rules(problems: &mut Problems, route: &RawRoute, name: &str) -> IpRules {
-    let ranges = |problems: &mut Problems, list: &[Spanned<String>]| -> Box<[ipnet::IpNet]> {
+fn ip_rules(
+    problems: &mut Problems,
+    route: &RawRoute,
+    name: &str,
+    trusted_proxies: &crate::client::TrustedProxies,
+) -> IpRules {
+    let ranges = |problems: &mut Problems, list: &[Spanned<String>]| {
         list.iter()
-            .filter_map(|entry| super::values::ip_range(problems, entry))
-            .collect()
+            .filter_map(|entry| {
+                super::values::ip_range(problems, entry).map(|net| (entry.span(), net))
+            })
+            .collect::<Vec<_>>()
     };
     let allow = match &route.allow_ips {
         Some(list) if list.get_ref().is_empty() => {
@@ -148,14 +155,31 @@ fn ip_rules(problems: &mut Problems, route: &RawRoute, name: &str) -> IpRules {
                 list.span(),
                 format!("route {name:?}: allow_ips = [] admits no address; use access = \"deny\" to close a route, or leave allow_ips out to admit every address"),
             );
-            Box::default()
+            Vec::new()
         }
         Some(list) => ranges(problems, list.get_ref()),
-        None => Box::default(),
+        None => Vec::new(),
     };
+    let deny = ranges(problems, &route.deny_ips);
+    // An address inside trusted_proxies is taken for a proxy and skipped
+    // in X-Forwarded-For: a client there is never seen as itself.
+    for (span, range) in allow.iter().chain(&deny) {
+        let overlapping = trusted_proxies
+            .0
+            .iter()
+            .find(|proxy| proxy.contains(&range.network()) || range.contains(&proxy.network()));
+        if let Some(proxy) = overlapping {
+            problems.warn(
+                span.clone(),
+                format!("route {name:?}: {range} overlaps server.trusted_proxies ({proxy}): an address there counts as a proxy, not as a client, so this rule never sees one"),
+            );
+        }
+    }
+    let nets =
+        |list: Vec<(Range<usize>, ipnet::IpNet)>| list.into_iter().map(|(_, net)| net).collect();
     IpRules {
-        allow,
-        deny: ranges(problems, &route.deny_ips),
+        allow: nets(allow),
+        deny: nets(deny),
     }
 }
 
@@ -172,6 +196,7 @@ pub(super) fn routes(
     raw: &[RawRoute],
     global_mode: Mode,
     internal_prefix: &str,
+    trusted_proxies: &crate::client::TrustedProxies,
 ) -> Vec<Route> {
     let internal = Pattern::parse(&format!("{internal_prefix}/**")).ok();
     let mut compiled: Vec<(Route, Range<usize>)> = Vec::with_capacity(raw.len());
@@ -218,7 +243,7 @@ pub(super) fn routes(
             );
         }
         let methods = route.methods.as_ref().and_then(|m| methods(problems, m));
-        let ip_rules = ip_rules(problems, route, &name);
+        let ip_rules = ip_rules(problems, route, &name, trusted_proxies);
         let route_compiled = Route {
             name,
             pattern,

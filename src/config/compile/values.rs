@@ -78,7 +78,7 @@ pub(super) fn ip_range(problems: &mut Problems, entry: &Spanned<String>) -> Opti
         .parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
     match parsed {
-        Ok(net) => Some(net.trunc()),
+        Ok(net) => Some(ipv4_if_mapped(net.trunc())),
         Err(_) => {
             problems.at(
                 entry.span(),
@@ -86,6 +86,20 @@ pub(super) fn ip_range(problems: &mut Problems, entry: &Spanned<String>) -> Opti
             );
             None
         }
+    }
+}
+
+/// `::ffff:10.0.0.0/104` as `10.0.0.0/8`: addresses are compared in their
+/// canonical form (an IPv4-mapped client is its IPv4 address), so a range
+/// written mapped must be too, or it would match nothing.
+fn ipv4_if_mapped(net: ipnet::IpNet) -> ipnet::IpNet {
+    match net {
+        ipnet::IpNet::V6(v6) if v6.prefix_len() >= 96 => v6
+            .addr()
+            .to_ipv4_mapped()
+            .and_then(|v4| ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok())
+            .map_or(net, ipnet::IpNet::V4),
+        other => other,
     }
 }
 
@@ -191,5 +205,26 @@ pub(super) fn ca_file(
             );
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ipv4_if_mapped;
+
+    #[test]
+    fn mapped_ranges_are_read_as_their_ipv4_range() {
+        let net = |text: &str| text.parse::<ipnet::IpNet>().unwrap();
+        assert_eq!(
+            ipv4_if_mapped(net("::ffff:10.0.0.0/104")),
+            net("10.0.0.0/8")
+        );
+        assert_eq!(
+            ipv4_if_mapped(net("::ffff:192.0.2.7/128")),
+            net("192.0.2.7/32")
+        );
+        // Not mapped, or wider than the mapped block: as written.
+        assert_eq!(ipv4_if_mapped(net("2001:db8::/32")), net("2001:db8::/32"));
+        assert_eq!(ipv4_if_mapped(net("::/0")), net("::/0"));
     }
 }

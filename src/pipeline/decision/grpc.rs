@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tonic::codegen::Service;
 
-use super::{decide_for, identity_names, require_canonical, Refused};
+use super::{decide_for, identity_names, require_canonical, PeerIs, Refused};
 use crate::connection::Connection;
 use crate::gateway::Gateway;
 use crate::identity::headers::{claim_names, is_client_claim};
@@ -143,7 +143,16 @@ impl Authorization for Authorizer {
         // Envoy's view of the client: its address, as the proxy would see
         // it on a direct connection.
         let connection = Connection { peer, ..connection };
-        let response = decide_for(gateway, &config, parts, original, connection).await;
+        // Envoy names the client itself (`attributes.source`).
+        let response = decide_for(
+            gateway,
+            &config,
+            parts,
+            original,
+            connection,
+            PeerIs::Client,
+        )
+        .await;
         let (head, body) = response.into_parts();
         // Denials are built in memory; an allowed answer has no body.
         let body = body

@@ -56,9 +56,26 @@ pub async fn handle(
     // The subrequest's own body is not the client's: it is never read.
     let (mut parts, _) = request.into_parts();
     let original = original_head(&config, connection.peer.ip(), &mut parts);
-    decide_for(gateway, &config, parts, original, connection)
-        .await
-        .map(Either::Left)
+    decide_for(
+        gateway,
+        &config,
+        parts,
+        original,
+        connection,
+        PeerIs::Ingress,
+    )
+    .await
+    .map(Either::Left)
+}
+
+/// Who `connection.peer` is to `decide_for`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PeerIs {
+    /// The ingress that sent an HTTP subrequest (nginx, Traefik, Caddy):
+    /// the client is whom its X-Forwarded-For names.
+    Ingress,
+    /// The client, as Envoy named it in a gRPC `Check` call.
+    Client,
 }
 
 /// Decides the request `parts` (already the original request's head,
@@ -69,6 +86,7 @@ async fn decide_for(
     mut parts: Parts,
     original: Result<OriginalRequest, Refused>,
     connection: Connection,
+    peer_is: PeerIs,
 ) -> Response<ProxyBody> {
     let original = match original {
         Ok(original) => original,
@@ -103,8 +121,12 @@ async fn decide_for(
         peer: connection.peer,
         tls: original.https,
     };
+    let context = Context {
+        peer_is_ingress: peer_is == PeerIs::Ingress,
+        ..Context::live(gateway, config, connection)
+    };
     let state = RequestState {
-        context: Context::live(gateway, config, connection),
+        context,
         parts,
         reply,
         work: Work::new(ForwardBody::from_bytes(Bytes::new()), trace),
