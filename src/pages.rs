@@ -27,7 +27,8 @@ h1{font-size:1.4rem;margin-top:0}label{display:block;margin:1rem 0 .3rem;font-we
 input{width:100%;box-sizing:border-box;padding:.55rem;font-size:1rem;border:1px solid #8a8f98;border-radius:4px}\
 button{margin-top:1.4rem;width:100%;padding:.65rem;font-size:1rem;border:0;border-radius:4px;background:#1f5fbf;color:#fff;cursor:pointer}\
 button:focus,input:focus{outline:3px solid #f2b705;outline-offset:1px}\
-.error{background:#fdecea;color:#8a1c12;padding:.7rem;border-radius:4px}code{font-size:.9em}";
+.error{background:#fdecea;color:#8a1c12;padding:.7rem;border-radius:4px}code{font-size:.9em}\
+table{border-collapse:collapse;width:100%}th,td{text-align:left;vertical-align:top;padding:.35rem .4rem;border-top:1px solid #e3e5e8}th{white-space:nowrap}";
 
 fn page(title: &str, body: &str) -> String {
     format!(
@@ -103,6 +104,104 @@ fn provider_link(login: &LoginPage<'_>) -> String {
         prefix = escape(login.prefix),
         next = escape(&next),
         name = escape(name),
+    )
+}
+
+/// What the whoami page shows (`<prefix>/whoami` for a browser).
+pub struct WhoAmIPage<'a> {
+    pub prefix: &'a str,
+    /// `None`: the request is anonymous.
+    pub username: Option<&'a str>,
+    pub groups: &'a [String],
+    pub permissions: &'a [String],
+    pub staff: bool,
+    pub superuser: bool,
+    pub authenticated_by: Option<&'a str>,
+    pub signed_in_with: Option<&'a str>,
+    pub session_expires_at: Option<&'a str>,
+    /// Why there is no user (or why the credential was refused).
+    pub why_not: Option<&'a str>,
+    /// The authentication classes tried.
+    pub classes: &'a str,
+    /// The csrftoken cookie: `missing`, `malformed` or `valid`.
+    pub csrf_cookie: &'a str,
+    /// What an unsafe request from this page needs.
+    pub csrf_need: &'a str,
+}
+
+pub fn whoami_page(who: &WhoAmIPage<'_>) -> String {
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items
+                .iter()
+                .map(|item| format!("<code>{}</code>", escape(item)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let row = |id: &str, name: &str, value: &str| {
+        format!("<tr><th scope=\"row\">{name}</th><td id=\"{id}\">{value}</td></tr>\n")
+    };
+    let mut rows = String::new();
+    let headline = match who.username {
+        Some(username) => {
+            let mut roles = Vec::new();
+            if who.staff {
+                roles.push("staff");
+            }
+            if who.superuser {
+                roles.push("superuser");
+            }
+            rows.push_str(&row("groups", "Groups", &list(who.groups)));
+            rows.push_str(&row("permissions", "Permissions", &list(who.permissions)));
+            if !roles.is_empty() {
+                rows.push_str(&row("roles", "Roles", &roles.join(", ")));
+            }
+            let how = match (who.authenticated_by, who.signed_in_with) {
+                (Some(class), Some(login)) => format!("{class} (signed in with {login})"),
+                (Some(class), None) => class.to_string(),
+                _ => String::new(),
+            };
+            rows.push_str(&row("authenticated-by", "Authenticated by", &escape(&how)));
+            if let Some(expiry) = who.session_expires_at {
+                rows.push_str(&row("expires", "Session expires", &escape(expiry)));
+            }
+            format!("Signed in as <strong>{}</strong>", escape(username))
+        }
+        None => {
+            rows.push_str(&row(
+                "why-not",
+                "Why",
+                &escape(
+                    who.why_not
+                        .unwrap_or("no credential authenticated the request"),
+                ),
+            ));
+            "Not signed in".to_string()
+        }
+    };
+    rows.push_str(&row("classes", "Classes tried", &escape(who.classes)));
+    rows.push_str(&row("csrf-cookie", "CSRF cookie", &escape(who.csrf_cookie)));
+    rows.push_str(&row(
+        "csrf-need",
+        "An unsafe request needs",
+        &escape(who.csrf_need),
+    ));
+    let sign_in = if who.username.is_none() {
+        format!(
+            "\n<p><a href=\"{}/login\">Sign in</a></p>",
+            escape(who.prefix)
+        )
+    } else {
+        String::new()
+    };
+    page(
+        "Who am I",
+        &format!(
+            "<h1>Who am I to the gateway</h1>\n<p id=\"user\">{headline}</p>\n<table>\n{rows}</table>{sign_in}"
+        ),
     )
 }
 

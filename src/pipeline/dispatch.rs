@@ -128,6 +128,7 @@ pub(super) async fn run<'r>(
             Some(target) => {
                 let exchange = endpoints::Exchange {
                     gateway,
+                    context: &context,
                     config,
                     parts: &parts,
                     body: &mut work.body,

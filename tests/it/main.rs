@@ -46,3 +46,4 @@ mod tls;
 mod upstream_pool;
 mod upstream_tls;
 mod websocket;
+mod whoami;

@@ -8,6 +8,7 @@
 //! | `/login`  | GET, HEAD  | the HTML sign-in form                              |
 //! | `/login`  | POST       | sign in (JSON or form), CSRF-checked like LoginView |
 //! | `/logout` | POST       | sign out, CSRF-checked                             |
+//! | `/whoami` | GET, HEAD  | who the gateway takes the caller to be (JSON or HTML) |
 //! | `/oidc/login` | GET    | sign in at the OpenID provider (`[oidc]`)          |
 //! | `oidc.redirect_path` | GET | the provider's answer (`[oidc]`)               |
 //!
@@ -19,6 +20,7 @@ mod csrf_token;
 mod login;
 mod logout;
 mod oidc;
+mod whoami;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +48,9 @@ pub fn is_internal(config: &Config, path: &str) -> bool {
 /// What an endpoint needs to know about the request.
 pub struct Exchange<'a> {
     pub gateway: &'a Gateway,
+    /// What the stages run with (the store, the peer): `whoami`
+    /// authenticates the request as a route would.
+    pub context: &'a crate::pipeline::Context<'a>,
     pub config: &'a Arc<Config>,
     pub parts: &'a Parts,
     pub body: &'a mut ForwardBody,
@@ -87,7 +92,10 @@ pub async fn handle(exchange: Exchange<'_>, path: &str) -> Result<Response<Proxy
         ("/login", Method::GET | Method::HEAD) => Ok(login::page(&exchange)),
         ("/login", Method::POST) => login::submit(exchange).await,
         ("/logout", Method::POST) => logout::submit(exchange).await,
-        ("/csrf" | "/login" | "/logout", method) => Err(Denial::method_not_allowed(&method)),
+        ("/whoami", Method::GET | Method::HEAD) => Ok(whoami::handle(&exchange).await),
+        ("/csrf" | "/login" | "/logout" | "/whoami", method) => {
+            Err(Denial::method_not_allowed(&method))
+        }
         _ => Err(Denial::not_found()),
     }
 }
