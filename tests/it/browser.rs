@@ -295,6 +295,32 @@ async fn wait_for(client: &Client, css: &str, what: &str) {
     }
 }
 
+/// A PNG's width, height and how many distinct byte values its pixel data
+/// holds (inflated IDAT, filter bytes included).
+fn png_shape(png: &[u8]) -> (u32, u32, usize) {
+    use std::io::Read;
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let be32 = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    let (width, height) = (be32(16), be32(20));
+    let (mut at, mut idat) = (8, Vec::new());
+    while at + 8 <= png.len() {
+        let length = be32(at) as usize;
+        if &png[at + 4..at + 8] == b"IDAT" {
+            idat.extend_from_slice(&png[at + 8..at + 8 + length]);
+        }
+        at += 12 + length;
+    }
+    let mut pixels = Vec::new();
+    flate2::read::ZlibDecoder::new(&idat[..])
+        .read_to_end(&mut pixels)
+        .unwrap();
+    let mut seen = [false; 256];
+    for byte in pixels {
+        seen[usize::from(byte)] = true;
+    }
+    (width, height, seen.iter().filter(|s| **s).count())
+}
+
 async fn body_text(client: &Client) -> String {
     client
         .find(Locator::Css("body"))
@@ -337,6 +363,30 @@ async fn sign_in_use_the_app_and_sign_out_in_a_real_browser() {
     let page = body_text(&client).await;
     assert!(page.contains("Welcome to the app"), "{page}");
     assert!(page.contains("Signed in as alice"), "{page}");
+
+    // Who am I to the gateway: the page renders the signed-in user.
+    client
+        .goto(&format!("{gateway}/_portcullis/whoami"))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&client, "#user").await, "Signed in as alice");
+    assert_eq!(text_of(&client, "#authenticated-by").await, "session");
+    assert_eq!(text_of(&client, "#csrf-cookie").await, "valid");
+    let user = client.find(Locator::Css("#user")).await.unwrap();
+    let shot = user.screenshot().await.unwrap();
+    let (width, height, shades) = png_shape(&shot);
+    assert!(
+        width > 100 && height > 10,
+        "the user line is {width}x{height}"
+    );
+    // Rendered text is anti-aliased: dozens of byte values. A blank or
+    // one-colour box has a handful.
+    assert!(
+        shades > 32,
+        "the user line looks blank ({shades} byte values)"
+    );
+    client.goto(&format!("{gateway}/app/")).await.unwrap();
+    wait_for(&client, "#save", "back on the app page").await;
 
     // The page's script reads the csrftoken cookie and PUTs with it.
     client
