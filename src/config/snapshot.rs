@@ -73,6 +73,8 @@ pub struct Diagnostics {
     pub expose_reason: bool,
     /// Add the fix text as `hint` to JSON denial bodies.
     pub debug: bool,
+    /// `<prefix>/explain` answers `explain` for the caller's own request.
+    pub self_explain: bool,
 }
 
 #[derive(Debug, Clone)]

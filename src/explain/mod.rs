@@ -6,6 +6,7 @@
 //! Served as `POST /explain` on the admin listener and by
 //! `portcullis explain`.
 
+pub mod own;
 pub mod render;
 pub mod wording;
 

@@ -60,7 +60,18 @@ pub async fn serve(
             // future (about 10 KiB: the whole pipeline) would be paid per
             // idle connection; boxed it is 16 bytes there, and one
             // allocation per request.
-            Box::pin(async move { crate::pipeline::handle(&gateway, request, connection).await })
+            Box::pin(async move {
+                // `explain` for the caller (`[diagnostics] self_explain`):
+                // it runs the pipeline's stages, so it is answered here.
+                if request.uri().path().ends_with("/explain")
+                    && crate::explain::own::is_self_explain(&gateway.config(), request.uri().path())
+                {
+                    // Boxed: explain's future is large, and rare.
+                    let answer = crate::explain::own::answer(&gateway, &request, connection);
+                    return Box::pin(answer).await;
+                }
+                crate::pipeline::handle(&gateway, request, connection).await
+            })
         },
     )
     .await;

@@ -135,3 +135,45 @@ async fn only_get_and_head_are_answered() {
     assert_eq!(post.status, 405, "{}", post.text());
     assert_eq!(h.send("HEAD", WHOAMI, &[], "").await.status, 200);
 }
+
+const EXPLAIN: &str = "/_portcullis/explain";
+
+#[tokio::test]
+async fn self_explain_is_off_by_default() {
+    let h = Harness::start(ROUTES).await;
+    let reply = h.get(&format!("{EXPLAIN}?method=PUT&path=/life/1/"), &[]).await;
+    assert_eq!(reply.status, 404, "{}", reply.text());
+}
+
+#[tokio::test]
+async fn self_explain_explains_the_callers_own_request() {
+    let h = Harness::start(&format!("[diagnostics]\nself_explain = true\n{ROUTES}")).await;
+    let alice = h.session(r#"{"username":"alice"}"#).await;
+    let session = format!("sessionid={alice}");
+    let url = format!("{EXPLAIN}?method=PUT&path=/life/1/");
+
+    // Her session, no csrftoken cookie: the PUT would be refused for it.
+    let reply = h.get(&url, &[("cookie", &session)]).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.headers["cache-control"], "no-store");
+    let e = reply.json();
+    assert_eq!(e["method"], "PUT");
+    assert_eq!(e["session"]["username"], "alice");
+    assert_eq!(e["decision"], "deny");
+    assert_eq!(e["reason"], "csrf_cookie_missing");
+
+    // With the cookie and the header it needs: forwarded.
+    let ready = h
+        .get(&url, &[("cookie", &Harness::cookie(&alice)), CSRF_HEADER])
+        .await
+        .json();
+    assert_eq!(ready["decision"], "forward", "{ready:#}");
+    // Anonymous: what an anonymous PUT gets.
+    let anonymous = h.get(&url, &[]).await.json();
+    assert_eq!(anonymous["reason"], "not_authenticated");
+
+    // Nothing was forwarded, and a request naming nothing is refused.
+    assert!(h.seen().is_empty());
+    assert_eq!(h.get(EXPLAIN, &[]).await.status, 400);
+    assert_eq!(h.send("POST", &url, &[CSRF_HEADER], "").await.status, 405);
+}

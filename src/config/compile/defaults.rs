@@ -70,6 +70,7 @@ defaults! {
 
     EXPOSE_REASON: Text = "header" => "diagnostics.expose_reason";
     DEBUG: Bool = false => "diagnostics.debug";
+    SELF_EXPLAIN: Bool = false => "diagnostics.self_explain";
 
     HEADER_READ_TIMEOUT: Duration = "10s" => "server.header_read_timeout";
     IDLE_TIMEOUT: Duration = "75s" => "server.idle_timeout";

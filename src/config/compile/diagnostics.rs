@@ -25,5 +25,6 @@ pub(super) fn diagnostics(problems: &mut Problems, raw: &RawDiagnostics) -> Diag
     Diagnostics {
         expose_reason,
         debug: raw.debug.unwrap_or(defaults::DEBUG),
+        self_explain: raw.self_explain.unwrap_or(defaults::SELF_EXPLAIN),
     }
 }

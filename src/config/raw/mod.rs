@@ -147,6 +147,10 @@ pub struct RawDiagnostics {
     /// DRF's `detail` (default false: the body is exactly DRF's). For
     /// development: hints name permissions and routes.
     pub debug: Option<bool>,
+    /// Answer `<prefix>/explain?method=..&path=..` with `explain` for the
+    /// caller's own credentials (default false: it names routes and the
+    /// permissions they need).
+    pub self_explain: Option<bool>,
 }
 
 /// A `users_file`: only `[[users]]` entries.
