@@ -241,7 +241,7 @@ fn usable_cpus() -> usize {
     let from_env = std::env::var("TOKIO_WORKER_THREADS")
         .ok()
         .and_then(|value| value.trim().parse::<usize>().ok())
-        .filter(|threads| *threads > 0);
+        .filter(|threads| (1..=1024).contains(threads));
     from_env.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     })

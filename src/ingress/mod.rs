@@ -26,6 +26,10 @@ pub struct DecisionSettings {
     /// Envoy's HTTP `ext_authz` `path_prefix`: the check request's path is
     /// this prefix followed by the original path.
     pub envoy_path_prefix: String,
+    /// `client_address`: whether an HTTP subrequest's X-Forwarded-For
+    /// names the client (the ingress appends or sets it); otherwise no
+    /// client address is known there.
+    pub client_from_forwarded_for: bool,
 }
 
 /// Which ingress convention a subrequest follows.
@@ -245,6 +249,7 @@ mod tests {
         DecisionSettings {
             trusted_ingress: TrustedProxies(vec!["10.0.0.0/8".parse().unwrap()]),
             envoy_path_prefix: "/envoy".into(),
+            client_from_forwarded_for: false,
         }
     }
 

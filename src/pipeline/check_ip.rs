@@ -25,8 +25,22 @@ pub fn check(
     let peer = context.peer.ip();
     // No address to decide on (a proxy or ingress naming no client, or
     // Envoy naming none by IP): refused, whatever the rules say.
-    let resolved = crate::client::resolved_client(peer, headers, trusted, context.peer_is_ingress)
-        .filter(|address| !address.is_unspecified());
+    let resolved = if context.peer_is_ingress {
+        // An ingress passes the client's own X-Forwarded-For through
+        // unless it is set up to append or set it: believed only when the
+        // operator says it is (`decision.client_address`).
+        let named = context
+            .config
+            .decision
+            .as_ref()
+            .is_some_and(|decision| decision.client_from_forwarded_for);
+        named
+            .then(|| crate::client::resolved_client(peer, headers, trusted, true))
+            .flatten()
+    } else {
+        crate::client::resolved_client(peer, headers, trusted, false)
+    }
+    .filter(|address| !address.is_unspecified());
     let address = resolved.unwrap_or(peer.to_canonical());
     let verdict = match resolved {
         Some(client) => rules.admits(client),

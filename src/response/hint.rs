@@ -80,6 +80,7 @@ pub fn hint(denial: &Denial, config: &Config) -> String {
         Reason::OidcUnavailable => "The identity provider (oidc.issuer) could not be reached or answered nonsense: see the gateway's log for what failed.".into(),
         Reason::OidcTokenInvalid => "The provider refused the code (already used or expired) or its ID token did not verify (see the log): start the sign-in again.".into(),
         Reason::IpNotAllowed => match cause {
+            Some(Cause::IpNotAllowed { address, refusal: crate::denial::IpRefusal::Unresolved }) => format!("The request came through {address}, a trusted proxy or ingress, and no client address could be read from it: have it send X-Forwarded-For with the client's address (on the decision listener, also set decision.client_address = \"x-forwarded-for\")."),
             Some(Cause::IpNotAllowed { address, refusal }) => format!("The gateway sees this request as coming from {address}, and {refusal}: send it from an admitted network. Behind a proxy, the address is the one server.trusted_proxies make of X-Forwarded-For."),
             _ => "The route's allow_ips or deny_ips refuse the client's address.".into(),
         },

@@ -570,3 +570,32 @@ deny_ips = ["10.9.0.0/16", "192.0.2.0/24"]
     );
     assert!(!out.contains("192.0.2.0/24 overlaps"), "{out}");
 }
+
+#[test]
+fn check_warns_when_address_rules_meet_a_decision_listener_that_knows_no_client() {
+    let rules = r#"
+[[routes]]
+name = "office"
+path = "/office/**"
+access = "anonymous"
+allow_ips = ["10.0.0.0/8"]
+"#;
+    let (code, out) = check(&format!("{GOOD}{rules}\n[decision]\n"));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: routes with allow_ips or deny_ips (the first: \"/office/**\") refuse every subrequest on the decision listener"),
+        "{out}"
+    );
+    let (code, out) = check(&format!(
+        "{GOOD}{rules}\n[decision]\nclient_address = \"x-forwarded-for\"\n"
+    ));
+    assert_eq!((code, out.trim()), (0, "config OK"), "{out}");
+    let (code, out) = check(&format!(
+        "{GOOD}{rules}\n[decision]\nclient_address = \"xff\"\n"
+    ));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("decision.client_address \"xff\": expected"),
+        "{out}"
+    );
+}

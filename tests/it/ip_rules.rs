@@ -145,7 +145,7 @@ async fn without_trusted_proxies_x_forwarded_for_is_not_believed() {
 /// ingress, and never what the client wrote itself.
 async fn through_a_real_ingress(ingress: impl Fn(std::net::SocketAddr, &str) -> Ingress) {
     let h = Harness::start(&format!(
-        "{LOOPBACK_ONLY}\n[decision]\ntrusted_ingress = [\"127.0.0.1\"]\n"
+        "{LOOPBACK_ONLY}\n[decision]\ntrusted_ingress = [\"127.0.0.1\"]\nclient_address = \"x-forwarded-for\"\n"
     ))
     .await;
     let app = h.upstream.url().trim_start_matches("http://").to_string();
@@ -178,7 +178,7 @@ async fn caddy_forward_auth_tells_the_client_address() {
 #[tokio::test]
 async fn a_subrequest_naming_no_client_is_refused() {
     let h = Harness::start(&format!(
-        "{LOOPBACK_ONLY}\n[decision]\ntrusted_ingress = [\"127.0.0.1\"]\n"
+        "{LOOPBACK_ONLY}\n[decision]\ntrusted_ingress = [\"127.0.0.1\"]\nclient_address = \"x-forwarded-for\"\n"
     ))
     .await;
     let decision = format!("http://{}/", h.decision.unwrap());
@@ -203,6 +203,29 @@ async fn a_subrequest_naming_no_client_is_refused() {
     assert_eq!(named.status, 200, "{}", named.body);
     let elsewhere = send(&decision, "GET", &ask(Some("192.0.2.1"))).await;
     assert_eq!(elsewhere.status, 403, "{}", elsewhere.body);
+}
+
+#[tokio::test]
+async fn without_client_address_the_decision_listener_believes_no_forwarded_for() {
+    // An ingress passes the client's own X-Forwarded-For through unless it
+    // is set up to append it: by default the header names nobody.
+    let h = Harness::start(&format!(
+        "{LOOPBACK_ONLY}\n[decision]\ntrusted_ingress = [\"127.0.0.1\"]\n"
+    ))
+    .await;
+    let decision = format!("http://{}/", h.decision.unwrap());
+    let asked = send(
+        &decision,
+        "GET",
+        &[
+            ("x-original-method", "GET".to_string()),
+            ("x-original-uri", "/local/x".to_string()),
+            ("x-forwarded-for", "127.0.0.1".to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(asked.status, 403, "{}", asked.body);
+    assert_eq!(asked.header("x-portcullis-reason"), Some("ip_not_allowed"));
 }
 
 #[tokio::test]

@@ -58,11 +58,26 @@ pub(super) fn decision(
             "decision.envoy_path_prefix must be a path like \"/ext_authz\" (not \"/\", no trailing '/'): an ingress subrequest without its own headers is read as Envoy's only under it",
         );
     }
+    let client_from_forwarded_for = match decision.client_address.as_ref() {
+        None => defaults::DECISION_CLIENT_ADDRESS == "x-forwarded-for",
+        Some(value) => match value.get_ref().as_str() {
+            "x-forwarded-for" => true,
+            "none" => false,
+            other => {
+                problems.at(
+                    value.span(),
+                    format!("decision.client_address {other:?}: expected \"x-forwarded-for\" (the ingress appends or sets it) or \"none\""),
+                );
+                false
+            }
+        },
+    };
     Some((
         listen,
         DecisionSettings {
             trusted_ingress,
             envoy_path_prefix: prefix.to_string(),
+            client_from_forwarded_for,
         },
     ))
 }

@@ -56,6 +56,7 @@ defaults! {
     DECISION_LISTEN: Text = "127.0.0.1:9902" => "decision.listen";
     DECISION_TRUSTED_INGRESS: List = &["127.0.0.1/32", "::1/128"] => "decision.trusted_ingress";
     DECISION_ENVOY_PATH_PREFIX: Text = "/ext_authz" => "decision.envoy_path_prefix";
+    DECISION_CLIENT_ADDRESS: Text = "none" => "decision.client_address";
 
     JWT_ALGORITHM: Text = "HS256" => "jwt.algorithm";
     JWT_LEEWAY: Integer = 0 => "jwt.leeway";

@@ -109,6 +109,21 @@ pub fn compile(
     }
     let diagnostics = diagnostics::diagnostics(problems, &raw.diagnostics);
     let decision = decision::decision(problems, &raw);
+    if let (Some((_, settings)), Some(section)) = (&decision, &raw.decision) {
+        let with_rules = raw
+            .routes
+            .iter()
+            .find(|route| route.allow_ips.is_some() || !route.deny_ips.is_empty());
+        if let (false, Some(route)) = (settings.client_from_forwarded_for, with_rules) {
+            problems.warn(
+                section.span(),
+                format!(
+                    "routes with allow_ips or deny_ips (the first: {:?}) refuse every subrequest on the decision listener: it knows no client address until decision.client_address = \"x-forwarded-for\" (set it once the ingress appends or sets X-Forwarded-For)",
+                    route.path.get_ref()
+                ),
+            );
+        }
+    }
     if let Some((listen, _)) = &decision {
         if listen.port() != 0 && (*listen == listeners.listen || *listen == listeners.admin_listen)
         {

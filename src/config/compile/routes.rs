@@ -171,7 +171,7 @@ fn ip_rules(
         if let Some(proxy) = overlapping {
             problems.warn(
                 span.clone(),
-                format!("route {name:?}: {range} overlaps server.trusted_proxies ({proxy}): an address there counts as a proxy, not as a client, so this rule never sees one"),
+                format!("route {name:?}: {range} overlaps server.trusted_proxies ({proxy}): an address in both counts as a proxy, never as a client, so this rule never sees a client there"),
             );
         }
     }

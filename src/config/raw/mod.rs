@@ -81,6 +81,10 @@ pub struct RawDecision {
     pub trusted_ingress: Option<Vec<Spanned<String>>>,
     /// Envoy HTTP ext_authz's `path_prefix` (default "/ext_authz").
     pub envoy_path_prefix: Option<Spanned<String>>,
+    /// Where an HTTP subrequest names the client's address, for routes
+    /// with `allow_ips` / `deny_ips`: "x-forwarded-for" (the ingress
+    /// appends or sets it) or "none" (default: such routes refuse).
+    pub client_address: Option<Spanned<String>>,
 }
 
 /// `[django]`: the settings copied from the Django project's `settings.py`.
