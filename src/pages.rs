@@ -122,7 +122,7 @@ pub struct WhoAmIPage<'a> {
     /// Why there is no user (or why the credential was refused).
     pub why_not: Option<&'a str>,
     /// The authentication classes tried.
-    pub classes: &'a str,
+    pub classes: &'a [&'a str],
     /// The csrftoken cookie: `missing`, `malformed` or `valid`.
     pub csrf_cookie: &'a str,
     /// What an unsafe request from this page needs.
@@ -182,7 +182,11 @@ pub fn whoami_page(who: &WhoAmIPage<'_>) -> String {
             "Not signed in".to_string()
         }
     };
-    rows.push_str(&row("classes", "Classes tried", &escape(who.classes)));
+    rows.push_str(&row(
+        "classes",
+        "Classes tried",
+        &escape(&who.classes.join(", ")),
+    ));
     rows.push_str(&row("csrf-cookie", "CSRF cookie", &escape(who.csrf_cookie)));
     rows.push_str(&row(
         "csrf-need",

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 
-use super::{explain, ExplainRequest};
+use super::{explain, ExplainRequest, Explanation};
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::gateway::Gateway;
@@ -51,7 +51,7 @@ pub async fn answer<B>(
         Err(why) => return problem(StatusCode::BAD_REQUEST, &why),
     };
     match explain(&config, gateway.store(), &asked).await {
-        Ok(explanation) => match serde_json::to_vec(&explanation) {
+        Ok(explanation) => match serde_json::to_vec(&redacted(explanation)) {
             Ok(body) => {
                 let mut response = crate::reply::json(StatusCode::OK, body.into());
                 let headers = response.headers_mut();
@@ -95,11 +95,18 @@ fn described<B>(request: &Request<B>, peer: IpAddr, tls: bool) -> Result<Explain
     if let Some(host) = host {
         headers.push(format!("Host: {host}"));
     }
+    // HTTP/2 sends each cookie as a field of its own; the described
+    // request is HTTP/1.1, with one Cookie header (RFC 9113 8.2.3).
+    let h2 = request.version() == http::Version::HTTP_2;
+    let mut cookies = Vec::new();
     for (name, value) in request.headers() {
         if NOT_CARRIED.contains(name) {
             continue;
         }
-        if let Ok(value) = value.to_str() {
+        let Ok(value) = value.to_str() else { continue };
+        if h2 && name == header::COOKIE {
+            cookies.push(value);
+        } else {
             headers.push(format!("{name}: {value}"));
         }
     }
@@ -107,10 +114,47 @@ fn described<B>(request: &Request<B>, peer: IpAddr, tls: bool) -> Result<Explain
         method,
         url: path,
         headers,
+        cookie: (!cookies.is_empty()).then(|| cookies.join("; ")),
         peer: Some(peer),
         https: tls,
         ..ExplainRequest::default()
     })
+}
+
+/// Headers whose values the answer never shows: the session cookie is
+/// HttpOnly so that a script on the page cannot read it, and this answer
+/// is readable by any script on the page.
+const REDACTED: [&str; 4] = [
+    "cookie",
+    "authorization",
+    "proxy-authorization",
+    "x-portcullis-assertion",
+];
+
+/// The explanation without secrets a page's scripts must not read (the
+/// cookies and credentials echoed in the upstream request's head), nor
+/// the upstream's address (only the path it would be sent).
+fn redacted(mut explanation: Explanation) -> Explanation {
+    let hide = |headers: &mut Vec<(String, String)>| {
+        for (name, value) in headers.iter_mut() {
+            if REDACTED
+                .iter()
+                .any(|secret| name.eq_ignore_ascii_case(secret))
+            {
+                *value = "<redacted>".into();
+            }
+        }
+    };
+    if let Some(upstream) = &mut explanation.upstream_request {
+        hide(&mut upstream.headers);
+        if let Ok(uri) = upstream.uri.parse::<http::Uri>() {
+            upstream.uri = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+        }
+    }
+    if let Some(response) = &mut explanation.response {
+        hide(&mut response.headers);
+    }
+    explanation
 }
 
 fn problem(status: StatusCode, detail: &str) -> Response<ProxyBody> {

@@ -27,7 +27,7 @@ async fn an_anonymous_caller_learns_why_and_what_csrf_would_need() {
     assert_eq!(me["authenticated"], false);
     assert_eq!(me["user"], serde_json::Value::Null);
     assert_eq!(me["why_not"], "the request carries no sessionid cookie");
-    assert_eq!(me["classes"], "[\"session\"]");
+    assert_eq!(me["classes"], serde_json::json!(["session"]));
     assert_eq!(me["csrf"]["cookie"], "missing");
     let need = me["csrf"]["unsafe_requests_need"].as_str().unwrap();
     assert!(need.starts_with("nothing while signed out"), "{need}");
@@ -141,7 +141,9 @@ const EXPLAIN: &str = "/_portcullis/explain";
 #[tokio::test]
 async fn self_explain_is_off_by_default() {
     let h = Harness::start(ROUTES).await;
-    let reply = h.get(&format!("{EXPLAIN}?method=PUT&path=/life/1/"), &[]).await;
+    let reply = h
+        .get(&format!("{EXPLAIN}?method=PUT&path=/life/1/"), &[])
+        .await;
     assert_eq!(reply.status, 404, "{}", reply.text());
 }
 
@@ -171,6 +173,35 @@ async fn self_explain_explains_the_callers_own_request() {
     // Anonymous: what an anonymous PUT gets.
     let anonymous = h.get(&url, &[]).await.json();
     assert_eq!(anonymous["reason"], "not_authenticated");
+
+    // The answer is readable by the page's scripts: the HttpOnly session
+    // cookie and other credentials are never echoed, nor the upstream's
+    // address.
+    let upstream = &ready["upstream_request"];
+    assert!(
+        upstream["uri"].as_str().unwrap().starts_with("/life/1/"),
+        "{upstream:#}"
+    );
+    let shown = upstream["headers"].to_string();
+    assert!(!shown.contains(&alice), "{shown}");
+    assert!(shown.contains("<redacted>"), "{shown}");
+
+    // HTTP/2 sends each cookie as a field of its own: still her session.
+    let h2 = h
+        .send_h2(
+            "GET",
+            &url,
+            &[
+                ("cookie", &session),
+                ("cookie", &format!("csrftoken={CSRF_SECRET}")),
+                CSRF_HEADER,
+            ],
+            "",
+        )
+        .await
+        .json();
+    assert_eq!(h2["session"]["username"], "alice", "{h2:#}");
+    assert_eq!(h2["decision"], "forward", "{h2:#}");
 
     // Nothing was forwarded, and a request naming nothing is refused.
     assert!(h.seen().is_empty());

@@ -2,8 +2,9 @@
 //! user, groups and permissions, how they authenticated, when the session
 //! ends, the csrftoken cookie's state, and what an unsafe request from this
 //! page would need. JSON, or a page for browsers: the first thing to open
-//! when a request gets a 403. Read-only: it sets no cookie and renews no
-//! session.
+//! when a request gets a 403. Read-only, as `explain` is: it sets no
+//! cookie, renews no session and spends no refresh token (claims due a
+//! refresh are shown as they stand).
 
 use std::borrow::Cow;
 
@@ -39,7 +40,7 @@ struct WhoAmI {
     reason: Option<&'static str>,
     /// The authentication classes tried, in order (the top-level
     /// `authentication`; a route may list its own).
-    classes: String,
+    classes: Vec<&'static str>,
     csrf: Csrf,
 }
 
@@ -54,7 +55,8 @@ struct User {
 
 #[derive(Serialize)]
 struct Csrf {
-    /// `missing`, `malformed` or `valid`.
+    /// `missing`, `malformed` or `valid`; `not_used` with
+    /// `CSRF_USE_SESSIONS` (the secret lives in the session).
     cookie: &'static str,
     /// Why a malformed cookie is malformed (Django's words).
     problem: Option<&'static str>,
@@ -64,7 +66,12 @@ struct Csrf {
 }
 
 pub(super) async fn handle(exchange: &Exchange<'_>) -> Response<ProxyBody> {
-    let context = exchange.context;
+    // Not live: nothing written, no refresh token spent, nothing timed.
+    let context = &crate::pipeline::Context {
+        live: false,
+        lookup_timing: None,
+        ..*exchange.context
+    };
     let classes = authenticate::classes_for(context, None);
     let mut untraced = Trace::off();
     let state = authenticate::authenticate(
@@ -75,7 +82,11 @@ pub(super) async fn handle(exchange: &Exchange<'_>) -> Response<ProxyBody> {
         &mut untraced,
     )
     .await;
-    let whoami = describe(exchange, &state, classes.describe());
+    let whoami = describe(
+        exchange,
+        &state,
+        classes.iter().map(|class| class.as_str()).collect(),
+    );
     let mut response = if exchange.html {
         crate::reply::html(
             StatusCode::OK,
@@ -96,7 +107,7 @@ pub(super) async fn handle(exchange: &Exchange<'_>) -> Response<ProxyBody> {
     response
 }
 
-fn describe(exchange: &Exchange<'_>, state: &SessionState, classes: String) -> WhoAmI {
+fn describe(exchange: &Exchange<'_>, state: &SessionState, classes: Vec<&'static str>) -> WhoAmI {
     let config = exchange.config;
     let mut whoami = WhoAmI {
         authenticated: false,
@@ -151,6 +162,7 @@ fn csrf(exchange: &Exchange<'_>, state: &SessionState) -> Csrf {
     let header = header_display(settings.header_name.as_str());
     let cookie = settings.cookie_name.as_str();
     let (state_word, problem) = match exchange.cookie {
+        _ if config.startup.csrf_use_sessions => ("not_used", None),
         CookieState::Absent => ("missing", None),
         CookieState::Malformed(problem) => ("malformed", Some(problem.phrase())),
         CookieState::Valid(_) => ("valid", None),
@@ -163,7 +175,7 @@ fn csrf(exchange: &Exchange<'_>, state: &SessionState) -> Csrf {
                 "nothing: DRF checks CSRF only for session authentication, and this request authenticated with {}",
                 via.as_str()
             ),
-            _ => "nothing while signed out: DRF checks CSRF only for session-authenticated requests; once signed in, see below".into(),
+            _ => format!("nothing while signed out: DRF checks CSRF only for session-authenticated requests; once signed in, the {cookie} cookie and the {header} header set to its value"),
         }
     } else if config.startup.csrf_use_sessions {
         format!("the {header} header with the CSRF token Django put in the page (CSRF_USE_SESSIONS: the secret lives in the session)")
@@ -180,11 +192,12 @@ fn csrf(exchange: &Exchange<'_>, state: &SessionState) -> Csrf {
                 problem.unwrap_or("is malformed")
             ),
         };
-        if exchange.https {
-            format!("{token}; over HTTPS also an Origin (or Referer) of this site or of csrf.trusted_origins")
+        let origin = if exchange.https {
+            "an Origin header, when sent, of this site or of csrf.trusted_origins, and without one a Referer of them"
         } else {
-            token
-        }
+            "an Origin header, when sent, of this site or of csrf.trusted_origins"
+        };
+        format!("{token}; and {origin} (routes with csrf = false need none of it)")
     };
     Csrf {
         cookie: state_word,
