@@ -63,6 +63,16 @@ pub fn redirect(status: StatusCode, location: &str) -> Response<ProxyBody> {
     response
 }
 
+/// Marks an answer as about its caller alone (`whoami`, self-explain):
+/// never stored by a cache, and varying with the credentials.
+pub fn for_this_caller_only(headers: &mut http::HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Cookie, Authorization"),
+    );
+}
+
 /// An HTML page with the gateway's page headers.
 pub fn html(status: StatusCode, page: String) -> Response<ProxyBody> {
     let mut response = Response::new(Either::Right(Full::new(Bytes::from(page))));

@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use http::header::{self, HeaderValue};
+use http::header;
 use http::{Request, Response, StatusCode};
 
 use super::{explain, ExplainRequest, Explanation};
@@ -54,12 +54,7 @@ pub async fn answer<B>(
         Ok(explanation) => match serde_json::to_vec(&redacted(explanation)) {
             Ok(body) => {
                 let mut response = crate::reply::json(StatusCode::OK, body.into());
-                let headers = response.headers_mut();
-                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                headers.insert(
-                    header::VARY,
-                    HeaderValue::from_static("Cookie, Authorization"),
-                );
+                crate::reply::for_this_caller_only(response.headers_mut());
                 response
             }
             Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),

@@ -256,17 +256,7 @@ where
         match acceptor {
             None => tokio::spawn(async move {
                 let (_open, _slot) = (open, slot);
-                let in_flight = Arc::new(InFlight::default());
-                let io = limits.read_deadline(stream, &in_flight);
-                serve_io(
-                    builder,
-                    TokioIo::new(io),
-                    connection,
-                    in_flight,
-                    handler,
-                    watcher,
-                )
-                .await
+                serve_stream(stream, &limits, builder, connection, handler, watcher).await
             }),
             Some(acceptor) => tokio::spawn(async move {
                 let (_open, _slot) = (open, slot);
@@ -276,17 +266,7 @@ where
                     .await
                 {
                     Ok(Ok(tls)) => {
-                        let in_flight = Arc::new(InFlight::default());
-                        let io = limits.read_deadline(tls, &in_flight);
-                        serve_io(
-                            builder,
-                            TokioIo::new(io),
-                            connection,
-                            in_flight,
-                            handler,
-                            watcher,
-                        )
-                        .await
+                        serve_stream(tls, &limits, builder, connection, handler, watcher).await
                     }
                     Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -341,6 +321,34 @@ impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.dec();
     }
+}
+
+/// Serves one accepted stream (plain or TLS) under `limits`' read
+/// deadlines, counting its requests in flight.
+async fn serve_stream<S, H, F, B>(
+    stream: S,
+    limits: &Limits,
+    builder: auto::Builder<TokioExecutor>,
+    connection: Connection,
+    handler: H,
+    watcher: Watcher,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>, Connection) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: ResponseBody,
+{
+    let in_flight = Arc::new(InFlight::default());
+    let io = limits.read_deadline(stream, &in_flight);
+    serve_io(
+        builder,
+        TokioIo::new(io),
+        connection,
+        in_flight,
+        handler,
+        watcher,
+    )
+    .await
 }
 
 async fn serve_io<I, H, F, B>(

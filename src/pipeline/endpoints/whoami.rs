@@ -9,7 +9,6 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use serde::Serialize;
 
@@ -97,13 +96,7 @@ pub(super) async fn handle(exchange: &Exchange<'_>) -> Response<ProxyBody> {
         let body = serde_json::to_vec(&whoami).expect("serialise whoami");
         crate::reply::json(StatusCode::OK, Bytes::from(body))
     };
-    let headers = response.headers_mut();
-    // About this caller only: never from a shared cache.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::VARY,
-        HeaderValue::from_static("Cookie, Authorization"),
-    );
+    crate::reply::for_this_caller_only(response.headers_mut());
     response
 }
 
