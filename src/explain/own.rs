@@ -91,17 +91,16 @@ fn described<B>(request: &Request<B>, peer: IpAddr, tls: bool) -> Result<Explain
         headers.push(format!("Host: {host}"));
     }
     // HTTP/2 sends each cookie as a field of its own; the described
-    // request is HTTP/1.1, with one Cookie header (RFC 9113 8.2.3).
-    let h2 = request.version() == http::Version::HTTP_2;
-    let mut cookies = Vec::new();
-    for (name, value) in request.headers() {
+    // request is HTTP/1.1, so they are joined as intake joins them.
+    let mut sent = request.headers().clone();
+    if request.version() == http::Version::HTTP_2 {
+        crate::cookies::join_fields(&mut sent, b"; ");
+    }
+    for (name, value) in &sent {
         if NOT_CARRIED.contains(name) {
             continue;
         }
-        let Ok(value) = value.to_str() else { continue };
-        if h2 && name == header::COOKIE {
-            cookies.push(value);
-        } else {
+        if let Ok(value) = value.to_str() {
             headers.push(format!("{name}: {value}"));
         }
     }
@@ -109,7 +108,6 @@ fn described<B>(request: &Request<B>, peer: IpAddr, tls: bool) -> Result<Explain
         method,
         url: path,
         headers,
-        cookie: (!cookies.is_empty()).then(|| cookies.join("; ")),
         peer: Some(peer),
         https: tls,
         ..ExplainRequest::default()
