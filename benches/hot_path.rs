@@ -54,6 +54,7 @@ fn table(n: usize) -> RouteTable {
             mode: Mode::Enforce,
             authentication: None,
             ip_rules: Default::default(),
+            throttles: Default::default(),
         });
     }
     routes.push(Route {
@@ -67,8 +68,9 @@ fn table(n: usize) -> RouteTable {
         mode: Mode::Enforce,
         authentication: None,
         ip_rules: Default::default(),
+        throttles: Default::default(),
     });
-    RouteTable::new(routes, Access::Deny, Mode::Enforce)
+    RouteTable::new(routes, Access::Deny, Mode::Enforce, Default::default())
 }
 
 fn route_matching(c: &mut Criterion) {
@@ -298,6 +300,7 @@ async fn live_request(
         lookup_timing: None,
         live: true,
         peer_is_ingress: false,
+        throttles: None,
     };
     let body = portcullis::body::ForwardBody::from_bytes(bytes::Bytes::new());
     let mut state = RequestState {

@@ -27,6 +27,9 @@ pub struct Gateway {
     config: ArcSwap<Config>,
     store: Store,
     login_throttle: Arc<LoginThrottle>,
+    /// The routes' throttle histories when they are kept in the process
+    /// (every store but Redis); they outlive reloads.
+    throttle_histories: crate::throttle::LocalHistories,
     /// Bounds concurrent argon2 checks to the CPUs we have, so sign-in
     /// attempts cannot pile up memory-hard work (about 19 MiB each).
     password_checks: Arc<Semaphore>,
@@ -73,6 +76,7 @@ impl Gateway {
             config: ArcSwap::from_pointee(config),
             store,
             login_throttle,
+            throttle_histories: crate::throttle::LocalHistories::default(),
             password_checks: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             )),
@@ -151,6 +155,11 @@ impl Gateway {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The routes' throttle histories kept in this process.
+    pub fn throttle_histories(&self) -> &crate::throttle::LocalHistories {
+        &self.throttle_histories
     }
 
     pub fn login_throttle(&self) -> &LoginThrottle {

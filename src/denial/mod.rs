@@ -46,6 +46,13 @@ pub enum Cause {
         address: std::net::IpAddr,
         refusal: IpRefusal,
     },
+    /// `throttled` by a route's throttle: which one (`anon`, `user`,
+    /// `scope`), its rate, and whom it counted (`ip:…` or `user:…`).
+    Throttled {
+        kind: &'static str,
+        rate: String,
+        counted_as: String,
+    },
 }
 
 /// Why a route's address rules refused a client (`ip_not_allowed`).
@@ -381,6 +388,20 @@ impl Denial {
             Reason::InvalidCredentials,
             "Invalid username/password.",
         )
+    }
+
+    /// DRF's `Throttled` from a route's throttles: with `Retry-After` and
+    /// the wait in the message, or, when no throttle can say how long
+    /// (`wait()` is `None`), DRF's bare `Request was throttled.`
+    pub fn route_throttled(wait: Option<Duration>) -> Denial {
+        match wait {
+            Some(wait) => Denial::throttled(wait),
+            None => Denial::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                Reason::Throttled,
+                "Request was throttled.",
+            ),
+        }
     }
 
     /// DRF's `Throttled`, with `Retry-After`.

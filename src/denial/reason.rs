@@ -112,6 +112,7 @@ impl Reason {
                 | Reason::UnknownFormat
                 | Reason::NotAcceptable
                 | Reason::IpNotAllowed
+                | Reason::Throttled
         )
     }
 

@@ -13,7 +13,7 @@ use crate::denial::Lack;
 use crate::pipeline::check_csrf::CookieState;
 use crate::pipeline::trace::{
     AuthorizeStep, BodyStep, CanonicalStep, CredentialStep, CsrfStep, ModeStep, RouteName,
-    RouteStep, SessionStep, Step,
+    RouteStep, SessionStep, Step, ThrottleStep,
 };
 use crate::response::hint::lacking;
 use crate::routes::Access;
@@ -126,6 +126,20 @@ pub fn step(step: &Step, config: &Config) -> StepView {
                 format!("{address} is refused: {refusal}"),
             ),
         },
+        Step::Throttle(ThrottleStep::NotCounted(throttles)) => view(
+            "throttle",
+            "throttle",
+            Outcome::Info,
+            throttles
+                .iter()
+                .map(|(throttle, counted_as)| match counted_as {
+                    Some(who) => format!("{} {} counts {who}", throttle.kind.as_str(), throttle.rate),
+                    None => format!("{} {} does not count this request", throttle.kind.as_str(), throttle.rate),
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+                + " (explain counts nothing; a request past a rate gets 429)",
+        ),
         Step::Credentials(step) => credentials(step),
         Step::Session(step) => session(step, config),
         Step::Csrf(step) => csrf(step, config),

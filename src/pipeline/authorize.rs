@@ -191,6 +191,7 @@ mod tests {
             mode: Mode::Enforce,
             authentication: None,
             ip_rules: crate::routes::ip_rules::IpRules::default(),
+            throttles: Box::default(),
         }
     }
 

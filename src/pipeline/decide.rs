@@ -16,7 +16,8 @@ use crate::routes::{Mode, Route};
 use crate::session::state::{AuthClass, SessionState};
 
 use super::{
-    authenticate, authorize, check_csrf, check_ip, endpoints, lookup_session, select_route,
+    authenticate, authorize, check_csrf, check_ip, check_throttle, endpoints, lookup_session,
+    select_route,
 };
 use super::{Context, Work};
 
@@ -196,6 +197,19 @@ async fn checks<'r>(
             let denial = negotiated_first(parts, mode, denial, trace);
             held.settle(mode, denial.challenged(challenge), trace)?;
         }
+        // DRF throttles only what negotiation, authentication and
+        // permissions let through: a request refused before is never
+        // counted (one no renderer suits goes on to the upstream, which
+        // refuses it itself).
+        let negotiable =
+            || crate::negotiate::select_renderer(&parts.headers, parts.uri.query()).is_ok();
+        if held.is_clear() && !route.throttles.is_empty() && negotiable() {
+            let throttled =
+                check_throttle::check(context, &parts.headers, route, session, trace).await;
+            if let Err(denial) = throttled {
+                held.settle(mode, denial, trace)?;
+            }
+        }
         if let Some(limit) = route.max_body {
             match crate::body::enforce_limit(&parts.headers, &mut work.body, limit).await {
                 Ok(()) => trace.note(|| BodyStep::Within { limit }),
@@ -272,6 +286,11 @@ impl Held {
         trace.note(|| ModeStep::Stops(reason));
         self.denied = Some(denial);
         Ok(())
+    }
+
+    /// Nothing denied, enforced or reported, so far.
+    fn is_clear(&self) -> bool {
+        self.denied.is_none() && self.would_deny.is_none()
     }
 
     #[inline]

@@ -84,6 +84,7 @@ impl<'a> Context<'a> {
             lookup_timing: Some(&gateway.metrics().session_lookup),
             live: true,
             peer_is_ingress: false,
+            throttles: Some(gateway.throttle_histories()),
         }
     }
 
@@ -103,6 +104,7 @@ impl<'a> Context<'a> {
             lookup_timing: None,
             live: false,
             peer_is_ingress: false,
+            throttles: None,
         }
     }
 }

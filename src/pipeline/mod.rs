@@ -18,7 +18,8 @@
 //!    the request (401, or 403 when the first class has no challenge)
 //! 5. `check_csrf`      Django's CSRF check on unsafe methods, in Django's order
 //! 6. `authorize`       access level, groups, permissions, model
-//!    permissions; then the route's `max_body` (`crate::body`)
+//!    permissions; then `check_throttle`, the route's DRF throttles
+//!    (`crate::throttle`, 429); then the route's `max_body` (`crate::body`)
 //! 7. `dispatch`        identity headers stripped and injected, the signed
 //!    assertion (`crate::identity`)
 //! 8. `forward`         X-Forwarded-* and hop-by-hop hygiene; `dispatch` sends
@@ -40,6 +41,7 @@ pub mod authenticate;
 pub mod authorize;
 pub mod check_csrf;
 pub mod check_ip;
+pub mod check_throttle;
 mod decide;
 pub mod decision;
 mod dispatch;
@@ -215,4 +217,7 @@ pub struct Context<'a> {
     /// `decision.trusted_ingress`): the client is whom its X-Forwarded-For
     /// names, never the ingress.
     pub peer_is_ingress: bool,
+    /// The process's throttle histories (`crate::throttle`); `None` where
+    /// nothing is counted (`explain`, `whoami`).
+    pub throttles: Option<&'a crate::throttle::LocalHistories>,
 }

@@ -44,6 +44,7 @@ pub enum Step {
     },
     Credentials(CredentialStep),
     Session(SessionStep),
+    Throttle(ThrottleStep),
     Csrf(CsrfStep),
     Authorize(AuthorizeStep),
     Body(BodyStep),
@@ -54,6 +55,15 @@ pub enum Step {
         refusal: crate::negotiate::Refusal,
         instead_of: Reason,
     },
+}
+
+/// Stage 6: the route's throttles.
+#[derive(Debug, Clone)]
+pub enum ThrottleStep {
+    /// `explain` counts nothing: the throttles that apply, each with whom
+    /// it would count (`None`: it does not count this request, e.g. an
+    /// anonymous-only throttle and a signed-in user).
+    NotCounted(Vec<(crate::throttle::Throttle, Option<String>)>),
 }
 
 /// Stage 1: the canonical path and Host.

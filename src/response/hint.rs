@@ -52,7 +52,10 @@ pub fn hint(denial: &Denial, config: &Config) -> String {
         }
         Reason::HeadersTooLarge => format!("The request head is over server.max_header_bytes ({} bytes), often because a cookie grew too big: clear the site's cookies, or send fewer or smaller headers.", config.server.max_header_bytes),
         Reason::InvalidCredentials => "The username or password is wrong, or the user is inactive.".into(),
-        Reason::Throttled => "Too many failed sign-ins: wait for Retry-After seconds.".into(),
+        Reason::Throttled => match cause {
+            Some(Cause::Throttled { kind, rate, counted_as }) => format!("The route's {kind} throttle ({rate}) has counted as many requests from {counted_as} as it allows: wait for Retry-After seconds (DRF's sliding window: the oldest request must leave it)."),
+            _ => "Too many requests (or, at sign-in, failed sign-ins): wait for Retry-After seconds.".into(),
+        },
         Reason::UnsupportedMediaType => "Send the body as application/json, application/x-www-form-urlencoded or multipart/form-data (DRF's parsers; the sign-in takes the first two).".into(),
         Reason::UnknownFormat => "?format= may only be json or api (DRF's renderers): drop it or use one of those.".into(),
         Reason::NotAcceptable => "Accept must admit application/json or text/html (DRF's renderers): send Accept: application/json.".into(),

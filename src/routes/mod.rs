@@ -138,6 +138,8 @@ pub struct Route {
     pub authentication: Option<crate::credentials::AuthClasses>,
     /// `allow_ips` and `deny_ips`: the client addresses that may use it.
     pub ip_rules: IpRules,
+    /// DRF's throttles for this route, in the order DRF asks them.
+    pub throttles: Box<[crate::throttle::Throttle]>,
 }
 
 /// Every route in file order, plus what applies when none matches.
@@ -173,7 +175,13 @@ pub enum Selected<'a> {
 }
 
 impl RouteTable {
-    pub fn new(routes: Vec<Route>, default_access: Access, mode: Mode) -> RouteTable {
+    /// `throttles` are the fallback route's (`[throttle]`'s rates).
+    pub fn new(
+        routes: Vec<Route>,
+        default_access: Access,
+        mode: Mode,
+        throttles: Box<[crate::throttle::Throttle]>,
+    ) -> RouteTable {
         let matcher = Matcher::new(routes.iter().map(|r| (&r.pattern, r.methods.as_deref())));
         let fallback = (default_access != Access::Deny).then(|| Route {
             name: "default".into(),
@@ -187,6 +195,7 @@ impl RouteTable {
             mode,
             authentication: None,
             ip_rules: IpRules::default(),
+            throttles,
         });
         RouteTable {
             routes,

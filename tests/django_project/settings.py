@@ -136,6 +136,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         _AUTHENTICATION_CLASSES[name] for name in os.environ.get("PJ_AUTH", "session").split(",")
     ],
+    # The throttled views only (shop.views.Throttled, Burst): no view
+    # throttles unless it names its throttle classes.
+    "DEFAULT_THROTTLE_RATES": {"anon": "3/min", "user": "5/min", "burst": "2/min"},
 }
 SIMPLE_JWT = {
     "AUDIENCE": os.environ.get("PJ_JWT_AUDIENCE") or None,

@@ -10,6 +10,9 @@ urlpatterns = [
     path("api/widgets/", views.Widgets.as_view()),
     path("api/reports/", views.Reports.as_view()),
     path("api/catalog/", views.Catalog.as_view()),
+    path("api/throttled/", views.Throttled.as_view()),
+    path("api/burst/", views.Burst.as_view()),
+    path("api/burst-too/", views.BurstToo.as_view()),
     path("csrf/", views.csrf_token),
 ]
 

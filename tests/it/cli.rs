@@ -599,3 +599,53 @@ allow_ips = ["10.0.0.0/8"]
         "{out}"
     );
 }
+
+#[test]
+fn check_names_a_bad_throttle_rate_or_scope_by_line_and_column() {
+    let throttles = r#"
+[throttle]
+anon = "100/month"
+user = "0/day"
+
+[throttle.scopes]
+"bad name" = "1/s"
+burst = "1/fortnight"
+
+[[routes]]
+name = "up"
+path = "/up/**"
+access = "anonymous"
+throttle = { scope = "uploads" }
+"#;
+    let (code, out) = check(&format!("{GOOD}{throttles}"));
+    assert_eq!(code, 1, "{out}");
+    for message in [
+        ":11:8: throttle.anon: \"100/month\": \"month\" is not a period",
+        ":12:8: throttle.user: \"0/day\": a rate of 0 refuses every request",
+        ":15:14: throttle.scopes: \"bad name\" is not a scope name",
+        ":16:9: throttle.scopes.burst: \"1/fortnight\": \"fortnight\" is not a period",
+        ":22:22: route \"up\": no rate is set for the throttle scope \"uploads\"",
+    ] {
+        assert!(out.contains(message), "missing {message:?} in:\n{out}");
+    }
+    let unknown = "\n[[routes]]\npath = \"/**\"\naccess = \"anonymous\"\nthrottle = { anon = \"1/s\", burst = \"2/s\" }\n";
+    let (code, out) = check(&format!("{GOOD}{unknown}"));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(":13:") && out.contains("unknown field `burst`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_warns_when_throttles_meet_a_decision_listener_that_knows_no_client() {
+    let text = format!("{GOOD}\n[throttle]\nanon = \"100/day\"\n\n[decision]\n");
+    let (code, out) = check(&text);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: throttles count anonymous requests by client address, and the decision listener knows none"),
+        "{out}"
+    );
+    let (code, out) = check(&format!("{text}client_address = \"x-forwarded-for\"\n"));
+    assert_eq!((code, out.trim()), (0, "config OK"), "{out}");
+}

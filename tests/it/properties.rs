@@ -89,7 +89,7 @@ proptest! {
     /// anonymous rule, whatever the raw path looked like.
     #[test]
     fn an_admin_rule_listed_first_can_never_be_bypassed(raw in pathish(), method in method()) {
-        let table = RouteTable::new(vec![route("admin", "/admin/**", Access::Staff), route("rest", "/**", Access::Anonymous)], Access::Deny, Mode::Enforce);
+        let table = RouteTable::new(vec![route("admin", "/admin/**", Access::Staff), route("rest", "/**", Access::Anonymous)], Access::Deny, Mode::Enforce, Default::default());
         if let Ok(path) = canonicalize(&raw) {
             let under_admin = path == "/admin" || path.starts_with("/admin/");
             let chosen = match table.select(&method, &path) {
@@ -115,7 +115,7 @@ proptest! {
         }
         // `explain` scans with Pattern::matches: it must agree too.
         prop_assert_eq!(routes.iter().position(|r| r.pattern.matches(&text)), expected, "{}", text);
-        let table = RouteTable::new(routes, Access::Deny, Mode::Enforce);
+        let table = RouteTable::new(routes, Access::Deny, Mode::Enforce, Default::default());
         let got = match table.select(&Method::GET, &text) {
             Selected::Route(r) => Some(r.name.parse::<usize>().unwrap()),
             _ => None,
@@ -205,5 +205,6 @@ fn route(name: &str, pattern: &str, access: Access) -> Route {
         mode: Mode::Enforce,
         authentication: None,
         ip_rules: Default::default(),
+        throttles: Default::default(),
     }
 }

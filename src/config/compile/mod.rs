@@ -18,6 +18,7 @@ mod problems;
 mod routes;
 mod server;
 mod session;
+mod throttle;
 mod upstream;
 mod users;
 mod values;
@@ -87,12 +88,14 @@ pub fn compile(
         None => defaults::MODE.parse().unwrap_or(Mode::Enforce),
         Some(value) => routes::mode(problems, value),
     };
+    let throttles = throttle::defaults(problems, &raw.throttle);
     let routes = routes::routes(
         problems,
         &raw.routes,
         mode,
         &server.internal_prefix,
         &server.trusted_proxies,
+        &throttles,
     );
     let authentication = credentials::authentication(problems, &raw, &store, base);
     credentials::check_used(
@@ -121,6 +124,17 @@ pub fn compile(
                     "routes with allow_ips or deny_ips (the first: {:?}) refuse every subrequest on the decision listener: it knows no client address until decision.client_address = \"x-forwarded-for\" (set it once the ingress appends or sets X-Forwarded-For)",
                     route.path.get_ref()
                 ),
+            );
+        }
+    }
+    if let (Some((_, settings)), Some(section)) = (&decision, &raw.decision) {
+        let counted = raw.throttle.anon.is_some()
+            || raw.throttle.user.is_some()
+            || raw.routes.iter().any(|route| route.throttle.is_some());
+        if counted && !settings.client_from_forwarded_for {
+            problems.warn(
+                section.span(),
+                "throttles count anonymous requests by client address, and the decision listener knows none until decision.client_address = \"x-forwarded-for\": until then every anonymous request it decides is counted as the ingress's own, all in one history",
             );
         }
     }
@@ -165,7 +179,7 @@ pub fn compile(
         identity,
         csrf,
         cors,
-        routes: RouteTable::new(routes, default_access, mode),
+        routes: RouteTable::new(routes, default_access, mode, throttles.for_every_route()),
         authentication,
         decision: decision.map(|(_, settings)| settings),
         users,

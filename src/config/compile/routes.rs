@@ -197,6 +197,7 @@ pub(super) fn routes(
     global_mode: Mode,
     internal_prefix: &str,
     trusted_proxies: &crate::client::TrustedProxies,
+    throttles: &super::throttle::Defaults,
 ) -> Vec<Route> {
     let internal = Pattern::parse(&format!("{internal_prefix}/**")).ok();
     let mut compiled: Vec<(Route, Range<usize>)> = Vec::with_capacity(raw.len());
@@ -244,6 +245,7 @@ pub(super) fn routes(
         }
         let methods = route.methods.as_ref().and_then(|m| methods(problems, m));
         let ip_rules = ip_rules(problems, route, &name, trusted_proxies);
+        let throttles = throttles.for_route(problems, route.throttle.as_ref(), &name);
         let route_compiled = Route {
             name,
             pattern,
@@ -264,6 +266,7 @@ pub(super) fn routes(
                 )
             }),
             ip_rules,
+            throttles,
         };
         if internal
             .as_ref()

@@ -67,6 +67,9 @@ pub struct RawConfig {
     pub bearer: Option<Spanned<RawBearer>>,
     /// Sign-in through an OpenID provider.
     pub oidc: Option<Spanned<RawOidc>>,
+    /// DRF-style throttling defaults (`[throttle]`).
+    #[serde(default)]
+    pub throttle: RawThrottle,
 }
 
 /// `[decision]`: answer an ingress's auth subrequest with the whole
@@ -471,4 +474,36 @@ pub struct RawRoute {
     /// `allow_ips`.
     #[serde(default)]
     pub deny_ips: Vec<Spanned<String>>,
+    /// This route's throttles (DRF's `throttle_classes` and
+    /// `throttle_scope`): its own `anon` and `user` rates, and a `scope`
+    /// from `[throttle.scopes]` (default: the top-level `[throttle]` rates).
+    pub throttle: Option<Spanned<RawRouteThrottle>>,
+}
+
+/// `[throttle]`: DRF's `DEFAULT_THROTTLE_RATES`, applied to every route.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThrottle {
+    /// `AnonRateThrottle`'s rate for anonymous requests, by client address
+    /// (e.g. "100/day"; default: none).
+    pub anon: Option<Spanned<String>>,
+    /// `UserRateThrottle`'s rate, by user (anonymous requests by client
+    /// address; default: none).
+    pub user: Option<Spanned<String>>,
+    /// `ScopedRateThrottle`'s rates by scope name, for routes' `scope`.
+    #[serde(default)]
+    pub scopes: std::collections::BTreeMap<String, Spanned<String>>,
+}
+
+/// A route's `throttle = { ... }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteThrottle {
+    /// This route's own anonymous rate, or "none" (default: `[throttle] anon`).
+    pub anon: Option<Spanned<String>>,
+    /// This route's own user rate, or "none" (default: `[throttle] user`).
+    pub user: Option<Spanned<String>>,
+    /// A name in `[throttle.scopes]`: a history shared by every route
+    /// with this scope (DRF's `throttle_scope`).
+    pub scope: Option<Spanned<String>>,
 }

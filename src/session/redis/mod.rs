@@ -21,6 +21,7 @@
 mod connection;
 mod refresh;
 mod settings;
+mod sliding_log;
 mod tokens;
 mod tracking;
 
@@ -37,6 +38,7 @@ use super::{schema, Session, SessionId, SessionStore, StoreError};
 use connection::{spawn_connect, Clients, DataConnection, Topology};
 pub use refresh::RedisClaim;
 pub use settings::{RedisConfig, RedisSettings, SentinelSettings};
+pub use sliding_log::LogAnswer;
 
 #[derive(Clone, Debug)]
 pub struct RedisStore {

@@ -2,7 +2,7 @@
 so the same request can be sent to both and the decisions compared."""
 from django.http import JsonResponse
 from django.middleware.csrf import get_token
-from rest_framework import permissions
+from rest_framework import permissions, throttling
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -52,6 +52,25 @@ class CanViewReports(permissions.BasePermission):
 
 class Reports(Answer):
     permission_classes = [permissions.IsAuthenticated, CanViewReports]
+
+
+class Throttled(Answer):
+    """DRF's default pair: anonymous requests by address, users by id."""
+
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [throttling.AnonRateThrottle, throttling.UserRateThrottle]
+
+
+class Burst(Answer):
+    """A scope two views share: one history for both."""
+
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [throttling.ScopedRateThrottle]
+    throttle_scope = "burst"
+
+
+class BurstToo(Burst):
+    pass
 
 
 def csrf_token(request):
