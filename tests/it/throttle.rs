@@ -363,3 +363,38 @@ async fn replicas_sharing_redis_count_one_history() {
         r#"{"detail":"Session store unavailable."}"#,
     );
 }
+
+/// Client → the shipped nginx.conf → the decision listener: the throttle's
+/// 429 reaches the client as 429 with DRF's body and `Retry-After`
+/// (nginx's `auth_request` passes only 401 and 403 itself), each client
+/// counted by the address nginx appends to X-Forwarded-For.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_nginx_a_throttled_client_gets_the_429() {
+    let h = Harness::start(
+        "[throttle]\nanon = \"2/min\"\n\n[[routes]]\nname = \"open\"\npath = \"/**\"\naccess = \"anonymous\"\n\n[decision]\ntrusted_ingress = [\"127.0.0.1\"]\nclient_address = \"x-forwarded-for\"\n",
+    )
+    .await;
+    let app = h.upstream.url().trim_start_matches("http://").to_string();
+    let nginx = crate::common::ingress::Ingress::nginx(h.decision.unwrap(), &app);
+    let url = format!("{}/x", nginx.url());
+    for _ in 0..2 {
+        let allowed = crate::decision::send(&url, "GET", &[]).await;
+        assert_eq!(allowed.status, 200, "{}", allowed.body);
+    }
+    let refused = crate::decision::send(&url, "GET", &[]).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.header("x-portcullis-reason"), Some("throttled"));
+    let (wait, without) = wait_in(&refused.body);
+    assert_eq!(
+        without,
+        r#"{"detail":"Request was throttled. Expected available in  seconds."}"#
+    );
+    let wait = wait.unwrap();
+    assert!(wait <= 60 && wait > 55, "{}", refused.body);
+    assert_eq!(
+        refused.header("retry-after"),
+        Some(wait.to_string().as_str())
+    );
+    // The upstream saw the two let through, and nothing of the third.
+    assert_eq!(h.seen().len(), 2);
+}

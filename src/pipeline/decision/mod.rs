@@ -36,6 +36,9 @@ use crate::reply::ProxyBody;
 
 pub use crate::ingress::BODY_HEADER;
 
+/// The status the gateway means, where the ingress could not pass it on.
+pub const STATUS_HEADER: HeaderName = HeaderName::from_static("x-portcullis-status");
+
 /// The decision listener's answers: an HTTP subrequest's, or a gRPC
 /// call's (whose status travels in trailers).
 pub type DecisionBody = Either<ProxyBody, tonic::body::Body>;
@@ -132,9 +135,25 @@ async fn decide_for(
         reply,
         work: Work::new(ForwardBody::from_bytes(Bytes::new()), trace),
     };
-    let response = dispatch::run(gateway, state, Delivery::Decision, &mut log).await;
+    let mut response = dispatch::run(gateway, state, Delivery::Decision, &mut log).await;
     log.finish(response.status(), gateway.metrics());
+    if original.ingress == Ingress::Nginx {
+        as_nginx_passes_it(&mut response);
+    }
     response
+}
+
+/// nginx's `auth_request` passes on only 401 and 403 (any other status
+/// becomes its own 500, with nothing of ours): a throttle's 429 travels
+/// as 403 with `X-Portcullis-Status: 429` (and its `Retry-After`), which
+/// the shipped nginx.conf answers as the 429 it is.
+fn as_nginx_passes_it(response: &mut Response<ProxyBody>) {
+    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+        *response.status_mut() = StatusCode::FORBIDDEN;
+        response
+            .headers_mut()
+            .insert(STATUS_HEADER, HeaderValue::from_static("429"));
+    }
 }
 
 /// A subrequest refused before any decision, and by whom it was sent
