@@ -27,21 +27,17 @@ pub async fn check(
     if throttles.is_empty() {
         return Ok(());
     }
-    let user = match session {
-        SessionState::Authenticated(user, _) => {
-            Some(user.user_id.as_deref().unwrap_or(&user.username))
-        }
-        _ => None,
-    };
-    // A proxy or ingress that names no client: its own address is
-    // counted, so those requests share one history rather than none.
-    let address = || {
-        super::check_ip::client_address(context, headers)
-            .unwrap_or_else(|| context.peer.ip().to_canonical())
-    };
-    let who = match user {
-        Some(user) => Who::User(user),
-        None => Who::Anonymous(address()),
+    let who = match session {
+        SessionState::Authenticated(user, _) => match &user.user_id {
+            Some(id) => Who::UserId(id),
+            None => Who::Username(&user.username),
+        },
+        // A proxy or ingress that names no client: its own address is
+        // counted, so those requests share one history rather than none.
+        _ => Who::Anonymous(
+            super::check_ip::client_address(context, headers)
+                .unwrap_or_else(|| context.peer.ip().to_canonical()),
+        ),
     };
     let Some(local) = context.throttles.filter(|_| context.live) else {
         trace.note(|| {

@@ -197,13 +197,11 @@ async fn checks<'r>(
             let denial = negotiated_first(parts, mode, denial, trace);
             held.settle(mode, denial.challenged(challenge), trace)?;
         }
-        // DRF throttles only what negotiation, authentication and
-        // permissions let through: a request refused before is never
-        // counted (one no renderer suits goes on to the upstream, which
-        // refuses it itself).
-        let negotiable =
-            || crate::negotiate::select_renderer(&parts.headers, parts.uri.query()).is_ok();
-        if held.is_clear() && !route.throttles.is_empty() && negotiable() {
+        // DRF throttles only what authentication and permissions let
+        // through: a request refused before is never counted. (DRF also
+        // refuses one no renderer suits before counting it; the gateway
+        // counts it, since the upstream may be no DRF view and serve it.)
+        if held.is_clear() && !route.throttles.is_empty() {
             let throttled =
                 check_throttle::check(context, &parts.headers, route, session, trace).await;
             if let Err(denial) = throttled {

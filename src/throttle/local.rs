@@ -1,11 +1,14 @@
 //! The histories of one gateway process (every store but Redis): one
 //! sliding history per throttle and client, each dropped once it has been
-//! idle for its window (when nothing in it could count any more), and at
-//! most `CAPACITY` of them (moka's TinyLFU eviction: as Django's local
-//! memory cache culls, an evicted client starts afresh).
+//! idle for its window (when nothing in it could count any more), and
+//! room for at most `CAPACITY` request times in all, each history weighed
+//! by the most it can hold (its rate), so no rate and no number of client
+//! addresses can grow it past that (moka's TinyLFU eviction: as Django's
+//! local-memory cache culls, an evicted client starts afresh).
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -15,24 +18,28 @@ use moka::Expiry;
 use super::history::{self, Hit};
 use super::rate::Rate;
 
-/// Histories kept at most; about 100 bytes each, plus 8 per request in
-/// its window.
-pub const CAPACITY: u64 = 100_000;
+/// Request times kept at most, over every history (8 bytes each, plus
+/// about 100 per history): 64 MiB of times.
+pub const CAPACITY: u64 = 8 * 1024 * 1024;
 
 /// Whose requests a history counts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Ident {
     /// A client address (an anonymous request's, as `crate::client` says).
     Address(IpAddr),
-    /// A signed-in user: Django's user id where known, else the username.
-    User(Box<str>),
+    /// A signed-in user by Django's user id (DRF keys by `user.pk`).
+    UserId(Box<str>),
+    /// A signed-in user the store knows by name only (the gateway's own
+    /// users, admin-API sessions, bearer JWTs' subjects).
+    Username(Box<str>),
 }
 
 impl std::fmt::Display for Ident {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Ident::Address(address) => write!(f, "ip:{address}"),
-            Ident::User(user) => write!(f, "user:{user}"),
+            Ident::UserId(id) => write!(f, "user:id:{id}"),
+            Ident::Username(name) => write!(f, "user:name:{name}"),
         }
     }
 }
@@ -44,8 +51,18 @@ struct Key {
 }
 
 struct History {
-    window: Duration,
+    /// The window of the rate last applied, in ms (a reload may change
+    /// it): how long the history must outlive its last use.
+    window_ms: AtomicU64,
+    /// The most times it holds: its rate's request count, when made.
+    bound: u32,
     times: Mutex<VecDeque<u64>>,
+}
+
+impl History {
+    fn window(&self) -> Duration {
+        Duration::from_millis(self.window_ms.load(Ordering::Relaxed))
+    }
 }
 
 /// Each history lives until it has been idle for its window.
@@ -53,7 +70,7 @@ struct IdleForWindow;
 
 impl Expiry<Key, Arc<History>> for IdleForWindow {
     fn expire_after_create(&self, _: &Key, history: &Arc<History>, _: Instant) -> Option<Duration> {
-        Some(history.window)
+        Some(history.window())
     }
 
     fn expire_after_read(
@@ -64,7 +81,7 @@ impl Expiry<Key, Arc<History>> for IdleForWindow {
         _: Option<Duration>,
         _: Instant,
     ) -> Option<Duration> {
-        Some(history.window)
+        Some(history.window())
     }
 }
 
@@ -87,6 +104,7 @@ impl Default for LocalHistories {
         LocalHistories {
             histories: Cache::builder()
                 .max_capacity(CAPACITY)
+                .weigher(|_: &Key, history: &Arc<History>| history.bound)
                 .expire_after(IdleForWindow)
                 .build(),
         }
@@ -108,17 +126,25 @@ impl LocalHistories {
             scope: Arc::clone(scope),
             ident,
         };
-        let window = rate.window();
+        let window_ms = u64::try_from(rate.window().as_millis()).unwrap_or(u64::MAX);
         let history = self.histories.get_with(key, || {
             Arc::new(History {
-                window,
+                window_ms: AtomicU64::new(window_ms),
+                bound: rate.requests,
                 times: Mutex::new(VecDeque::new()),
             })
         });
+        history.window_ms.store(window_ms, Ordering::Relaxed);
         // A poisoned lock only means another request panicked mid-update;
         // the times in it are still times.
         let mut times = history.times.lock().unwrap_or_else(|e| e.into_inner());
-        history::hit(&mut times, now_ms(), rate)
+        let hit = history::hit(&mut times, now_ms(), rate);
+        // A burst's times leave the window; their room goes with them.
+        let kept = times.len();
+        if times.capacity() > 2 * kept + 16 {
+            times.shrink_to(kept + 8);
+        }
+        hit
     }
 }
 
@@ -131,7 +157,7 @@ mod tests {
         let histories = LocalHistories::default();
         let rate: Rate = "2/minute".parse().unwrap();
         let (anon, user): (Arc<str>, Arc<str>) = ("anon".into(), "user".into());
-        let alice = || Ident::User("alice".into());
+        let alice = || Ident::Username("alice".into());
         let here = || Ident::Address([127, 0, 0, 1].into());
         assert_eq!(histories.hit(&anon, here(), rate), Hit::Allowed);
         assert_eq!(histories.hit(&anon, here(), rate), Hit::Allowed);

@@ -30,6 +30,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Its name in the config (`anon`, `user`, `scope`) and in messages.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Anon => "anon",
@@ -42,27 +43,33 @@ impl Kind {
 /// One compiled throttle of a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Throttle {
+    /// Whom it counts.
     pub kind: Kind,
     /// The history's name (DRF's cache key `throttle_<scope>_<ident>`):
     /// `anon` and `user` for the top-level rates, which every route using
     /// them shares; `route/<route>/anon` and `route/<route>/user` for a
     /// route's own; `scope/<name>` for a scoped one.
     pub scope: Arc<str>,
+    /// At most this many requests in any period.
     pub rate: Rate,
 }
 
 /// Who a request is from, as throttles count.
 #[derive(Debug, Clone, Copy)]
 pub enum Who<'a> {
+    /// No user: counted by this client address.
     Anonymous(IpAddr),
-    /// A signed-in user, by Django's user id where known, else username.
-    User(&'a str),
+    /// A signed-in user with a Django user id (DRF's `user.pk`).
+    UserId(&'a str),
+    /// A signed-in user the store knows by name only.
+    Username(&'a str),
 }
 
 /// The throttle that refused a request, with the longest wait of all that
 /// did (DRF's `check_throttles` answers with the longest).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
+    /// The refusing throttle with the longest wait.
     pub throttle: Throttle,
     /// `None` when no refusing throttle can say (DRF then names no time).
     pub wait: Option<Duration>,
@@ -72,9 +79,10 @@ impl Throttle {
     /// Whether this throttle counts `who`'s requests, and as whom.
     pub fn ident(&self, who: Who<'_>) -> Option<Ident> {
         match (self.kind, who) {
-            (Kind::Anon, Who::User(_)) => None,
             (_, Who::Anonymous(address)) => Some(Ident::Address(address)),
-            (_, Who::User(user)) => Some(Ident::User(user.into())),
+            (Kind::Anon, Who::UserId(_) | Who::Username(_)) => None,
+            (_, Who::UserId(id)) => Some(Ident::UserId(id.into())),
+            (_, Who::Username(name)) => Some(Ident::Username(name.into())),
         }
     }
 }

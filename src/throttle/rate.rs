@@ -9,7 +9,9 @@ use std::time::Duration;
 /// At most `requests` requests in any `period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
+    /// Requests allowed in any one period (at least 1).
     pub requests: u32,
+    /// The period they are counted over.
     pub period: Period,
 }
 
@@ -23,6 +25,7 @@ pub enum Period {
 }
 
 impl Period {
+    /// Its length.
     pub fn duration(self) -> Duration {
         Duration::from_secs(match self {
             Period::Second => 1,

@@ -643,7 +643,7 @@ fn check_warns_when_throttles_meet_a_decision_listener_that_knows_no_client() {
     let (code, out) = check(&text);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("warning: throttles count anonymous requests by client address, and the decision listener knows none"),
+        out.contains("warning: throttles count anonymous requests by client address, and an HTTP subrequest names none"),
         "{out}"
     );
     let (code, out) = check(&format!("{text}client_address = \"x-forwarded-for\"\n"));

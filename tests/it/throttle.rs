@@ -230,6 +230,15 @@ path = "/staff/**"
 access = "staff"
 
 [[routes]]
+name = "free"
+path = "/free/**"
+access = "anonymous"
+throttle = { anon = "none", scope = "unlimited" }
+
+[throttle.scopes]
+unlimited = "none"
+
+[[routes]]
 name = "rest"
 path = "/**"
 access = "anonymous"
@@ -262,10 +271,18 @@ async fn each_client_address_has_its_own_history_and_routes_their_own_rates() {
     // A route's own rate counts its own requests only.
     assert_eq!(h.get("/search/x", &from("192.0.2.1")).await.status, 200);
     assert_eq!(h.get("/search/x", &from("192.0.2.1")).await.status, 429);
-    // "none": not throttled at all.
+    // "none": not throttled at all; a scope whose rate is "none" neither.
     for _ in 0..5 {
         assert_eq!(h.get("/health/x", &from("192.0.2.1")).await.status, 200);
+        assert_eq!(h.get("/free/x", &from("192.0.2.1")).await.status, 200);
     }
+    // No renderer suits `Accept: image/png` (DRF would answer 406 before
+    // counting): the gateway counts it all the same, since the upstream
+    // may serve it, so such a header is no way around a throttle.
+    let png = |address: &'static str| [("x-forwarded-for", address), ("accept", "image/png")];
+    assert_eq!(h.get("/e", &png("192.0.2.5")).await.status, 200);
+    assert_eq!(h.get("/e?format=xml", &png("192.0.2.5")).await.status, 200);
+    assert_eq!(h.get("/e", &png("192.0.2.5")).await.status, 429);
     // Report mode: forwarded, counted as would_deny.
     assert_eq!(h.get("/trial/x", &from("192.0.2.3")).await.status, 200);
     let reported = h.get("/trial/x", &from("192.0.2.3")).await;
@@ -318,7 +335,7 @@ async fn gateway_users_are_counted_by_user_and_explain_counts_nothing() {
             step["detail"]
                 .as_str()
                 .unwrap_or("")
-                .contains("user 2/minute counts user:alice"),
+                .contains("user 2/minute counts user:name:alice"),
             "{explained:#}"
         );
     }
@@ -329,13 +346,14 @@ async fn gateway_users_are_counted_by_user_and_explain_counts_nothing() {
 }
 
 /// Two replicas on one Redis count one history: whichever a client
-/// reaches, its fourth request in the minute is refused; and with Redis
+/// reaches, its fourth request in the minute is refused; every throttle
+/// counts what it lets through even when another refuses; and with Redis
 /// gone, nothing is let through uncounted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_sharing_redis_count_one_history() {
     let mut redis = RedisServer::start();
     let tail = format!(
-        "[throttle]\nanon = \"3/min\"\n\n[[routes]]\nname = \"open\"\npath = \"/**\"\naccess = \"anonymous\"\n\n[session]\nstore = \"redis\"\nredis_url = \"{}\"\nredis_timeout = \"250ms\"\n",
+        "[throttle]\nanon = \"3/min\"\nuser = \"5/min\"\n\n[[routes]]\nname = \"open\"\npath = \"/**\"\naccess = \"anonymous\"\n\n[session]\nstore = \"redis\"\nredis_url = \"{}\"\nredis_timeout = \"250ms\"\n",
         redis.url()
     );
     let one = Harness::start(&tail).await;
@@ -354,6 +372,17 @@ async fn replicas_sharing_redis_count_one_history() {
         .trim()
         .to_string();
     assert_eq!(redis.cli(&["LLEN", &key]).trim(), "3");
+    // The user throttle (5/min, which counts an anonymous client by
+    // address too) recorded the two the anon throttle refused: DRF asks
+    // every throttle, and each counts what it lets through.
+    let user_keys = redis.cli(&["--scan", "--pattern", "*throttle:user:ip:127.0.0.1"]);
+    let user_key = user_keys
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no user history in {user_keys:?}"))
+        .trim()
+        .to_string();
+    assert_eq!(redis.cli(&["LLEN", &user_key]).trim(), "5");
     let ttl: i64 = redis.cli(&["PTTL", &key]).trim().parse().unwrap();
     assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
     redis.stop();

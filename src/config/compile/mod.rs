@@ -128,13 +128,12 @@ pub fn compile(
         }
     }
     if let (Some((_, settings)), Some(section)) = (&decision, &raw.decision) {
-        let counted = raw.throttle.anon.is_some()
-            || raw.throttle.user.is_some()
-            || raw.routes.iter().any(|route| route.throttle.is_some());
+        let counted = !throttles.for_every_route().is_empty()
+            || routes.iter().any(|route| !route.throttles.is_empty());
         if counted && !settings.client_from_forwarded_for {
             problems.warn(
                 section.span(),
-                "throttles count anonymous requests by client address, and the decision listener knows none until decision.client_address = \"x-forwarded-for\": until then every anonymous request it decides is counted as the ingress's own, all in one history",
+                "throttles count anonymous requests by client address, and an HTTP subrequest names none until decision.client_address = \"x-forwarded-for\": until then every anonymous request an nginx, Traefik or Caddy subrequest asks about is counted as the ingress's own, all in one history (Envoy's gRPC Check names the client itself)",
             );
         }
     }

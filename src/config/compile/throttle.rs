@@ -15,7 +15,10 @@ use crate::throttle::{Kind, Rate, Throttle};
 pub(super) struct Defaults {
     anon: Option<Rate>,
     user: Option<Rate>,
-    scopes: BTreeMap<String, Rate>,
+    /// `None`: the scope's rate is "none" (DRF: not throttled).
+    scopes: BTreeMap<String, Option<Rate>>,
+    /// Scopes whose rate `check` refused.
+    refused_scopes: std::collections::BTreeSet<String>,
 }
 
 /// A rate, or `None` for "none" (DRF's rate of `None`: no throttling).
@@ -32,6 +35,7 @@ fn rate(problems: &mut Problems, value: &Spanned<String>, what: &str) -> Option<
 
 pub(super) fn defaults(problems: &mut Problems, raw: &RawThrottle) -> Defaults {
     let mut scopes = BTreeMap::new();
+    let mut refused_scopes = std::collections::BTreeSet::new();
     for (name, value) in &raw.scopes {
         if !is_scope_name(name) {
             problems.at(
@@ -41,8 +45,11 @@ pub(super) fn defaults(problems: &mut Problems, raw: &RawThrottle) -> Defaults {
                 ),
             );
         }
-        if let Some(rate) = rate(problems, value, &format!("throttle.scopes.{name}")) {
-            scopes.insert(name.clone(), rate);
+        let is_none = value.get_ref() == "none";
+        match rate(problems, value, &format!("throttle.scopes.{name}")) {
+            Some(rate) => drop(scopes.insert(name.clone(), Some(rate))),
+            None if is_none => drop(scopes.insert(name.clone(), None)),
+            None => drop(refused_scopes.insert(name.clone())),
         }
     }
     Defaults {
@@ -55,6 +62,7 @@ pub(super) fn defaults(problems: &mut Problems, raw: &RawThrottle) -> Defaults {
             .as_ref()
             .and_then(|v| rate(problems, v, "throttle.user")),
         scopes,
+        refused_scopes,
     }
 }
 
@@ -121,11 +129,14 @@ impl Defaults {
         let scoped = raw.scope.as_ref().and_then(|scope| {
             let name = scope.get_ref();
             match self.scopes.get(name) {
-                Some(rate) => Some(Throttle {
+                Some(Some(rate)) => Some(Throttle {
                     kind: Kind::Scoped,
                     scope: Arc::from(format!("scope/{name}")),
                     rate: *rate,
                 }),
+                Some(None) => None,
+                // Its rate was refused already: not reported twice.
+                None if self.refused_scopes.contains(name) => None,
                 None => {
                     let known = self.scopes.keys().map(String::as_str).collect::<Vec<_>>();
                     problems.at(

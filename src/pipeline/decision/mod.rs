@@ -126,7 +126,6 @@ async fn decide_for(
     };
     let context = Context {
         peer_is_ingress: peer_is == PeerIs::Ingress,
-        throttles: Some(gateway.throttle_histories()),
         ..Context::live(gateway, config, connection)
     };
     let state = RequestState {

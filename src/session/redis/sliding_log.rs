@@ -12,10 +12,16 @@ use crate::session::StoreError;
 /// window, then refuses when `limit` requests remain in it, or records
 /// this one. Answers `{allowed, entries in the window, ms until the
 /// oldest leaves it}`. Milliseconds since the epoch have 13 digits, which
-/// Lua's numbers and its `%.0f` carry exactly.
+/// Lua's numbers and its `%.0f` carry exactly. Time never runs backwards
+/// here: a Redis whose clock stepped back (or a failover to one behind)
+/// counts from the newest time recorded. Redis before 5 needs
+/// `replicate_commands` to write after reading `TIME`.
 const SLIDE: &str = r"
+if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local newest = redis.call('LINDEX', KEYS[1], 0)
+if newest and tonumber(newest) > now then now = tonumber(newest) end
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 while true do
@@ -26,7 +32,7 @@ end
 local count = redis.call('LLEN', KEYS[1])
 if count >= limit then
   local oldest = tonumber(redis.call('LINDEX', KEYS[1], -1))
-  return {0, count, window - (now - oldest)}
+  return {0, count, math.max(1, window - (now - oldest))}
 end
 redis.call('LPUSH', KEYS[1], string.format('%.0f', now))
 redis.call('PEXPIRE', KEYS[1], window)
@@ -66,7 +72,7 @@ impl RedisStore {
         Ok(LogAnswer {
             allowed: allowed == 1,
             count: u64::try_from(count).unwrap_or(0),
-            oldest_leaves_in_ms: u64::try_from(left).unwrap_or(0),
+            oldest_leaves_in_ms: u64::try_from(left).unwrap_or(1).max(1),
         })
     }
 }
