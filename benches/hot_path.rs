@@ -54,6 +54,8 @@ fn table(n: usize) -> RouteTable {
             mode: Mode::Enforce,
             authentication: None,
             ip_rules: Default::default(),
+            host: None,
+            upstream: None,
         });
     }
     routes.push(Route {
@@ -67,6 +69,8 @@ fn table(n: usize) -> RouteTable {
         mode: Mode::Enforce,
         authentication: None,
         ip_rules: Default::default(),
+        host: None,
+        upstream: None,
     });
     RouteTable::new(routes, Access::Deny, Mode::Enforce)
 }

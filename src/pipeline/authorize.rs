@@ -191,6 +191,8 @@ mod tests {
             mode: Mode::Enforce,
             authentication: None,
             ip_rules: crate::routes::ip_rules::IpRules::default(),
+            host: None,
+            upstream: None,
         }
     }
 

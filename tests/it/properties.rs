@@ -205,5 +205,7 @@ fn route(name: &str, pattern: &str, access: Access) -> Route {
         mode: Mode::Enforce,
         authentication: None,
         ip_rules: Default::default(),
+        host: None,
+        upstream: None,
     }
 }
