@@ -235,6 +235,17 @@ async fn explain_names_the_host_matched_and_the_upstream() {
     assert_eq!(e["route"], "api");
     assert_eq!(e["upstream"]["name"], "api");
     assert_eq!(e["upstream"]["url"], api.url());
+    // What `portcullis explain` prints of it.
+    let explanation: portcullis::explain::Explanation = serde_json::from_value(e.clone()).unwrap();
+    let text = portcullis::explain::render::text(&explanation);
+    assert!(
+        text.contains(&format!("upstream: api ({})", api.url())),
+        "{text}"
+    );
+    assert!(
+        text.contains("first match on host api.example.com"),
+        "{text}"
+    );
     assert!(e["upstream_request"]["uri"]
         .as_str()
         .unwrap()
@@ -285,7 +296,7 @@ async fn explain_names_the_host_matched_and_the_upstream() {
 }
 
 #[tokio::test]
-async fn a_reload_moves_a_named_upstream() {
+async fn a_reload_moves_a_named_upstream_and_keeps_the_others_pools() {
     let (api, tenants, moved) = (echo().await, echo().await, echo().await);
     let file = tempfile::NamedTempFile::new().unwrap();
     let h = Harness::with_config(|upstream| {
@@ -296,8 +307,11 @@ async fn a_reload_moves_a_named_upstream() {
     .await;
     h.gateway.set_config_file(file.path().to_path_buf());
     let at = [("host", "api.example.com")];
+    let elsewhere = [("host", "x.example.com")];
     assert_eq!(h.get("/a", &at).await.status, 200);
     assert_eq!(api.seen().len(), 1);
+    assert_eq!(h.get("/c", &elsewhere).await.status, 200);
+    let pooled = tenants.seen()[0].peer.unwrap();
 
     let text = config(&h.upstream.url(), &hosts_tail(&moved.url(), &tenants.url()));
     std::fs::write(file.path(), text).unwrap();
@@ -306,9 +320,10 @@ async fn a_reload_moves_a_named_upstream() {
     assert_eq!(h.get("/b", &at).await.status, 200);
     assert_eq!(moved.seen().len(), 1, "the moved upstream got the request");
     assert_eq!(api.seen().len(), 1, "the old address got nothing more");
-    // The unchanged upstreams still answer.
-    assert_eq!(h.get("/c", &[("host", "x.example.com")]).await.status, 200);
-    assert_eq!(tenants.seen().len(), 1);
+    // The unchanged upstream keeps its pool: the same connection.
+    assert_eq!(h.get("/d", &elsewhere).await.status, 200);
+    assert_eq!(tenants.seen().len(), 2);
+    assert_eq!(tenants.seen()[1].peer.unwrap(), pooled);
 }
 
 #[tokio::test]

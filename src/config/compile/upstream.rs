@@ -44,18 +44,13 @@ pub(super) fn upstreams(
         .upstream
         .as_ref()
         .map(|section| named(problems, section, "upstream", base));
+    // Every entry is compiled (and its problems reported) before any
+    // failure ends this.
     let entries: Vec<Option<NamedUpstream>> = raw
         .upstreams
         .iter()
         .enumerate()
-        .map(|(index, entry)| {
-            Some(named(
-                problems,
-                entry,
-                &format!("upstreams[{index}]"),
-                base,
-            )?)
-        })
+        .map(|(index, entry)| named(problems, entry, &format!("upstreams[{index}]"), base))
         .collect();
     let default = match default {
         Some(compiled) => Some(compiled?),
