@@ -215,12 +215,13 @@ pub(super) struct UpstreamNames<'a> {
 impl UpstreamNames<'_> {
     /// The names, for messages: `"a", "b"`.
     pub(super) fn listed(&self) -> String {
-        let names: Vec<String> = self
-            .names
-            .iter()
-            .flatten()
-            .map(|n| format!("{n:?}"))
-            .collect();
+        // A name given twice (itself an error) is listed once.
+        let mut names: Vec<String> = Vec::new();
+        for name in self.names.iter().flatten().map(|n| format!("{n:?}")) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
         match names.is_empty() {
             true => "none".into(),
             false => names.join(", "),
