@@ -55,6 +55,8 @@ fn table(n: usize) -> RouteTable {
             authentication: None,
             ip_rules: Default::default(),
             throttles: Default::default(),
+            host: None,
+            upstream: None,
         });
     }
     routes.push(Route {
@@ -69,6 +71,8 @@ fn table(n: usize) -> RouteTable {
         authentication: None,
         ip_rules: Default::default(),
         throttles: Default::default(),
+        host: None,
+        upstream: None,
     });
     RouteTable::new(routes, Access::Deny, Mode::Enforce, Default::default())
 }

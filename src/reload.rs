@@ -72,9 +72,7 @@ pub fn prepare(path: &Path, current: &Config) -> Result<(Config, ReloadReport), 
     }
     // An upstream reached the same way keeps its client and pooled
     // connections; a changed one gets the client built for it.
-    if next.upstream.connects_like(&current.upstream) {
-        next.upstream.client = current.upstream.client.clone();
-    }
+    next.upstreams.keep_clients_of(&current.upstreams);
     // The same issuer's keys, fetched the same way, stay cached.
     if let (Some(next), Some(running)) = (&mut next.bearer, &current.bearer) {
         next.keep_keys_of(running);

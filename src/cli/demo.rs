@@ -46,7 +46,11 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let echo = EchoUpstream::start(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .context("starting the demo echo upstream")?;
-    config.upstream.authority = echo.addr.to_string().parse().context("echo address")?;
+    config
+        .upstreams
+        .default_mut()
+        .context("the demo config has no [upstream]")?
+        .authority = echo.addr.to_string().parse().context("echo address")?;
     let [alice, root] = demo_users();
     if config.users.is_empty() {
         config.users = UserTable::new(vec![alice.clone(), root.clone()]);

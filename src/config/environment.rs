@@ -31,7 +31,20 @@ pub const OVERRIDES: [Override; 4] = [
     Override {
         variable: "PORTCULLIS_UPSTREAM",
         key: "upstream.url",
-        set: |raw, value| raw.upstream.url = value,
+        // Sets `[upstream]`'s URL, making the section when the file has
+        // only `[[upstreams]]`.
+        set: |raw, value| match &mut raw.upstream {
+            Some(upstream) => upstream.url = value,
+            None => {
+                raw.upstream = Some(crate::config::raw::RawUpstream {
+                    name: None,
+                    url: value,
+                    connect_timeout: None,
+                    timeout: None,
+                    ca_file: None,
+                })
+            }
+        },
     },
     Override {
         variable: "PORTCULLIS_ADMIN_TOKEN",

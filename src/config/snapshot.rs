@@ -12,7 +12,7 @@ use super::startup::Startup;
 use crate::csrf::settings::CsrfSettings;
 use crate::identity::IdentityHeaders;
 use crate::routes::RouteTable;
-use crate::upstream::UpstreamSettings;
+use crate::upstream::{NamedUpstream, Upstreams};
 
 /// One compiled config file. `startup` is what only a restart applies
 /// (see `startup.rs`); every other field applies to the next connection
@@ -21,7 +21,8 @@ use crate::upstream::UpstreamSettings;
 pub struct Config {
     pub startup: Startup,
     pub server: ServerSettings,
-    pub upstream: UpstreamSettings,
+    /// `[upstream]` and `[[upstreams]]`, each with its pooled client.
+    pub upstreams: Upstreams,
     pub session: SessionSettings,
     pub admin: AdminSettings,
     pub identity: IdentityHeaders,
@@ -46,6 +47,13 @@ pub struct Config {
 }
 
 impl Config {
+    /// Where a request `route` decides is forwarded (`None`: no route
+    /// matched): the route's `upstream`, else `[upstream]`.
+    #[inline]
+    pub fn upstream_for(&self, route: Option<&crate::routes::Route>) -> Option<&NamedUpstream> {
+        self.upstreams.for_route(route.and_then(|r| r.upstream))
+    }
+
     /// Why this config must not serve: the example admin token on an admin
     /// listener others can reach (anyone could use it). Checked at start
     /// and on every reload.

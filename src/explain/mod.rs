@@ -93,6 +93,19 @@ pub struct Explanation {
     pub response: Option<ResponseView>,
     /// The head of what is sent upstream (allowed requests).
     pub upstream_request: Option<UpstreamView>,
+    /// Which upstream an allowed request goes to: its name (`[upstream]`
+    /// for the default) and URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamName>,
+}
+
+/// An upstream, as `explain` names it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UpstreamName {
+    /// The `[[upstreams]]` name, or `[upstream]`.
+    pub name: String,
+    /// `scheme://host:port`.
+    pub url: String,
 }
 
 /// Who the request is from.
@@ -211,8 +224,9 @@ pub async fn explain(
                 describe_denial(&mut explanation, denial, config);
             }
             match upstream_view(&state.context, &state.parts, decision) {
-                Ok(view) => {
+                Ok((view, upstream)) => {
                     explanation.upstream_request = Some(view);
+                    explanation.upstream = Some(upstream);
                     None
                 }
                 Err(denial) => Some(denial),
@@ -254,6 +268,7 @@ impl Explanation {
             hint: None,
             response: None,
             upstream_request: None,
+            upstream: None,
         }
     }
 }
@@ -273,14 +288,19 @@ fn describe_denial(explanation: &mut Explanation, denial: &Denial, config: &Conf
     explanation.hint = Some(crate::response::hint::hint(denial, config));
 }
 
-/// The request head `run` would send upstream, made by the same functions;
-/// `Err` when `run` would answer instead.
+/// The request head `run` would send upstream, made by the same functions,
+/// and the upstream it goes to; `Err` when `run` would answer instead.
 fn upstream_view(
     context: &Context<'_>,
     parts: &Parts,
     decision: Decision<'_, '_>,
-) -> Result<UpstreamView, Denial> {
+) -> Result<(UpstreamView, UpstreamName), Denial> {
     let forwarding = pipeline::Forwarding::new(context, &parts.uri, decision)?;
+    let settings = &forwarding.upstream.settings;
+    let upstream = UpstreamName {
+        name: forwarding.upstream.label().to_string(),
+        url: format!("{}://{}", settings.scheme, settings.authority),
+    };
     let mut head = Request::new(()).into_parts().0;
     head.method = parts.method.clone();
     head.headers = parts.headers.clone();
@@ -290,11 +310,12 @@ fn upstream_view(
     if let Some(protocol) = upgrade {
         pipeline::upgrade::restore_headers(&mut head.headers, protocol);
     }
-    Ok(UpstreamView {
+    let view = UpstreamView {
         method: head.method.to_string(),
         uri: head.uri.to_string(),
         headers: header_list(&head.headers),
-    })
+    };
+    Ok((view, upstream))
 }
 
 fn session_view(session: &SessionState) -> SessionView {

@@ -147,6 +147,8 @@ fn redacted(mut explanation: Explanation) -> Explanation {
     if let Some(response) = &mut explanation.response {
         hide(&mut response.headers);
     }
+    // Which upstream, and where it is, are the deployment's own business.
+    explanation.upstream = None;
     explanation
 }
 

@@ -48,6 +48,9 @@ pub fn text(explanation: &Explanation) -> String {
             );
         }
     }
+    if let Some(upstream) = &explanation.upstream {
+        let _ = writeln!(out, "upstream: {} ({})", upstream.name, upstream.url);
+    }
     if let Some(upstream) = &explanation.upstream_request {
         let _ = writeln!(
             out,

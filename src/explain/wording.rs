@@ -205,9 +205,25 @@ pub fn step(step: &Step, config: &Config) -> StepView {
 }
 
 fn route(step: &RouteStep) -> StepView {
-    let label =
-        |route: &RouteName| format!("routes[{}] {:?} {}", route.index, route.name, route.pattern);
+    let label = |route: &RouteName| match &route.host {
+        Some(host) => format!(
+            "routes[{}] {:?} {} (host {host})",
+            route.index, route.name, route.pattern
+        ),
+        None => format!("routes[{}] {:?} {}", route.index, route.name, route.pattern),
+    };
     match step {
+        RouteStep::HostMisses { route, host } => view(
+            "route",
+            label(route),
+            Outcome::Skip,
+            match (host, &route.host) {
+                (Some(sent), Some(wanted)) => {
+                    format!("the request is for host {sent}, not {wanted}")
+                }
+                _ => "the request names no host, and the route is for one".to_string(),
+            },
+        ),
         RouteStep::PathMisses(route) => view(
             "route",
             label(route),
@@ -239,7 +255,11 @@ fn route(step: &RouteStep) -> StepView {
             label(route),
             Outcome::Pass,
             format!(
-                "first match: decides (access = {:?}, mode = {:?})",
+                "first match{}: decides (access = {:?}, mode = {:?})",
+                route
+                    .host
+                    .as_ref()
+                    .map_or(String::new(), |host| format!(" on host {host}")),
                 access.as_str(),
                 mode.as_str()
             ),

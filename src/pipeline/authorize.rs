@@ -192,6 +192,8 @@ mod tests {
             authentication: None,
             ip_rules: crate::routes::ip_rules::IpRules::default(),
             throttles: Box::default(),
+            host: None,
+            upstream: None,
         }
     }
 

@@ -116,7 +116,12 @@ async fn checks<'r>(
         return Ok(Verdict::Endpoint);
     }
     let mut held = Held::default();
-    let route = match select_route::select(&config.routes, &parts.method, &target.path, trace) {
+    let routed = select_route::Routed {
+        method: &parts.method,
+        host: target.host,
+        path: &target.path,
+    };
+    let route = match select_route::select(&config.routes, routed, trace) {
         Ok(route) => Some(route),
         Err(denial) => {
             let mode = config.routes.unmatched_mode();

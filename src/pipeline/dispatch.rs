@@ -15,6 +15,7 @@ use crate::gateway::Gateway;
 use crate::reply::ProxyBody;
 use crate::routes::Route;
 use crate::session::state::{NoSession, SessionState};
+use crate::upstream::NamedUpstream;
 
 use super::decide::{decide, Decision, Verdict};
 use super::{deny, finish, Context, RequestState};
@@ -29,6 +30,8 @@ pub struct Forwarding<'r> {
     pub host: Option<HeaderValue>,
     pub session: SessionState,
     pub route: Option<&'r Route>,
+    /// Where it goes: the route's `upstream`, or `[upstream]`.
+    pub upstream: &'r NamedUpstream,
     pub from_trusted_proxy: bool,
     /// `mode = "report"`: the denial this request was let through despite.
     pub would_deny: Option<Reason>,
@@ -43,7 +46,13 @@ impl<'r> Forwarding<'r> {
         decision: Decision<'r, '_>,
     ) -> Result<Forwarding<'r>, Denial> {
         let target = decision.target.ok_or_else(Denial::bad_path)?;
-        let uri = forward::upstream_uri(&context.config.upstream, &target.path, original)?;
+        // `check` refuses a config where a request that can be forwarded
+        // has no upstream; were one missing anyway, nothing is forwarded.
+        let upstream = context
+            .config
+            .upstream_for(decision.route)
+            .ok_or_else(Denial::upstream_unavailable)?;
+        let uri = forward::upstream_uri(&upstream.settings, &target.path, original)?;
         Ok(Forwarding {
             uri,
             host: target.host.and_then(|h| HeaderValue::from_str(h).ok()),
@@ -51,6 +60,7 @@ impl<'r> Forwarding<'r> {
                 .session
                 .unwrap_or(SessionState::Anonymous(NoSession::NoCookie)),
             route: decision.route,
+            upstream,
             from_trusted_proxy: decision.from_trusted_proxy,
             would_deny: match decision.verdict {
                 Verdict::WouldDeny(denial) => Some(denial.reason),
@@ -207,7 +217,7 @@ async fn forward<'r>(
         body,
         forwarding,
     } = upstream;
-    let upstream = &context.config.upstream;
+    let upstream = &forwarding.upstream.settings;
     // An upgrade (WebSocket) keeps its protocol headers and the client's
     // side of the connection, decided on exactly like any request above.
     let upgrade: Option<(HeaderValue, OnUpgrade)> = upgrade::requested(&parts.headers)

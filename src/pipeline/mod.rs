@@ -9,7 +9,8 @@
 //!    matched and forwarded
 //! 2. `endpoints`       the gateway's own `/_portcullis/*` (CSRF token,
 //!    login, logout), never forwarded
-//! 3. `select_route`    first matching `[[routes]]` entry in file order; none = deny;
+//! 3. `select_route`    first `[[routes]]` entry in file order matching the
+//!    Host, path and method; none = deny;
 //!    then `check_ip`: the route's `allow_ips` / `deny_ips` on the client's
 //!    address (`crate::client`)
 //! 4. `authenticate`    the route's authentication classes in order (DRF's
@@ -23,8 +24,8 @@
 //! 7. `dispatch`        identity headers stripped and injected, the signed
 //!    assertion (`crate::identity`)
 //! 8. `forward`         X-Forwarded-* and hop-by-hop hygiene; `dispatch` sends
-//!    on the pooled upstream client (`crate::upstream`), or splices an
-//!    upgrade (`upgrade`)
+//!    on the route's upstream's pooled client (`crate::upstream`), or
+//!    splices an upgrade (`upgrade`)
 //! 9. `observe`         one access-log line with the decision and reason
 //!
 //! `intake` and stages 1–6 (`decide.rs`) are what `explain` runs too (with a

@@ -1,5 +1,5 @@
 //! Stage 3: the first `[[routes]]` entry (file order) matching the canonical
-//! path and method decides the request; no match is a denial unless
+//! path, method and Host decides the request; no match is a denial unless
 //! `default_access` says otherwise.
 
 use http::Method;
@@ -8,15 +8,27 @@ use super::trace::{RouteName, RouteStep, Trace};
 use crate::denial::{Cause, Denial};
 use crate::routes::{Route, RouteMiss, RouteTable, Selected};
 
+/// The request as routes match it: method, Host (as sent) and canonical path.
+#[derive(Clone, Copy)]
+pub struct Routed<'a> {
+    pub method: &'a Method,
+    pub host: Option<&'a str>,
+    pub path: &'a str,
+}
+
 pub fn select<'r>(
     table: &'r RouteTable,
-    method: &Method,
-    canonical_path: &str,
+    request: Routed<'_>,
     trace: &mut Trace,
 ) -> Result<&'r Route, Denial> {
-    let selected = table.select(method, canonical_path);
+    let Routed {
+        method,
+        host,
+        path: canonical_path,
+    } = request;
+    let selected = table.select_on(method, host, canonical_path);
     if trace.is_on() {
-        note_routes(table, method, canonical_path, trace);
+        note_routes(table, request, trace);
     }
     match selected {
         Selected::Route(route) => Ok(route),
@@ -42,14 +54,20 @@ pub fn select<'r>(
 }
 
 /// Why each route before the deciding one passed the request by.
-fn note_routes(table: &RouteTable, method: &Method, path: &str, trace: &mut Trace) {
-    for (index, (route, miss)) in table.explain(method, path).into_iter().enumerate() {
+fn note_routes(table: &RouteTable, request: Routed<'_>, trace: &mut Trace) {
+    let Routed { method, host, path } = request;
+    for (index, (route, miss)) in table.explain(method, host, path).into_iter().enumerate() {
         let name = RouteName {
             index,
             name: route.name.to_string(),
             pattern: route.pattern.as_str().to_string(),
+            host: route.host.as_ref().map(ToString::to_string),
         };
         trace.note(|| match miss {
+            RouteMiss::Host => RouteStep::HostMisses {
+                route: name,
+                host: host.map(str::to_string),
+            },
             RouteMiss::Path => RouteStep::PathMisses(name),
             RouteMiss::Method => RouteStep::MethodMisses {
                 route: name,

@@ -81,11 +81,18 @@ pub struct RouteName {
     pub index: usize,
     pub name: String,
     pub pattern: String,
+    /// The route's `host`, if it has one.
+    pub host: Option<String>,
 }
 
 /// Stage 3: each route before the deciding one, and what decided.
 #[derive(Debug, Clone)]
 pub enum RouteStep {
+    /// The route has a `host`, and the request is for another (or none).
+    HostMisses {
+        route: RouteName,
+        host: Option<String>,
+    },
     /// The path does not fit the route's pattern.
     PathMisses(RouteName),
     /// The path fits, but the method is not one of the route's `methods`.

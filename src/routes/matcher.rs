@@ -1,11 +1,12 @@
 //! The compiled route set: a segment trie that finds the first route (in
-//! file order) matching a canonical path and method, visiting each path
-//! segment once instead of testing every rule in turn.
+//! file order) matching a canonical path, method and host, visiting each
+//! path segment once instead of testing every rule in turn.
 
 use std::collections::HashMap;
 
 use http::Method;
 
+use super::host::HostPattern;
 use super::pattern::{Pattern, Segment};
 
 /// Index of a route in file order; lower wins.
@@ -23,25 +24,31 @@ struct Node {
     min_below: RouteIndex,
 }
 
-/// A trie over every route's pattern. `methods[i]` restricts route `i`.
+/// A trie over every route's pattern. `methods[i]` and `hosts[i]`
+/// restrict route `i`.
 #[derive(Debug)]
 pub struct Matcher {
     nodes: Vec<Node>,
     methods: Vec<Option<Box<[Method]>>>,
+    hosts: Vec<Option<HostPattern>>,
 }
 
+/// What one route is matched on: its path pattern, its `methods` and its
+/// `host` (`None`: every method, every host).
+pub type RouteKey<'a> = (&'a Pattern, Option<&'a [Method]>, Option<&'a HostPattern>);
+
 impl Matcher {
-    pub fn new<'a>(
-        routes: impl IntoIterator<Item = (&'a Pattern, Option<&'a [Method]>)>,
-    ) -> Matcher {
+    pub fn new<'a>(routes: impl IntoIterator<Item = RouteKey<'a>>) -> Matcher {
         let mut nodes = vec![Node {
             min_below: RouteIndex::MAX,
             ..Node::default()
         }];
         let mut methods = Vec::new();
-        for (index, (pattern, route_methods)) in routes.into_iter().enumerate() {
+        let mut hosts = Vec::new();
+        for (index, (pattern, route_methods, host)) in routes.into_iter().enumerate() {
             let index = index as RouteIndex;
             methods.push(route_methods.map(|m| m.to_vec().into_boxed_slice()));
+            hosts.push(host.cloned());
             let mut at = 0;
             nodes[at].min_below = nodes[at].min_below.min(index);
             for segment in &pattern.segments {
@@ -79,15 +86,22 @@ impl Matcher {
                 nodes[at].ends_here.push(index);
             }
         }
-        Matcher { nodes, methods }
+        Matcher {
+            nodes,
+            methods,
+            hosts,
+        }
     }
 
     /// The first route, in file order, whose pattern matches `path` (a
-    /// canonical path starting with '/') and whose methods include `method`.
-    pub fn find(&self, method: &Method, path: &str) -> Option<RouteIndex> {
+    /// canonical path starting with '/'), whose methods include `method`
+    /// and whose host matches `host` (the request's, through
+    /// `host::host_name`; `None` matches only routes without `host`).
+    pub fn find(&self, method: &Method, host: Option<&str>, path: &str) -> Option<RouteIndex> {
         let rest = path.strip_prefix('/').unwrap_or(path);
         let mut best = None;
-        self.walk(0, rest.split('/'), method, &mut best);
+        let request = Wanted { method, host };
+        self.walk(0, rest.split('/'), request, &mut best);
         best
     }
 
@@ -95,42 +109,58 @@ impl Matcher {
         &self,
         at: usize,
         mut segments: std::str::Split<'_, char>,
-        method: &Method,
+        request: Wanted<'_>,
         best: &mut Option<RouteIndex>,
     ) {
         let node = &self.nodes[at];
         if best.is_some_and(|b| node.min_below >= b) {
             return;
         }
-        self.consider(&node.rest, method, best);
+        self.consider(&node.rest, request, best);
         match segments.next() {
-            None => self.consider(&node.ends_here, method, best),
+            None => self.consider(&node.ends_here, request, best),
             Some(segment) => {
                 if let Some(&next) = node.literal.get(segment) {
-                    self.walk(next, segments.clone(), method, best);
+                    self.walk(next, segments.clone(), request, best);
                 }
                 if let (Some(next), false) = (node.one, segment.is_empty()) {
-                    self.walk(next, segments, method, best);
+                    self.walk(next, segments, request, best);
                 }
             }
         }
     }
 
-    fn consider(&self, candidates: &[RouteIndex], method: &Method, best: &mut Option<RouteIndex>) {
+    fn consider(
+        &self,
+        candidates: &[RouteIndex],
+        request: Wanted<'_>,
+        best: &mut Option<RouteIndex>,
+    ) {
         for &index in candidates {
             if best.is_some_and(|b| index >= b) {
                 return;
             }
-            let allowed = match &self.methods[index as usize] {
+            let method_allowed = match &self.methods[index as usize] {
                 None => true,
-                Some(list) => list.contains(method),
+                Some(list) => list.contains(request.method),
             };
-            if allowed {
+            let host_allowed = match &self.hosts[index as usize] {
+                None => true,
+                Some(pattern) => request.host.is_some_and(|host| pattern.matches(host)),
+            };
+            if method_allowed && host_allowed {
                 *best = Some(index);
                 return;
             }
         }
     }
+}
+
+/// What a route must allow besides the path: the method and the host.
+#[derive(Clone, Copy)]
+struct Wanted<'a> {
+    method: &'a Method,
+    host: Option<&'a str>,
 }
 
 impl Node {
@@ -151,17 +181,40 @@ mod tests {
             .iter()
             .map(|(p, m)| (Pattern::parse(p).unwrap(), *m))
             .collect();
-        Matcher::new(parsed.iter().map(|(p, m)| (p, *m)))
+        Matcher::new(parsed.iter().map(|(p, m)| (p, *m, None)))
+    }
+
+    #[test]
+    fn a_route_with_a_host_is_passed_by_for_other_hosts() {
+        let parsed: Vec<(Pattern, Option<HostPattern>)> = [
+            ("/**", Some("api.example.com")),
+            ("/**", Some("*.example.com")),
+            ("/**", None),
+        ]
+        .iter()
+        .map(|(p, h)| {
+            (
+                Pattern::parse(p).unwrap(),
+                h.map(|h| HostPattern::parse(h).unwrap()),
+            )
+        })
+        .collect();
+        let m = Matcher::new(parsed.iter().map(|(p, h)| (p, None, h.as_ref())));
+        let find = |host| m.find(&Method::GET, host, "/x");
+        assert_eq!(find(Some("API.example.com")), Some(0));
+        assert_eq!(find(Some("www.example.com")), Some(1));
+        assert_eq!(find(Some("example.com")), Some(2));
+        assert_eq!(find(None), Some(2));
     }
 
     #[test]
     fn double_star_covers_itself_and_below_not_siblings() {
         let m = matcher(&[("/admin/**", None)]);
         for hit in ["/admin", "/admin/", "/admin/x", "/admin/x/y/"] {
-            assert_eq!(m.find(&Method::GET, hit), Some(0), "{hit}");
+            assert_eq!(m.find(&Method::GET, None, hit), Some(0), "{hit}");
         }
         for miss in ["/administrator", "/", "/adminx/y", "/public/admin"] {
-            assert_eq!(m.find(&Method::GET, miss), None, "{miss}");
+            assert_eq!(m.find(&Method::GET, None, miss), None, "{miss}");
         }
     }
 
@@ -172,33 +225,33 @@ mod tests {
             ("/api/**", None),
             ("/api/public/x", None),
         ]);
-        assert_eq!(m.find(&Method::GET, "/api/public/x"), Some(0));
-        assert_eq!(m.find(&Method::GET, "/api/other"), Some(1));
+        assert_eq!(m.find(&Method::GET, None, "/api/public/x"), Some(0));
+        assert_eq!(m.find(&Method::GET, None, "/api/other"), Some(1));
         let m = matcher(&[("/api/**", None), ("/api/public/*", None)]);
-        assert_eq!(m.find(&Method::GET, "/api/public/x"), Some(0));
+        assert_eq!(m.find(&Method::GET, None, "/api/public/x"), Some(0));
     }
 
     #[test]
     fn one_segment_wildcards_need_a_non_empty_segment() {
         let m = matcher(&[("/life/{id}/", None), ("/life/*", None)]);
-        assert_eq!(m.find(&Method::GET, "/life/1/"), Some(0));
-        assert_eq!(m.find(&Method::GET, "/life/1"), Some(1));
-        assert_eq!(m.find(&Method::GET, "/life/"), None);
-        assert_eq!(m.find(&Method::GET, "/life//"), None);
+        assert_eq!(m.find(&Method::GET, None, "/life/1/"), Some(0));
+        assert_eq!(m.find(&Method::GET, None, "/life/1"), Some(1));
+        assert_eq!(m.find(&Method::GET, None, "/life/"), None);
+        assert_eq!(m.find(&Method::GET, None, "/life//"), None);
     }
 
     #[test]
     fn methods_restrict_a_route_and_fall_through() {
         let get: &[Method] = &[Method::GET, Method::HEAD];
         let m = matcher(&[("/doc/**", Some(get)), ("/doc/**", None)]);
-        assert_eq!(m.find(&Method::GET, "/doc/a"), Some(0));
-        assert_eq!(m.find(&Method::POST, "/doc/a"), Some(1));
+        assert_eq!(m.find(&Method::GET, None, "/doc/a"), Some(0));
+        assert_eq!(m.find(&Method::POST, None, "/doc/a"), Some(1));
     }
 
     #[test]
     fn root_patterns() {
         let m = matcher(&[("/", None), ("/**", None)]);
-        assert_eq!(m.find(&Method::GET, "/"), Some(0));
-        assert_eq!(m.find(&Method::GET, "/x"), Some(1));
+        assert_eq!(m.find(&Method::GET, None, "/"), Some(0));
+        assert_eq!(m.find(&Method::GET, None, "/x"), Some(1));
     }
 }

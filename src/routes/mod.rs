@@ -1,6 +1,7 @@
 //! Compiled access rules: what a `[[routes]]` entry means once validated,
 //! and the table that finds the route deciding a request.
 
+pub mod host;
 pub mod ip_rules;
 pub mod matcher;
 pub mod pattern;
@@ -9,6 +10,8 @@ use std::str::FromStr;
 
 use http::Method;
 
+use crate::upstream::UpstreamId;
+pub use host::HostPattern;
 use ip_rules::IpRules;
 use matcher::Matcher;
 pub use pattern::Pattern;
@@ -140,6 +143,10 @@ pub struct Route {
     pub ip_rules: IpRules,
     /// DRF's throttles for this route, in the order DRF asks them.
     pub throttles: Box<[crate::throttle::Throttle]>,
+    /// `host`: the request hosts the route is for; `None`: every host.
+    pub host: Option<HostPattern>,
+    /// `upstream`: where the route forwards; `None`: the default `[upstream]`.
+    pub upstream: Option<UpstreamId>,
 }
 
 /// Every route in file order, plus what applies when none matches.
@@ -151,11 +158,15 @@ pub struct RouteTable {
     fallback: Option<Route>,
     /// The global `mode`: whether `no_route` is enforced or reported.
     unmatched_mode: Mode,
+    /// Some route has a `host`: only then is the request's host looked at.
+    by_host: bool,
 }
 
 /// How a route fared against a request, for `explain`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteMiss {
+    /// The route has a `host`, and the request is for another host.
+    Host,
     /// The path does not fit the pattern.
     Path,
     /// The path fits, but the method is not in the route's `methods`.
@@ -182,7 +193,12 @@ impl RouteTable {
         mode: Mode,
         throttles: Box<[crate::throttle::Throttle]>,
     ) -> RouteTable {
-        let matcher = Matcher::new(routes.iter().map(|r| (&r.pattern, r.methods.as_deref())));
+        let matcher = Matcher::new(
+            routes
+                .iter()
+                .map(|r| (&r.pattern, r.methods.as_deref(), r.host.as_ref())),
+        );
+        let by_host = routes.iter().any(|r| r.host.is_some());
         let fallback = (default_access != Access::Deny).then(|| Route {
             name: "default".into(),
             // Invariant: "/**" is a valid pattern literal.
@@ -196,12 +212,15 @@ impl RouteTable {
             authentication: None,
             ip_rules: IpRules::default(),
             throttles,
+            host: None,
+            upstream: None,
         });
         RouteTable {
             routes,
             matcher,
             fallback,
             unmatched_mode: mode,
+            by_host,
         }
     }
 
@@ -211,13 +230,26 @@ impl RouteTable {
     }
 
     /// Why each route before the deciding one did not decide `method`
-    /// `path`, in file order, ending with the one that did: what `explain`
-    /// prints. Matches with `Pattern::matches`, which the property tests
-    /// hold to the same answers as the trie `select` uses.
-    pub fn explain(&self, method: &Method, path: &str) -> Vec<(&Route, RouteMiss)> {
+    /// `path` on `host` (the request's Host), in file order, ending with
+    /// the one that did: what `explain` prints. Matches with
+    /// `Pattern::matches`, which the property tests hold to the same
+    /// answers as the trie `select` uses.
+    pub fn explain(
+        &self,
+        method: &Method,
+        host: Option<&str>,
+        path: &str,
+    ) -> Vec<(&Route, RouteMiss)> {
+        let host = host.map(host::host_name);
         let mut seen = Vec::new();
         for route in &self.routes {
-            let miss = if !route.pattern.matches(path) {
+            let host_misses = route
+                .host
+                .as_ref()
+                .is_some_and(|pattern| !host.is_some_and(|h| pattern.matches(h)));
+            let miss = if host_misses {
+                RouteMiss::Host
+            } else if !route.pattern.matches(path) {
                 RouteMiss::Path
             } else if route.methods.as_ref().is_some_and(|m| !m.contains(method)) {
                 RouteMiss::Method
@@ -232,8 +264,24 @@ impl RouteTable {
         seen
     }
 
+    /// The route deciding `method` `canonical_path` for a request that
+    /// names no host (routes with a `host` never match it).
     pub fn select(&self, method: &Method, canonical_path: &str) -> Selected<'_> {
-        match self.matcher.find(method, canonical_path) {
+        self.select_on(method, None, canonical_path)
+    }
+
+    /// The route deciding `method` `canonical_path` sent to `host` (the
+    /// request's Host or `:authority`, as sent: its port and a trailing
+    /// dot are ignored here).
+    pub fn select_on(
+        &self,
+        method: &Method,
+        host: Option<&str>,
+        canonical_path: &str,
+    ) -> Selected<'_> {
+        // Without host routes the host is never read: nothing to pay.
+        let host = host.filter(|_| self.by_host).map(host::host_name);
+        match self.matcher.find(method, host, canonical_path) {
             Some(index) => Selected::Route(&self.routes[index as usize]),
             None => match &self.fallback {
                 Some(route) => Selected::Fallback(route),

@@ -1,6 +1,10 @@
-//! The upstream: where allowed requests go. Its settings (`[upstream]`) and
-//! the pooled keep-alive client (`crate::keepalive`) that sends a prepared request with
-//! a response-header deadline and streams both bodies through.
+//! The upstream: where allowed requests go. Its settings (`[upstream]`, or
+//! one `[[upstreams]]` entry) and the pooled keep-alive client
+//! (`crate::keepalive`) that sends a prepared request with a
+//! response-header deadline and streams both bodies through; `set` holds
+//! every upstream of a config.
+
+mod set;
 
 use std::time::Duration;
 
@@ -15,7 +19,9 @@ use crate::headers::hop_by_hop;
 use crate::reply::ProxyBody;
 use crate::tls::client::CaFile;
 
-/// `[upstream]`, compiled, with the pooled client built for it.
+pub use set::{NamedUpstream, UpstreamId, Upstreams};
+
+/// `[upstream]` (or one `[[upstreams]]` entry), compiled, with the pooled client built for it.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
     pub scheme: Scheme,

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 
-fn check(text: &str) -> (i32, String) {
+/// `portcullis check` on `text`: its exit code and output.
+pub(crate) fn check(text: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("portcullis.toml");
     std::fs::write(&path, text).unwrap();

@@ -23,6 +23,7 @@ mod drf_parity;
 mod explain;
 mod ext_authz_grpc;
 mod faults;
+mod hosts;
 mod identity;
 mod ip_rules;
 mod limits;

@@ -206,5 +206,7 @@ fn route(name: &str, pattern: &str, access: Access) -> Route {
         authentication: None,
         ip_rules: Default::default(),
         throttles: Default::default(),
+        host: None,
+        upstream: None,
     }
 }

@@ -310,7 +310,8 @@ async fn upstream_url_and_connect_timeout_apply_to_new_requests() {
     assert_eq!(h.get("/moved", &[]).await.status, 200);
     assert_eq!(second.seen().len(), 1, "the new upstream got the request");
     assert_eq!(h.upstream.seen().len(), before, "the old one did not");
-    let upstream = &h.gateway.config().upstream;
+    let config = h.gateway.config();
+    let upstream = &config.upstreams.default_upstream().unwrap().settings;
     assert_eq!(upstream.connect_timeout, Duration::from_millis(750));
 }
 

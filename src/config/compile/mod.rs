@@ -52,7 +52,7 @@ pub fn compile(
 
     let listeners = server::listeners(problems, &raw.server);
     let server = server::server(problems, &raw.server, base);
-    let upstream = upstream::upstream(problems, &raw, base);
+    let upstreams = upstream::upstreams(problems, &raw, base);
     let store = session::store_kind(problems, &raw, base);
     let session = session::session(problems, &raw.session);
     let users = users::users(problems, &raw.users, raw.session.users_file.as_ref(), base);
@@ -89,14 +89,32 @@ pub fn compile(
         Some(value) => routes::mode(problems, value),
     };
     let throttles = throttle::defaults(problems, &raw.throttle);
-    let routes = routes::routes(
-        problems,
-        &raw.routes,
-        mode,
-        &server.internal_prefix,
-        &server.trusted_proxies,
-        &throttles,
-    );
+    let route_context = routes::RouteContext {
+        global_mode: mode,
+        internal_prefix: &server.internal_prefix,
+        trusted_proxies: &server.trusted_proxies,
+        upstreams: routes::UpstreamNames {
+            names: upstream::names(&raw),
+            has_default: raw.upstream.is_some(),
+        },
+        throttles: &throttles,
+    };
+    let routes = routes::routes(problems, &raw.routes, &route_context);
+    // A request no route matches is forwarded under default_access, or
+    // as would_deny under a top-level mode = "report": to [upstream].
+    let unmatched_forwarded = default_access != Access::Deny || mode == Mode::Report;
+    if unmatched_forwarded && raw.upstream.is_none() && !raw.upstreams.is_empty() {
+        let message = "requests no route matches are forwarded (default_access, or mode = \"report\"), but there is no [upstream] for them: add [upstream], or leave default_access and the top-level mode unset";
+        let span = match (&raw.default_access, &raw.mode) {
+            (Some(access), _) if default_access != Access::Deny => Some(access.span()),
+            (_, Some(mode)) => Some(mode.span()),
+            _ => None,
+        };
+        match span {
+            Some(span) => problems.at(span, message),
+            None => problems.anywhere(message),
+        }
+    }
     let authentication = credentials::authentication(problems, &raw, &store, base);
     credentials::check_used(
         problems,
@@ -157,7 +175,7 @@ pub fn compile(
         std::mem::take(&mut problems.errors),
         std::mem::take(&mut problems.warnings),
     );
-    let Some(upstream) = upstream.filter(|_| errors.is_empty()) else {
+    let Some(upstreams) = upstreams.filter(|_| errors.is_empty()) else {
         return Err(with_warnings(errors, warnings));
     };
     Ok(Config {
@@ -172,7 +190,7 @@ pub fn compile(
             login_throttle,
         },
         server,
-        upstream,
+        upstreams,
         session,
         admin,
         identity,

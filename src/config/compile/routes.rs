@@ -1,5 +1,6 @@
 //! `[[routes]]` and the top-level `default_access` and `mode`: access
-//! levels, requirements, methods, and the routes an earlier one makes dead.
+//! levels, requirements, methods, hosts, upstreams, and the routes an
+//! earlier one makes dead.
 
 use std::ops::Range;
 
@@ -10,8 +11,9 @@ use super::defaults;
 use super::problems::{line_column, Problems};
 use crate::config::raw::RawRoute;
 use crate::routes::ip_rules::IpRules;
-use crate::routes::{Access, Mode, ModelPermissions, Pattern, Requirements, Route};
+use crate::routes::{Access, HostPattern, Mode, ModelPermissions, Pattern, Requirements, Route};
 use crate::session::record::unsafe_value_reason;
+use crate::upstream::{UpstreamId, Upstreams};
 
 pub(super) fn access(problems: &mut Problems, value: &Spanned<String>) -> Access {
     value.get_ref().parse().unwrap_or_else(|_| {
@@ -191,14 +193,104 @@ fn route_name_for(route: &RawRoute, index: usize) -> String {
         .map_or_else(|| format!("routes[{index}]"), |n| n.get_ref().clone())
 }
 
+/// A route's `host`, checked.
+fn host(problems: &mut Problems, value: &Spanned<String>, name: &str) -> Option<HostPattern> {
+    HostPattern::parse(value.get_ref())
+        .map_err(|why| {
+            problems.at(
+                value.span(),
+                format!("route {name:?}: host {:?} {why}", value.get_ref()),
+            );
+        })
+        .ok()
+}
+
+/// The upstreams routes may name, and whether `[upstream]` (the default) exists.
+pub(super) struct UpstreamNames<'a> {
+    /// Every upstream's name, in `Upstreams`' order.
+    pub(super) names: Vec<Option<&'a str>>,
+    pub(super) has_default: bool,
+}
+
+impl UpstreamNames<'_> {
+    /// The names, for messages: `"a", "b"`.
+    pub(super) fn listed(&self) -> String {
+        // A name given twice (itself an error) is listed once.
+        let mut names: Vec<String> = Vec::new();
+        for name in self.names.iter().flatten().map(|n| format!("{n:?}")) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        match names.is_empty() {
+            true => "none".into(),
+            false => names.join(", "),
+        }
+    }
+}
+
+/// A route's `upstream`, resolved to the upstream it names; `None` for
+/// `[upstream]`. A route that `forwards` (any but an enforced `access =
+/// "deny"`) to nowhere is an error.
+fn upstream(
+    problems: &mut Problems,
+    route: &RawRoute,
+    name: &str,
+    upstreams: &UpstreamNames<'_>,
+    forwards: bool,
+) -> Option<UpstreamId> {
+    match &route.upstream {
+        Some(value) => {
+            let id = Upstreams::id_of(&upstreams.names, value.get_ref());
+            if id.is_none() {
+                problems.at(
+                    value.span(),
+                    format!(
+                        "route {name:?}: no upstream is named {:?}; the named upstreams: {}",
+                        value.get_ref(),
+                        upstreams.listed()
+                    ),
+                );
+            }
+            id
+        }
+        None => {
+            if forwards && !upstreams.has_default {
+                problems.at(
+                    route.path.span(),
+                    format!(
+                        "route {name:?} names no upstream and there is no [upstream] to default to: add upstream = \"...\" (the named upstreams: {})",
+                        upstreams.listed()
+                    ),
+                );
+            }
+            None
+        }
+    }
+}
+
+/// Where routes may forward, for `routes`.
+pub(super) struct RouteContext<'a> {
+    pub(super) global_mode: Mode,
+    pub(super) internal_prefix: &'a str,
+    pub(super) trusted_proxies: &'a crate::client::TrustedProxies,
+    pub(super) upstreams: UpstreamNames<'a>,
+    /// `[throttle]`'s rates, which routes start from.
+    pub(super) throttles: &'a super::throttle::Defaults,
+}
+
 pub(super) fn routes(
     problems: &mut Problems,
     raw: &[RawRoute],
-    global_mode: Mode,
-    internal_prefix: &str,
-    trusted_proxies: &crate::client::TrustedProxies,
-    throttles: &super::throttle::Defaults,
+    context: &RouteContext<'_>,
 ) -> Vec<Route> {
+    let RouteContext {
+        global_mode,
+        internal_prefix,
+        trusted_proxies,
+        throttles,
+        ..
+    } = *context;
     let internal = Pattern::parse(&format!("{internal_prefix}/**")).ok();
     let mut compiled: Vec<(Route, Range<usize>)> = Vec::with_capacity(raw.len());
     for (i, route) in raw.iter().enumerate() {
@@ -246,6 +338,16 @@ pub(super) fn routes(
         let methods = route.methods.as_ref().and_then(|m| methods(problems, m));
         let ip_rules = ip_rules(problems, route, &name, trusted_proxies);
         let throttles = throttles.for_route(problems, route.throttle.as_ref(), &name);
+        let host = route
+            .host
+            .as_ref()
+            .and_then(|value| host(problems, value, &name));
+        let mode = route
+            .mode
+            .as_ref()
+            .map_or(global_mode, |value| mode(problems, value));
+        let forwards = !(access == Access::Deny && mode == Mode::Enforce);
+        let upstream = upstream(problems, route, &name, &context.upstreams, forwards);
         let route_compiled = Route {
             name,
             pattern,
@@ -254,10 +356,7 @@ pub(super) fn routes(
             requirements,
             csrf_exempt: !route.csrf.unwrap_or(defaults::ROUTE_CSRF),
             max_body: route.max_body.as_ref().map(|limit| *limit.get_ref()),
-            mode: route
-                .mode
-                .as_ref()
-                .map_or(global_mode, |value| mode(problems, value)),
+            mode,
             authentication: route.authentication.as_ref().map(|list| {
                 super::credentials::classes(
                     problems,
@@ -267,6 +366,8 @@ pub(super) fn routes(
             }),
             ip_rules,
             throttles,
+            host,
+            upstream,
         };
         if internal
             .as_ref()
@@ -283,6 +384,7 @@ pub(super) fn routes(
         if route_compiled.access == Access::Anonymous {
             let catch_all = compiled.iter().find(|(r, _)| {
                 r.pattern.segments == [crate::routes::pattern::Segment::Rest]
+                    && host_covered(r, &route_compiled)
                     && !shadows(r, &route_compiled)
             });
             if let Some((earlier, _)) = catch_all {
@@ -329,5 +431,14 @@ fn shadows(earlier: &Route, later: &Route) -> bool {
         (Some(_), None) => false,
         (Some(mine), Some(theirs)) => theirs.iter().all(|m| mine.contains(m)),
     };
-    methods_covered && earlier.pattern.covers(&later.pattern)
+    methods_covered && host_covered(earlier, later) && earlier.pattern.covers(&later.pattern)
+}
+
+/// True when `earlier` is for every host `later` is for.
+fn host_covered(earlier: &Route, later: &Route) -> bool {
+    match (&earlier.host, &later.host) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(mine), Some(theirs)) => mine.covers(theirs),
+    }
 }

@@ -30,8 +30,12 @@ pub struct RawConfig {
     pub jwt: Option<Spanned<RawJwt>>,
     /// Listener addresses.
     pub server: RawServer,
-    /// The one backend every allowed request is forwarded to.
-    pub upstream: RawUpstream,
+    /// The default backend: where routes without `upstream =` (and
+    /// `default_access`) forward. Required unless `[[upstreams]]` exist.
+    pub upstream: Option<RawUpstream>,
+    /// More backends, by name, for routes that say `upstream = "name"`.
+    #[serde(default)]
+    pub upstreams: Vec<RawUpstream>,
     /// Where sessions live and how the session cookie is read.
     #[serde(default)]
     pub session: RawSession,
@@ -258,6 +262,10 @@ pub struct RawTls {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
+    /// What routes call it by (`upstream = "name"`): required in
+    /// `[[upstreams]]`, optional in `[upstream]`. Letters, digits, '_'
+    /// and '-', starting with a letter.
+    pub name: Option<Spanned<String>>,
     /// Base URL of the backend, `http://host:port`, without a path.
     pub url: Spanned<String>,
     /// Longest time to establish a TCP connection to the upstream (default "2s").
@@ -478,6 +486,12 @@ pub struct RawRoute {
     /// `throttle_scope`): its own `anon` and `user` rates, and a `scope`
     /// from `[throttle.scopes]` (default: the top-level `[throttle]` rates).
     pub throttle: Option<Spanned<RawRouteThrottle>>,
+    /// The request host this route is for: "api.example.com", or
+    /// "*.example.com" for every name under it (default: every host).
+    pub host: Option<Spanned<String>>,
+    /// The `[[upstreams]]` entry (by name) this route forwards to
+    /// (default: `[upstream]`).
+    pub upstream: Option<Spanned<String>>,
 }
 
 /// `[throttle]`: DRF's `DEFAULT_THROTTLE_RATES`, applied to every route.
