@@ -42,6 +42,7 @@ mod security_framing;
 mod security_headers;
 mod security_http2;
 mod security_paths;
+mod telemetry;
 mod tls;
 mod upstream_pool;
 mod upstream_tls;
