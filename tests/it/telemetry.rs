@@ -447,3 +447,68 @@ async fn a_collector_that_never_answers_holds_no_request_up() {
     .await;
     holder.abort();
 }
+
+#[tokio::test]
+async fn without_telemetry_trace_headers_reach_the_upstream_as_sent() {
+    let h = Harness::start(ROUTES).await;
+    // Even an invalid one: without [telemetry] the gateway is no party
+    // to the trace.
+    let sent = format!("00-{}-{PARENT_ID}-01", TRACE_ID.to_uppercase());
+    h.get(
+        "/public/a",
+        &[("traceparent", &sent), ("tracestate", "Rojo=1")],
+    )
+    .await;
+    let seen = h.seen();
+    assert_eq!(seen[0].header_values("traceparent"), [sent.as_str()]);
+    assert_eq!(seen[0].header_values("tracestate"), ["Rojo=1"]);
+}
+
+#[tokio::test]
+async fn the_decision_listener_records_a_span_per_decision() {
+    let receiver = Receiver::start();
+    let h = Harness::start(&format!(
+        "{ROUTES}\n[decision]\ntrusted_ingress = [\"127.0.0.1\"]\n[telemetry]\notlp_endpoint = \"{}\"\nscheduled_delay = \"50ms\"\n",
+        receiver.endpoint()
+    ))
+    .await;
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    // Traefik's forwardAuth: the client's headers, and what it asks about.
+    let url = format!("http://{}/auth", h.decision.unwrap());
+    let answer = crate::decision::send(
+        &url,
+        "GET",
+        &[
+            ("traceparent", traceparent),
+            ("x-forwarded-method", "GET".to_string()),
+            ("x-forwarded-uri", "/life/1/".to_string()),
+            ("x-forwarded-host", "shop.test".to_string()),
+            ("x-forwarded-proto", "http".to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    let spans = receiver
+        .wait_for(|spans| !of_kind(spans, TRACE_ID, 2).is_empty())
+        .await;
+    let server = of_kind(&spans, TRACE_ID, 2)[0];
+    assert_eq!(server["parent_span_id"], PARENT_ID);
+    assert_eq!(attribute(server, "portcullis.ingress"), "forward_auth");
+    assert_eq!(attribute(server, "portcullis.decision"), "deny");
+    assert_eq!(attribute(server, "portcullis.reason"), "not_authenticated");
+    assert_eq!(attribute(server, "url.path"), "/life/1/");
+    assert!(h.seen().is_empty(), "the decision listener forwards nothing");
+}
+
+#[tokio::test]
+async fn a_flush_sends_what_is_queued_without_waiting_for_the_batch() {
+    let receiver = Receiver::start();
+    // Neither the delay nor the batch size would send it during the test.
+    let h = gateway(&receiver.endpoint(), "scheduled_delay = \"1h\"").await;
+    h.get("/public/last-words", &[]).await;
+    // What the serve command does once requests have drained on SIGTERM.
+    h.gateway.flush_telemetry().await;
+    let spans = receiver.wait_for(|spans| !spans.is_empty()).await;
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    assert_eq!(attribute(&spans[0], "url.path"), "/public/last-words");
+}
