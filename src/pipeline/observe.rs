@@ -31,8 +31,10 @@ pub struct AccessLog<'r> {
     upstream_started: Option<Instant>,
     upstream_latency: Option<Duration>,
     started: Instant,
-    /// `[telemetry]`: the request's trace context and span.
-    span: Option<RequestSpan<'r>>,
+    /// `[telemetry]`: the request's trace context and span. Boxed, so that
+    /// without `[telemetry]` every request's state carries one pointer,
+    /// not the span's few hundred bytes.
+    span: Option<Box<RequestSpan<'r>>>,
 }
 
 impl<'r> AccessLog<'r> {
@@ -62,7 +64,7 @@ impl<'r> AccessLog<'r> {
         client: std::net::IpAddr,
     ) {
         if let Some(telemetry) = telemetry {
-            self.span = Some(RequestSpan::begin(telemetry, headers, client));
+            self.span = Some(Box::new(RequestSpan::begin(telemetry, headers, client)));
         }
     }
 
@@ -157,7 +159,7 @@ impl<'r> AccessLog<'r> {
             total_ms = self.started.elapsed().as_secs_f64() * 1000.0,
         );
         if let Some(span) = self.span {
-            span.finish(Finished {
+            (*span).finish(Finished {
                 method: self.method,
                 path: self.path,
                 route: self.route.cloned(),

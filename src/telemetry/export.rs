@@ -114,6 +114,11 @@ impl Exporter {
         &self.inner.settings
     }
 
+    /// True when `other` is this very exporter (a reload kept it).
+    pub fn is(&self, other: &Exporter) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Starts the export task on the current Tokio runtime (once; later
     /// calls do nothing), counting into `counters`.
     pub fn start(&self, counters: &TelemetryCounters) {

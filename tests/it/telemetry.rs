@@ -497,7 +497,10 @@ async fn the_decision_listener_records_a_span_per_decision() {
     assert_eq!(attribute(server, "portcullis.decision"), "deny");
     assert_eq!(attribute(server, "portcullis.reason"), "not_authenticated");
     assert_eq!(attribute(server, "url.path"), "/life/1/");
-    assert!(h.seen().is_empty(), "the decision listener forwards nothing");
+    assert!(
+        h.seen().is_empty(),
+        "the decision listener forwards nothing"
+    );
 }
 
 #[tokio::test]
@@ -511,4 +514,61 @@ async fn a_flush_sends_what_is_queued_without_waiting_for_the_batch() {
     let spans = receiver.wait_for(|spans| !spans.is_empty()).await;
     assert_eq!(spans.len(), 2, "{spans:#?}");
     assert_eq!(attribute(&spans[0], "url.path"), "/public/last-words");
+}
+
+#[tokio::test]
+async fn a_reload_applies_the_ratio_and_keeps_or_replaces_the_exporter() {
+    let receiver = Receiver::start();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let section = |ratio: &str, delay: &str| {
+        format!(
+            "{ROUTES}\n[telemetry]\notlp_endpoint = \"{}\"\nsample_ratio = {ratio}\nscheduled_delay = \"{delay}\"\n",
+            receiver.endpoint()
+        )
+    };
+    let h = Harness::with_config(|upstream| {
+        let text = config(upstream, &section("0.0", "50ms"));
+        std::fs::write(file.path(), &text).unwrap();
+        text
+    })
+    .await;
+    h.gateway.set_config_file(file.path().to_path_buf());
+    let exporter = |h: &Harness| {
+        h.gateway
+            .config()
+            .telemetry
+            .as_ref()
+            .unwrap()
+            .exporter
+            .clone()
+    };
+    let first = exporter(&h);
+    let reload = |text: String| {
+        std::fs::write(file.path(), config(&h.upstream.url(), &text)).unwrap();
+        h.gateway.reload().unwrap();
+    };
+
+    h.get("/public/before", &[]).await;
+    // The ratio changes, the export settings do not: the same exporter.
+    reload(section("1.0", "50ms"));
+    assert!(exporter(&h).is(&first));
+    h.get("/public/after", &[]).await;
+    let spans = receiver.wait_for(|spans| !spans.is_empty()).await;
+    // Unsampled at ratio 0.0, the first request left nothing.
+    let servers: Vec<&Value> = spans.iter().filter(|s| s["kind"] == 2).collect();
+    assert_eq!(servers.len(), 1, "{spans:#?}");
+    assert_eq!(attribute(servers[0], "url.path"), "/public/after");
+
+    // A changed batching setting: a new exporter, started, that exports.
+    reload(section("1.0", "40ms"));
+    let second = exporter(&h);
+    assert!(!second.is(&first));
+    h.get("/public/replaced", &[]).await;
+    receiver
+        .wait_for(|spans| {
+            spans
+                .iter()
+                .any(|s| attribute(s, "url.path") == "/public/replaced")
+        })
+        .await;
 }
