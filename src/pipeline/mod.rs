@@ -129,11 +129,7 @@ pub async fn handle(
     let mut trace = Trace::live(config.diagnostics.debug);
     let intake = intake::intake(&config, &mut parts, &mut trace);
     let mut log = AccessLog::start(&parts);
-    log.trace(
-        config.telemetry.as_ref(),
-        &parts.headers,
-        connection.peer.ip(),
-    );
+    log.trace(config.telemetry.as_ref(), &parts, connection.peer.ip());
     let reply = match intake {
         Intake::Request(reply) => reply,
         Intake::Preflight(preflight) => {

@@ -60,11 +60,11 @@ impl<'r> AccessLog<'r> {
     pub fn trace(
         &mut self,
         telemetry: Option<&'r crate::telemetry::Telemetry>,
-        headers: &http::HeaderMap,
+        request: &http::request::Parts,
         client: std::net::IpAddr,
     ) {
         if let Some(telemetry) = telemetry {
-            self.span = Some(Box::new(RequestSpan::begin(telemetry, headers, client)));
+            self.span = Some(Box::new(RequestSpan::begin(telemetry, request, client)));
         }
     }
 

@@ -28,8 +28,13 @@ pub struct RequestSpan<'r> {
 }
 
 impl<'r> RequestSpan<'r> {
-    /// The span of a request with `headers` from `client`.
-    pub fn begin(telemetry: &'r Telemetry, headers: &HeaderMap, client: IpAddr) -> RequestSpan<'r> {
+    /// The span of `request`, from `client`.
+    pub fn begin(
+        telemetry: &'r Telemetry,
+        request: &http::request::Parts,
+        client: IpAddr,
+    ) -> RequestSpan<'r> {
+        let headers = &request.headers;
         let context = telemetry.context(headers);
         // What only a recorded span reports is copied only then (a header
         // value is a reference-counted slice: no bytes are copied).
@@ -39,8 +44,13 @@ impl<'r> RequestSpan<'r> {
                 .then(|| headers.get(name).cloned())
                 .flatten()
         };
+        // HTTP/2 names the host in the URI's authority, not in Host.
+        let host = header(header::HOST).or_else(|| {
+            let authority = request.uri.authority().filter(|_| context.sampled)?;
+            HeaderValue::from_str(authority.as_str()).ok()
+        });
         RequestSpan {
-            host: header(header::HOST),
+            host,
             user_agent: header(header::USER_AGENT),
             telemetry,
             context,

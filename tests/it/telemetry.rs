@@ -572,3 +572,59 @@ async fn a_reload_applies_the_ratio_and_keeps_or_replaces_the_exporter() {
         })
         .await;
 }
+
+#[tokio::test]
+async fn an_upstream_that_is_down_is_an_error_on_both_spans() {
+    let receiver = Receiver::start();
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let tail = format!(
+        "{ROUTES}\n[telemetry]\notlp_endpoint = \"{}\"\nscheduled_delay = \"50ms\"\n",
+        receiver.endpoint()
+    );
+    let h = Harness::with_config(|_echo| config(&upstream, &tail)).await;
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    let reply = h.get("/public/x", &[("traceparent", &traceparent)]).await;
+    assert_eq!(reply.status, 502);
+    let spans = receiver
+        .wait_for(|spans| of_kind(spans, TRACE_ID, 3).len() == 1)
+        .await;
+    let (server, client) = (
+        of_kind(&spans, TRACE_ID, 2)[0],
+        of_kind(&spans, TRACE_ID, 3)[0],
+    );
+    assert_eq!(attribute(server, "portcullis.decision"), "upstream_error");
+    assert_eq!(
+        attribute(server, "portcullis.reason"),
+        "upstream_unavailable"
+    );
+    assert_eq!(attribute(server, "http.response.status_code"), 502);
+    assert_eq!(server["status_code"], 2, "ERROR on a 5xx");
+    assert_eq!(attribute(client, "error.type"), "upstream_unavailable");
+    assert!(attribute(client, "http.response.status_code").is_null());
+    assert_eq!(client["status_code"], 2);
+}
+
+#[tokio::test]
+async fn over_http2_the_span_names_the_authority_and_the_upstream_gets_the_traceparent() {
+    let receiver = Receiver::start();
+    let h = gateway(&receiver.endpoint(), "scheduled_delay = \"50ms\"").await;
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    let reply = h
+        .send_h2_as(
+            "shop.test:8443",
+            "GET",
+            "/public/h2",
+            &[("traceparent", &traceparent)],
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(forwarded_traceparent(&h.seen()[0])[1], TRACE_ID);
+    let spans = receiver
+        .wait_for(|spans| !of_kind(spans, TRACE_ID, 2).is_empty())
+        .await;
+    let server = of_kind(&spans, TRACE_ID, 2)[0];
+    assert_eq!(attribute(server, "server.address"), "shop.test");
+}
