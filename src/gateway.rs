@@ -1,6 +1,7 @@
 //! `Gateway`: the state every request shares — the current config snapshot
 //! (swappable, with the upstream client), the session store, the login
-//! throttle, metrics, and the upgraded connections in flight.
+//! throttle, metrics, the upgraded connections in flight, and the span
+//! exporter's start and last flush.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +73,7 @@ impl Gateway {
             config.startup.login_throttle.failure_window,
         ));
         spawn_throttle_sweeper(&login_throttle);
+        start_exporter(&config, &metrics);
         Gateway {
             config: ArcSwap::from_pointee(config),
             store,
@@ -125,6 +127,7 @@ impl Gateway {
                 return Err(error);
             }
         };
+        start_exporter(&next, &self.metrics);
         let next = Arc::new(next);
         self.config.store(Arc::clone(&next));
         self.metrics.reload_result(true);
@@ -137,6 +140,14 @@ impl Gateway {
             );
         }
         Ok((next, report))
+    }
+
+    /// Sends the spans still queued (`[telemetry]`), waiting at most the
+    /// export timeout: for a shutdown, once requests have drained.
+    pub async fn flush_telemetry(&self) {
+        if let Some(telemetry) = &self.config().telemetry {
+            telemetry.exporter.flush().await;
+        }
     }
 
     /// Marks the gateway as shutting down (`/readyz` turns 503).
@@ -168,6 +179,14 @@ impl Gateway {
 
     pub fn password_checks(&self) -> &Arc<Semaphore> {
         &self.password_checks
+    }
+}
+
+/// Starts `config`'s span exporter (`[telemetry]`), unless it is the
+/// running one a reload kept.
+fn start_exporter(config: &Config, metrics: &Metrics) {
+    if let Some(telemetry) = &config.telemetry {
+        telemetry.exporter.start(&metrics.telemetry);
     }
 }
 

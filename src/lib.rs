@@ -42,6 +42,7 @@ pub mod ingress;
 pub mod oidc;
 pub mod routes;
 pub mod session;
+pub mod telemetry;
 pub mod throttle;
 pub mod upstream;
 

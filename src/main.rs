@@ -404,6 +404,8 @@ pub(crate) async fn run_until_signal(
     if let Some(decision) = decision {
         let _ = decision.await;
     }
+    // The drained requests' spans: sent, within telemetry.export_timeout.
+    gateway.flush_telemetry().await;
     tracing::info!("stopped");
     Ok(())
 }

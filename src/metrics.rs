@@ -11,6 +11,8 @@
 //! | `portcullis_open_connections` | gauge | |
 //! | `portcullis_config_reloads_total` | counter | `result` |
 //! | `portcullis_config_last_reload_success_timestamp_seconds` | gauge | |
+//! | `portcullis_telemetry_spans_exported_total` | counter | |
+//! | `portcullis_telemetry_spans_dropped_total` | counter | `reason` (`queue_full`, `export_failed`, `rejected`) |
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -39,6 +41,26 @@ pub struct DecisionLabels {
     pub reason: &'static str,
 }
 
+/// Why spans never reached the collector (`[telemetry]`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SpanDropLabels {
+    pub reason: &'static str,
+}
+
+/// The exporter's counters (`[telemetry]`), made once so that counting
+/// takes no lock: each is the family's own counter, shared.
+#[derive(Clone, Debug)]
+pub struct TelemetryCounters {
+    /// Spans the collector accepted.
+    pub exported: Counter,
+    /// The queue was full: the request's spans were dropped.
+    pub queue_full: Counter,
+    /// The collector could not be reached, failed or timed out.
+    pub export_failed: Counter,
+    /// The collector accepted the export but rejected these spans.
+    pub rejected: Counter,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabels {
     pub result: &'static str,
@@ -55,6 +77,7 @@ pub struct Metrics {
     pub open_connections: Gauge,
     pub reloads: Family<ReloadLabels, Counter>,
     pub last_reload_success: Gauge<f64, AtomicU64>,
+    pub telemetry: TelemetryCounters,
     /// The `route` label of a request no route matched: `-`.
     unmatched_route: Arc<str>,
 }
@@ -129,6 +152,25 @@ impl Metrics {
             "When the config was last loaded successfully (Unix time)",
             last_reload_success.clone(),
         );
+        let spans_exported = Counter::default();
+        registry.register(
+            "telemetry_spans_exported",
+            "Spans the OTLP collector accepted",
+            spans_exported.clone(),
+        );
+        let spans_dropped = Family::<SpanDropLabels, Counter>::default();
+        registry.register(
+            "telemetry_spans_dropped",
+            "Spans that never reached the OTLP collector, by reason",
+            spans_dropped.clone(),
+        );
+        let dropped = |reason| spans_dropped.get_or_create_owned(&SpanDropLabels { reason });
+        let telemetry = TelemetryCounters {
+            exported: spans_exported,
+            queue_full: dropped("queue_full"),
+            export_failed: dropped("export_failed"),
+            rejected: dropped("rejected"),
+        };
         let metrics = Metrics {
             registry,
             requests,
@@ -140,6 +182,7 @@ impl Metrics {
             open_connections,
             reloads,
             last_reload_success,
+            telemetry,
             unmatched_route: Arc::from("-"),
         };
         metrics.config_loaded();

@@ -5,7 +5,8 @@
 //! (`config::startup`: listeners, runtime threads, connection slots, the
 //! session store, the login throttle) keep their running values until a
 //! restart, and the reload names each one that changed; everything else
-//! applies to the next connection or request.
+//! applies to the next connection or request (a changed `[telemetry]`
+//! exporter with the swap: spans already queued go to the old collector).
 
 use std::path::Path;
 
@@ -79,6 +80,14 @@ pub fn prepare(path: &Path, current: &Config) -> Result<(Config, ReloadReport), 
     }
     if let (Some(next), Some(running)) = (&mut next.oidc, &current.oidc) {
         next.keep_provider_of(running);
+    }
+    // The same collector, reached the same way: the running exporter and
+    // its queue go on. Changed: the new one starts with the swap, and the
+    // old one sends what it holds once the old snapshot is gone.
+    if let (Some(next), Some(running)) = (&mut next.telemetry, &current.telemetry) {
+        if next.exporter.settings() == running.exporter.settings() {
+            next.exporter = running.exporter.clone();
+        }
     }
     Ok((next, report))
 }

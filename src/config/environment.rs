@@ -56,7 +56,39 @@ pub const OVERRIDES: [Override; 4] = [
     },
 ];
 
-/// The override values in force (by index into `OVERRIDES`).
+/// OpenTelemetry's standard variables: each fills in a `[telemetry]` key
+/// the file leaves unset (the file wins), and only when the file has a
+/// `[telemetry]` section (a variable set for every container of a pod
+/// does not turn tracing on by itself).
+pub const FALLBACKS: [Override; 2] = [
+    Override {
+        variable: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        key: "telemetry.otlp_endpoint",
+        set: |raw, value| {
+            if let Some(telemetry) = &mut raw.telemetry {
+                let telemetry = telemetry.get_mut();
+                telemetry.otlp_endpoint.get_or_insert(value);
+            }
+        },
+    },
+    Override {
+        variable: "OTEL_SERVICE_NAME",
+        key: "telemetry.service_name",
+        set: |raw, value| {
+            if let Some(telemetry) = &mut raw.telemetry {
+                let telemetry = telemetry.get_mut();
+                telemetry.service_name.get_or_insert(value);
+            }
+        },
+    },
+];
+
+/// `OVERRIDES`, then `FALLBACKS`: an index into this is an override's.
+fn every() -> impl Iterator<Item = &'static Override> {
+    OVERRIDES.iter().chain(FALLBACKS.iter())
+}
+
+/// The override values in force (by index into `every()`).
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     values: Vec<(usize, String)>,
@@ -65,8 +97,7 @@ pub struct Overrides {
 impl Overrides {
     /// The overrides set (and non-empty) in this process's environment.
     pub fn from_env() -> Overrides {
-        let values = OVERRIDES
-            .iter()
+        let values = every()
             .enumerate()
             .filter_map(|(index, o)| {
                 std::env::var(o.variable)
@@ -84,7 +115,9 @@ impl Overrides {
     pub fn apply(&self, raw: &mut RawConfig, source_len: usize) {
         for (index, value) in &self.values {
             let spanned = Spanned::new(span_of(*index, source_len), value.clone());
-            (OVERRIDES[*index].set)(raw, spanned);
+            if let Some(variable) = every().nth(*index) {
+                (variable.set)(raw, spanned);
+            }
         }
     }
 }
@@ -98,6 +131,6 @@ fn span_of(index: usize, source_len: usize) -> Range<usize> {
 pub fn variable_at(offset: usize, source_len: usize) -> Option<&'static str> {
     offset
         .checked_sub(source_len + 1)
-        .and_then(|index| OVERRIDES.get(index))
+        .and_then(|index| every().nth(index))
         .map(|o| o.variable)
 }

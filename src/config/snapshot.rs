@@ -42,6 +42,9 @@ pub struct Config {
     /// `[oidc]`: sign-in through an OpenID provider (a reload keeps what
     /// discovery found when the provider is the same).
     pub oidc: Option<crate::oidc::Oidc>,
+    /// `[telemetry]`: spans exported over OTLP/HTTP (a reload keeps the
+    /// running exporter when the export settings are the same).
+    pub telemetry: Option<crate::telemetry::Telemetry>,
     /// Things `check` warns about but that do not stop the config loading.
     pub warnings: Vec<super::ConfigError>,
 }

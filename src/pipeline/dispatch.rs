@@ -128,6 +128,9 @@ pub(super) async fn run<'r>(
         if let Some(via) = session.via() {
             log.authenticated_by(via.as_str(), session.signed_in_with());
         }
+        if let Some(user) = session.user() {
+            log.user(&user.username);
+        }
     }
     let result = match decision.verdict {
         Verdict::Deny(denial) => Err(denial),
@@ -223,7 +226,7 @@ async fn forward<'r>(
     let upgrade: Option<(HeaderValue, OnUpgrade)> = upgrade::requested(&parts.headers)
         .and_then(|protocol| Some((protocol, upgrade::take_client_side(&mut parts)?)));
     prepare_upstream_head(context, &mut parts, forwarding);
-    log.forwarding();
+    log.forwarding(&mut parts.headers, &upstream.authority);
     let stalled = body.stalled_flag();
     let response = match upgrade {
         None => {
@@ -250,7 +253,7 @@ async fn forward<'r>(
             }
         }
     };
-    log.upstream_done();
+    log.upstream_done(response.as_ref().ok().map(Response::status));
     // The exchange failed because the client stopped sending its body:
     // that is the client's timeout (408), not the upstream's fault.
     match response {

@@ -26,7 +26,9 @@
 //! 8. `forward`         X-Forwarded-* and hop-by-hop hygiene; `dispatch` sends
 //!    on the route's upstream's pooled client (`crate::upstream`), or
 //!    splices an upgrade (`upgrade`)
-//! 9. `observe`         one access-log line with the decision and reason
+//! 9. `observe`         one access-log line with the decision and reason;
+//!    with `[telemetry]`, the request's span (`span`: begun at intake, its
+//!    `traceparent` sent upstream by `dispatch`, exported from here)
 //!
 //! `intake` and stages 1–6 (`decide.rs`) are what `explain` runs too (with a
 //! `trace` on and nothing written), so what it reports is what the gateway
@@ -52,6 +54,7 @@ pub mod intake;
 pub mod lookup_session;
 pub mod observe;
 pub mod select_route;
+pub mod span;
 pub mod trace;
 pub mod upgrade;
 
@@ -129,6 +132,7 @@ pub async fn handle(
     let mut trace = Trace::live(config.diagnostics.debug);
     let intake = intake::intake(&config, &mut parts, &mut trace);
     let mut log = AccessLog::start(&parts);
+    log.trace(config.telemetry.as_ref(), &parts, connection.peer.ip());
     let reply = match intake {
         Intake::Request(reply) => reply,
         Intake::Preflight(preflight) => {

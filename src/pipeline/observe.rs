@@ -1,12 +1,14 @@
 //! Stage 9: one structured access-log line per request, with the decision
-//! and its reason code, and the request metrics. Session ids and cookie
-//! values are never logged.
+//! and its reason code, and the request metrics; with `[telemetry]`, the
+//! request's span (`span`) is finished from the same facts. Session ids
+//! and cookie values are never logged.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 
+use super::span::{Finished, RequestSpan};
 use crate::denial::Denial;
 
 /// What the access log line will say, filled in as the stages run.
@@ -29,6 +31,10 @@ pub struct AccessLog<'r> {
     upstream_started: Option<Instant>,
     upstream_latency: Option<Duration>,
     started: Instant,
+    /// `[telemetry]`: the request's trace context and span. Boxed, so that
+    /// without `[telemetry]` every request's state carries one pointer,
+    /// not the span's few hundred bytes.
+    span: Option<Box<RequestSpan<'r>>>,
 }
 
 impl<'r> AccessLog<'r> {
@@ -45,6 +51,27 @@ impl<'r> AccessLog<'r> {
             upstream_started: None,
             upstream_latency: None,
             started: Instant::now(),
+            span: None,
+        }
+    }
+
+    /// With `[telemetry]`: the request, from `client`, gets its span (a
+    /// child of the caller's when its `traceparent` is valid).
+    pub fn trace(
+        &mut self,
+        telemetry: Option<&'r crate::telemetry::Telemetry>,
+        request: &http::request::Parts,
+        client: std::net::IpAddr,
+    ) {
+        if let Some(telemetry) = telemetry {
+            self.span = Some(Box::new(RequestSpan::begin(telemetry, request, client)));
+        }
+    }
+
+    /// The authenticated user's name, for the span (`enduser.id`).
+    pub fn user(&mut self, name: &str) {
+        if let Some(span) = &mut self.span {
+            span.user(name);
         }
     }
 
@@ -76,12 +103,21 @@ impl<'r> AccessLog<'r> {
         self.would_deny = Some(denial.reason.as_str());
     }
 
-    pub fn forwarding(&mut self) {
+    /// The head in `headers` is about to be sent to the upstream at
+    /// `authority` (with `[telemetry]`, it gets our `traceparent`).
+    pub fn forwarding(&mut self, headers: &mut http::HeaderMap, authority: &http::uri::Authority) {
+        if let Some(span) = &mut self.span {
+            span.forwarding(headers, authority);
+        }
         self.upstream_started = Some(Instant::now());
     }
 
-    pub fn upstream_done(&mut self) {
+    /// The upstream answered with `status`, or (`None`) did not.
+    pub fn upstream_done(&mut self, status: Option<StatusCode>) {
         self.upstream_latency = self.upstream_started.map(|t| t.elapsed());
+        if let Some(span) = &mut self.span {
+            span.upstream_answered(status.map(|s| s.as_u16()));
+        }
     }
 
     /// Writes the access-log line and counts the request in `metrics`.
@@ -122,5 +158,19 @@ impl<'r> AccessLog<'r> {
             upstream_ms = self.upstream_latency.map(|d| d.as_secs_f64() * 1000.0),
             total_ms = self.started.elapsed().as_secs_f64() * 1000.0,
         );
+        if let Some(span) = self.span {
+            (*span).finish(Finished {
+                method: self.method,
+                path: self.path,
+                route: self.route.cloned(),
+                status: status.as_u16(),
+                decision,
+                reason,
+                auth: self.auth,
+                ingress: self.ingress,
+                started: self.started,
+                upstream: self.upstream_started.zip(self.upstream_latency),
+            });
+        }
     }
 }

@@ -650,3 +650,89 @@ fn check_warns_when_throttles_meet_a_decision_listener_that_knows_no_client() {
     let (code, out) = check(&format!("{text}client_address = \"x-forwarded-for\"\n"));
     assert_eq!((code, out.trim()), (0, "config OK"), "{out}");
 }
+
+#[test]
+fn check_places_telemetry_problems_by_line_and_column() {
+    // GOOD is 8 lines (a blank one first); [telemetry] is on line 9.
+    let telemetry = r#"[telemetry]
+otlp_endpoint = "ftp://collector:4318/v1/traces"
+sample_ratio = 1.5
+max_queue_size = 0
+scheduled_delay = "soon"
+headers = { "content-type" = "text/plain" }
+"#;
+    let (code, out) = check(&format!("{GOOD}{telemetry}"));
+    assert_eq!(code, 1, "{out}");
+    let expected = [
+        (":10:17:", "telemetry.otlp_endpoint = \"ftp://collector:4318/v1/traces\" must start with http:// or https://"),
+        (":11:16:", "telemetry.sample_ratio = 1.5 must be between 0.0"),
+        (":12:18:", "telemetry.max_queue_size must be between 1 and"),
+        (":13:19:", "is not a duration"),
+        (":14:11:", "\"content-type\" is set by the export itself"),
+    ];
+    for (place, message) in expected {
+        assert!(
+            out.lines()
+                .any(|l| l.contains(place) && l.contains(message)),
+            "missing {place} {message} in:\n{out}"
+        );
+    }
+    assert_eq!(out.lines().count(), expected.len(), "{out}");
+
+    let (code, out) = check(&format!(
+        "{GOOD}[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318/v1/traces\"\nsample_rate = 0.5\n"
+    ));
+    assert_eq!(code, 1);
+    assert!(
+        out.contains(":11:1:") && out.contains("unknown field `sample_rate`"),
+        "{out}"
+    );
+
+    let (code, out) = check(&format!("{GOOD}[telemetry]\nservice_name = \"gw\"\n"));
+    assert_eq!(code, 1);
+    assert!(
+        out.contains(":9:1:") && out.contains("[telemetry] needs otlp_endpoint"),
+        "{out}"
+    );
+
+    let good = format!(
+        "{GOOD}[telemetry]\notlp_endpoint = \"https://collector.example:4318/v1/traces\"\nsample_ratio = 0.25\nheaders = {{ \"x-api-key\" = \"k\" }}\n"
+    );
+    assert_eq!(check(&good), (0, "config OK\n".to_string()));
+}
+
+#[test]
+fn otel_variables_fill_in_what_the_telemetry_section_leaves_unset() {
+    let run = |text: &str, endpoint: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(&path)
+            .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let section = format!("{GOOD}[telemetry]\n");
+    assert_eq!(
+        run(&section, "http://127.0.0.1:4318/v1/traces"),
+        (0, "config OK\n".to_string())
+    );
+    // Named by the variable when it is what is wrong.
+    let (code, out) = run(&section, "collector:4318");
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (environment): telemetry.otlp_endpoint"),
+        "{out}"
+    );
+    // The file's own endpoint wins.
+    let own = format!("{section}otlp_endpoint = \"http://127.0.0.1:4318/v1/traces\"\n");
+    assert_eq!(run(&own, "collector:4318"), (0, "config OK\n".to_string()));
+    // Without the section the variable turns nothing on (nor is checked).
+    assert_eq!(run(GOOD, "collector:4318"), (0, "config OK\n".to_string()));
+}

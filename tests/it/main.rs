@@ -43,6 +43,7 @@ mod security_framing;
 mod security_headers;
 mod security_http2;
 mod security_paths;
+mod telemetry;
 mod throttle;
 mod tls;
 mod upstream_pool;

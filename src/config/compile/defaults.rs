@@ -4,12 +4,14 @@
 //! checks the two agree, so the documented default is the running one.
 
 /// A default as the file would write it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Default {
     /// A humantime duration string, `"10s"`.
     Duration(&'static str),
     Text(&'static str),
     Integer(u64),
+    /// A number with a fraction, `1.0`.
+    Float(f64),
     Bool(bool),
     /// A list of strings. (Lists that default to none are not listed: an
     /// absent list is empty.)
@@ -23,6 +25,8 @@ impl Default {
         match self {
             Default::Duration(text) | Default::Text(text) => quoted(text),
             Default::Integer(n) => n.to_string(),
+            // `{:?}` keeps the fraction: 1.0, not 1 (an integer in TOML).
+            Default::Float(x) => format!("{x:?}"),
             Default::Bool(flag) => flag.to_string(),
             Default::List(items) => {
                 let items: Vec<String> = items.iter().map(|item| quoted(item)).collect();
@@ -43,6 +47,7 @@ macro_rules! defaults {
     (@type Duration) => { &'static str };
     (@type Text) => { &'static str };
     (@type Integer) => { u64 };
+    (@type Float) => { f64 };
     (@type Bool) => { bool };
     (@type List) => { &'static [&'static str] };
 }
@@ -157,6 +162,14 @@ defaults! {
     OIDC_GROUPS_CLAIM: Text = "groups" => "oidc.groups_claim";
     OIDC_LEEWAY: Duration = "60s" => "oidc.leeway";
     OIDC_TIMEOUT: Duration = "10s" => "oidc.timeout";
+
+    TELEMETRY_SERVICE_NAME: Text = "portcullis" => "telemetry.service_name";
+    TELEMETRY_SAMPLE_RATIO: Float = 1.0 => "telemetry.sample_ratio";
+    /// The OpenTelemetry BatchSpanProcessor's defaults.
+    TELEMETRY_MAX_QUEUE_SIZE: Integer = 2048 => "telemetry.max_queue_size";
+    TELEMETRY_MAX_EXPORT_BATCH_SIZE: Integer = 512 => "telemetry.max_export_batch_size";
+    TELEMETRY_SCHEDULED_DELAY: Duration = "5s" => "telemetry.scheduled_delay";
+    TELEMETRY_EXPORT_TIMEOUT: Duration = "10s" => "telemetry.export_timeout";
 }
 
 #[cfg(test)]

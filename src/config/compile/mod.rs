@@ -18,6 +18,7 @@ mod problems;
 mod routes;
 mod server;
 mod session;
+mod telemetry;
 mod throttle;
 mod upstream;
 mod users;
@@ -164,6 +165,7 @@ pub fn compile(
     }
     let bearer = bearer::bearer(problems, raw.bearer.as_ref(), base);
     let oidc = oidc::oidc(problems, raw.oidc.as_ref(), base, &server);
+    let telemetry = telemetry::telemetry(problems, raw.telemetry.as_ref(), base);
     if let (Some(section), true) = (&raw.oidc, matches!(store, StoreKind::Django(_))) {
         problems.at(
             section.span(),
@@ -204,6 +206,7 @@ pub fn compile(
         diagnostics,
         bearer,
         oidc,
+        telemetry,
         warnings,
     })
 }

@@ -74,6 +74,38 @@ pub struct RawConfig {
     /// DRF-style throttling defaults (`[throttle]`).
     #[serde(default)]
     pub throttle: RawThrottle,
+    /// OpenTelemetry tracing: spans exported to a collector over OTLP/HTTP.
+    pub telemetry: Option<Spanned<RawTelemetry>>,
+}
+
+/// `[telemetry]`: a span per request (and per upstream call), exported
+/// over OTLP/HTTP; W3C `traceparent` continued and sent upstream.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    /// The collector's OTLP/HTTP traces URL, used as written
+    /// ("http://127.0.0.1:4318/v1/traces"); http or https. Required
+    /// (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` may give it).
+    pub otlp_endpoint: Option<Spanned<String>>,
+    /// The resource's `service.name` (default "portcullis").
+    pub service_name: Option<Spanned<String>>,
+    /// Extra headers on every export, e.g. `{ "x-api-key" = "..." }`.
+    pub headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// PEM of the CA that signed an https collector's certificate
+    /// (default the system's roots); relative to this file.
+    pub ca_file: Option<Spanned<String>>,
+    /// The share of new traces recorded, 0.0 to 1.0 (default 1.0); a
+    /// caller's `traceparent` sampled flag decides for its traces.
+    pub sample_ratio: Option<Spanned<f64>>,
+    /// Most requests' spans waiting to be exported; more are dropped
+    /// (default 2048).
+    pub max_queue_size: Option<Spanned<u64>>,
+    /// Most requests' spans in one export (default 512).
+    pub max_export_batch_size: Option<Spanned<u64>>,
+    /// Longest a span waits for its batch to fill (default "5s").
+    pub scheduled_delay: Option<Spanned<String>>,
+    /// Longest one export may take (default "10s").
+    pub export_timeout: Option<Spanned<String>>,
 }
 
 /// `[decision]`: answer an ingress's auth subrequest with the whole

@@ -95,6 +95,7 @@ async fn decide_for(
         Ok(original) => original,
         Err(refused) => {
             let mut log = AccessLog::start(&parts);
+            log.trace(config.telemetry.as_ref(), &parts, connection.peer.ip());
             log.via_ingress(refused.ingress.map_or("unknown", Ingress::as_str));
             log.denied(&refused.denial);
             let mut response = crate::response::denial(&refused.denial, false, config);
@@ -107,6 +108,7 @@ async fn decide_for(
     let mut trace = Trace::live(config.diagnostics.debug);
     let intake = intake::intake(config, &mut parts, &mut trace);
     let mut log = AccessLog::start(&parts);
+    log.trace(config.telemetry.as_ref(), &parts, connection.peer.ip());
     log.via_ingress(ingress);
     let reply = match intake {
         Intake::Request(reply) => reply,
