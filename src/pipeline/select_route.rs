@@ -4,7 +4,7 @@
 
 use http::Method;
 
-use super::trace::{RouteName, RouteStep, Trace};
+use super::trace::{CanonicalStep, RouteName, RouteStep, Trace};
 use crate::denial::{Cause, Denial};
 use crate::routes::{Route, RouteMiss, RouteTable, Selected};
 
@@ -26,6 +26,11 @@ pub fn select<'r>(
         host,
         path: canonical_path,
     } = request;
+    if table.refuses_host(host) {
+        let denial = Denial::bad_host();
+        trace.note(|| CanonicalStep::Refused(denial.clone()));
+        return Err(denial);
+    }
     let selected = table.select_on(method, host, canonical_path);
     if trace.is_on() {
         note_routes(table, request, trace);

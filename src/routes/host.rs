@@ -115,23 +115,43 @@ impl fmt::Display for HostPattern {
 }
 
 /// The name a request's Host (or `:authority`) value is matched by: the
-/// port removed, one trailing dot removed. A bracketed IPv6 address keeps
-/// its brackets (no pattern names one, so it matches only routes without
-/// `host`); a value that is not `name[:port]` is returned whole, and
-/// matches no pattern, since patterns hold neither ':' nor '@'.
-pub fn host_name(raw: &str) -> &str {
-    let name = if raw.starts_with('[') {
-        match raw.find(']') {
-            Some(end) => &raw[..=end],
-            None => raw,
+/// port removed, one trailing dot removed. `None` for a value that is not
+/// a host: anything but `name[:port]` (letters, digits, '.', '-', '_'; an
+/// all-digit port) or `[IPv6][:port]`. Such a value (`user@a.example`,
+/// `a.example:x`) would otherwise slip past an exact host yet end in a
+/// wildcard's suffix, or be read by the upstream as another host; a table
+/// with host routes refuses it (`RouteTable::refuses_host`).
+pub fn host_name(raw: &str) -> Option<&str> {
+    let (name, port) = if let Some(rest) = raw.strip_prefix('[') {
+        let end = rest.find(']')?;
+        let address = &rest[..end];
+        let literal = !address.is_empty()
+            && address
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        if !literal {
+            return None;
         }
+        (&raw[..end + 2], &rest[end + 1..])
     } else {
-        match raw.rsplit_once(':') {
-            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-            _ => raw,
+        match raw.find(':') {
+            Some(at) => (&raw[..at], &raw[at..]),
+            None => (raw, ""),
         }
     };
-    name.strip_suffix('.').unwrap_or(name)
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()));
+    let name_ok = name.starts_with('[')
+        || (!name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')));
+    if !(port_ok && name_ok) {
+        return None;
+    }
+    Some(name.strip_suffix('.').unwrap_or(name))
 }
 
 #[cfg(test)]
@@ -153,7 +173,7 @@ mod tests {
             "api.example.com.",
             "Api.Example.Com.:80",
         ] {
-            assert!(api.matches(host_name(host)), "{host}");
+            assert!(host_name(host).is_some_and(|h| api.matches(h)), "{host}");
         }
         for host in [
             "example.com",
@@ -161,7 +181,7 @@ mod tests {
             "api.example.co",
             "api.example.com:x",
         ] {
-            assert!(!api.matches(host_name(host)), "{host}");
+            assert!(!host_name(host).is_some_and(|h| api.matches(h)), "{host}");
         }
     }
 
@@ -170,7 +190,7 @@ mod tests {
         let any = pattern("*.example.com");
         assert_eq!(any.to_string(), "*.example.com");
         for host in ["a.example.com", "A.B.Example.COM:8080", "x-1.example.com."] {
-            assert!(any.matches(host_name(host)), "{host}");
+            assert!(host_name(host).is_some_and(|h| any.matches(h)), "{host}");
         }
         for host in [
             "example.com",
@@ -179,7 +199,7 @@ mod tests {
             "aexample.com",
             "example.com.evil",
         ] {
-            assert!(!any.matches(host_name(host)), "{host}");
+            assert!(!host_name(host).is_some_and(|h| any.matches(h)), "{host}");
         }
     }
 
@@ -222,13 +242,26 @@ mod tests {
     }
 
     #[test]
-    fn request_hosts_lose_port_and_trailing_dot_only() {
-        assert_eq!(host_name("a.example:80"), "a.example");
-        assert_eq!(host_name("a.example."), "a.example");
-        assert_eq!(host_name("a.example"), "a.example");
-        assert_eq!(host_name("[::1]:8080"), "[::1]");
-        assert_eq!(host_name("user@a.example"), "user@a.example");
-        assert_eq!(host_name("a:b:c"), "a:b:c");
-        assert_eq!(host_name(""), "");
+    fn request_hosts_lose_port_and_trailing_dot_and_must_be_hosts() {
+        assert_eq!(host_name("a.example:80"), Some("a.example"));
+        assert_eq!(host_name("a.example."), Some("a.example"));
+        assert_eq!(host_name("a.example"), Some("a.example"));
+        assert_eq!(host_name("[::1]:8080"), Some("[::1]"));
+        assert_eq!(host_name("[::1]"), Some("[::1]"));
+        // Not hosts: an upstream might read each as a.example.
+        for bad in [
+            "user@a.example",
+            "a.example:x",
+            "a.example:80:80",
+            "a:b:c",
+            "a.example:",
+            "",
+            "[::1",
+            "[zz]",
+            "[::1]x",
+            "a example",
+        ] {
+            assert_eq!(host_name(bad), None, "{bad:?}");
+        }
     }
 }

@@ -240,7 +240,7 @@ impl RouteTable {
         host: Option<&str>,
         path: &str,
     ) -> Vec<(&Route, RouteMiss)> {
-        let host = host.map(host::host_name);
+        let host = host.and_then(host::host_name);
         let mut seen = Vec::new();
         for route in &self.routes {
             let host_misses = route
@@ -279,8 +279,10 @@ impl RouteTable {
         host: Option<&str>,
         canonical_path: &str,
     ) -> Selected<'_> {
-        // Without host routes the host is never read: nothing to pay.
-        let host = host.filter(|_| self.by_host).map(host::host_name);
+        // Without host routes the host is never read: nothing to pay. A
+        // value that is no host matches no host route (and `select_route`
+        // refuses it before this: `refuses_host`).
+        let host = host.filter(|_| self.by_host).and_then(host::host_name);
         match self.matcher.find(method, host, canonical_path) {
             Some(index) => Selected::Route(&self.routes[index as usize]),
             None => match &self.fallback {
@@ -292,5 +294,12 @@ impl RouteTable {
 
     pub fn routes(&self) -> &[Route] {
         &self.routes
+    }
+
+    /// With host routes, a Host (`:authority`) that is not a host name,
+    /// IPv4 or bracketed IPv6 address with an optional numeric port: 400
+    /// `bad_host` rather than a guess at which routes it is for.
+    pub fn refuses_host(&self, host: Option<&str>) -> bool {
+        self.by_host && host.is_some_and(|raw| host::host_name(raw).is_none())
     }
 }

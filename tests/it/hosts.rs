@@ -114,6 +114,20 @@ async fn each_host_reaches_its_own_upstream_over_http1() {
     h.get("/x", &at("api.example.com.evil"))
         .await
         .assert_denied(403, "no_route", PERMISSION_DENIED);
+    // A Host that is no host is refused, not guessed at: `u@admin…` ends
+    // in the wildcard's suffix, and an upstream may read each of these as
+    // admin.example.com (the route that denies everyone).
+    for host in [
+        "u@admin.example.com",
+        "admin.example.com:abc",
+        "admin.example.com:80:80",
+    ] {
+        h.get("/x", &at(host)).await.assert_denied(
+            400,
+            "bad_host",
+            r#"{"detail":"Malformed or conflicting Host header."}"#,
+        );
+    }
     assert_eq!(counts(&h, &api, &tenants), (0, 4, 3));
 
     // A route without a host takes every host, to `[upstream]`.
