@@ -24,13 +24,18 @@ fuzz_target!(|data: (Vec<&str>, &str)| {
             csrf_exempt: false,
             max_body: None,
             mode: Mode::Enforce,
+            authentication: None,
+            ip_rules: Default::default(),
+            throttles: Default::default(),
+            host: None,
+            upstream: None,
         })
         .collect();
     let Ok(path) = canonicalize(raw_path) else {
         return;
     };
     let linear = routes.iter().position(|r| r.pattern.matches(&path));
-    let table = RouteTable::new(routes, Access::Deny, Mode::Enforce);
+    let table = RouteTable::new(routes, Access::Deny, Mode::Enforce, Default::default());
     let chosen = match table.select(&Method::GET, &path) {
         Selected::Route(route) => route.name.parse::<usize>().ok(),
         _ => None,
