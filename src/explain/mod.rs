@@ -224,6 +224,12 @@ pub async fn explain(
                 describe_denial(&mut explanation, denial, config);
             }
             match upstream_view(&state.context, &state.parts, decision) {
+                // On the decision listener the ingress forwards, to its
+                // own upstream: the route's plays no part.
+                Ok((view, _)) if request.decision => {
+                    explanation.upstream_request = Some(view);
+                    None
+                }
                 Ok((view, upstream)) => {
                     explanation.upstream_request = Some(view);
                     explanation.upstream = Some(upstream);

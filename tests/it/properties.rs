@@ -4,7 +4,9 @@
 use http::{HeaderMap, HeaderValue, Method};
 use portcullis::canonical::canonicalize;
 use portcullis::cookies::cookie_value;
-use portcullis::routes::{Access, Mode, Pattern, Requirements, Route, RouteTable, Selected};
+use portcullis::routes::{
+    Access, HostPattern, Mode, Pattern, Requirements, Route, RouteMiss, RouteTable, Selected,
+};
 use proptest::prelude::*;
 
 /// Path-ish strings: heavy on the characters that matter (dots, slashes,
@@ -122,6 +124,75 @@ proptest! {
         };
         prop_assert_eq!(got, expected, "{}", text);
     }
+}
+
+proptest! {
+    /// With hosts and methods too, the trie still decides as a first-match
+    /// scan in file order (`RouteTable::explain`, which checks each route's
+    /// host, path and methods in turn): an earlier host route beats a
+    /// later host-less one and the other way round, for any Host a client
+    /// may send, odd ones included.
+    #[test]
+    fn the_trie_agrees_with_a_linear_scan_with_hosts_and_methods(
+        specs in proptest::collection::vec((pattern(), host_pattern(), methods()), 1..10),
+        path in proptest::collection::vec(segment(), 0..4),
+        host in request_host(),
+        method in method(),
+    ) {
+        let routes: Vec<Route> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, (p, host, methods))| Route {
+                host: host.map(|h| HostPattern::parse(h).unwrap()),
+                methods: methods.clone().map(Vec::into_boxed_slice),
+                ..route(&i.to_string(), p, Access::Anonymous)
+            })
+            .collect();
+        let text = format!("/{}", path.join("/"));
+        let table = RouteTable::new(routes, Access::Deny, Mode::Enforce, Default::default());
+        let scanned = table
+            .explain(&method, host, &text)
+            .into_iter()
+            .find(|(_, miss)| *miss == RouteMiss::Matched)
+            .map(|(r, _)| r.name.parse::<usize>().unwrap());
+        let got = match table.select_on(&method, host, &text) {
+            Selected::Route(r) => Some(r.name.parse::<usize>().unwrap()),
+            _ => None,
+        };
+        prop_assert_eq!(got, scanned, "{:?} {} {}", host, method, text);
+    }
+}
+
+fn host_pattern() -> impl Strategy<Value = Option<&'static str>> {
+    prop_oneof![
+        Just(None),
+        Just(Some("a.example.com")),
+        Just(Some("*.example.com")),
+        Just(Some("*.a.example.com")),
+        Just(Some("example.com")),
+    ]
+}
+
+fn methods() -> impl Strategy<Value = Option<Vec<Method>>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(vec![Method::GET])),
+        Just(Some(vec![Method::POST, Method::DELETE])),
+    ]
+}
+
+fn request_host() -> impl Strategy<Value = Option<&'static str>> {
+    prop_oneof![
+        Just(None),
+        Just(Some("a.example.com")),
+        Just(Some("A.Example.COM:8443")),
+        Just(Some("b.a.example.com.")),
+        Just(Some("example.com")),
+        Just(Some("other.test")),
+        Just(Some("u@a.example.com")),
+        Just(Some("a.example.com:x")),
+        Just(Some("[::1]:80")),
+    ]
 }
 
 fn method() -> impl Strategy<Value = Method> {

@@ -209,6 +209,7 @@ fn host(problems: &mut Problems, value: &Spanned<String>, name: &str) -> Option<
 pub(super) struct UpstreamNames<'a> {
     /// Every upstream's name, in `Upstreams`' order.
     pub(super) names: Vec<Option<&'a str>>,
+    /// `[upstream]` exists: routes without `upstream` forward there.
     pub(super) has_default: bool,
 }
 
@@ -271,9 +272,13 @@ fn upstream(
 
 /// Where routes may forward, for `routes`.
 pub(super) struct RouteContext<'a> {
+    /// The top-level `mode`, for routes without their own.
     pub(super) global_mode: Mode,
+    /// `server.internal_prefix`: no route can match under it.
     pub(super) internal_prefix: &'a str,
+    /// `server.trusted_proxies`, which address rules must not overlap.
     pub(super) trusted_proxies: &'a crate::client::TrustedProxies,
+    /// The upstreams a route's `upstream` may name.
     pub(super) upstreams: UpstreamNames<'a>,
     /// `[throttle]`'s rates, which routes start from.
     pub(super) throttles: &'a super::throttle::Defaults,
@@ -338,10 +343,15 @@ pub(super) fn routes(
         let methods = route.methods.as_ref().and_then(|m| methods(problems, m));
         let ip_rules = ip_rules(problems, route, &name, trusted_proxies);
         let throttles = throttles.for_route(problems, route.throttle.as_ref(), &name);
-        let host = route
-            .host
-            .as_ref()
-            .and_then(|value| host(problems, value, &name));
+        let host = match &route.host {
+            None => None,
+            Some(value) => match host(problems, value, &name) {
+                Some(pattern) => Some(pattern),
+                // Compiled for every host instead, it would make later
+                // routes look dead: skipped, as a bad path is.
+                None => continue,
+            },
+        };
         let mode = route
             .mode
             .as_ref()
@@ -412,10 +422,14 @@ pub(super) fn routes(
             problems.at(
                 route.path.span(),
                 format!(
-                    "route {:?} can never match: every request it covers is already matched by the earlier route {:?} ({})",
+                    "route {:?} can never match: every request it covers is already matched by the earlier route {:?} ({}{})",
                     route_compiled.name,
                     earlier.name,
-                    earlier.pattern.as_str()
+                    earlier.pattern.as_str(),
+                    earlier
+                        .host
+                        .as_ref()
+                        .map_or_else(String::new, |host| format!(", host {host}"))
                 ),
             );
         }
