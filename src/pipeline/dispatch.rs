@@ -122,7 +122,7 @@ pub(super) async fn run<'r>(
         log.path(&target.path);
     }
     if let Some(route) = decision.route {
-        log.route(&route.name);
+        log.route(route);
     }
     if let Some(session) = &decision.session {
         if let Some(via) = session.via() {

@@ -132,7 +132,15 @@ pub async fn handle(
     let mut trace = Trace::live(config.diagnostics.debug);
     let intake = intake::intake(&config, &mut parts, &mut trace);
     let mut log = AccessLog::start(&parts);
-    log.trace(config.telemetry.as_ref(), &parts, connection.peer.ip());
+    if let Some(telemetry) = config.telemetry.as_ref() {
+        // `client.address`: the client behind any trusted proxies.
+        let client = crate::client::client_address(
+            connection.peer.ip(),
+            &parts.headers,
+            &config.server.trusted_proxies,
+        );
+        log.trace(Some(telemetry), &parts, client);
+    }
     let reply = match intake {
         Intake::Request(reply) => reply,
         Intake::Preflight(preflight) => {

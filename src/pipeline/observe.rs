@@ -18,6 +18,8 @@ pub struct AccessLog<'r> {
     /// The route's name, shared with the config (the metrics label is a
     /// clone of the `Arc`, not of the text).
     route: Option<&'r Arc<str>>,
+    /// The deciding route's path pattern (a span's `http.route`).
+    route_pattern: Option<&'r str>,
     /// The authentication class that authenticated the request.
     auth: Option<&'static str>,
     /// How the session's user signed in, when known (`oidc`).
@@ -43,6 +45,7 @@ impl<'r> AccessLog<'r> {
             method: request.method.clone(),
             path: None,
             route: None,
+            route_pattern: None,
             auth: None,
             login: None,
             ingress: None,
@@ -79,8 +82,10 @@ impl<'r> AccessLog<'r> {
         self.path = Some(canonical.to_string());
     }
 
-    pub fn route(&mut self, name: &'r Arc<str>) {
-        self.route = Some(name);
+    /// The route deciding the request.
+    pub fn route(&mut self, route: &'r crate::routes::Route) {
+        self.route = Some(&route.name);
+        self.route_pattern = Some(route.pattern.as_str());
     }
 
     /// A decision subrequest, from an ingress following this convention.
@@ -163,6 +168,7 @@ impl<'r> AccessLog<'r> {
                 method: self.method,
                 path: self.path,
                 route: self.route.cloned(),
+                route_pattern: self.route_pattern.map(str::to_string),
                 status: status.as_u16(),
                 decision,
                 reason,

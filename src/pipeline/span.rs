@@ -13,6 +13,11 @@ use http::uri::Authority;
 
 use crate::telemetry::{RequestRecord, Telemetry, TraceContext, UpstreamCall};
 
+/// The longest Host a span records (a DNS name is at most 253 bytes).
+const MAX_HOST: usize = 261;
+/// The longest User-Agent a span records.
+const MAX_USER_AGENT: usize = 512;
+
 /// The span of one request as the stages fill it in.
 pub struct RequestSpan<'r> {
     telemetry: &'r Telemetry,
@@ -36,22 +41,23 @@ impl<'r> RequestSpan<'r> {
     ) -> RequestSpan<'r> {
         let headers = &request.headers;
         let context = telemetry.context(headers);
-        // What only a recorded span reports is copied only then (a header
-        // value is a reference-counted slice: no bytes are copied).
-        let header = |name| {
-            context
-                .sampled
-                .then(|| headers.get(name).cloned())
-                .flatten()
+        // What only a recorded span reports is copied only then, and
+        // copied out (at most `limit` bytes): a header value is a slice
+        // of the buffer holding the whole head, which a queued record
+        // must not keep alive.
+        let header = |name, limit: usize| {
+            let value = headers.get(name).filter(|_| context.sampled)?;
+            let bytes = value.as_bytes();
+            HeaderValue::from_bytes(&bytes[..bytes.len().min(limit)]).ok()
         };
         // HTTP/2 names the host in the URI's authority, not in Host.
-        let host = header(header::HOST).or_else(|| {
+        let host = header(header::HOST, MAX_HOST).or_else(|| {
             let authority = request.uri.authority().filter(|_| context.sampled)?;
             HeaderValue::from_str(authority.as_str()).ok()
         });
         RequestSpan {
             host,
-            user_agent: header(header::USER_AGENT),
+            user_agent: header(header::USER_AGENT, MAX_USER_AGENT),
             telemetry,
             context,
             start: SystemTime::now(),
@@ -98,12 +104,13 @@ impl<'r> RequestSpan<'r> {
             _ => None,
         };
         self.telemetry.exporter.submit(RequestRecord {
-            context: self.context,
+            context: self.context.without_tracestate(),
             start: self.start,
             duration: finished.started.elapsed(),
             method: finished.method,
             path: finished.path,
             route: finished.route,
+            route_pattern: finished.route_pattern,
             status: finished.status,
             decision: finished.decision,
             reason: finished.reason,
@@ -123,6 +130,8 @@ pub struct Finished {
     pub method: http::Method,
     pub path: Option<String>,
     pub route: Option<std::sync::Arc<str>>,
+    /// The route's path pattern (`http.route`).
+    pub route_pattern: Option<String>,
     pub status: u16,
     pub decision: &'static str,
     pub reason: Option<&'static str>,

@@ -10,6 +10,7 @@ use super::traceparent::{self, SpanId, TraceId, TRACEPARENT, TRACESTATE};
 /// The trace context of one request the gateway handles.
 #[derive(Debug, Clone)]
 pub struct TraceContext {
+    /// The trace the request belongs to: the caller's, or a new one.
     pub trace_id: TraceId,
     /// The gateway's SERVER span for the request.
     pub span_id: SpanId,
@@ -62,6 +63,14 @@ impl TraceContext {
         if let Some(state) = &self.tracestate {
             headers.insert(TRACESTATE, state.clone());
         }
+    }
+
+    /// The context without the caller's `tracestate`, for the exporter's
+    /// queue: a header value shares the buffer of the whole request head
+    /// (cookies and all), which must not wait there for a batch.
+    pub fn without_tracestate(mut self) -> TraceContext {
+        self.tracestate = None;
+        self
     }
 }
 

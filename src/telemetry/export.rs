@@ -250,7 +250,7 @@ impl Task {
                 self.failures_unwarned += 1;
                 if self.warned_at.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
                     tracing::warn!(
-                        endpoint = %self.settings.endpoint,
+                        endpoint = %without_query(&self.settings.endpoint),
                         failed_exports = self.failures_unwarned,
                         "spans not exported (dropped): {why}"
                     );
@@ -317,4 +317,16 @@ impl Poster {
             Err(_elapsed) => Err(format!("no answer within {:?}", settings.export_timeout)),
         }
     }
+}
+
+/// `uri` as logged: scheme, host, port and path; never a query or
+/// userinfo, where some vendors put keys.
+fn without_query(uri: &http::Uri) -> String {
+    let port = uri.port_u16().map_or_else(String::new, |p| format!(":{p}"));
+    format!(
+        "{}://{}{port}{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.host().unwrap_or(""),
+        uri.path()
+    )
 }

@@ -80,18 +80,30 @@ fn push_spans(record: &RequestRecord, spans: &mut Vec<Span>) {
     let context = &record.context;
     let start = unix_nanos(record.start, Duration::ZERO);
     let end = unix_nanos(record.start, record.duration);
-    let name = match &record.route {
-        Some(route) => format!("{} {route}", record.method),
-        None => record.method.to_string(),
+    // A method the conventions do not know is `_OTHER`, so span names
+    // stay a bounded set whatever clients send.
+    let method = known_method(&record.method);
+    let name = match &record.route_pattern {
+        Some(pattern) => format!("{method} {pattern}"),
+        None => method.to_string(),
     };
     let mut attributes = vec![
-        text("http.request.method", record.method.as_str()),
+        text("http.request.method", method),
         int("http.response.status_code", record.status.into()),
         text("client.address", &record.client.to_canonical().to_string()),
         text("portcullis.decision", record.decision),
     ];
     let optional = [
         ("url.path", record.path.as_deref()),
+        ("http.route", record.route_pattern.as_deref()),
+        (
+            "http.request.method_original",
+            (method != record.method.as_str()).then(|| record.method.as_str()),
+        ),
+        (
+            "error.type",
+            (record.status >= 500).then_some(record.reason.unwrap_or("internal")),
+        ),
         ("portcullis.route", record.route.as_deref()),
         ("portcullis.reason", record.reason),
         ("enduser.id", record.user.as_deref()),
@@ -133,7 +145,7 @@ fn push_spans(record: &RequestRecord, spans: &mut Vec<Span>) {
     });
     if let Some(call) = &record.upstream {
         let mut attributes = vec![
-            text("http.request.method", record.method.as_str()),
+            text("http.request.method", method),
             text("server.address", call.authority.host()),
         ];
         if let Some(port) = call.authority.port_u16() {
@@ -143,13 +155,14 @@ fn push_spans(record: &RequestRecord, spans: &mut Vec<Span>) {
             Some(status) => attributes.push(int("http.response.status_code", status.into())),
             None => attributes.push(text("error.type", record.reason.unwrap_or("no_response"))),
         }
-        let failed = call.status.is_none_or(|status| status >= 500);
+        // A client span fails on any 4xx or 5xx (the conventions).
+        let failed = call.status.is_none_or(|status| status >= 400);
         spans.push(Span {
             trace_id: context.trace_id.to_vec(),
             span_id: context.upstream_span_id.to_vec(),
             parent_span_id: context.span_id.to_vec(),
             flags: u32::from(context.sampled) | HAS_IS_REMOTE,
-            name: record.method.to_string(),
+            name: method.to_string(),
             kind: span::SpanKind::Client as i32,
             start_time_unix_nano: unix_nanos(record.start, call.offset),
             end_time_unix_nano: unix_nanos(record.start, call.offset + call.duration),
@@ -157,6 +170,24 @@ fn push_spans(record: &RequestRecord, spans: &mut Vec<Span>) {
             status: error_status(failed),
             ..Default::default()
         });
+    }
+}
+
+/// The method as the conventions name it: the nine HTTP defines, else
+/// `_OTHER`.
+fn known_method(method: &http::Method) -> &str {
+    use http::Method as M;
+    match *method {
+        M::GET
+        | M::HEAD
+        | M::POST
+        | M::PUT
+        | M::DELETE
+        | M::CONNECT
+        | M::OPTIONS
+        | M::TRACE
+        | M::PATCH => method.as_str(),
+        _ => "_OTHER",
     }
 }
 

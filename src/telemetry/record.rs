@@ -22,11 +22,15 @@ pub struct RequestRecord {
     pub start: SystemTime,
     /// Until the response head was ready.
     pub duration: Duration,
+    /// The request's method.
     pub method: Method,
     /// The canonical path, when it was known.
     pub path: Option<String>,
     /// The matching route's name.
     pub route: Option<Arc<str>>,
+    /// The matching route's path pattern (`http.route`).
+    pub route_pattern: Option<String>,
+    /// The status the client was answered with.
     pub status: u16,
     /// `forward`, `deny`, `would_deny`, `upstream_error` (the access log's).
     pub decision: &'static str,

@@ -175,12 +175,14 @@ async fn an_allowed_request_is_a_server_span_with_its_upstream_call_in_the_calle
     assert_eq!(server.len(), 1, "{spans:#?}");
     let (server, client) = (server[0], of_kind(&spans, TRACE_ID, 3)[0]);
     assert_eq!(server["parent_span_id"], PARENT_ID);
-    assert_eq!(server["name"], "GET life");
+    // The conventions' name: the method and `http.route` (the pattern).
+    assert_eq!(server["name"], "GET /life/**");
     assert_eq!(server["scope"], "portcullis");
     for (key, value) in [
         ("http.request.method", Value::from("GET")),
         ("url.path", Value::from("/life/1/")),
         ("portcullis.route", Value::from("life")),
+        ("http.route", Value::from("/life/**")),
         ("portcullis.decision", Value::from("forward")),
         ("portcullis.auth", Value::from("session")),
         ("enduser.id", Value::from("alice")),

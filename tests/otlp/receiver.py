@@ -11,6 +11,7 @@ ExportTraceServiceResponse, as a collector does.
 """
 import http.server
 import json
+import threading
 import sys
 
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -49,6 +50,9 @@ def decode(body):
     return resources, spans
 
 
+OUTPUT = threading.Lock()
+
+
 class Receiver(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("content-length", "0"))
@@ -61,7 +65,12 @@ class Receiver(http.server.BaseHTTPRequestHandler):
             "resources": resources,
             "spans": spans,
         }
-        print(json.dumps(line), flush=True)
+        # One write per export, under a lock: two exports answered on two
+        # threads (an old exporter draining after a reload) never
+        # interleave their lines.
+        with OUTPUT:
+            sys.stdout.write(json.dumps(line) + "\n")
+            sys.stdout.flush()
         answer = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
         self.send_response(200)
         self.send_header("content-type", "application/x-protobuf")

@@ -20,6 +20,7 @@ const EXPORT_OWNED_HEADERS: &[&str] = &[
     "host",
     "content-type",
     "content-length",
+    "content-encoding",
     "transfer-encoding",
     "connection",
     "keep-alive",
