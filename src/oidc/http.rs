@@ -8,8 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
@@ -20,7 +19,7 @@ pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// A client for one provider.
 #[derive(Clone)]
 pub struct ProviderClient {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: crate::tls::client::HttpsClient,
     timeout: Duration,
 }
 
@@ -67,24 +66,9 @@ impl ProviderClient {
     }
 
     async fn send(&self, url: &Uri, request: Request<Full<Bytes>>) -> Result<Answer, String> {
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| crate::tls::client::error_chain(&e))?;
-            let status = response.status();
-            let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-                .collect()
-                .await
-                .map_err(|e| format!("reading the body: {e}"))?
-                .to_bytes();
-            Ok::<_, String>(Answer { status, body })
-        };
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(why)) => Err(format!("{url}: {why}")),
-            Err(_elapsed) => Err(format!("{url}: no answer within {:?}", self.timeout)),
-        }
+        crate::tls::client::exchange(&self.client, request, MAX_ANSWER_BYTES, self.timeout)
+            .await
+            .map(|(status, body)| Answer { status, body })
+            .map_err(|why| format!("{url}: {why}"))
     }
 }

@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{Request, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prost::Message;
@@ -265,7 +264,7 @@ impl Task {
 /// The HTTP client the batches are POSTed with (hyper-util's pooled
 /// client over the gateway's rustls stack, as the OIDC client).
 struct Poster {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: crate::tls::client::HttpsClient,
 }
 
 impl Poster {
@@ -290,32 +289,27 @@ impl Poster {
         for (name, value) in &settings.headers {
             request.headers_mut().append(name.clone(), value.clone());
         }
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| crate::tls::client::error_chain(&e))?;
-            let status = response.status();
-            let answer = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-                .collect()
-                .await
-                .map_err(|e| format!("reading the answer: {e}"))?
-                .to_bytes();
-            if !status.is_success() {
-                return Err(format!("the collector answered {status}"));
-            }
-            // An empty or unreadable answer is a full success.
-            let rejected = otlp::opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse::decode(answer)
-                .ok()
-                .and_then(|answer| answer.partial_success)
-                .map_or(0, |partial| u64::try_from(partial.rejected_spans).unwrap_or(0));
-            Ok(rejected)
-        };
-        match tokio::time::timeout(settings.export_timeout, exchange).await {
-            Ok(outcome) => outcome,
-            Err(_elapsed) => Err(format!("no answer within {:?}", settings.export_timeout)),
+        let (status, answer) = crate::tls::client::exchange(
+            &self.client,
+            request,
+            MAX_ANSWER_BYTES,
+            settings.export_timeout,
+        )
+        .await?;
+        if !status.is_success() {
+            return Err(format!("the collector answered {status}"));
         }
+        // An empty or unreadable answer is a full success.
+        let rejected =
+            otlp::opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse::decode(
+                answer,
+            )
+            .ok()
+            .and_then(|answer| answer.partial_success)
+            .map_or(0, |partial| {
+                u64::try_from(partial.rejected_spans).unwrap_or(0)
+            });
+        Ok(rejected)
     }
 }
 

@@ -70,6 +70,39 @@ pub fn http_connector(
         .wrap_connector(http)
 }
 
+/// The gateway's own outgoing client for whole-body requests (the OpenID
+/// provider, the OTLP collector), on `http_connector`.
+pub type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+/// Sends `request` on `client` and reads the answer: its status and its
+/// body, at most `limit` bytes, all within `timeout`. `Err` says what
+/// failed (the connection with every cause, the body, or the time).
+pub async fn exchange(
+    client: &HttpsClient,
+    request: http::Request<http_body_util::Full<bytes::Bytes>>,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<(http::StatusCode, bytes::Bytes), String> {
+    use http_body_util::BodyExt;
+    let exchange = async {
+        let response = client.request(request).await.map_err(|e| error_chain(&e))?;
+        let status = response.status();
+        let body = http_body_util::Limited::new(response.into_body(), limit)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the body: {e}"))?
+            .to_bytes();
+        Ok((status, body))
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(answer) => answer,
+        Err(_elapsed) => Err(format!("no answer within {timeout:?}")),
+    }
+}
+
 /// An outgoing request's error with every cause after it ("error trying to
 /// connect: tcp connect error: Connection refused"): hyper's own message
 /// alone says little.
