@@ -123,14 +123,7 @@ permissions = ["a.b"]
         (":29:11:", "methods are case-sensitive"),
         (":32:10:", "have no effect with access = \"anonymous\""),
     ];
-    for (place, message) in expected {
-        assert!(
-            out.lines()
-                .any(|l| l.contains(place) && l.contains(message)),
-            "missing {place} {message} in:\n{out}"
-        );
-    }
-    assert_eq!(out.lines().count(), expected.len(), "{out}");
+    assert_exactly(&out, &expected);
 }
 
 #[test]
@@ -670,14 +663,7 @@ headers = { "content-type" = "text/plain" }
         (":13:19:", "is not a duration"),
         (":14:11:", "\"content-type\" is set by the export itself"),
     ];
-    for (place, message) in expected {
-        assert!(
-            out.lines()
-                .any(|l| l.contains(place) && l.contains(message)),
-            "missing {place} {message} in:\n{out}"
-        );
-    }
-    assert_eq!(out.lines().count(), expected.len(), "{out}");
+    assert_exactly(&out, &expected);
 
     let (code, out) = check(&format!(
         "{GOOD}[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318/v1/traces\"\nsample_rate = 0.5\n"
@@ -735,4 +721,17 @@ fn otel_variables_fill_in_what_the_telemetry_section_leaves_unset() {
     assert_eq!(run(&own, "collector:4318"), (0, "config OK\n".to_string()));
     // Without the section the variable turns nothing on (nor is checked).
     assert_eq!(run(GOOD, "collector:4318"), (0, "config OK\n".to_string()));
+}
+
+/// `check`'s output holds exactly these problems: one line each, at its
+/// place (`:line:column:`) and with its message.
+fn assert_exactly(out: &str, expected: &[(&str, &str)]) {
+    for (place, message) in expected {
+        assert!(
+            out.lines()
+                .any(|l| l.contains(place) && l.contains(message)),
+            "missing {place} {message} in:\n{out}"
+        );
+    }
+    assert_eq!(out.lines().count(), expected.len(), "{out}");
 }
