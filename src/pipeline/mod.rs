@@ -134,12 +134,11 @@ pub async fn handle(
     let mut log = AccessLog::start(&parts);
     if let Some(telemetry) = config.telemetry.as_ref() {
         // `client.address`: the client behind any trusted proxies.
-        let client = crate::client::client_address(
-            connection.peer.ip(),
-            &parts.headers,
-            &config.server.trusted_proxies,
-        );
-        log.trace(Some(telemetry), &parts, client);
+        let peer = connection.peer.ip();
+        let client =
+            crate::client::client_address(peer, &parts.headers, &config.server.trusted_proxies);
+        let from_trusted = config.server.is_trusted_proxy(peer);
+        log.trace(Some(telemetry), &parts, client, from_trusted);
     }
     let reply = match intake {
         Intake::Request(reply) => reply,

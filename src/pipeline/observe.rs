@@ -58,16 +58,24 @@ impl<'r> AccessLog<'r> {
         }
     }
 
-    /// With `[telemetry]`: the request, from `client`, gets its span (a
-    /// child of the caller's when its `traceparent` is valid).
+    /// With `[telemetry]`: the request, from `client` through a peer that
+    /// is (`from_trusted`) or is not a trusted proxy or ingress, gets its
+    /// span (a child of the caller's when its `traceparent` is valid and
+    /// `trust_parent` believes it).
     pub fn trace(
         &mut self,
         telemetry: Option<&'r crate::telemetry::Telemetry>,
         request: &http::request::Parts,
         client: std::net::IpAddr,
+        from_trusted: bool,
     ) {
         if let Some(telemetry) = telemetry {
-            self.span = Some(Box::new(RequestSpan::begin(telemetry, request, client)));
+            self.span = Some(Box::new(RequestSpan::begin(
+                telemetry,
+                request,
+                client,
+                from_trusted,
+            )));
         }
     }
 

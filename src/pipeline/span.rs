@@ -33,14 +33,16 @@ pub struct RequestSpan<'r> {
 }
 
 impl<'r> RequestSpan<'r> {
-    /// The span of `request`, from `client`.
+    /// The span of `request`, from `client`, through a peer that is
+    /// (`from_trusted`) or is not a trusted proxy or ingress.
     pub fn begin(
         telemetry: &'r Telemetry,
         request: &http::request::Parts,
         client: IpAddr,
+        from_trusted: bool,
     ) -> RequestSpan<'r> {
         let headers = &request.headers;
-        let context = telemetry.context(headers);
+        let context = telemetry.context(headers, from_trusted);
         // What only a recorded span reports is copied only then, and
         // copied out (at most `limit` bytes): a header value is a slice
         // of the buffer holding the whole head, which a queued record

@@ -26,13 +26,15 @@ pub struct TraceContext {
 
 impl TraceContext {
     /// The context for a request with `headers`: a child of the caller's
-    /// span when it sent a valid `traceparent` (its sampled flag decides,
-    /// parent-based), else a new trace sampled at `ratio`.
-    pub fn for_request(headers: &HeaderMap, ratio: f64) -> TraceContext {
+    /// span when it sent a valid `traceparent` and `continued` says its
+    /// caller is believed (its sampled flag decides, parent-based), else a
+    /// new trace sampled at `ratio`.
+    pub fn for_request(headers: &HeaderMap, ratio: f64, continued: bool) -> TraceContext {
         // One thread-local generator (ChaCha, reseeded by rand): no lock,
         // no system call per request.
         let mut rng = rand::rng();
-        let (trace_id, parent_id, sampled, tracestate) = match traceparent::incoming(headers) {
+        let incoming = continued.then(|| traceparent::incoming(headers)).flatten();
+        let (trace_id, parent_id, sampled, tracestate) = match incoming {
             Some((parent, state)) => (parent.trace_id, Some(parent.span_id), parent.sampled, state),
             None => {
                 let trace_id = nonzero(&mut rng);
@@ -96,7 +98,7 @@ mod tests {
             HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
         );
         headers.insert(TRACESTATE, HeaderValue::from_static("rojo=1"));
-        let context = TraceContext::for_request(&headers, 1.0);
+        let context = TraceContext::for_request(&headers, 1.0, true);
         assert_eq!(
             traceparent::hex(&context.trace_id),
             "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -119,7 +121,7 @@ mod tests {
             HeaderValue::from_static("00-zz-00f067aa0ba902b7-01"),
         );
         forged.insert(TRACESTATE, HeaderValue::from_static("rojo=1"));
-        let fresh = TraceContext::for_request(&forged, 1.0);
+        let fresh = TraceContext::for_request(&forged, 1.0, true);
         assert!(fresh.parent_id.is_none() && fresh.sampled);
         fresh.propagate(&mut forged);
         assert!(traceparent::parse(forged[&TRACEPARENT].as_bytes()).is_some());
@@ -127,9 +129,29 @@ mod tests {
     }
 
     #[test]
+    fn an_untrusted_parent_starts_a_new_trace() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            TRACEPARENT,
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        headers.insert(TRACESTATE, HeaderValue::from_static("rojo=1"));
+        let fresh = TraceContext::for_request(&headers, 0.0, false);
+        assert!(fresh.parent_id.is_none());
+        assert_ne!(
+            traceparent::hex(&fresh.trace_id),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        // Its sampled flag forces nothing: ratio 0 records nothing.
+        assert!(!fresh.sampled);
+        fresh.propagate(&mut headers);
+        assert!(!headers.contains_key(&TRACESTATE));
+    }
+
+    #[test]
     fn ratio_zero_samples_no_new_trace() {
         let none = HeaderMap::new();
-        assert!((0..100).all(|_| !TraceContext::for_request(&none, 0.0).sampled));
-        assert!((0..100).all(|_| TraceContext::for_request(&none, 1.0).sampled));
+        assert!((0..100).all(|_| !TraceContext::for_request(&none, 0.0, true).sampled));
+        assert!((0..100).all(|_| TraceContext::for_request(&none, 1.0, true).sampled));
     }
 }

@@ -23,14 +23,53 @@ pub struct Telemetry {
     /// The share of new traces recorded (0.0–1.0); a caller's sampled
     /// flag decides for the traces it started.
     pub sample_ratio: f64,
+    /// Whose `traceparent` is continued (`trust_parent`).
+    pub trust_parent: TrustParent,
     /// The exporter the spans are queued on (a reload keeps the running
     /// one when the export settings are the same).
     pub exporter: Exporter,
 }
 
+/// Whose `traceparent` the gateway continues (`[telemetry] trust_parent`).
+/// One it does not starts a new trace, sampled at `sample_ratio`: a
+/// client cannot then force its requests to be recorded (the sampled
+/// flag) nor hang the gateway's spans in a trace of its choosing, as the
+/// W3C spec's privacy and security sections advise for untrusted callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustParent {
+    /// Every caller's (the spec's default).
+    Always,
+    /// Only a request from `server.trusted_proxies` (or, on the decision
+    /// listener, from a trusted ingress).
+    TrustedProxies,
+    /// Nobody's: every request starts a trace.
+    Never,
+}
+
+impl TrustParent {
+    /// The config's words for it.
+    pub const NAMES: &'static str = "\"always\", \"trusted_proxies\" or \"never\"";
+
+    /// Parses the config's value.
+    pub fn parse(text: &str) -> Option<TrustParent> {
+        match text {
+            "always" => Some(TrustParent::Always),
+            "trusted_proxies" => Some(TrustParent::TrustedProxies),
+            "never" => Some(TrustParent::Never),
+            _ => None,
+        }
+    }
+}
+
 impl Telemetry {
-    /// The trace context of a request that came with `headers`.
-    pub fn context(&self, headers: &HeaderMap) -> TraceContext {
-        TraceContext::for_request(headers, self.sample_ratio)
+    /// The trace context of a request that came with `headers`, from a
+    /// peer that is (`from_trusted`) or is not a trusted proxy or ingress.
+    pub fn context(&self, headers: &HeaderMap, from_trusted: bool) -> TraceContext {
+        let continued = match self.trust_parent {
+            TrustParent::Always => true,
+            TrustParent::TrustedProxies => from_trusted,
+            TrustParent::Never => false,
+        };
+        TraceContext::for_request(headers, self.sample_ratio, continued)
     }
 }

@@ -735,3 +735,17 @@ fn assert_exactly(out: &str, expected: &[(&str, &str)]) {
     }
     assert_eq!(out.lines().count(), expected.len(), "{out}");
 }
+
+#[test]
+fn check_places_a_bad_trust_parent() {
+    let telemetry = "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318/v1/traces\"\ntrust_parent = \"proxies\"\n";
+    let (code, out) = check(&format!("{GOOD}{telemetry}"));
+    assert_eq!(code, 1, "{out}");
+    assert_exactly(
+        &out,
+        &[(
+            ":11:16:",
+            "telemetry.trust_parent \"proxies\": expected \"always\", \"trusted_proxies\" or \"never\"",
+        )],
+    );
+}

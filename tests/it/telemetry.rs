@@ -630,3 +630,57 @@ async fn over_http2_the_span_names_the_authority_and_the_upstream_gets_the_trace
     let server = of_kind(&spans, TRACE_ID, 2)[0];
     assert_eq!(attribute(server, "server.address"), "shop.test");
 }
+
+/// `trust_parent = "trusted_proxies"`: a client's own `traceparent` (here
+/// sampled, with a `tracestate`) is not continued: a new trace at
+/// `sample_ratio` (0: unrecorded), no `tracestate`; through a trusted
+/// proxy it is. `"never"` continues nobody's.
+#[tokio::test]
+async fn trust_parent_continues_only_the_traces_of_those_trusted() {
+    let receiver = Receiver::start();
+    let settings = "sample_ratio = 0.0\ntrust_parent = \"trusted_proxies\"";
+    let sampled = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    let headers = [
+        ("traceparent", sampled.as_str()),
+        ("tracestate", "rojo=00f067aa0ba902b7"),
+    ];
+
+    let direct = gateway(&receiver.endpoint(), settings).await;
+    direct.get("/public/direct", &headers).await;
+    let seen = direct.seen();
+    let fields = forwarded_traceparent(&seen[0]);
+    assert_ne!(fields[1], TRACE_ID, "a client's trace was continued");
+    assert_eq!(fields[3], "00", "a client's sampled flag forced recording");
+    assert!(seen[0].header_values("tracestate").is_empty());
+
+    let behind_proxy = Harness::with_config(|upstream| {
+        config(
+            upstream,
+            &format!(
+                "{ROUTES}\n[telemetry]\notlp_endpoint = \"{}\"\n{settings}\n",
+                receiver.endpoint()
+            ),
+        )
+        .replace(
+            "admin_listen = \"127.0.0.1:0\"",
+            "admin_listen = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.1\"]",
+        )
+    })
+    .await;
+    behind_proxy.get("/public/proxied", &headers).await;
+    let seen = behind_proxy.seen();
+    let fields = forwarded_traceparent(&seen[0]);
+    assert_eq!((fields[1].as_str(), fields[3].as_str()), (TRACE_ID, "01"));
+    assert_eq!(
+        seen[0].header_values("tracestate"),
+        ["rojo=00f067aa0ba902b7"]
+    );
+
+    let never = gateway(
+        &receiver.endpoint(),
+        "sample_ratio = 0.0\ntrust_parent = \"never\"",
+    )
+    .await;
+    never.get("/public/never", &headers).await;
+    assert_ne!(forwarded_traceparent(&never.seen()[0])[1], TRACE_ID);
+}

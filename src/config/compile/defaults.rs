@@ -165,6 +165,7 @@ defaults! {
 
     TELEMETRY_SERVICE_NAME: Text = "portcullis" => "telemetry.service_name";
     TELEMETRY_SAMPLE_RATIO: Float = 1.0 => "telemetry.sample_ratio";
+    TELEMETRY_TRUST_PARENT: Text = "always" => "telemetry.trust_parent";
     /// The OpenTelemetry BatchSpanProcessor's defaults.
     TELEMETRY_MAX_QUEUE_SIZE: Integer = 2048 => "telemetry.max_queue_size";
     TELEMETRY_MAX_EXPORT_BATCH_SIZE: Integer = 512 => "telemetry.max_export_batch_size";

@@ -13,7 +13,7 @@ use super::defaults;
 use super::problems::Problems;
 use super::values::{bounded, ca_file, duration};
 use crate::config::raw::RawTelemetry;
-use crate::telemetry::{ExportSettings, Exporter, Telemetry};
+use crate::telemetry::{ExportSettings, Exporter, Telemetry, TrustParent};
 
 /// Headers an export sets itself, or HTTP owns.
 const EXPORT_OWNED_HEADERS: &[&str] = &[
@@ -116,9 +116,24 @@ pub(super) fn telemetry(
         scheduled_delay,
         export_timeout,
     };
+    let trust_parent = match &raw.trust_parent {
+        None => TrustParent::parse(defaults::TELEMETRY_TRUST_PARENT).unwrap_or(TrustParent::Always),
+        Some(value) => TrustParent::parse(value.get_ref()).unwrap_or_else(|| {
+            problems.at(
+                value.span(),
+                format!(
+                    "telemetry.trust_parent {:?}: expected {}",
+                    value.get_ref(),
+                    TrustParent::NAMES
+                ),
+            );
+            TrustParent::Always
+        }),
+    };
     match Exporter::new(settings) {
         Ok(exporter) => Some(Telemetry {
             sample_ratio,
+            trust_parent,
             exporter,
         }),
         Err(why) => {

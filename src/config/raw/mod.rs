@@ -97,6 +97,10 @@ pub struct RawTelemetry {
     /// The share of new traces recorded, 0.0 to 1.0 (default 1.0); a
     /// caller's `traceparent` sampled flag decides for its traces.
     pub sample_ratio: Option<Spanned<f64>>,
+    /// Whose `traceparent` is continued: "always" (default),
+    /// "trusted_proxies" (only from `server.trusted_proxies` or a trusted
+    /// ingress) or "never"; any other caller's request starts a trace.
+    pub trust_parent: Option<Spanned<String>>,
     /// Most requests' spans waiting to be exported; more are dropped
     /// (default 2048).
     pub max_queue_size: Option<Spanned<u64>>,

@@ -95,7 +95,14 @@ async fn decide_for(
         Ok(original) => original,
         Err(refused) => {
             let mut log = AccessLog::start(&parts);
-            log.trace(config.telemetry.as_ref(), &parts, connection.peer.ip());
+            // Refused before anything was believed (an untrusted peer among
+            // them): its traceparent is continued only under "always".
+            log.trace(
+                config.telemetry.as_ref(),
+                &parts,
+                connection.peer.ip(),
+                false,
+            );
             log.via_ingress(refused.ingress.map_or("unknown", Ingress::as_str));
             log.denied(&refused.denial);
             let mut response = crate::response::denial(&refused.denial, false, config);
@@ -108,7 +115,13 @@ async fn decide_for(
     let mut trace = Trace::live(config.diagnostics.debug);
     let intake = intake::intake(config, &mut parts, &mut trace);
     let mut log = AccessLog::start(&parts);
-    log.trace(config.telemetry.as_ref(), &parts, connection.peer.ip());
+    // The peer is a trusted ingress (or Envoy, for gRPC).
+    log.trace(
+        config.telemetry.as_ref(),
+        &parts,
+        connection.peer.ip(),
+        true,
+    );
     log.via_ingress(ingress);
     let reply = match intake {
         Intake::Request(reply) => reply,
