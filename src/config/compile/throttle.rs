@@ -66,6 +66,16 @@ pub(super) fn defaults(problems: &mut Problems, raw: &RawThrottle) -> Defaults {
     }
 }
 
+/// The top-level throttle of `kind` at `rate`, in the history every
+/// route using it shares (named by the kind).
+fn shared(kind: Kind, rate: Option<Rate>) -> Option<Throttle> {
+    rate.map(|rate| Throttle {
+        kind,
+        scope: kind.as_str().into(),
+        rate,
+    })
+}
+
 fn is_scope_name(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -76,13 +86,6 @@ fn is_scope_name(name: &str) -> bool {
 impl Defaults {
     /// The throttles a route without `throttle` has (and the fallback).
     pub(super) fn for_every_route(&self) -> Box<[Throttle]> {
-        let shared = |kind: Kind, rate: Option<Rate>| {
-            rate.map(|rate| Throttle {
-                kind,
-                scope: kind.as_str().into(),
-                rate,
-            })
-        };
         [shared(Kind::Anon, self.anon), shared(Kind::User, self.user)]
             .into_iter()
             .flatten()
@@ -107,11 +110,7 @@ impl Defaults {
                          own: &Option<Spanned<String>>,
                          default: Option<Rate>| {
             match own {
-                None => default.map(|rate| Throttle {
-                    kind,
-                    scope: kind.as_str().into(),
-                    rate,
-                }),
+                None => shared(kind, default),
                 Some(value) => rate(
                     problems,
                     value,
